@@ -1,0 +1,10 @@
+"""Neighbourhood graphs built once and shared by every geometry and invariance metric.
+
+:func:`knn_graph` builds exact (or IVF-approximate) k-nearest-neighbour graphs with faiss, or a
+chunked torch search when faiss is missing; :func:`nnk_graph` prunes them into non-negative
+kernel regression (NNK) graphs. Both export to scipy sparse matrices and networkx graphs.
+"""
+
+from manifold.graphs.knn import KNNGraph, knn_graph
+
+__all__ = ["KNNGraph", "knn_graph"]
