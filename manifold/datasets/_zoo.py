@@ -1,0 +1,140 @@
+"""The zoo of small MNIST encoders trained with self-supervised losses (shipped package data)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from manifold._backend import resolve_device
+from manifold._checks import check_int
+
+__all__ = ["ZooEncoder", "load_transfer", "load_zoo", "zoo_dir"]
+
+
+class ZooEncoder(nn.Module):
+    """The fixed convolutional encoder shared by every zoo model.
+
+    Three 3x3 convolutions (``width``, ``2 width``, ``dim`` channels), each followed by batch
+    norm and ReLU, with 2x2 max pooling after the first two (28 -> 14 -> 7), then global average
+    pooling: ``(N, 1, 28, 28)`` in ``[0, 1]`` -> ``(N, dim)`` representations (non-negative,
+    taken after the last ReLU, as in ResNet backbones). Self-supervised projectors are not part
+    of it.
+
+    Args:
+        width: Channels of the first convolution.
+        dim: Representation size (channels of the last convolution).
+
+    Example:
+        >>> ZooEncoder()(torch.rand(5, 1, 28, 28)).shape
+        torch.Size([5, 64])
+    """
+
+    def __init__(self, width: int = 16, dim: int = 64) -> None:
+        super().__init__()
+        self.width = check_int(width, "width", minimum=1)
+        self.dim = check_int(dim, "dim", minimum=1)
+
+        def block(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                    nn.ReLU(inplace=True)]  # fmt: skip
+
+        self.features = nn.Sequential(
+            *block(1, width),
+            nn.MaxPool2d(2),
+            *block(width, 2 * width),
+            nn.MaxPool2d(2),
+            *block(2 * width, dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(N, 1, H, W)`` images in ``[0, 1]`` to ``(N, dim)`` representations."""
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"expected images of shape (N, 1, H, W), got {tuple(x.shape)}")
+        return self.features(x).mean((2, 3))
+
+
+def zoo_dir() -> Path:
+    """Folder of the shipped zoo weights and ``manifest.json``."""
+    return Path(str(resources.files("manifold") / "data" / "zoo"))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_zoo(
+    names: list[str] | None = None, device: Any = None, verify: bool = True
+) -> tuple[dict[str, ZooEncoder], Any]:
+    """Load the shipped zoo of MNIST encoders and its manifest.
+
+    Every weight file's SHA-256 is checked against the manifest before loading.
+    Weights are stored in float16 and loaded into float32 modules.
+
+    Args:
+        names: Models to load (``None``: all, in manifest order).
+        device: Where to put the models (``None``: CPU).
+        verify: Check checksums (leave on unless you edit the files on purpose).
+
+    Returns:
+        ``(models, manifest)``: a dict name -> :class:`ZooEncoder` in eval mode taking
+        ``(N, 1, 28, 28)`` images in ``[0, 1]``; and a :class:`pandas.DataFrame` indexed by
+        name with columns ``method``, the hyperparameters, ``epochs``, ``seed``,
+        ``train_seconds``, ``final_loss``, ``file`` and ``sha256``.
+
+    Raises:
+        ValueError: an unknown name, or a weight file whose checksum does not match.
+
+    Example:
+        >>> models, manifest = load_zoo(["supervised"])
+        >>> models["supervised"](torch.rand(3, 1, 28, 28)).shape
+        torch.Size([3, 64])
+    """
+    import pandas as pd
+
+    root = zoo_dir()
+    records = json.loads((root / "manifest.json").read_text())
+    manifest = pd.DataFrame(records).set_index("name", drop=False)
+    if names is None:
+        names = list(manifest.index)
+    unknown = [n for n in names if n not in manifest.index]
+    if unknown:
+        raise ValueError(f"unknown zoo models {unknown}; available: {list(manifest.index)}")
+    dev = resolve_device(device)
+    models = {}
+    for name in names:
+        row = manifest.loc[name]
+        path = root / row["file"]
+        if verify:
+            digest = _sha256(path)
+            if digest != row["sha256"]:
+                raise ValueError(
+                    f"zoo weight file {path} has SHA-256 {digest}, but the manifest expects "
+                    f"{row['sha256']}; the file is corrupt or was changed"
+                )
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model = ZooEncoder(width=int(row["width"]), dim=int(row["dim"]))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in state.items()})  # fmt: skip
+        model.eval().requires_grad_(False)
+        models[name] = model.to(dev)
+    return models, manifest.loc[names]
+
+
+def load_transfer() -> Any:
+    """Linear-probe accuracies (percent) of every zoo model on each transfer task.
+
+    Made by ``examples/zoo/transfer.py``; see docs/zoo.md for the tasks.
+
+    Returns:
+        A :class:`pandas.DataFrame` indexed by model name, one column per task.
+    """
+    import pandas as pd
+
+    path = Path(str(resources.files("manifold") / "data" / "transfer.csv"))
+    return pd.read_csv(path, index_col="model")
