@@ -1,0 +1,12 @@
+"""Geometry metrics of point clouds on neighbourhood graphs.
+
+Intrinsic dimension (TwoNN, MLE), NNK-based local metrics (degree, diameter, local dimension,
+subspace angles) and Ricci curvature (Ollivier, Forman) of graphs.
+"""
+
+from manifold.metrics.dimension import mle_dimension, twonn_dimension
+
+__all__ = [
+    "mle_dimension",
+    "twonn_dimension",
+]

@@ -1,0 +1,229 @@
+"""Global and per-point intrinsic dimension from nearest-neighbour distances.
+
+Both estimators read the sorted distances of a kNN graph, so a graph built once (with
+:func:`manifold.graphs.knn_graph`) can be handed to each of them; raw points are accepted too and
+the graph is then built here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+from manifold._checks import as_tensor, check_choice, check_int
+from manifold._summary import PointMetric
+
+__all__ = ["mle_dimension", "twonn_dimension"]
+
+
+def _knn_distances(z_or_knn: Any, k: int) -> np.ndarray:
+    """The ``(N, k)`` sorted neighbour distances of a kNN/NNK graph or of raw points."""
+    graph = getattr(z_or_knn, "knn", z_or_knn)  # an NNKGraph carries its candidate kNN graph
+    if hasattr(graph, "distances") and hasattr(graph, "indices"):
+        dist = np.asarray(graph.distances, dtype=np.float64)
+        if dist.ndim != 2:
+            raise ValueError(f"expected graph distances of shape (N, k), got {dist.shape}")
+        if dist.shape[1] < k:
+            raise ValueError(
+                f"this estimator needs k = {k} neighbours per point, the graph has "
+                f"{dist.shape[1]}; build it with knn_graph(z, k={k}) or more"
+            )
+        if not np.all(np.isfinite(dist)):
+            raise ValueError("graph distances contain non-finite values")
+        return dist[:, :k]
+    from manifold.graphs import knn_graph
+
+    z, _ = as_tensor(z_or_knn, "z", ("N", "D"), min_sizes={"N": k + 1})
+    return np.asarray(knn_graph(z, k=k).distances, dtype=np.float64)
+
+
+def twonn_dimension(
+    z_or_knn: Any,
+    discard_fraction: float = 0.1,
+    per_point: bool = False,
+    *,
+    method: str = "linear",
+) -> float:
+    r"""TwoNN intrinsic dimension (Facco et al. 2017).
+
+    With :math:`r_1, r_2` the distances from point *i* to its first and second nearest
+    neighbours, :math:`\mu_i = r_2 / r_1` follows a Pareto law :math:`F(\mu) = 1 - \mu^{-d}`
+    on a locally uniform *d*-dimensional manifold, so :math:`-\log(1 - F(\mu)) = d \log\mu`.
+
+    ``method="linear"`` (the paper's estimator, and scikit-dimension's ``TwoNN`` default):
+    sort the :math:`\mu`, keep the :math:`n = \lfloor N (1 - f) \rfloor` smallest
+    (``f = discard_fraction``), set :math:`F_j = j / N` for the *j*-th smallest, and fit
+    :math:`y_j = -\log(1 - F_j)` against :math:`x_j = \log \mu_{(j)}` by least squares through
+    the origin: :math:`\hat d = \sum_j x_j y_j / \sum_j x_j^2`. The largest ratio has
+    :math:`F = 1` (:math:`y = \infty`) and is always left out of the fit, which matters only with
+    ``discard_fraction=0`` (where scikit-dimension returns NaN).
+
+    ``method="mle"``: the censored maximum-likelihood estimate (as scikit-dimension's
+    ``method="mle"``), :math:`\hat d = (n - 1) / (\sum_{j \le n} \log\mu_{(j)} +
+    (N - n)\log\mu_{(n)})`.
+
+    Duplicates: a point whose nearest neighbour is at distance 0 has an undefined ratio; such
+    points are dropped from the estimate with a warning (:math:`N` then counts the remaining
+    points, as in scikit-dimension). If fewer than 2 points remain, a ``ValueError`` is raised.
+
+    TwoNN is a global estimator: one ratio per point carries too little information for a
+    per-point dimension, so ``per_point=True`` raises; use
+    :func:`mle_dimension` with ``per_point=True`` for per-point estimates.
+
+    Reference: E. Facco, M. d'Errico, A. Rodriguez, A. Laio, "Estimating the intrinsic
+    dimension of datasets by a minimal neighborhood information", Scientific Reports 7 (2017).
+
+    Args:
+        z_or_knn: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` (``k >= 2``; only
+            its first two distance columns are used) or an NNK graph (its kNN graph is used).
+        discard_fraction: Fraction of the largest ratios left out of the fit, in ``[0, 1)``.
+        per_point: Must be False (see above).
+        method: ``"linear"`` or ``"mle"``.
+
+    Returns:
+        The estimated dimension (a float).
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> z = np.zeros((2000, 10))
+        >>> z[:, :2] = rng.random((2000, 2))
+        >>> round(twonn_dimension(z), 1)
+        2.0
+    """
+    method = check_choice(method, "method", ("linear", "mle"))
+    if per_point:
+        raise ValueError(
+            "twonn_dimension is a global estimator (one distance ratio per point does not "
+            "determine a per-point dimension); use mle_dimension(..., per_point=True)"
+        )
+    if (
+        isinstance(discard_fraction, bool)
+        or not isinstance(discard_fraction, Real)
+        or not 0 <= discard_fraction < 1
+    ):
+        raise ValueError(f"discard_fraction must be a number in [0, 1), got {discard_fraction!r}")
+    dist = _knn_distances(z_or_knn, 2)
+    r1, r2 = dist[:, 0], dist[:, 1]
+    zero = r1 <= 0
+    if zero.any():
+        warnings.warn(
+            f"twonn_dimension: dropping {int(zero.sum())} of {len(r1)} points whose nearest "
+            "neighbour is at distance 0 (duplicate points)",
+            UserWarning,
+            stacklevel=2,
+        )
+    mu = np.sort(r2[~zero] / r1[~zero])
+    n_total = mu.size
+    n_keep = int(n_total * (1 - discard_fraction))
+    if n_keep < 2:
+        raise ValueError(
+            f"twonn_dimension needs at least 2 points with distinct nearest neighbours after "
+            f"discarding; {n_total} points have a nonzero nearest-neighbour distance and "
+            f"{n_keep} remain after discard_fraction={discard_fraction}"
+        )
+    if method == "linear":
+        # F = N / N = 1 would give y = inf: the largest ratio never enters the linear fit
+        n_keep = min(n_keep, n_total - 1)
+    log_mu = np.log(mu[:n_keep])
+    if method == "mle":
+        denominator = log_mu.sum() + (n_total - n_keep) * log_mu[-1]
+    else:
+        denominator = float(np.dot(log_mu, log_mu))
+    if denominator <= 0:
+        raise ValueError(
+            "twonn_dimension is undefined here: every kept point has r2 == r1 (equidistant "
+            "first and second neighbours, e.g. a regular lattice)"
+        )
+    if method == "mle":
+        return float((n_keep - 1) / denominator)
+    y = -np.log1p(-np.arange(1, n_keep + 1) / n_total)
+    return float(np.dot(log_mu, y) / denominator)
+
+
+def mle_dimension(
+    z_or_knn: Any,
+    k: int = 20,
+    per_point: bool = False,
+    *,
+    unbiased: bool = False,
+) -> float | PointMetric:
+    r"""Maximum-likelihood intrinsic dimension (Levina & Bickel 2005, MacKay–Ghahramani mean).
+
+    With :math:`T_1 \le \dots \le T_k` the distances from point *i* to its *k* nearest
+    neighbours (the point itself excluded), the per-point estimate is
+
+    .. math:: \hat m_i = \Big[\frac{1}{k - 1}\sum_{j=1}^{k-1}\log\frac{T_k}{T_j}\Big]^{-1}
+
+    and the global estimate averages the inverses (MacKay & Ghahramani 2005):
+    :math:`\hat m = \big(\frac{1}{N}\sum_i \hat m_i^{-1}\big)^{-1}`. This is scikit-dimension's
+    ``MLE()`` with its defaults (``n_neighbors=20``, ``comb="mle"``, ``unbiased=False``, no
+    noise model): its numerator is ``k - 1``, or ``k - 2`` with ``unbiased=True``, which is the
+    ``unbiased`` option here.
+
+    Duplicates: neighbours at distance 0 carry no scale information; they are left out of the
+    point's sum and its numerator counts only the :math:`k_i` positive distances
+    (:math:`k_i - 1`, or :math:`k_i - 2` unbiased). A point with too few positive distances, or
+    whose positive distances are all equal (zero log-sum), has no estimate: it is dropped from the
+    global mean with a warning and its per-point value is set to the global estimate. Without
+    duplicates this equals scikit-dimension exactly. No NaN is ever returned; if no point has an
+    estimate a ``ValueError`` is raised.
+
+    References: E. Levina, P. Bickel, "Maximum likelihood estimation of intrinsic dimension",
+    NeurIPS 2005; D. MacKay, Z. Ghahramani, "Comments on 'Maximum likelihood estimation of
+    intrinsic dimension'" (2005).
+
+    Args:
+        z_or_knn: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` with at least ``k``
+            neighbours (the first ``k`` columns are used), or an NNK graph (its kNN graph).
+        k: Neighbours per point, ``k >= 2`` (``>= 3`` with ``unbiased``).
+        per_point: Return a :class:`~manifold.PointMetric` of the :math:`\hat m_i` instead of
+            the global float.
+        unbiased: Use ``k - 2`` instead of ``k - 1`` in the numerator.
+
+    Returns:
+        The global estimate (float), or a ``PointMetric`` named ``"mle_dimension"``.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> z = np.zeros((2000, 10))
+        >>> z[:, :3] = rng.random((2000, 3))
+        >>> round(mle_dimension(z, k=20), 0)
+        3.0
+    """
+    offset = 2 if unbiased else 1
+    k = check_int(k, "k", minimum=offset + 1)
+    dist = _knn_distances(z_or_knn, k)
+    positive = dist > 0
+    k_i = positive.sum(axis=1)
+    t_k = dist[:, -1:]
+    # log(T_k / T_j) over the positive distances only; 0 elsewhere (no division by 0 anywhere)
+    ratio = np.where(t_k > 0, t_k, 1.0) / np.where(positive, dist, 1.0)
+    logs = np.where(positive, np.log(ratio), 0.0)
+    log_sum = logs.sum(axis=1)
+    numerator = (k_i - offset).astype(np.float64)
+    valid = (numerator > 0) & (log_sum > 0)
+    n_bad = int((~valid).sum())
+    if not valid.any():
+        raise ValueError(
+            "mle_dimension is undefined: no point has enough distinct positive neighbour "
+            f"distances among its k = {k} neighbours (duplicate or equidistant points)"
+        )
+    if n_bad:
+        warnings.warn(
+            f"mle_dimension: {n_bad} of {len(dist)} points have no estimate (duplicate or "
+            "equidistant neighbours) and are left out of the global mean",
+            UserWarning,
+            stacklevel=2,
+        )
+    inverse = log_sum[valid] / numerator[valid]
+    global_estimate = float(1.0 / inverse.mean())
+    if not per_point:
+        return global_estimate
+    values = np.full(len(dist), global_estimate)
+    values[valid] = 1.0 / inverse
+    return PointMetric("mle_dimension", values)
