@@ -1,0 +1,408 @@
+"""One pass over the embeddings: float64 Gram and column sum, then both spectra.
+
+Every spectral metric of a matrix ``Z`` (N×D) is read from two spectra:
+
+* the singular values ``σ`` of ``Z`` itself (uncentered), used by RankMe, effective rank and
+  stable rank;
+* the eigenvalues ``λ`` of the centered covariance ``Σ(z−μ)(z−μ)ᵀ/(N−1)``, used by alpha,
+  participation ratio and NESum.
+
+Both come from one float64 accumulation over row chunks. With a shift ``m`` (the first row
+seen), each chunk adds ``(X−m)ᵀ(X−m)`` to a D×D matrix and ``Σ(x−m)`` to a D-vector; then
+
+* centered scatter ``S = G_m − s sᵀ/N`` (the shift keeps this well conditioned when the mean is
+  large compared with the spread, and makes it exactly zero for constant columns);
+* uncentered Gram ``ZᵀZ = G_m + m sᵀ + s mᵀ + N m mᵀ``, whose eigenvalues are ``σ²``.
+
+Memory is O(D²) whatever N is, so a generator of batches or a numpy memmap of millions of rows
+works. When an in-memory matrix has fewer rows than columns (N < D), the N×N side is smaller:
+``ZZᵀ`` and ``(Z−μ)(Z−μ)ᵀ`` have the same non-zero eigenvalues.
+
+Accuracy: an eigenvalue of a float64 Gram carries an absolute error of order
+``eps₆₄ · λ_max`` (eps₆₄ ≈ 2.2e-16), so singular values below about ``1e-7 · σ_max`` cannot be
+resolved through the Gram (an SVD of Z could resolve them down to ``eps₆₄ · σ_max``). Eigenvalues
+below ``4 (D + √N) eps₆₄ · λ_max`` (rank-deficient input, rounding noise, small negative values)
+are therefore set to exactly 0. RankMe, effective rank and stable rank are dominated by the large
+singular values, and alpha is fitted on the leading eigenvalues, so none of them is affected in
+practice; the smallest singular values are the ones to compute with an SVD if needed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._backend import SeedLike, numpy_generator
+from .._checks import as_tensor, check_int
+from . import _formulas
+
+__all__ = ["Spectrum", "spectrum"]
+
+# Rows per chunk are chosen so that one float64 chunk is about this size.
+_CHUNK_BYTES = 64 * 2**20
+
+
+def _chunk_rows(dim: int) -> int:
+    return max(1, _CHUNK_BYTES // (8 * dim))
+
+
+def _is_batches(z: Any) -> bool:
+    """Whether ``z`` is an iterable of row batches rather than one array."""
+    if isinstance(z, (torch.Tensor, np.ndarray)):
+        return False
+    if isinstance(z, (list, tuple)):
+        return len(z) > 0 and isinstance(z[0], (torch.Tensor, np.ndarray))
+    return isinstance(z, Iterator) or (
+        isinstance(z, Iterable) and not hasattr(z, "__array__") and not isinstance(z, (str, bytes))
+    )
+
+
+def _shape_str(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _check_chunk_finite(
+    t: torch.Tensor, name: str, start: int, scope: str, unit: str = "row"
+) -> None:
+    """Raise with the count of non-finite values and the global index of the first bad row."""
+    finite = torch.isfinite(t.reshape(t.shape[0], -1))
+    if bool(finite.all()):
+        return
+    n_nan = int(torch.isnan(t).sum())
+    n_inf = int((~finite).sum()) - n_nan
+    first = start + int((~finite).any(dim=1).nonzero()[0, 0])
+    parts = []
+    if n_nan:
+        parts.append(f"{n_nan} NaN value{'s' if n_nan != 1 else ''}")
+    if n_inf:
+        parts.append(f"{n_inf} infinite value{'s' if n_inf != 1 else ''}")
+    raise ValueError(
+        f"{name} contains {' and '.join(parts)} (first at {unit} {first}; counted in {scope})"
+    )
+
+
+def _check_subset_finite(t: torch.Tensor, name: str, rows: np.ndarray) -> None:
+    bad = ~torch.isfinite(t).all(dim=1)
+    if bool(bad.any()):
+        first = int(rows[int(bad.nonzero()[0, 0])])
+        count = int((~torch.isfinite(t)).sum())
+        raise ValueError(
+            f"{name} contains {count} NaN or infinite value{'s' if count != 1 else ''} "
+            f"(first at row {first}; counted in the sampled rows {int(rows[0])}..{int(rows[-1])})"
+        )
+
+
+def _batch_tensor(batch: Any, name: str, index: int, start: int, dim: int | None) -> torch.Tensor:
+    """Validate one batch of an iterable input; errors name the batch and its first row."""
+    shape = tuple(getattr(batch, "shape", np.shape(batch)))
+    where = f"batch {index} of {name} (rows from {start})"
+    if len(shape) != 2:
+        raise ValueError(f"expected {where} of shape (b, D), got {_shape_str(shape)}")
+    if dim is not None and shape[1] != dim:
+        raise ValueError(
+            f"{where} has D = {shape[1]}, expected D = {dim} as in the first batch "
+            f"(shape {_shape_str(shape)})"
+        )
+    t, _ = as_tensor(batch, f"{where}", ("b", "D"), check_finite=False)
+    _check_chunk_finite(t, name, start, f"rows {start}..{start + t.shape[0] - 1}")
+    return t
+
+
+def _array_chunks(
+    z: Any, name: str, max_samples: int | None, seed: SeedLike
+) -> tuple[Iterator[torch.Tensor], int, int]:
+    """Row chunks of one array (tensor, ndarray or memmap), optionally a seeded row subset."""
+    is_memmap = isinstance(z, np.memmap)
+    if is_memmap:
+        shape = tuple(z.shape)
+        if len(shape) != 2:
+            raise ValueError(f"expected {name} of shape (N, D), got {_shape_str(shape)}")
+        n, dim = shape
+        if n == 0 or dim == 0:
+            raise ValueError(f"{name} is empty (shape {_shape_str(shape)})")
+        source: Any = z
+    else:
+        # A whole in-memory array: one validation with the global NaN/Inf count.
+        source, _ = as_tensor(z, name, ("N", "D"))
+        n, dim = source.shape
+    if n < 2:
+        raise ValueError(f"{name} needs N >= 2 rows, got N = {n}")
+
+    rows = None
+    if max_samples is not None and n > max_samples:
+        rows = np.sort(numpy_generator(seed).choice(n, size=max_samples, replace=False))
+    step = _chunk_rows(dim)
+
+    def gen() -> Iterator[torch.Tensor]:
+        total = n if rows is None else rows.size
+        for lo in range(0, total, step):
+            hi = min(total, lo + step)
+            if rows is None:
+                part = source[lo:hi]
+            else:
+                idx = rows[lo:hi]
+                if is_memmap:
+                    part = source[idx]
+                else:
+                    part = source.index_select(0, torch.as_tensor(idx, device=source.device))
+            if is_memmap:
+                t, _ = as_tensor(np.asarray(part), name, ("N", "D"), check_finite=False)
+                if rows is None:
+                    scope = f"rows {lo}..{hi - 1}"
+                    _check_chunk_finite(t, name, lo, scope)
+                else:
+                    _check_subset_finite(t, name, idx)
+                yield t
+            else:
+                yield part
+
+    return gen(), (n if rows is None else int(rows.size)), dim
+
+
+def _batch_chunks(z: Iterable[Any], name: str) -> Iterator[torch.Tensor]:
+    dim = None
+    device = None
+    start = 0
+    for index, batch in enumerate(z):
+        shape = tuple(getattr(batch, "shape", np.shape(batch)))
+        if len(shape) == 2 and shape[0] == 0 and (dim is None or shape[1] == dim):
+            continue
+        t = _batch_tensor(batch, name, index, start, dim)
+        if dim is None:
+            dim, device = t.shape[1], t.device
+        elif t.device != device:
+            t = t.to(device)
+        for lo in range(0, t.shape[0], _chunk_rows(dim)):
+            yield t[lo : lo + _chunk_rows(dim)]
+        start += t.shape[0]
+
+
+def _reservoir(chunks: Iterator[torch.Tensor], size: int, seed: SeedLike) -> torch.Tensor | None:
+    """A uniform sample of ``size`` rows from a stream (Algorithm R), or all rows if fewer.
+
+    Memory is O(size·D). Returns ``None`` for an empty stream.
+    """
+    rng = numpy_generator(seed)
+    buffer: torch.Tensor | None = None
+    filled = 0
+    seen = 0
+    for t in chunks:
+        if buffer is None:
+            buffer = torch.empty((size, t.shape[1]), dtype=torch.float64, device=t.device)
+        take = min(size - filled, t.shape[0])
+        if take > 0:
+            buffer[filled : filled + take] = t[:take]
+            filled += take
+        rest = t[take:]
+        if rest.shape[0]:
+            # row with global index i replaces slot j ~ U{0..i} when j < size
+            highs = np.arange(seen + take, seen + t.shape[0]) + 1
+            slots = rng.integers(0, highs)
+            keep = np.nonzero(slots < size)[0]
+            if keep.size:
+                # the last row written to a slot wins, as in the sequential algorithm
+                rev_slots = slots[keep][::-1]
+                _, first = np.unique(rev_slots, return_index=True)
+                chosen = keep[::-1][first]
+                dev = buffer.device
+                buffer[torch.as_tensor(slots[chosen], device=dev)] = rest[
+                    torch.as_tensor(chosen, device=dev)
+                ].to(torch.float64)
+        seen += t.shape[0]
+    if buffer is None:
+        return None
+    return buffer[:filled]
+
+
+@dataclass
+class _Accumulator:
+    """Shifted float64 Gram and column sum over row chunks."""
+
+    shift: torch.Tensor | None = None
+    gram: torch.Tensor | None = None
+    colsum: torch.Tensor | None = None
+    n: int = 0
+
+    def update(self, chunk: torch.Tensor) -> None:
+        x = chunk.to(torch.float64)
+        if self.shift is None:
+            self.shift = x[0].clone()
+            dim = x.shape[1]
+            self.gram = torch.zeros((dim, dim), dtype=torch.float64, device=x.device)
+            self.colsum = torch.zeros(dim, dtype=torch.float64, device=x.device)
+        x = x - self.shift
+        self.gram.addmm_(x.T, x)
+        self.colsum += x.sum(dim=0)
+        self.n += x.shape[0]
+
+    def matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (uncentered Gram ZᵀZ, centered scatter Σ(z−μ)(z−μ)ᵀ)."""
+        m, s, n = self.shift, self.colsum, self.n
+        scatter = self.gram - torch.outer(s, s) / n
+        gram = self.gram + torch.outer(m, s) + torch.outer(s, m) + n * torch.outer(m, m)
+        return _sym(gram), _sym(scatter)
+
+
+def _sym(a: torch.Tensor) -> torch.Tensor:
+    return (a + a.T) / 2
+
+
+def _clean_eigenvalues(mat: torch.Tensor, n: int, dim: int, keep: int) -> np.ndarray:
+    """Descending eigenvalues of a PSD matrix, noise-level ones (and negatives) set to 0."""
+    ev = torch.linalg.eigvalsh(mat).flip(0).cpu().numpy()
+    top = float(ev[0]) if ev.size else 0.0
+    tol = 4.0 * (dim + math.sqrt(n)) * np.finfo(np.float64).eps * max(top, 0.0)
+    ev = np.where(ev > tol, ev, 0.0)
+    return np.ascontiguousarray(ev[:keep])
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """The two spectra of an embedding matrix, from which every spectral metric is read.
+
+    Build it with :func:`spectrum`; each method reads a metric without touching the data again.
+
+    Attributes:
+        singular_values: Singular values σ of the *uncentered* Z, descending, float64, length
+            ``min(N, D)``; values below about ``1e-7 σ_max`` are reported as 0 (see the module
+            notes on the Gram route).
+        eigenvalues: Eigenvalues λ of the *centered* covariance ``Σ(z−μ)(z−μ)ᵀ/(N−1)``,
+            descending, float64, length ``min(N−1, D)`` (the covariance has rank ≤ N−1). With
+            ``center=False`` they are the eigenvalues of ``ZᵀZ/N`` instead (length ``min(N, D)``).
+        n_samples: Number of rows the spectra were computed from (after subsampling).
+        dim: Embedding dimension D.
+        centered: Whether ``eigenvalues`` are those of the centered covariance.
+    """
+
+    singular_values: np.ndarray = field(repr=False)
+    eigenvalues: np.ndarray = field(repr=False)
+    n_samples: int
+    dim: int
+    centered: bool = True
+
+    def rankme(self, eps: float = 1e-7) -> float:
+        """RankMe from the uncentered singular values (see :func:`manifold.rankme`)."""
+        return _formulas.entropy_rank(self.singular_values, eps)
+
+    def effective_rank(self) -> float:
+        """Effective rank from the uncentered singular values (see :func:`manifold.effective_rank`)."""  # noqa: E501
+        return _formulas.entropy_rank(self.singular_values, 0.0)
+
+    def stable_rank(self) -> float:
+        """Stable rank Σσ²/σ₁² of the uncentered matrix (see :func:`manifold.stable_rank`)."""
+        return _formulas.stable_rank(self.singular_values)
+
+    def participation_ratio(self) -> float:
+        """Participation ratio (Σλ)²/Σλ² of the covariance (see :func:`manifold.participation_ratio`)."""  # noqa: E501
+        return _formulas.participation_ratio(self.eigenvalues)
+
+    def nesum(self) -> float:
+        """NESum Σλ_n/λ_1 of the covariance (see :func:`manifold.nesum`)."""
+        return _formulas.nesum(self.eigenvalues)
+
+    def alpha(self, fit_range: tuple[int, int] = (6, 100)) -> _formulas.PowerLawFit:
+        """Power-law decay of the covariance eigenvalues (see :func:`manifold.alpha`)."""
+        return _formulas.fit_power_law(self.eigenvalues, fit_range)
+
+
+def spectrum(
+    z: Any,
+    *,
+    max_samples: int | None = None,
+    seed: SeedLike = 0,
+    center: bool = True,
+    name: str = "z",
+) -> Spectrum:
+    """Compute both spectra of an embedding matrix in one pass over its rows.
+
+    One float64 D×D accumulation of the shifted Gram and the column sum gives the uncentered
+    Gram ``ZᵀZ`` (its eigenvalues are σ²) and the centered covariance
+    ``(ZᵀZ − N μμᵀ)/(N−1)`` (eigenvalues λ). An in-memory matrix with N < D uses the N×N side
+    instead. Every metric of :mod:`manifold.spectral` is then read from the returned object, so
+    computing five of them costs one pass over the data and two symmetric eigenvalue problems.
+
+    Args:
+        z: Embeddings, shape (N, D): a numpy array, a numpy memmap (read in row chunks, never
+            copied whole), a torch tensor (CUDA tensors are processed on their device), or an
+            iterable of row batches, each of shape (b, D) (numpy or torch, e.g. a generator over
+            a data loader). float16/bfloat16 are upcast; all accumulation is in float64.
+        max_samples: Use at most this many rows, drawn uniformly without replacement with
+            ``seed``. ``None`` uses every row. Arrays are subsampled by a sorted seeded row
+            subset; an iterable of batches by reservoir sampling (memory O(max_samples·D)),
+            which draws a different subset than for the same rows given as one array.
+        seed: Seed for the subsample (int, numpy or torch generator).
+        center: If False, ``eigenvalues`` are those of the second-moment matrix ``ZᵀZ/N``
+            rather than of the centered covariance.
+        name: Name of the argument, used in error messages.
+
+    Returns:
+        A :class:`Spectrum`.
+
+    Raises:
+        ValueError: for non-finite values (count and first global row), a shape other than
+            (N, D) (for batches: the batch index and its first row), batches with different
+            D, or fewer than 2 rows.
+
+    Example:
+        >>> import numpy as np
+        >>> z = np.random.default_rng(0).normal(size=(500, 8))
+        >>> s = spectrum(z)
+        >>> s.singular_values.shape, s.eigenvalues.shape
+        ((8,), (8,))
+        >>> round(s.stable_rank(), 1) > 1
+        True
+    """
+    if max_samples is not None:
+        max_samples = check_int(max_samples, "max_samples", minimum=2)
+    if not isinstance(center, bool):
+        raise TypeError(f"center must be True or False, got {center!r}")
+
+    if _is_batches(z):
+        chunks: Iterator[torch.Tensor] = _batch_chunks(z, name)
+        if max_samples is not None:
+            sample = _reservoir(chunks, max_samples, seed)
+            step = 1 if sample is None else _chunk_rows(sample.shape[1])
+            chunks = iter(()) if sample is None else iter(sample.split(step))
+        return _from_chunks(chunks, name, center)
+
+    chunks, n, dim = _array_chunks(z, name, max_samples, seed)
+    if n < dim and not isinstance(z, np.memmap):
+        return _from_rows(torch.cat([c.to(torch.float64) for c in chunks]), center)
+    return _from_chunks(chunks, name, center)
+
+
+def _from_chunks(chunks: Iterator[torch.Tensor], name: str, center: bool) -> Spectrum:
+    acc = _Accumulator()
+    for chunk in chunks:
+        acc.update(chunk)
+    if acc.n == 0:
+        raise ValueError(f"{name} holds no rows (an empty iterable of batches)")
+    if acc.n < 2:
+        raise ValueError(f"{name} needs N >= 2 rows, got N = {acc.n}")
+    n, dim = acc.n, acc.gram.shape[0]
+    gram, scatter = acc.matrices()
+    sq = _clean_eigenvalues(gram, n, dim, min(n, dim))
+    if center:
+        eig = _clean_eigenvalues(scatter / (n - 1), n, dim, min(n - 1, dim))
+    else:
+        eig = sq / n
+    return Spectrum(np.sqrt(sq), eig, n, dim, center)
+
+
+def _from_rows(x: torch.Tensor, center: bool) -> Spectrum:
+    """The N×N route for an in-memory matrix with N < D."""
+    n, dim = x.shape
+    sq = _clean_eigenvalues(_sym(x @ x.T), n, dim, n)
+    if center:
+        # shift by the first row first, so that constant columns become exactly zero
+        xs = x - x[0]
+        xc = xs - xs.mean(dim=0)
+        eig = _clean_eigenvalues(_sym(xc @ xc.T) / (n - 1), n, dim, n - 1)
+    else:
+        eig = sq / n
+    return Spectrum(np.sqrt(sq), eig, n, dim, center)

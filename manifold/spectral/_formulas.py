@@ -1,0 +1,149 @@
+"""Spectral metrics as functions of a spectrum (singular values or eigenvalues).
+
+Shared by the module-level functions and :class:`~manifold.spectral.Spectrum`, so that both give
+the same numbers from the same decomposition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from numbers import Integral
+
+import numpy as np
+
+__all__ = [
+    "PowerLawFit",
+    "entropy_rank",
+    "fit_power_law",
+    "nesum",
+    "participation_ratio",
+    "stable_rank",
+]
+
+
+def entropy_rank(values: np.ndarray, eps: float) -> float:
+    """Entropy rank exp(H) of ``p_k = v_k/‖v‖₁ + eps`` (RankMe; the effective rank when eps = 0)."""
+    total = float(values.sum())
+    if total <= 0.0:
+        raise ValueError(
+            "the embeddings are all zeros: every singular value is 0, so the entropy of the "
+            "normalised spectrum (RankMe / effective rank) is undefined"
+        )
+    p = values / total + eps
+    positive = p[p > 0]
+    return float(np.exp(-np.sum(positive * np.log(positive))))
+
+
+def stable_rank(singular_values: np.ndarray) -> float:
+    """Σσ²/σ₁²."""
+    top = float(singular_values[0])
+    if top <= 0.0:
+        raise ValueError(
+            "the embeddings are all zeros: the largest singular value is 0, so the stable rank "
+            "Σσ²/σ₁² is undefined"
+        )
+    sq = (singular_values / top) ** 2
+    return float(sq.sum())
+
+
+def _require_spread(eigenvalues: np.ndarray, metric: str) -> None:
+    if eigenvalues.size == 0 or float(eigenvalues[0]) <= 0.0:
+        raise ValueError(
+            f"the centered covariance is zero (constant embeddings: every row is the same), so "
+            f"the {metric} is undefined; check that the model's output varies across inputs"
+        )
+
+
+def participation_ratio(eigenvalues: np.ndarray) -> float:
+    """(Σλ)²/Σλ²."""
+    _require_spread(eigenvalues, "participation ratio (Σλ)²/Σλ²")
+    scaled = eigenvalues / eigenvalues[0]
+    return float(scaled.sum() ** 2 / np.sum(scaled**2))
+
+
+def nesum(eigenvalues: np.ndarray) -> float:
+    """Σλ_n/λ_1."""
+    _require_spread(eigenvalues, "NESum Σλ_n/λ_1")
+    return float(np.sum(eigenvalues / eigenvalues[0]))
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    """Result of a power-law fit ``log λ_n = −α log n + c`` to a covariance spectrum.
+
+    Attributes:
+        alpha: Decay exponent α (larger = faster decay, fewer effective dimensions).
+        intercept: Intercept c, so that the fitted spectrum is ``exp(c) · n^(−α)``.
+        r2: Coefficient of determination of the fit in log space, weighted by 1/n like the fit
+            itself: ``1 − Σ w_n r_n² / Σ w_n (y_n − ȳ_w)²``. 1.0 for an exact power law (also
+            when the log-eigenvalues are constant over the range, where the denominator is 0).
+        fit_range: The ranks ``(first, last)`` actually used (1-based, inclusive), after
+            clipping the requested range to the eigenvalues that exist and are positive.
+        eigenvalues: All covariance eigenvalues, descending.
+    """
+
+    alpha: float
+    intercept: float
+    r2: float
+    fit_range: tuple[int, int]
+    eigenvalues: np.ndarray = field(repr=False, compare=False)
+
+    def __float__(self) -> float:
+        return self.alpha
+
+
+def _check_fit_range(fit_range: tuple[int, int]) -> tuple[int, int]:
+    try:
+        lo, hi = fit_range
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"fit_range must be a pair of ranks (first, last), got {fit_range!r}"
+        ) from err
+    for value in (lo, hi):
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise TypeError(f"fit_range must hold integer ranks, got {fit_range!r}")
+    lo, hi = int(lo), int(hi)
+    if lo < 1 or hi <= lo:
+        raise ValueError(
+            f"fit_range must be (first, last) with 1 <= first < last (1-based ranks), "
+            f"got {fit_range!r}"
+        )
+    return lo, hi
+
+
+def fit_power_law(eigenvalues: np.ndarray, fit_range: tuple[int, int]) -> PowerLawFit:
+    """Weighted least-squares fit of ``log λ_n = −α log n + c`` with weights 1/n."""
+    lo, hi = _check_fit_range(fit_range)
+    _require_spread(eigenvalues, "power-law exponent alpha")
+    n_positive = int(np.count_nonzero(eigenvalues > 0))
+    last = min(hi, n_positive)
+    if last - lo + 1 < 2:
+        raise ValueError(
+            f"alpha needs at least 2 positive eigenvalues at ranks {lo}..{hi} to fit a line, "
+            f"but the covariance has {eigenvalues.size} eigenvalues of which {n_positive} are "
+            f"positive (its rank is at most min(N-1, D), and eigenvalues at rounding-noise level "
+            f"count as 0); use more samples, a lower fit_range, or check for collapsed "
+            f"embeddings"
+        )
+    ranks = np.arange(lo, last + 1, dtype=np.float64)
+    x = np.log(ranks)
+    y = np.log(eigenvalues[lo - 1 : last])
+    w = 1.0 / ranks
+    w = w / w.sum()
+    x_mean = float(w @ x)
+    y_mean = float(w @ y)
+    dx = x - x_mean
+    dy = y - y_mean
+    slope = float(w @ (dx * dy)) / float(w @ (dx * dx))
+    intercept = y_mean - slope * x_mean
+    residual = y - (intercept + slope * x)
+    ss_res = float(w @ residual**2)
+    ss_tot = float(w @ dy**2)
+    r2 = 1.0 if ss_tot == 0.0 else 1.0 - ss_res / ss_tot
+    return PowerLawFit(
+        alpha=-slope,
+        intercept=float(intercept),
+        r2=float(r2),
+        fit_range=(lo, last),
+        eigenvalues=eigenvalues,
+    )

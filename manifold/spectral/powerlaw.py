@@ -1,0 +1,53 @@
+"""alpha-ReQ: the power-law decay exponent of the covariance eigenspectrum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._decomposition import spectrum
+from ._formulas import PowerLawFit
+
+__all__ = ["PowerLawFit", "alpha"]
+
+
+def alpha(z: Any, fit_range: tuple[int, int] = (6, 100)) -> PowerLawFit:
+    """Fit a power law ``λ_n ≈ e^c n^(−α)`` to the centered covariance eigenvalues.
+
+    λ_n are the eigenvalues (descending, n = 1, 2, ...) of the **centered** covariance
+    ``Σ_i (z_i−μ)(z_i−μ)ᵀ/(N−1)``. The fit is least squares in log–log space weighted by 1/n,
+
+        ``min_{α,c} Σ_{n ∈ R} (1/n) (log λ_n + α log n − c)²``,
+
+    over the ranks R = fit_range (1-based, inclusive), clipped to the eigenvalues that exist
+    (at most min(N−1, D)) and are positive (eigenvalues at rounding-noise level count as 0).
+    For an exact power law λ_n = C n^(−a), α = a exactly. R² is the weighted R² of this fit in
+    log space (see :class:`PowerLawFit`).
+
+    Reference: K. K. Agrawal, A. K. Mondal, A. Ghosh, B. A. Richards, "α-ReQ: Assessing
+    representation quality in self-supervised learning by measuring eigenspectrum decay",
+    NeurIPS 2022.
+
+    Args:
+        z: Embeddings (N, D): numpy array or memmap, torch tensor, or an iterable of (b, D)
+            batches (see :func:`~manifold.spectral.spectrum`); all rows are used.
+        fit_range: Ranks ``(first, last)`` to fit, 1-based and inclusive. The default skips the
+            first five eigenvalues, which often sit above the power law.
+
+    Returns:
+        A :class:`PowerLawFit` with ``alpha``, ``intercept``, ``r2``, the ranks actually used
+        and all eigenvalues.
+
+    Raises:
+        ValueError: for constant embeddings (zero covariance: there is no spectrum to fit) and
+            when fewer than 2 positive eigenvalues fall in fit_range (too few samples or
+            dimensions, or collapsed embeddings), with the counts in the message.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> z = rng.normal(size=(4000, 64)) * np.arange(1, 65) ** -1.0  # λ_n ∝ n^-2
+        >>> fit = alpha(z, fit_range=(2, 30))
+        >>> round(fit.alpha, 1), fit.fit_range
+        (2.0, (2, 30))
+    """
+    return spectrum(z).alpha(fit_range)
