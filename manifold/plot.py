@@ -1,0 +1,126 @@
+"""Figures a person would rather look at than read (matplotlib; each function returns a Figure).
+
+matplotlib is imported inside each function, so ``import manifold`` does not import it; the
+figures render without a display (the Agg backend is used when no other backend is set).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_invariance", "plot_spectrum"]
+
+_INVARIANCE_LABELS = {
+    "spread_ratio": "spread ratio (lower = more invariant)",
+    "same_source_rate": "same-source rate (higher = views keep identity)",
+    "augmentation_dimension": "augmentation dimension",
+    "tangent_alignment": "tangent alignment (degrees)",
+    "lidar": "LiDAR",
+    "alignment": "alignment (Wang & Isola)",
+    "augmentation_diameter_ratio": "augmentation diameter ratio",
+}
+
+
+def _pyplot():
+    # matplotlib picks a headless backend (Agg) by itself when there is no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_invariance(
+    profile: Any, metric: str = "spread_ratio", statistic: str = "mean", ax: Any = None
+):
+    """Heat map of one invariance metric: models (rows) × augmentation families (columns).
+
+    Args:
+        profile: A :class:`~manifold.Profile` (one or several models).
+        metric: An invariance metric in the profile, e.g. ``"spread_ratio"``.
+        statistic: Which statistic of per-image values to show (``"value"`` for scalar
+            metrics such as LiDAR is used automatically).
+        ax: Optional matplotlib Axes to draw into.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    from manifold.profile import SEMANTIC
+
+    t = profile.table
+    rows = t[(t["metric"] == metric) & (t["manifold"] != SEMANTIC)]
+    if rows.empty:
+        raise ValueError(f"the profile has no invariance metric {metric!r}")
+    stats = set(rows["statistic"])
+    stat = statistic if statistic in stats else "value"
+    rows = rows[rows["statistic"] == stat]
+    mat = rows.pivot_table(index="model", columns="manifold", values="value", sort=False)
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.2 * mat.shape[1] + 3, 0.45 * mat.shape[0] + 1.8))
+    else:
+        fig = ax.figure
+    lower_is_invariant = ("spread_ratio", "alignment", "augmentation_diameter_ratio")
+    cmap = "viridis_r" if metric in lower_is_invariant else "viridis"
+    im = ax.imshow(mat.to_numpy(), aspect="auto", cmap=cmap)
+    ax.set_xticks(range(mat.shape[1]), mat.columns, rotation=30, ha="right")
+    ax.set_yticks(range(mat.shape[0]), mat.index)
+    values = mat.to_numpy()
+    finite = values[np.isfinite(values)]
+    mid = (finite.max() + finite.min()) / 2 if finite.size else 0
+    for (r, c), val in np.ndenumerate(values):
+        if np.isfinite(val):
+            colour = "white" if (val > mid) == (cmap == "viridis_r") else "black"
+            ax.text(c, r, f"{val:.2g}", ha="center", va="center", fontsize=8, color=colour)
+    fig.colorbar(im, ax=ax, label=_INVARIANCE_LABELS.get(metric, metric))
+    ax.set_title(f"{metric} per augmentation family")
+    fig.tight_layout()
+    return fig
+
+
+def plot_spectrum(spectra: dict[str, Any] | Any, fit: bool = True, ax: Any = None):
+    """Eigenspectra (log–log) of one or several representations, with the alpha power-law fit.
+
+    Args:
+        spectra: A :class:`~manifold.Spectrum`, or a dict name -> Spectrum.
+        fit: Draw each alpha fit over its fit range.
+        ax: Optional matplotlib Axes.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    if not isinstance(spectra, dict):
+        spectra = {"": spectra}
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4.2))
+    else:
+        fig = ax.figure
+    for name, spec in spectra.items():
+        lam = np.asarray(spec.eigenvalues, dtype=float)
+        lam = lam[lam > 0]
+        if lam.size == 0:
+            continue
+        ranks = np.arange(1, lam.size + 1)
+        label = name
+        line = None
+        if fit:
+            try:
+                res = spec.alpha()
+            except ValueError:
+                res = None
+            if res is not None:
+                label = f"{name} (α={res.alpha:.2f})".strip()
+                lo, hi = res.fit_range
+                rr = np.arange(lo, hi + 1)
+                line = (rr, np.exp(res.intercept) * rr ** (-res.alpha))
+        (h,) = ax.loglog(ranks, lam / lam[0], label=label, lw=1.2)
+        if line is not None:
+            ax.loglog(line[0], line[1] / lam[0], ls="--", color=h.get_color(), lw=1)
+    ax.set_xlabel("rank n")
+    ax.set_ylabel("eigenvalue λ_n / λ_1")
+    ax.set_title("covariance eigenspectrum (dashed: power-law fit)")
+    if any(spectra):
+        ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
