@@ -124,7 +124,18 @@ def _emd_highs(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
     a_eq = scipy.sparse.csr_matrix((np.ones(2 * m * n), (rows, cols)), shape=(m + n, m * n))
     # the two marginals have the same total up to rounding: rescale, drop one redundant row
     b = b * (a.sum() / b.sum())
-    result = linprog(cost.ravel(), A_eq=a_eq[:-1], b_eq=np.concatenate([a, b])[:-1], method="highs")
+    # presolve misjudges feasibility when masses as small as exp(-16) sit beside 0.5
+    result = linprog(
+        cost.ravel(),
+        A_eq=a_eq[:-1],
+        b_eq=np.concatenate([a, b])[:-1],
+        method="highs-ds",
+        options={
+            "presolve": False,
+            "primal_feasibility_tolerance": 1e-10,
+            "dual_feasibility_tolerance": 1e-10,
+        },
+    )
     if result.status != 0:
         raise RuntimeError(f"transport problem failed: {result.message}")
     return float(result.fun)
