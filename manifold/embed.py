@@ -1,0 +1,387 @@
+"""Embeddings of images and of their augmented views, from any ``torch.nn.Module``.
+
+:class:`Embedder` wraps a model (and optionally one of its submodules) and turns images into
+semantic embeddings ``Z`` (N, D) and augmentation embeddings ``V`` (N, K, D), batched, with a
+progress bar, optional mixed precision on CUDA, and an optional on-disk cache. Users who already
+have embeddings skip this module: every metric takes arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from manifold import __version__
+from manifold._backend import SeedLike, _seed_int, resolve_device, warn_once
+from manifold._cache import Hasher, entry_path, load_entry, save_entry
+from manifold._checks import check_choice, check_int
+from manifold.augment import (
+    FamilyLike,
+    _callable_identity,
+    check_images,
+    describe_family,
+    iter_views,
+)
+
+__all__ = ["POOLS", "Embedder", "pool_features"]
+
+POOLS = ("auto", "avg", "max", "cls", "flatten")
+
+
+class _Captured(Exception):
+    """Raised by the layer hook to stop the forward pass once the layer has run."""
+
+
+def pool_features(features: torch.Tensor, pool: str | Callable = "auto") -> torch.Tensor:
+    """Reduce features of any rank to one vector per sample, shape (N, D).
+
+    ========== =================================================================
+    rank 2     (N, D): returned as is, whatever ``pool``
+    ``auto``   same as ``avg``
+    ``avg``    4-D (N, C, H, W): mean over H, W -> (N, C) (global average pool);
+               3-D (N, T, D) tokens: mean over T -> (N, D); higher: mean over axes 2..
+    ``max``    as ``avg`` with the maximum
+    ``cls``    3-D (N, T, D): the first token -> (N, D)
+    ``flatten`` reshape to (N, prod(rest))
+    callable   ``pool(features) -> (N, D)``
+    ========== =================================================================
+
+    Example:
+        >>> import torch
+        >>> pool_features(torch.ones(2, 5, 3, 3)).shape
+        torch.Size([2, 5])
+    """
+    if callable(pool):
+        out = pool(features)
+        if not isinstance(out, torch.Tensor) or out.ndim != 2:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"pool must return features of shape (N, D), got {got}")
+        return out
+    if features.ndim < 2:
+        raise ValueError(
+            f"expected features of shape (N, D) or (N, C, ...), got {tuple(features.shape)}"
+        )
+    if features.ndim == 2:
+        return features
+    if pool == "flatten":
+        return features.reshape(features.shape[0], -1)
+    if pool == "cls":
+        if features.ndim != 3:
+            raise ValueError(
+                "pool='cls' needs token features of shape (N, T, D), got "
+                f"{tuple(features.shape)}; use 'avg' or 'flatten'"
+            )
+        return features[:, 0]
+    dims = (1,) if features.ndim == 3 else tuple(range(2, features.ndim))
+    if pool == "max":
+        return features.amax(dim=dims)
+    return features.mean(dim=dims)
+
+
+class Embedder:
+    """Embed images with a model's output or one of its layers, in batches, with a cache.
+
+    Features are computed under ``torch.no_grad`` with the model in eval mode (each
+    submodule's training flag is restored afterwards). With ``layer``, a forward hook captures
+    that submodule's output (its first call when the module runs several times) and the forward
+    pass stops there. Features of rank > 2 are pooled (see :func:`pool_features`). Results are
+    float32 torch tensors on the CPU, whatever the compute device.
+
+    Cache: with ``cache_dir``, results are stored under the sha256 of (model class and state
+    dict, layer, pool, transform, amp, images, family and its parameters, K, seed, package
+    version). Entries are written atomically and carry a checksum; a corrupt, truncated or stale
+    entry is reported with a warning and recomputed. The device and batch size are not part of
+    the key (they change results only by floating-point rounding).
+
+    Args:
+        model: Any ``torch.nn.Module`` taking a batch of images (N, C, H, W).
+        layer: Name of a submodule (``model.get_submodule(layer)``, e.g. ``"blocks.3"``) whose
+            output is used instead of the model's output.
+        device: ``None`` (the model's device), ``"auto"``, or a device; the model is moved there.
+        batch_size: Images (or views) per forward pass.
+        transform: Applied to each image batch on the device before the model, e.g. a
+            normalisation ``lambda x: (x - 0.5) / 0.5``.
+        pool: One of :data:`POOLS` or a callable ``features -> (N, D)``.
+        amp: Mixed precision (``torch.autocast``, float16) when the device is CUDA; ignored
+            with a warning on other devices.
+        cache_dir: Folder of the on-disk cache; ``None`` disables it.
+        progress: Show a tqdm progress bar when there is more than one batch.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3))
+        >>> emb = Embedder(model, layer="1", progress=False)
+        >>> emb.embed(torch.rand(5, 3, 16, 16)).shape
+        torch.Size([5, 8])
+        >>> emb.embed_views(torch.rand(5, 3, 16, 16), "crop", n_views=3).shape
+        torch.Size([5, 3, 8])
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str | None = None,
+        device: Any = None,
+        batch_size: int = 256,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        pool: str | Callable = "auto",
+        amp: bool = False,
+        cache_dir: str | None = None,
+        progress: bool = True,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if layer is not None:
+            if not isinstance(layer, str):
+                raise TypeError(f"layer must be a submodule name (str) or None, got {layer!r}")
+            try:
+                model.get_submodule(layer)
+            except AttributeError as err:
+                names = [n for n, _ in model.named_modules() if n][:20]
+                raise ValueError(
+                    f"model has no submodule {layer!r}; some of its submodules: {names}"
+                ) from err
+        if not callable(pool):
+            check_choice(pool, "pool", POOLS)
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        self.model = model
+        self.layer = layer
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.transform = transform
+        self.pool = pool
+        self.amp = bool(amp)
+        self.cache_dir = cache_dir
+        self.progress = progress
+        if device is None:
+            first = next(iter(model.parameters()), None)
+            if first is None:
+                first = next(iter(model.buffers()), None)
+            self.device = first.device if first is not None else torch.device("cpu")
+        else:
+            self.device = resolve_device(device)
+            model.to(self.device)
+
+    # public API -------------------------------------------------------------------------
+
+    def embed(self, images: Any) -> torch.Tensor:
+        """Embeddings of the images themselves (the semantic manifold).
+
+        Args:
+            images: Float images in [0, 1], shape (N, C, H, W), numpy or torch.
+
+        Returns:
+            float32 CPU tensor of shape (N, D).
+        """
+        x = check_images(images, channels=False)
+        key = self._key(x, "embed") if self.cache_dir is not None else None
+        cached = self._load(key)
+        if cached is not None:
+            return cached
+        chunks = (x[i : i + self.batch_size] for i in range(0, x.shape[0], self.batch_size))
+        n_batches = -(-x.shape[0] // self.batch_size)
+        with self._session():
+            feats = [
+                self._forward(chunk.to(self.device))
+                for chunk in self._bar(chunks, n_batches, "embed")
+            ]
+        out = torch.cat(feats)
+        self._save(key, out)
+        return out
+
+    def embed_views(
+        self, images: Any, family: FamilyLike, n_views: int = 8, seed: SeedLike = 0
+    ) -> torch.Tensor:
+        """Embeddings of K augmented views of every image (the augmentation manifolds).
+
+        Views are drawn by :func:`manifold.augment.iter_views` on the compute device and
+        streamed: at most ``max(batch_size, K)`` views exist at a time.
+
+        Args:
+            images: Float images in [0, 1], shape (N, C, H, W), C in {1, 3}.
+            family: A family name, a kornia augmentation, or ``f(images, generator)``.
+            n_views: K.
+            seed: int, numpy or torch generator; the views of image i depend on (seed, i).
+
+        Returns:
+            float32 CPU tensor of shape (N, K, D).
+        """
+        x = check_images(images)
+        n_views = check_int(n_views, "n_views", minimum=1)
+        seed_int = _seed_int(seed)
+        n, c, h, w = x.shape
+        key = None
+        if self.cache_dir is not None:
+            key = self._key(
+                x,
+                "views",
+                family=describe_family(family, (h, w), c),
+                n_views=n_views,
+                seed=seed_int,
+            )
+        cached = self._load(key)
+        if cached is not None:
+            return cached
+        per_chunk = max(1, self.batch_size // n_views)
+        stream = iter_views(x, family, n_views, seed_int, per_chunk, device=self.device)
+        out: torch.Tensor | None = None
+        with self._session():
+            for index, chunk in self._bar(stream, -(-n // per_chunk), f"views ({n_views}/image)"):
+                b = chunk.shape[0]
+                flat = chunk.reshape(b * n_views, *chunk.shape[2:])
+                feats = torch.cat(
+                    [
+                        self._forward(flat[i : i + self.batch_size])
+                        for i in range(0, flat.shape[0], self.batch_size)
+                    ]
+                )
+                if out is None:
+                    out = torch.empty((n, n_views, feats.shape[1]), dtype=torch.float32)
+                out[index] = feats.reshape(b, n_views, -1)
+        assert out is not None
+        self._save(key, out)
+        return out
+
+    def cache_key(
+        self,
+        images: Any,
+        family: FamilyLike | None = None,
+        n_views: int | None = None,
+        seed: int | None = None,
+    ) -> str:
+        """The cache key of :meth:`embed` (no family) or :meth:`embed_views` (a family)."""
+        x = check_images(images, channels=family is not None)
+        if family is None:
+            return self._key(x, "embed")
+        _, c, h, w = x.shape
+        return self._key(
+            x,
+            "views",
+            family=describe_family(family, (h, w), c),
+            n_views=check_int(n_views, "n_views", minimum=1),
+            seed=_seed_int(seed),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Embedder(model={type(self.model).__name__}, layer={self.layer!r}, "
+            f"device={str(self.device)!r}, batch_size={self.batch_size}, pool={self.pool!r}, "
+            f"amp={self.amp}, cache_dir={self.cache_dir!r})"
+        )
+
+    # internals --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[None]:
+        """Eval mode, no grad, and the layer hook, all undone on exit."""
+        modes = [(m, m.training) for m in self.model.modules()]
+        handle = None
+        if self.layer is not None:
+            handle = self.model.get_submodule(self.layer).register_forward_hook(self._hook)
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            if handle is not None:
+                handle.remove()
+            for module, mode in modes:
+                module.training = mode
+
+    def _hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        self._captured = output
+        raise _Captured
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if not self.amp:
+            return contextlib.nullcontext()
+        if self.device.type != "cuda":
+            warn_once(
+                "embed-amp-cpu",
+                f"amp=True is used only on CUDA devices; computing in full precision on "
+                f"{self.device}",
+            )
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=torch.float16)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.transform is not None:
+            x = self.transform(x)
+        self._captured = None
+        with self._autocast():
+            try:
+                out = self.model(x)
+            except _Captured:
+                out = self._captured
+            else:
+                if self.layer is not None:
+                    raise RuntimeError(
+                        f"layer {self.layer!r} did not run during the model's forward pass"
+                    )
+            finally:
+                self._captured = None
+            out = _first_tensor(out)
+            feats = pool_features(out, self.pool)
+        if feats.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"features have {feats.shape[0]} rows for a batch of {x.shape[0]} images"
+            )
+        return feats.detach().float().cpu()
+
+    def _bar(self, iterable: Any, total: int, desc: str) -> Any:
+        if not self.progress or total < 2:
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, desc=desc, leave=False)
+
+    def _key(self, x: torch.Tensor, kind: str, **extra: Any) -> str:
+        h = Hasher().text("version", __version__).text("kind", kind)
+        h.state_dict("model", self.model)
+        h.text("layer", self.layer)
+        h.text("pool", _callable_identity(self.pool) if callable(self.pool) else self.pool)
+        h.text("amp", self.amp)
+        if self.transform is None:
+            h.text("transform", None)
+        elif isinstance(self.transform, nn.Module):
+            h.text("transform", repr(self.transform)).state_dict("transform", self.transform)
+        else:
+            h.text("transform", _callable_identity(self.transform))
+        h.array("images", x)
+        for name in sorted(extra):
+            h.text(name, extra[name])
+        return h.hexdigest()
+
+    def _load(self, key: str | None) -> torch.Tensor | None:
+        if key is None:
+            return None
+        array = load_entry(entry_path(self.cache_dir, key), key, __version__)
+        return None if array is None else torch.from_numpy(array)
+
+    def _save(self, key: str | None, out: torch.Tensor) -> None:
+        if key is not None:
+            save_entry(
+                entry_path(self.cache_dir, key), key, out.numpy().astype(np.float32), __version__
+            )
+
+
+def _first_tensor(out: Any) -> torch.Tensor:
+    """The model's feature tensor: a tensor, or the first tensor of a tuple/list/dict."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    if isinstance(out, dict) and out:
+        first = next(iter(out.values()))
+        if isinstance(first, torch.Tensor):
+            return first
+    raise TypeError(
+        f"the model (or layer) returned {type(out).__name__}; expected a tensor (or a tuple, "
+        "list or dict whose first item is one). Pick a layer with layer=... or wrap the model."
+    )
