@@ -1,0 +1,423 @@
+"""Invariance metrics: how a representation responds to one augmentation family.
+
+Notation: ``z`` (N, D) holds one embedding per clean image (the semantic manifold) and ``views``
+(N, K, D) holds K augmented views of each image (N augmentation manifolds). Every function here
+takes arrays (numpy or torch) and returns a float or a :class:`~manifold.PointMetric` with one
+value per image and its summary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from manifold._checks import as_tensor, check_choice, check_int, check_positive, to_numpy
+from manifold._summary import PointMetric
+
+__all__ = [
+    "alignment",
+    "augmentation_diameter_ratio",
+    "augmentation_dimension",
+    "same_source_rate",
+    "spread_ratio",
+    "tangent_alignment",
+]
+
+# Rows of views processed at once by the batched linear algebra: bounds memory at
+# _CHUNK * K * D floats whatever N is.
+_CHUNK = 4096
+
+
+def _views(views: Any, name: str = "views") -> torch.Tensor:
+    v, _ = as_tensor(views, name, dims=("N", "K", "D"), min_sizes={"K": 2}, dtype=torch.float64)
+    return v
+
+
+def _semantic(z: Any, n: int | None = None) -> torch.Tensor:
+    t, _ = as_tensor(z, "z", dims=("N", "D"), min_sizes={"N": 2}, dtype=torch.float64)
+    if n is not None and t.shape[0] != n:
+        raise ValueError(
+            f"z and views must describe the same images: z has N = {t.shape[0]} rows, "
+            f"views has N = {n}"
+        )
+    return t
+
+
+def _centre(v: torch.Tensor) -> torch.Tensor:
+    """Views minus their image's centroid; exactly 0 when an image's views are identical."""
+    # centring on the first view before averaging keeps identical views exactly at 0 (the
+    # floating-point mean of K equal numbers is not always that number)
+    d = v - v[:, :1]
+    return d - d.mean(dim=1, keepdim=True)
+
+
+def _check_same_dim(z: torch.Tensor, v: torch.Tensor) -> None:
+    if z.shape[1] != v.shape[2]:
+        raise ValueError(
+            f"z and views must have the same embedding dimension D: z has D = {z.shape[1]}, "
+            f"views has D = {v.shape[2]}"
+        )
+
+
+def _semantic_knn(z: torch.Tensor, k: int, graph: Any):
+    from manifold.graphs import KNNGraph, NNKGraph, knn_graph
+
+    if graph is None:
+        k = check_int(k, "k", minimum=1, maximum=z.shape[0] - 1)
+        return knn_graph(z, k=k)
+    if isinstance(graph, NNKGraph):
+        graph = graph.knn
+    if not isinstance(graph, KNNGraph):
+        raise TypeError(f"graph must be a KNNGraph or NNKGraph, got {type(graph).__name__}")
+    if graph.n_nodes != z.shape[0]:
+        raise ValueError(f"graph has {graph.n_nodes} nodes but z has {z.shape[0]} rows")
+    return graph
+
+
+def _semantic_nnk(z: torch.Tensor, k: int, graph: Any):
+    from manifold.graphs import KNNGraph, NNKGraph, nnk_graph
+
+    if isinstance(graph, NNKGraph):
+        if graph.knn.n_nodes != z.shape[0]:
+            raise ValueError(f"graph has {graph.knn.n_nodes} nodes but z has {z.shape[0]} rows")
+        return graph
+    if isinstance(graph, KNNGraph):
+        return nnk_graph(graph)
+    if graph is not None:
+        raise TypeError(f"graph must be a KNNGraph or NNKGraph, got {type(graph).__name__}")
+    k = check_int(k, "k", minimum=1, maximum=z.shape[0] - 1)
+    return nnk_graph(z, k=k)
+
+
+def semantic_scale(z: Any, k: int = 10, graph: Any = None) -> float:
+    """Median distance from each embedding to its k-th nearest semantic neighbour.
+
+    The unit in which :func:`spread_ratio` measures how far augmentations move an embedding.
+    """
+    zt = _semantic(z)
+    knn = _semantic_knn(zt, k, graph)
+    return float(np.median(knn.distances[:, -1]))
+
+
+def spread_ratio(z: Any, views: Any, k: int = 10, graph: Any = None) -> PointMetric:
+    r"""How far an augmentation moves embeddings, relative to the spacing of the images.
+
+    For image i with views :math:`v_{i1..K}` and centroid :math:`\bar v_i`:
+
+    .. math::
+        s_i = \frac{1}{K}\sum_j \lVert v_{ij} - \bar v_i\rVert \,/\, r_k,
+
+    where :math:`r_k` is the median over images of the distance from :math:`z_i` to its k-th
+    nearest semantic neighbour. The summary mean is the spread ratio. 0 means the model
+    ignores the augmentation; values near or above 1 mean the views of an image spread as
+    far as its semantic neighbours lie.
+
+    Args:
+        z: Semantic embeddings (N, D).
+        views: Augmentation embeddings (N, K, D).
+        k: Neighbour rank defining the semantic scale.
+        graph: Optional prebuilt :class:`~manifold.KNNGraph` (or NNK graph) over ``z``.
+
+    Returns:
+        Per-image spread ratios with their summary.
+
+    Raises:
+        ValueError: if every embedding coincides with its k-th neighbour (the semantic scale is
+            zero, so no ratio is defined).
+
+    Example:
+        >>> import numpy as np
+        >>> z = np.random.default_rng(0).normal(size=(50, 8))
+        >>> views = np.repeat(z[:, None], 4, axis=1)  # an exactly invariant model
+        >>> spread_ratio(z, views).summary.mean
+        0.0
+    """
+    v = _views(views)
+    zt = _semantic(z, v.shape[0])
+    _check_same_dim(zt, v)
+    scale = semantic_scale(zt, k, graph)
+    if scale <= 0:
+        raise ValueError(
+            "the semantic scale (median distance to the k-th neighbour) is 0: most embeddings "
+            "coincide with their neighbours, so the spread ratio is undefined; use a larger k "
+            "or remove duplicate images"
+        )
+    centred = _centre(v)
+    spread = torch.linalg.vector_norm(centred, dim=2).mean(dim=1)
+    return PointMetric("spread_ratio", to_numpy(spread / scale))
+
+
+def _max_pairwise_distance(v: torch.Tensor) -> torch.Tensor:
+    out = torch.empty(v.shape[0], dtype=v.dtype, device=v.device)
+    for start in range(0, v.shape[0], _CHUNK):
+        chunk = v[start : start + _CHUNK]
+        out[start : start + _CHUNK] = torch.cdist(chunk, chunk).amax(dim=(1, 2))
+    return out
+
+
+def augmentation_diameter_ratio(z: Any, views: Any, k: int = 10, graph: Any = None) -> PointMetric:
+    r"""Largest distance between two views of an image over the image's semantic NNK diameter.
+
+    .. math::
+        a_i = \max_{j, l} \lVert v_{ij} - v_{il}\rVert \,/\, \operatorname{diam}_{NNK}(z_i),
+
+    where :math:`\operatorname{diam}_{NNK}(z_i)` is the largest distance between two NNK
+    neighbours of :math:`z_i` in the semantic graph (the size of its NNK polytope). Images whose
+    semantic NNK diameter is 0 (fewer than two NNK neighbours, or coincident neighbours) are
+    divided by the median diameter over the other images instead, so every image has a value.
+
+    Args:
+        z: Semantic embeddings (N, D).
+        views: Augmentation embeddings (N, K, D).
+        k: Number of kNN candidates for the semantic NNK graph.
+        graph: Optional prebuilt :class:`~manifold.NNKGraph` (or kNN graph) over ``z``.
+
+    Returns:
+        Per-image ratios with their summary.
+    """
+    v = _views(views)
+    zt = _semantic(z, v.shape[0])
+    _check_same_dim(zt, v)
+    nnk = _semantic_nnk(zt, k, graph)
+    diameters = _nnk_diameters(zt, nnk)
+    positive = diameters > 0
+    if not positive.any():
+        raise ValueError(
+            "every semantic NNK diameter is 0 (no image has two distinct NNK neighbours), so "
+            "the augmentation diameter ratio is undefined"
+        )
+    diameters = np.where(positive, diameters, np.median(diameters[positive]))
+    view_diameters = to_numpy(_max_pairwise_distance(v))
+    return PointMetric("augmentation_diameter_ratio", view_diameters / diameters)
+
+
+def _nnk_diameters(z: torch.Tensor, nnk: Any) -> np.ndarray:
+    """Largest distance between two NNK neighbours of each node (0 with fewer than two)."""
+    indices = nnk.knn.indices
+    mask = nnk.mask
+    n, k = indices.shape
+    out = np.zeros(n)
+    zc = z.cpu()
+    for start in range(0, n, _CHUNK):
+        idx = torch.as_tensor(indices[start : start + _CHUNK])
+        m = torch.as_tensor(mask[start : start + _CHUNK])
+        pts = zc[idx]  # (b, k, D)
+        d = torch.cdist(pts, pts)
+        pair = m[:, :, None] & m[:, None, :]
+        d = torch.where(pair, d, torch.zeros((), dtype=d.dtype))
+        out[start : start + _CHUNK] = d.amax(dim=(1, 2)).numpy()
+    return out
+
+
+def same_source_rate(
+    views: Any,
+    k: int | None = None,
+    weighting: str = "weight",
+    graph: Any = None,
+) -> PointMetric:
+    r"""How much of a view's NNK neighbourhood belongs to views of the same image.
+
+    The NNK graph is built over all N·K views. For view u of image i with NNK weights
+    :math:`\theta_{uj}` over its NNK neighbours :math:`\mathcal N(u)`:
+
+    - ``weighting="weight"`` (default): the NNK-weight fraction
+      :math:`r_u = \sum_{j \in \mathcal N(u),\, src(j)=i} \theta_{uj} / \sum_{j\in\mathcal N(u)}
+      \theta_{uj}`. Its maximum is 1 whatever k and K are.
+    - ``weighting="count"``: :math:`r_u = c_u / \min(|\mathcal N(u)|, K-1)` with :math:`c_u` the
+      number of same-image neighbours, normalised so that its maximum is also 1. NNK keeps a
+      neighbour unless a closer selected neighbour lies between, so a tight cluster of views
+      still links to the nearest other clusters with small weights: the count version then
+      stays below 1 even for well-separated images, while the weighted version is ~1.
+
+    The value per image is the mean of its views' rates. 1 means each image's views form their
+    own tight cluster (e.g. a model that ignores the augmentation: identical views reconstruct
+    each other exactly); near chance, about :math:`(K-1)/(NK-1)`, means the augmentation
+    scrambles image identity.
+
+    Args:
+        views: Augmentation embeddings (N, K, D).
+        k: Number of kNN candidates per view (default ``2 * (K - 1)``, at least 10, capped at
+            N·K − 1).
+        weighting: ``"weight"`` or ``"count"``.
+        graph: Optional prebuilt :class:`~manifold.NNKGraph` over ``views.reshape(N*K, D)``.
+
+    Returns:
+        Per-image rates with their summary.
+    """
+    weighting = check_choice(weighting, "weighting", ("weight", "count"))
+    v = _views(views)
+    n, n_views, d = v.shape
+    flat = v.reshape(n * n_views, d)
+    if graph is None:
+        from manifold.graphs import nnk_graph
+
+        if k is None:
+            k = min(max(2 * (n_views - 1), 10), n * n_views - 1)
+        k = check_int(k, "k", minimum=1, maximum=n * n_views - 1)
+        graph = nnk_graph(flat, k=k)
+    elif graph.knn.n_nodes != n * n_views:
+        raise ValueError(f"graph has {graph.knn.n_nodes} nodes but views hold {n * n_views}")
+    source = np.repeat(np.arange(n), n_views)
+    same = source[graph.knn.indices] == source[:, None]
+    mask = graph.mask
+    if weighting == "count":
+        degree = mask.sum(axis=1)
+        hits = (same & mask).sum(axis=1)
+        norm = np.minimum(degree, n_views - 1)
+        rate = np.divide(hits, norm, out=np.zeros(len(hits)), where=norm > 0)
+    else:
+        w = np.where(mask, graph.weights, 0.0)
+        total = w.sum(axis=1)
+        rate = np.divide((w * same).sum(axis=1), total, out=np.zeros(len(total)), where=total > 0)
+    return PointMetric("same_source_rate", rate.reshape(n, n_views).mean(axis=1))
+
+
+def _explained_dimension(singular_values: torch.Tensor, threshold: float) -> torch.Tensor:
+    var = singular_values**2
+    top = var[..., :1]
+    dims = (var >= threshold * top).sum(dim=-1)
+    return torch.where(top[..., 0] > 0, dims, torch.zeros_like(dims))
+
+
+def augmentation_dimension(views: Any, threshold: float = 0.1) -> PointMetric:
+    r"""How many directions an augmentation moves each image's embedding.
+
+    PCA of image i's K views around their centroid; the dimension is the number of components
+    whose explained variance is at least ``threshold`` times the largest (the same rule as
+    :func:`~manifold.local_dimension`). An image whose views coincide has dimension 0.
+
+    Args:
+        views: Augmentation embeddings (N, K, D).
+        threshold: Relative variance threshold in (0, 1].
+
+    Returns:
+        Per-image dimensions (integers, at most min(K − 1, D)) with their summary.
+    """
+    threshold = check_positive(threshold, "threshold")
+    if threshold > 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    v = _views(views)
+    out = torch.empty(v.shape[0], dtype=torch.int64)
+    for start in range(0, v.shape[0], _CHUNK):
+        chunk = v[start : start + _CHUNK]
+        s = torch.linalg.svdvals(_centre(chunk))
+        out[start : start + _CHUNK] = _explained_dimension(s, threshold).cpu()
+    return PointMetric("augmentation_dimension", out.numpy())
+
+
+def _leading_basis(offsets: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right singular vectors (b, m, D) and the per-row dimension by the variance rule."""
+    _, s, vh = torch.linalg.svd(offsets, full_matrices=False)
+    return vh, _explained_dimension(s, threshold)
+
+
+def tangent_alignment(
+    z: Any,
+    views: Any,
+    k: int = 10,
+    threshold: float = 0.1,
+    graph: Any = None,
+) -> PointMetric:
+    r"""Angle between the directions an augmentation moves an image and the data manifold.
+
+    For image i, the augmentation subspace is spanned by the leading principal directions of its
+    views around their centroid, and the semantic tangent subspace by the leading principal
+    directions of the offsets :math:`z_j - z_i` to its semantic NNK neighbours (dimensions chosen
+    by the ``threshold`` variance rule of :func:`augmentation_dimension`). The value is the mean
+    principal angle, in degrees, over the :math:`\min(d_{aug}, d_{sem})` angles between the two
+    subspaces: near 0 when the augmentation moves embeddings along the data manifold, near 90
+    when it moves them across it.
+
+    Images whose views coincide (augmentation dimension 0) or whose semantic neighbourhood has no
+    spread have no subspace to compare; they are left out of the summary. If no image remains,
+    a ValueError says so (an exactly invariant model has no tangent alignment).
+
+    Args:
+        z: Semantic embeddings (N, D).
+        views: Augmentation embeddings (N, K, D).
+        k: Number of kNN candidates for the semantic NNK graph.
+        threshold: Relative variance threshold for both subspace dimensions.
+        graph: Optional prebuilt :class:`~manifold.NNKGraph` over ``z``.
+
+    Returns:
+        Mean principal angle per image (degrees), for the images where it is defined.
+    """
+    threshold = check_positive(threshold, "threshold")
+    v = _views(views)
+    zt = _semantic(z, v.shape[0])
+    _check_same_dim(zt, v)
+    nnk = _semantic_nnk(zt, k, graph)
+    indices = torch.as_tensor(nnk.knn.indices)
+    mask = torch.as_tensor(nnk.mask)
+    angles = np.full(v.shape[0], np.nan)
+    zc = zt.cpu()
+    for start in range(0, v.shape[0], _CHUNK):
+        stop = min(start + _CHUNK, v.shape[0])
+        chunk = v[start:stop].cpu()
+        vb, d_aug = _leading_basis(_centre(chunk), threshold)
+        offsets = zc[indices[start:stop]] - zc[start:stop, None, :]
+        offsets = torch.where(mask[start:stop, :, None], offsets, torch.zeros((), dtype=zc.dtype))
+        sb, d_sem = _leading_basis(offsets, threshold)
+        # cosines of the principal angles between span(vb[:d_aug]) and span(sb[:d_sem])
+        ra = torch.arange(vb.shape[1])
+        rs = torch.arange(sb.shape[1])
+        va = vb * (ra[None, :] < d_aug[:, None])[:, :, None]
+        sa = sb * (rs[None, :] < d_sem[:, None])[:, :, None]
+        cos = torch.linalg.svdvals(va @ sa.transpose(1, 2)).clamp(0.0, 1.0)
+        m = torch.minimum(d_aug, d_sem)
+        keep = torch.arange(cos.shape[1])[None, :] < m[:, None]
+        deg = torch.rad2deg(torch.arccos(cos))
+        mean = (deg * keep).sum(dim=1) / m.clamp(min=1)
+        angles[start:stop] = torch.where(m > 0, mean, torch.nan).numpy()
+    defined = ~np.isnan(angles)
+    if not defined.any():
+        raise ValueError(
+            "tangent alignment is undefined: no image's views move (augmentation dimension 0 "
+            "everywhere) or no semantic neighbourhood has spread"
+        )
+    return PointMetric("tangent_alignment", angles[defined])
+
+
+def alignment(views: Any) -> PointMetric:
+    r"""Alignment of Wang & Isola (2020): mean squared distance between views of an image.
+
+    Embeddings are L2-normalised, :math:`u = f(x)/\lVert f(x)\rVert`; for image i,
+
+    .. math::
+        \ell_i = \frac{1}{K(K-1)} \sum_{j \ne l} \lVert u_{ij} - u_{il}\rVert^2
+               = \frac{2K}{K-1}\bigl(1 - \lVert \bar u_i\rVert^2\bigr),
+
+    with :math:`\bar u_i` the mean of the normalised views (the closed form avoids the K²
+    pairs). Lower is more aligned (0 for identical views, at most 2K/(K−1)).
+
+    Reference: Wang & Isola, "Understanding contrastive representation learning through
+    alignment and uniformity on the hypersphere", ICML 2020.
+
+    Args:
+        views: Augmentation embeddings (N, K, D); no view may be the zero vector.
+
+    Returns:
+        Per-image alignment with its summary.
+
+    Example:
+        >>> import numpy as np
+        >>> v = np.zeros((1, 2, 2)); v[0, 0, 0] = 1.0; v[0, 1, 1] = 1.0  # orthogonal views
+        >>> float(alignment(v).values[0])  # |e1 - e2|^2
+        2.0
+    """
+    v = _views(views)
+    norms = torch.linalg.vector_norm(v, dim=2, keepdim=True)
+    zero = norms == 0
+    if bool(zero.any()):
+        first = int(zero.squeeze(2).any(dim=1).nonzero()[0, 0])
+        raise ValueError(
+            f"views contain {int(zero.sum())} zero vectors (first in image {first}); "
+            "alignment normalises embeddings and is undefined for a zero vector"
+        )
+    u = v / norms
+    n_views = v.shape[1]
+    mean_sq = torch.linalg.vector_norm(u.mean(dim=1), dim=1) ** 2
+    value = (2 * n_views / (n_views - 1)) * (1 - mean_sq)
+    return PointMetric("alignment", to_numpy(value.clamp(min=0.0)))
