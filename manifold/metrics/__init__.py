@@ -5,11 +5,16 @@ subspace angles) and Ricci curvature (Ollivier, Forman) of graphs.
 """
 
 from manifold.metrics.dimension import mle_dimension, twonn_dimension
+from manifold.metrics.local import local_dimension, nnk_degree, nnk_diameter, subspace_angles
 from manifold.metrics.ricci import forman_ricci, ollivier_ricci
 
 __all__ = [
     "forman_ricci",
+    "local_dimension",
     "mle_dimension",
+    "nnk_degree",
+    "nnk_diameter",
     "ollivier_ricci",
+    "subspace_angles",
     "twonn_dimension",
 ]

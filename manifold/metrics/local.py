@@ -1,0 +1,255 @@
+"""Local geometry on NNK neighbourhoods: degree, diameter, local dimension, subspace angles.
+
+Each function takes embeddings ``z`` (an NNK graph is then built with
+:func:`manifold.graphs.nnk_graph`) or a prebuilt :class:`~manifold.graphs.NNKGraph` (whose
+kNN graph keeps the points; pass ``z`` when it does not). The NNK neighbours of ``i`` are the
+candidates ``knn.indices[i]`` where ``mask[i]`` is set (nonzero NNK weight). All per-point work is
+batched over padded ``(chunk, k, D)`` blocks with a mask, never a Python loop over points.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from manifold._checks import as_tensor, check_int, check_positive
+from manifold._summary import PointMetric
+
+__all__ = ["local_dimension", "nnk_degree", "nnk_diameter", "subspace_angles"]
+
+# Padded neighbourhood blocks hold at most this many float64 elements (chunk * k * D).
+_BLOCK_BUDGET = 2**24
+# Singular values below this fraction of the largest (or of the scale) count as zero.
+_RANK_EPS = 1e-10
+
+
+def _resolve(z_or_graph: Any, k: int, z: Any, options: dict) -> tuple[Any, torch.Tensor | None]:
+    """The NNK graph and the points (float64) it was built on."""
+    if hasattr(z_or_graph, "mask") and hasattr(z_or_graph, "knn"):
+        graph = z_or_graph
+        points = z if z is not None else graph.knn.points
+        if points is None:
+            return graph, None
+        points, _ = as_tensor(points, "z", ("N", "D"))
+        if points.shape[0] != graph.knn.n_nodes:
+            raise ValueError(
+                f"z has {points.shape[0]} rows but the graph has {graph.knn.n_nodes} nodes"
+            )
+        return graph, points.to(torch.float64)
+    from manifold.graphs import nnk_graph
+
+    k = check_int(k, "k", minimum=1)
+    points, _ = as_tensor(z_or_graph, "z", ("N", "D"), min_sizes={"N": k + 1})
+    return nnk_graph(points, k=k, **options), points.to(torch.float64)
+
+
+def _need_points(points: torch.Tensor | None, what: str) -> torch.Tensor:
+    if points is None:
+        raise ValueError(
+            f"{what} needs the points: pass z=... with a graph that does not keep them"
+        )
+    return points
+
+
+def _blocks(graph: Any, points: torch.Tensor):
+    """Yield (rows, offsets (b, k, D), mask (b, k)) with offsets x_j - x_i of the candidates."""
+    indices = torch.from_numpy(np.asarray(graph.knn.indices, dtype=np.int64))
+    mask = torch.from_numpy(np.asarray(graph.mask, dtype=bool))
+    n, k = indices.shape
+    step = max(1, _BLOCK_BUDGET // max(1, k * points.shape[1]))
+    for start in range(0, n, step):
+        rows = torch.arange(start, min(n, start + step))
+        offsets = points[indices[rows]] - points[rows, None, :]
+        m = mask[rows]
+        yield rows, offsets * m[..., None], m
+
+
+def nnk_degree(z_or_graph: Any, k: int = 10, **graph_options: Any) -> PointMetric:
+    """NNK degree |N(i)|: the number of NNK neighbours of each point.
+
+    A local-complexity proxy: NNK keeps a candidate only if no other kept neighbour explains it,
+    so on a d-dimensional manifold the degree grows with d (Shekkizhar & Ortega 2020).
+
+    Args:
+        z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph``.
+        k: Candidate neighbours when the graph is built here.
+        **graph_options: Passed to :func:`manifold.graphs.nnk_graph`.
+
+    Returns:
+        ``PointMetric("nnk_degree", (N,))``.
+
+    Example:
+        >>> import numpy as np
+        >>> z = np.random.default_rng(0).standard_normal((200, 3))
+        >>> int(nnk_degree(z, k=10).values.max()) <= 10
+        True
+    """
+    graph, _ = _resolve(z_or_graph, k, None, graph_options)
+    return PointMetric("nnk_degree", np.asarray(graph.mask).sum(axis=1).astype(np.float64))
+
+
+def nnk_diameter(
+    z_or_graph: Any, k: int = 10, *, z: Any = None, **graph_options: Any
+) -> PointMetric:
+    """NNK diameter: the largest distance between two NNK neighbours of each point.
+
+    ``max_{j, l in N(i)} ||x_j - x_l||`` (Euclidean, in the embedding space); 0 when the point has
+    fewer than two neighbours. The size of the NNK polytope around ``i``.
+
+    Args:
+        z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph``.
+        k: Candidate neighbours when the graph is built here.
+        z: The points, when a graph is passed that does not keep them.
+        **graph_options: Passed to :func:`manifold.graphs.nnk_graph`.
+
+    Returns:
+        ``PointMetric("nnk_diameter", (N,))``.
+
+    Example:
+        >>> import numpy as np
+        >>> z = np.random.default_rng(0).standard_normal((200, 3))
+        >>> bool(nnk_diameter(z, k=10).summary.mean > 0)
+        True
+    """
+    graph, points = _resolve(z_or_graph, k, z, graph_options)
+    points = _need_points(points, "nnk_diameter")
+    out = np.zeros(graph.knn.n_nodes)
+    for rows, offsets, mask in _blocks(graph, points):
+        dist = torch.cdist(offsets, offsets)  # x_j - x_l = offset_j - offset_l
+        pair = mask[:, :, None] & mask[:, None, :]
+        out[rows.numpy()] = torch.where(pair, dist, 0.0).amax(dim=(1, 2)).numpy()
+    return PointMetric("nnk_diameter", out)
+
+
+def _local_svd(graph: Any, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Singular values (N, r) and right singular vectors (N, r, D) of the masked offsets."""
+    values, vectors = [], []
+    for _, offsets, _ in _blocks(graph, points):
+        _, s, vh = torch.linalg.svd(offsets, full_matrices=False)
+        values.append(s)
+        vectors.append(vh)
+    return torch.cat(values), torch.cat(vectors)
+
+
+def _dimensions(singular: torch.Tensor, threshold: float) -> torch.Tensor:
+    variance = singular**2
+    top = variance[:, :1]
+    keep = (variance >= threshold * top) & (variance > _RANK_EPS * top) & (top > 0)
+    return keep.sum(dim=1)
+
+
+def local_dimension(
+    z_or_graph: Any,
+    k: int = 10,
+    threshold: float = 0.1,
+    *,
+    z: Any = None,
+    **graph_options: Any,
+) -> PointMetric:
+    r"""Local dimension: significant PCA directions of the offsets to the NNK neighbours.
+
+    Stack the offsets :math:`x_j - x_i`, :math:`j \in N(i)` (uncentred: the point itself is the
+    origin, so one neighbour gives one direction), take their singular values
+    :math:`s_1 \ge s_2 \ge \dots` and count the components whose explained variance
+    :math:`s_c^2` is at least ``threshold`` times the largest :math:`s_1^2` (Cosentino et al.
+    2022). Points whose neighbours all coincide with them get 0. Batched SVD over padded blocks.
+
+    Args:
+        z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph``.
+        k: Candidate neighbours when the graph is built here.
+        threshold: Ratio to the largest explained variance, in ``(0, 1]``.
+        z: The points, when a graph is passed that does not keep them.
+        **graph_options: Passed to :func:`manifold.graphs.nnk_graph`.
+
+    Returns:
+        ``PointMetric("local_dimension", (N,))`` of integer counts (as floats).
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> z = np.zeros((300, 5))
+        >>> z[:, :2] = rng.random((300, 2))
+        >>> float(local_dimension(z, k=10).summary.median)
+        2.0
+    """
+    threshold = check_positive(threshold, "threshold")
+    if threshold > 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    graph, points = _resolve(z_or_graph, k, z, graph_options)
+    points = _need_points(points, "local_dimension")
+    singular, _ = _local_svd(graph, points)
+    dims = _dimensions(singular, threshold)
+    return PointMetric("local_dimension", dims.numpy().astype(np.float64))
+
+
+def subspace_angles(
+    z_or_graph: Any,
+    k: int = 10,
+    n_components: int | None = None,
+    *,
+    threshold: float = 0.1,
+    z: Any = None,
+    **graph_options: Any,
+) -> PointMetric:
+    r"""Largest principal angle (degrees) between local PCA subspaces of NNK neighbours.
+
+    For each point *i*, let *j* be its strongest NNK neighbour (largest NNK weight
+    :math:`\theta_{ij}`), and :math:`U_i, U_j` the leading right singular vectors of their
+    offset matrices (as in :func:`local_dimension`). With ``n_components=None`` the number of
+    directions compared is :math:`c = \min(d_i, d_j)`, the smaller of the two local dimensions
+    (so a 2-D and a 3-D neighbourhood compare their two leading directions); an integer
+    ``n_components`` fixes *c* (capped by the neighbourhood sizes). The value is the largest
+    principal angle :math:`\arccos \sigma_{\min}(U_i[:, :c]^\top U_j[:, :c])`: about 0 on flat
+    pieces, growing with curvature at a fixed sampling density. Points with no neighbour or
+    :math:`c = 0` get 0.
+
+    Args:
+        z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph``.
+        k: Candidate neighbours when the graph is built here.
+        n_components: Directions compared, or None (see above).
+        threshold: Local-dimension threshold used when ``n_components`` is None.
+        z: The points, when a graph is passed that does not keep them.
+        **graph_options: Passed to :func:`manifold.graphs.nnk_graph`.
+
+    Returns:
+        ``PointMetric("subspace_angles", (N,))`` in degrees.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> z = np.zeros((300, 5))
+        >>> z[:, :2] = rng.random((300, 2))
+        >>> bool(subspace_angles(z, k=10).summary.median < 1.0)
+        True
+    """
+    if n_components is not None:
+        n_components = check_int(n_components, "n_components", minimum=1)
+    threshold = check_positive(threshold, "threshold")
+    graph, points = _resolve(z_or_graph, k, z, graph_options)
+    points = _need_points(points, "subspace_angles")
+    singular, vectors = _local_svd(graph, points)
+    dims = _dimensions(singular, threshold)
+    weights = np.where(np.asarray(graph.mask), np.asarray(graph.weights, dtype=np.float64), -1.0)
+    best = np.argmax(weights, axis=1)
+    has_neighbour = np.asarray(graph.mask).any(axis=1)
+    partner = torch.from_numpy(np.asarray(graph.knn.indices)[np.arange(len(best)), best])
+    rank = (singular > _RANK_EPS * singular[:, :1]).sum(dim=1)
+    if n_components is None:
+        count = torch.minimum(dims, dims[partner])
+    else:
+        count = torch.minimum(
+            torch.full_like(dims, n_components), torch.minimum(rank, rank[partner])
+        )
+    r = vectors.shape[1]
+    keep = torch.arange(r)[None, :] < count[:, None]  # (N, r)
+    u_i = vectors * keep[..., None]
+    u_j = vectors[partner] * keep[..., None]
+    cosines = torch.linalg.svdvals(u_i @ u_j.transpose(1, 2))  # (N, r), descending
+    # the smallest of the c leading cosines gives the largest angle
+    idx = (count - 1).clamp(min=0)
+    smallest = cosines.gather(1, idx[:, None]).squeeze(1).clamp(-1.0, 1.0)
+    angles = torch.rad2deg(torch.arccos(smallest))
+    angles = torch.where((count > 0) & torch.from_numpy(has_neighbour), angles, 0.0)
+    return PointMetric("subspace_angles", angles.numpy())
