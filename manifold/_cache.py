@@ -79,7 +79,7 @@ class Hasher:
 
 def entry_path(cache_dir: str | os.PathLike, key: str) -> Path:
     """File name of the entry for ``key``."""
-    return Path(cache_dir) / f"{key}.mfc"
+    return Path(cache_dir).expanduser() / f"{key}.mfc"
 
 
 def save_entry(path: Path, key: str, array: np.ndarray, version: str) -> None:
