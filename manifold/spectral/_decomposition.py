@@ -261,7 +261,7 @@ def _clean_eigenvalues(mat: torch.Tensor, n: int, dim: int, keep: int) -> np.nda
     return np.ascontiguousarray(ev[:keep])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Spectrum:
     """The two spectra of an embedding matrix, from which every spectral metric is read.
 
