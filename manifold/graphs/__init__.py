@@ -6,5 +6,6 @@ kernel regression (NNK) graphs. Both export to scipy sparse matrices and network
 """
 
 from manifold.graphs.knn import KNNGraph, knn_graph
+from manifold.graphs.nnk import NNKGraph, nnk_graph
 
-__all__ = ["KNNGraph", "knn_graph"]
+__all__ = ["KNNGraph", "NNKGraph", "knn_graph", "nnk_graph"]
