@@ -322,17 +322,20 @@ def _kernel_block(
 
 def _masked_solve(k_ss: torch.Tensor, rhs: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
     """Solve ``K_FF s_F = rhs_F`` per batch element, with ``s = 0`` outside the free set ``F``."""
-    pair = free[:, :, None] & free[:, None, :]
-    eye = torch.eye(k_ss.shape[1], dtype=k_ss.dtype, device=k_ss.device)
-    mat = torch.where(pair, k_ss, eye * (~free)[:, :, None])
-    vec = torch.where(free, rhs, torch.zeros((), dtype=rhs.dtype, device=rhs.device))
+    if bool(free.all()):
+        mat, vec = k_ss, rhs
+    else:
+        fixed = ~free
+        mat = k_ss.masked_fill(fixed[:, :, None] | fixed[:, None, :], 0.0)
+        mat.diagonal(dim1=1, dim2=2).add_(fixed.to(mat.dtype))
+        vec = rhs.masked_fill(fixed, 0.0)
     chol, info = torch.linalg.cholesky_ex(mat)
     sol = torch.cholesky_solve(vec[:, :, None], chol)[:, :, 0]
     failed = info != 0
     if bool(failed.any()):
         # not positive definite despite the ridge (extreme input): least squares instead
         sol[failed] = torch.linalg.lstsq(mat[failed], vec[failed][:, :, None]).solution[:, :, 0]
-    return torch.where(free, sol, torch.zeros((), dtype=sol.dtype, device=sol.device))
+    return sol.masked_fill_(~free, 0.0)
 
 
 def _nnls(
@@ -356,26 +359,29 @@ def _nnls(
 def _nnls_pdas(k_ss: torch.Tensor, k_si: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Primal-dual active set (semismooth Newton) steps from the all-free start."""
     bsz = k_si.shape[0]
-    zero = torch.zeros((), dtype=k_si.dtype, device=k_si.device)
     theta = torch.zeros_like(k_si)
-    free = k_si > _OPT_TOL
     done = torch.zeros(bsz, dtype=torch.bool, device=k_si.device)
-    act = torch.arange(bsz, device=k_si.device)
-    for step in range(_PDAS_STEPS):
-        if step == 0:
-            kk, bb, ff = k_ss, k_si, free
-        else:
-            kk, bb, ff = k_ss[act], k_si[act], free[act]
+    # the working set is compacted only when it has halved, to keep gathers rare
+    idx = torch.arange(bsz, device=k_si.device)
+    kk, bb, ff = k_ss, k_si, k_si > _OPT_TOL
+    live = torch.ones(bsz, dtype=torch.bool, device=k_si.device)
+    for _ in range(_PDAS_STEPS):
         sol = _masked_solve(kk, bb, ff)
-        grad = bb - torch.einsum("bij,bj->bi", kk, sol)
+        grad = bb - torch.bmm(kk, sol[:, :, None])[:, :, 0]
         new_free = torch.where(ff, sol > 0, grad > _OPT_TOL)
-        conv = (new_free == ff).all(dim=1)
-        theta[act] = torch.where(conv[:, None], sol, zero)
-        free[act] = new_free
-        done[act] = conv
-        act = act[~conv]
-        if act.numel() == 0:
+        conv = live & (new_free == ff).all(dim=1)
+        hit = idx[conv]
+        theta[hit] = sol[conv]
+        done[hit] = True
+        live &= ~conv
+        ff = new_free
+        n_live = int(live.sum())
+        if n_live == 0:
             break
+        if 2 * n_live <= live.numel():
+            keep = live.nonzero()[:, 0]
+            idx, kk, bb, ff = idx[keep], kk[keep], bb[keep], ff[keep]
+            live = torch.ones(n_live, dtype=torch.bool, device=k_si.device)
     return theta, done
 
 
