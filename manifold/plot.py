@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_invariance", "plot_spectrum"]
+__all__ = [
+    "plot_correlations",
+    "plot_dendrogram",
+    "plot_invariance",
+    "plot_model_map",
+    "plot_predictions",
+    "plot_spectrum",
+]
 
 _INVARIANCE_LABELS = {
     "spread_ratio": "spread ratio (lower = more invariant)",
@@ -122,5 +129,194 @@ def plot_spectrum(spectra: dict[str, Any] | Any, fit: bool = True, ax: Any = Non
     ax.set_title("covariance eigenspectrum (dashed: power-law fit)")
     if any(spectra):
         ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def _group_colours(groups: Any, models: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Model -> colour and label -> colour for a grouping (tab10/tab20 cycle)."""
+    import pandas as pd
+
+    plt = _pyplot()
+    if groups is None:
+        return {m: "black" for m in models}, {}
+    series = groups if isinstance(groups, pd.Series) else pd.Series(dict(groups))
+    series.index = series.index.map(str)
+    missing = [m for m in models if m not in series.index]
+    if missing:
+        raise ValueError(f"groups has no label for models {missing}")
+    labels = list(dict.fromkeys(str(series[m]) for m in models))
+    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+    palette = {lab: cmap(i % cmap.N) for i, lab in enumerate(labels)}
+    return {m: palette[str(series[m])] for m in models}, palette
+
+
+def plot_dendrogram(result: Any, groups: Any = None, ax: Any = None):
+    """Dendrogram of a model clustering, leaf labels coloured by a grouping.
+
+    Args:
+        result: A :class:`~manifold.zoo.ClusterResult`.
+        groups: Mapping model -> label for the colours (default: the result's ``groups``).
+        ax: Optional matplotlib Axes.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    from scipy.cluster.hierarchy import dendrogram
+
+    plt = _pyplot()
+    models = list(result.matrix.index)
+    groups = result.groups if groups is None else groups
+    colours, palette = _group_colours(groups, models)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.4 * len(models) + 2), 4.5))
+    else:
+        fig = ax.figure
+    # the cut height: between the merges that leave n_clusters and n_clusters - 1 clusters
+    heights = np.sort(result.linkage[:, 2])
+    k = result.n_clusters
+    cut = None
+    if 1 < k <= len(models) - 1:
+        cut = (heights[-k] + heights[-k + 1]) / 2
+    dendrogram(
+        result.linkage,
+        labels=models,
+        ax=ax,
+        leaf_rotation=90,
+        color_threshold=cut if cut is not None else 0,
+        above_threshold_color="grey",
+    )
+    for tick in ax.get_xticklabels():
+        tick.set_color(colours.get(tick.get_text(), "black"))
+    if cut is not None:
+        ax.axhline(cut, ls="--", color="black", lw=0.8, label=f"cut: {k} clusters")
+    handles = [
+        plt.Line2D([], [], marker="s", ls="", color=c, label=lab) for lab, c in palette.items()
+    ]
+    if cut is not None:
+        handles.append(plt.Line2D([], [], ls="--", color="black", label=f"cut: {k} clusters"))
+    if handles:
+        ax.legend(handles=handles, fontsize=7, loc="upper right")
+    ax.set_ylabel(f"{result.distance} distance ({result.method} linkage)")
+    title = "models clustered by geometry"
+    if result.adjusted_rand_index is not None:
+        title += f" (ARI vs groups = {result.adjusted_rand_index:.2f})"
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_model_map(result: Any, groups: Any = None, ax: Any = None):
+    """2-D map (classical MDS) of the models, coloured by a grouping, marked by cluster.
+
+    Args:
+        result: A :class:`~manifold.zoo.ClusterResult`.
+        groups: Mapping model -> label for the colours (default: the result's ``groups``).
+        ax: Optional matplotlib Axes.
+
+    Returns:
+        The matplotlib Figure (one scatter collection per group, or one without groups).
+    """
+    plt = _pyplot()
+    emb = result.embedding_2d
+    models = list(emb.index)
+    groups = result.groups if groups is None else groups
+    colours, palette = _group_colours(groups, models)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 5))
+    else:
+        fig = ax.figure
+    buckets = palette if palette else {"models": "black"}
+    for lab, colour in buckets.items():
+        members = [m for m in models if not palette or colours[m] == colour]
+        ax.scatter(emb.loc[members, "mds1"], emb.loc[members, "mds2"], color=colour, label=lab,
+                   s=40, edgecolor="white", linewidth=0.5)  # fmt: skip
+    for m in models:
+        ax.annotate(f"{m} [{result.labels[m]}]", (emb.loc[m, "mds1"], emb.loc[m, "mds2"]),
+                    fontsize=6, xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    ex = result.explained
+    ax.set_xlabel(f"MDS 1 ({100 * ex[0]:.0f}% of variance)")
+    ax.set_ylabel(f"MDS 2 ({100 * ex[1]:.0f}% of variance)")
+    ax.set_title("model map ([n] = cluster)")
+    if palette:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_predictions(evaluation: Any, baseline: str = "rankme", tasks: Any = None):
+    """Held-out predicted vs actual score per task: the metric model beside a baseline.
+
+    One panel per task; circles are the leave-one-model-out predictions of the metric model,
+    crosses those of ``baseline``; the diagonal is a perfect prediction.
+
+    Args:
+        evaluation: A :class:`~manifold.zoo.TransferEvaluation`.
+        baseline: Which baseline to draw beside it (``"rankme"``, ``"alpha"``, ``"mean"``).
+        tasks: Tasks to draw (default: all).
+
+    Returns:
+        The matplotlib Figure (per panel: two scatter collections and the diagonal line).
+    """
+    if baseline not in evaluation.baselines:
+        raise ValueError(f"baseline must be one of {evaluation.baselines}, got {baseline!r}")
+    preds = evaluation.predictions
+    table = evaluation.table
+    tasks = list(table.index) if tasks is None else list(tasks)
+    unknown = [t for t in tasks if t not in table.index]
+    if unknown:
+        raise ValueError(f"unknown tasks {unknown}; available: {list(table.index)}")
+    plt = _pyplot()
+    ncol = min(3, len(tasks))
+    nrow = -(-len(tasks) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.8 * nrow), squeeze=False)
+    for ax, task in zip(axes.flat, tasks, strict=False):
+        rows = preds[preds["task"] == task]
+        row = table.loc[task]
+        ax.scatter(rows["actual"], rows["predicted"], color="C0", s=25,
+                   label=f"metrics: R²={row['r2']:.2f}, ρ={row['spearman']:.2f}")  # fmt: skip
+        ax.scatter(rows["actual"], rows[baseline], color="C3", marker="x", s=25,
+                   label=f"{baseline}: R²={row[baseline + '_r2']:.2f}, "
+                   f"ρ={row[baseline + '_spearman']:.2f}")  # fmt: skip
+        lo = float(np.nanmin(rows[["actual", "predicted", baseline]].to_numpy()))
+        hi = float(np.nanmax(rows[["actual", "predicted", baseline]].to_numpy()))
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
+        ax.set_xlabel("actual score")
+        ax.set_ylabel("predicted (leave-one-model-out)")
+        p = row.get("p_value", np.nan)
+        ax.set_title(f"{task}" + (f" (p={p:.3f})" if np.isfinite(p) else ""))
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(tasks) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_correlations(matrix: Any, scores: Any, statistic: str = "mean", max_metrics: int = 40):
+    """Heat map of Spearman correlations between each metric and each task's score.
+
+    Args:
+        matrix: A :class:`~manifold.Profile` or a DataFrame (models × metrics).
+        scores: DataFrame (models × tasks) or Series, matched by model name.
+        statistic: Statistic of per-point metrics when ``matrix`` is a Profile.
+        max_metrics: Show the metrics with the largest |ρ| (over tasks) at most.
+
+    Returns:
+        The matplotlib Figure (one image).
+    """
+    from manifold.zoo.transfer import metric_correlations
+
+    corr = metric_correlations(matrix, scores, statistic=statistic)
+    order = corr.abs().max(axis=1).sort_values(ascending=False).index[:max_metrics]
+    corr = corr.loc[order]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.0 * corr.shape[1] + 4, 0.28 * corr.shape[0] + 1.8))
+    im = ax.imshow(corr.to_numpy(), aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(corr.shape[1]), corr.columns, rotation=30, ha="right")
+    ax.set_yticks(range(corr.shape[0]), corr.index, fontsize=7)
+    fig.colorbar(im, ax=ax, label="Spearman ρ (metric vs score)")
+    ax.set_xlabel("task")
+    ax.set_ylabel("metric")
+    ax.set_title("metric–score rank correlation across models")
     fig.tight_layout()
     return fig

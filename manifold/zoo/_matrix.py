@@ -1,0 +1,95 @@
+"""Turn a Profile or a model × metric DataFrame into a numeric matrix, with clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["as_matrix", "split_usable"]
+
+
+def as_matrix(
+    profiles: Any, statistic: str = "mean", metrics: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """A float model × metric DataFrame from a :class:`~manifold.Profile` or a DataFrame.
+
+    Args:
+        profiles: A Profile (pivoted with ``to_matrix(statistic)``) or a DataFrame indexed by
+            model with one column per metric.
+        statistic: Statistic of per-point metrics used when pivoting a Profile.
+        metrics: Optional subset (and order) of columns to keep.
+
+    Returns:
+        A copy with string index and columns and float64 values (non-finite values kept).
+
+    Raises:
+        TypeError: ``profiles`` is neither a Profile nor a DataFrame.
+        ValueError: duplicate model names, non-numeric columns or unknown ``metrics``.
+    """
+    from manifold.profile import Profile
+
+    if isinstance(profiles, Profile):
+        frame = profiles.to_matrix(statistic=statistic)
+    elif isinstance(profiles, pd.DataFrame):
+        frame = profiles
+    else:
+        raise TypeError(
+            "expected a manifold.Profile or a pandas DataFrame (models × metrics), got "
+            f"{type(profiles).__name__}"
+        )
+    frame = frame.copy()
+    frame.index = frame.index.map(str)
+    frame.columns = frame.columns.map(str)
+    frame.columns.name = None
+    frame.index.name = "model"
+    if frame.index.has_duplicates:
+        dup = sorted(set(frame.index[frame.index.duplicated()]))
+        raise ValueError(f"model names must be unique; repeated: {dup}")
+    if metrics is not None:
+        metrics = [str(m) for m in ([metrics] if isinstance(metrics, str) else metrics)]
+        if not metrics:
+            raise ValueError("metrics is empty; pass None to use every metric")
+        unknown = [m for m in metrics if m not in frame.columns]
+        if unknown:
+            raise ValueError(
+                f"unknown metrics {unknown}; available: {sorted(frame.columns)[:20]}"
+                + (" ..." if frame.shape[1] > 20 else "")
+            )
+        frame = frame[metrics]
+    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        raise ValueError(f"metric columns must be numeric; these are not: {bad}")
+    return frame.astype(np.float64)
+
+
+def split_usable(frame: pd.DataFrame, rtol: float = 1e-12) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Drop columns that are non-finite for some model or constant across models.
+
+    Returns:
+        The kept columns and a dict ``metric -> reason`` for the dropped ones.
+    """
+    dropped: dict[str, str] = {}
+    values = frame.to_numpy()
+    for j, col in enumerate(frame.columns):
+        v = values[:, j]
+        finite = np.isfinite(v)
+        if not finite.all():
+            missing = list(frame.index[~finite])
+            dropped[col] = f"non-finite for {len(missing)} model(s): {missing[:5]}"
+            continue
+        scale = max(1.0, float(np.abs(v).max()))
+        if float(v.max() - v.min()) <= rtol * scale:
+            dropped[col] = f"constant across models (value {v[0]:.6g})"
+    keep = [c for c in frame.columns if c not in dropped]
+    return frame[keep], dropped
+
+
+def zscore(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column-wise z-scores (population standard deviation); constant columns map to 0."""
+    mean = values.mean(axis=0)
+    std = values.std(axis=0)
+    safe = np.where(std > 0, std, 1.0)
+    return (values - mean) / safe, mean, safe

@@ -1,0 +1,240 @@
+"""Hierarchical clustering of models by the geometry of their representations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manifold._checks import check_choice, check_int
+from manifold.zoo._matrix import as_matrix, split_usable, zscore
+
+__all__ = ["LINKAGE_METHODS", "DISTANCES", "ClusterResult", "cluster_models"]
+
+#: Linkage methods with monotone merge heights (so a cut at a height is well defined).
+LINKAGE_METHODS = ("average", "complete", "single", "ward", "weighted")
+#: Distances between z-scored metric vectors (names as in :func:`scipy.spatial.distance.pdist`).
+DISTANCES = ("chebyshev", "cityblock", "correlation", "cosine", "euclidean")
+
+
+@dataclass
+class ClusterResult:
+    """The outcome of :func:`cluster_models`.
+
+    Attributes:
+        matrix: The z-scored model × metric matrix that was clustered (used metrics only).
+        linkage: scipy linkage matrix, shape (n_models − 1, 4).
+        labels: Cluster label (1..n_clusters) of each model, indexed by model.
+        n_clusters: Number of clusters at the cut.
+        n_clusters_rule: How ``n_clusters`` was chosen: ``"given"``, ``"groups"`` or
+            ``"largest gap"``.
+        embedding_2d: Classical-MDS coordinates (columns ``mds1``, ``mds2``), indexed by model.
+        explained: Share of the positive MDS eigenvalues carried by each of the two axes.
+        distances: The condensed distance vector (as from ``pdist``).
+        dropped: Metric -> why it was left out (constant or non-finite across models).
+        groups: The grouping given, aligned to the models (or None).
+        adjusted_rand_index: ARI of ``labels`` against ``groups`` (or None).
+        method: Linkage method.
+        distance: Distance name.
+    """
+
+    matrix: pd.DataFrame
+    linkage: np.ndarray
+    labels: pd.Series
+    n_clusters: int
+    n_clusters_rule: str
+    embedding_2d: pd.DataFrame
+    explained: np.ndarray
+    distances: np.ndarray
+    dropped: dict[str, str] = field(default_factory=dict)
+    groups: pd.Series | None = None
+    adjusted_rand_index: float | None = None
+    method: str = "average"
+    distance: str = "euclidean"
+
+    @property
+    def models(self) -> list[str]:
+        """Model names, in the order of the matrix rows."""
+        return list(self.matrix.index)
+
+    def plot_dendrogram(self, groups: Mapping[str, Any] | None = None, ax: Any = None):
+        """Dendrogram with leaf labels coloured by ``groups`` (default: the stored grouping)."""
+        from manifold.plot import plot_dendrogram
+
+        return plot_dendrogram(self, groups=groups, ax=ax)
+
+    def plot_map(self, groups: Mapping[str, Any] | None = None, ax: Any = None):
+        """2-D MDS map of the models coloured by ``groups`` (default: the stored grouping)."""
+        from manifold.plot import plot_model_map
+
+        return plot_model_map(self, groups=groups, ax=ax)
+
+
+def align_groups(groups: Mapping[str, Any] | pd.Series, models: list[str]) -> pd.Series:
+    """A grouping as a Series over ``models``; every model must have a group."""
+    series = groups if isinstance(groups, pd.Series) else pd.Series(dict(groups))
+    series.index = series.index.map(str)
+    missing = [m for m in models if m not in series.index]
+    if missing:
+        raise ValueError(f"groups has no label for models {missing}")
+    out = series.loc[models]
+    if out.isna().any():
+        raise ValueError(f"groups has missing labels for models {list(out.index[out.isna()])}")
+    return out.rename("group")
+
+
+def largest_gap_clusters(heights: np.ndarray) -> int:
+    """Number of clusters at the largest gap between consecutive merge heights.
+
+    With sorted merge heights h_1 ≤ … ≤ h_{n−1} of n models, the gap g_i = h_{i+1} − h_i is
+    largest at i*; cutting inside that gap leaves n − i* clusters (at least 2).
+    """
+    h = np.sort(np.asarray(heights, dtype=float))
+    n = h.size + 1
+    if h.size < 2:
+        return 1
+    gaps = np.diff(h)
+    i = int(np.argmax(gaps)) + 1  # merges done before the gap
+    return n - i
+
+
+def classical_mds(distances: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Classical (Torgerson) MDS of a square distance matrix.
+
+    B = −½ J D² J with J = I − 11ᵀ/n; coordinates are the top eigenvectors of B scaled by the
+    square roots of their eigenvalues. For Euclidean distances this equals PCA of the data.
+
+    Returns:
+        ``(coords, explained)``: (n, n_components) and the share of the positive eigenvalues.
+    """
+    d2 = np.asarray(distances, dtype=float) ** 2
+    n = d2.shape[0]
+    j = np.eye(n) - 1.0 / n
+    b = -0.5 * j @ d2 @ j
+    evals, evecs = np.linalg.eigh((b + b.T) / 2)
+    order = np.argsort(evals)[::-1]
+    evals, evecs = evals[order], evecs[:, order]
+    pos = np.clip(evals, 0.0, None)
+    coords = evecs[:, :n_components] * np.sqrt(pos[:n_components])
+    # a deterministic sign: the largest-magnitude coordinate on each axis is positive
+    for c in range(coords.shape[1]):
+        col = coords[:, c]
+        if col[np.argmax(np.abs(col))] < 0:
+            coords[:, c] = -col
+    total = pos.sum()
+    explained = pos[:n_components] / total if total > 0 else np.zeros(n_components)
+    if coords.shape[1] < n_components:
+        coords = np.pad(coords, ((0, 0), (0, n_components - coords.shape[1])))
+    return coords, explained
+
+
+def cluster_models(
+    profiles: Any,
+    groups: Mapping[str, Any] | pd.Series | None = None,
+    metrics: Iterable[str] | None = None,
+    method: str = "average",
+    distance: str = "euclidean",
+    n_clusters: int | None = None,
+    statistic: str = "mean",
+) -> ClusterResult:
+    """Cluster models hierarchically by their z-scored geometry metrics.
+
+    Each metric m is z-scored across the models, z_im = (x_im − mean_m) / std_m (population
+    standard deviation), so every metric weighs the same whatever its unit; metrics that are
+    constant or non-finite for some model are dropped and reported in ``dropped``. Distances
+    between the z-scored vectors (``scipy.spatial.distance.pdist``) feed
+    ``scipy.cluster.hierarchy.linkage``; the tree is cut into ``n_clusters`` clusters
+    (``fcluster(..., criterion="maxclust")``). The number of clusters is, in this order: the
+    one given; the number of distinct ``groups``; else the cut inside the largest gap between
+    consecutive merge heights (h_{i+1} − h_i largest at i* → n − i* clusters). The 2-D map is
+    classical MDS of the same distances (for Euclidean distance: PCA of the z-scored matrix).
+
+    Reference: Cosentino, Shekkizhar et al. 2022, "The geometry of self-supervised learning
+    models and its impact on transfer learning" (models cluster by training paradigm).
+
+    Args:
+        profiles: A :class:`~manifold.Profile` or a DataFrame (models × metrics).
+        groups: Optional mapping model -> label (e.g. training method); sets the default
+            ``n_clusters`` and gives the adjusted Rand index.
+        metrics: Optional subset of metric columns (``"<manifold>/<metric>"``).
+        method: Linkage: one of :data:`LINKAGE_METHODS` (``ward`` needs Euclidean distance).
+        distance: One of :data:`DISTANCES`.
+        n_clusters: Clusters at the cut (2 ≤ n_clusters ≤ number of models).
+        statistic: Statistic of per-point metrics when ``profiles`` is a Profile.
+
+    Returns:
+        A :class:`ClusterResult`.
+
+    Raises:
+        ValueError: fewer than 3 models, no usable metric, a model without a group, bad options.
+
+    Example:
+        >>> import pandas as pd
+        >>> m = pd.DataFrame({"a": [0, 0.1, 5, 5.1], "b": [1, 1.1, 0, 0.2]},
+        ...                  index=["w", "x", "y", "z"])
+        >>> res = cluster_models(m, groups={"w": 1, "x": 1, "y": 2, "z": 2})
+        >>> res.labels.tolist(), res.adjusted_rand_index
+        ([1, 1, 2, 2], 1.0)
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist, squareform
+    from sklearn.metrics import adjusted_rand_score
+
+    method = check_choice(method, "method", LINKAGE_METHODS)
+    distance = check_choice(distance, "distance", DISTANCES)
+    if method == "ward" and distance != "euclidean":
+        raise ValueError(f"method='ward' needs distance='euclidean', got {distance!r}")
+    frame = as_matrix(profiles, statistic=statistic, metrics=metrics)
+    n = frame.shape[0]
+    if n < 3:
+        raise ValueError(f"clustering needs at least 3 models, got {n}")
+    usable, dropped = split_usable(frame)
+    if usable.shape[1] == 0:
+        raise ValueError(
+            f"no usable metric: all {frame.shape[1]} are constant or non-finite ({dropped})"
+        )
+    z, _, _ = zscore(usable.to_numpy())
+    matrix = pd.DataFrame(z, index=usable.index, columns=usable.columns)
+    models = list(matrix.index)
+    aligned = align_groups(groups, models) if groups is not None else None
+
+    dist = pdist(z, metric=distance)
+    if not np.isfinite(dist).all():
+        raise ValueError(
+            f"distance={distance!r} is undefined for some models (a z-scored vector of zeros); "
+            "use distance='euclidean'"
+        )
+    tree = linkage(dist, method=method)
+    if n_clusters is not None:
+        k = check_int(n_clusters, "n_clusters", minimum=1)
+        if k > n:
+            raise ValueError(f"n_clusters must be at most the number of models ({n}), got {k}")
+        rule = "given"
+    elif aligned is not None:
+        k, rule = int(aligned.nunique()), "groups"
+    else:
+        k, rule = largest_gap_clusters(tree[:, 2]), "largest gap"
+    labels = pd.Series(fcluster(tree, k, criterion="maxclust"), index=models, name="cluster")
+    coords, explained = classical_mds(squareform(dist))
+    embedding = pd.DataFrame(coords, index=models, columns=["mds1", "mds2"])
+    ari = None
+    if aligned is not None:
+        ari = float(adjusted_rand_score(aligned.astype(str).to_numpy(), labels.to_numpy()))
+    return ClusterResult(
+        matrix=matrix,
+        linkage=tree,
+        labels=labels,
+        n_clusters=int(labels.nunique()),
+        n_clusters_rule=rule,
+        embedding_2d=embedding,
+        explained=explained,
+        distances=dist,
+        dropped=dropped,
+        groups=aligned,
+        adjusted_rand_index=ari,
+        method=method,
+        distance=distance,
+    )
