@@ -27,9 +27,6 @@ __all__ = ["forman_ricci", "ollivier_ricci"]
 #: GraphRicciCurvature does), since 1 - W1 / d is undefined.
 _EPSILON = 1e-7
 
-# Memory budget (float64 elements) for one block of single-source shortest-path rows.
-_BLOCK_BUDGET = 2**23
-
 
 def _to_networkx(graph: Any, name: str = "graph") -> nx.Graph:
     if isinstance(graph, nx.Graph):
@@ -165,9 +162,10 @@ def ollivier_ricci(
 
     The transport problems are solved exactly with POT's network simplex when POT is installed
     (else with scipy's HiGHS, slower); the distances come from Dijkstra searches, one per node,
-    limited to three times the longest edge (every cost needed is a path source-x-y-target of
-    at most three edges), run in blocks of nodes ordered by reverse Cuthill–McKee so that a block
-    needs few sources. Memory stays bounded by the block size.
+    limited to :math:`2 M_x + \max_{y \sim x} M_y` (:math:`M_v` the longest edge at *v*: every
+    cost needed is at most the length of a path source-x-y-target of three edges), run in
+    blocks of nodes ordered by reverse Cuthill–McKee so that a block needs few sources.
+    Memory stays bounded by the block size.
 
     Edge cases: self-loops are ignored; an edge whose endpoints are at graph distance below
     ``1e-7`` (duplicates: zero-length edges) gets curvature 0, as in GraphRicciCurvature;
@@ -200,18 +198,62 @@ def ollivier_ricci(
     exp_power = check_positive(exp_power, "exp_power", allow_zero=True)
     base = check_positive(base, "base")
     chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
-    g = _to_networkx(graph).copy()
-    nodes, u, v, length = _edge_arrays(g, weight)
+    if _is_knn(graph):
+        # straight from the kNN arrays: no networkx round trip before the computation
+        nodes, (u, v, length), g = list(range(graph.n_nodes)), _knn_edges(graph), None
+    else:
+        g = _to_networkx(graph).copy()
+        nodes, u, v, length = _edge_arrays(g, weight)
     n = len(nodes)
     curvature = np.zeros(len(u))
     if len(u):
         adj = _adjacency(n, u, v, length)
         curvature = _ollivier_edges(adj, u, v, float(alpha), base, exp_power, chunk_size)
-    g.remove_edges_from(nx.selfloop_edges(g))
-    for (a, b), kappa in zip(zip(u.tolist(), v.tolist(), strict=True), curvature, strict=True):
-        g[nodes[a]][nodes[b]]["ricci_curvature"] = float(kappa)
+    if g is None:
+        g = nx.Graph()
+        g.add_nodes_from(nodes)
+        g.add_edges_from(
+            (a, b, {weight: w, "ricci_curvature": c})
+            for a, b, w, c in zip(
+                u.tolist(), v.tolist(), length.tolist(), curvature.tolist(), strict=True
+            )
+        )
+    else:
+        g.remove_edges_from(nx.selfloop_edges(g))
+        for a, b, kappa in zip(u.tolist(), v.tolist(), curvature.tolist(), strict=True):
+            g[nodes[a]][nodes[b]]["ricci_curvature"] = kappa
     _node_means(g, nodes, u, v, curvature, "ricci_curvature")
     return g
+
+
+def _is_knn(graph: Any) -> bool:
+    return (
+        not isinstance(graph, nx.Graph)
+        and hasattr(graph, "indices")
+        and hasattr(graph, "distances")
+        and not hasattr(graph, "mask")
+        and getattr(graph, "n_base", graph.n_nodes) == graph.n_nodes
+    )
+
+
+def _knn_edges(graph: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Undirected edges (either endpoint lists the other) of a kNN graph, as to_networkx gives."""
+    idx = np.asarray(graph.indices, dtype=np.int64)
+    dist = np.asarray(graph.distances, dtype=np.float64)
+    rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])
+    cols, dist = idx.ravel(), dist.ravel()
+    keep = rows != cols
+    rows, cols, dist = rows[keep], cols[keep], dist[keep]
+    lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
+    # a pair listed from both ends keeps the length of the later row, as networkx does
+    order = np.lexsort((rows, hi, lo))
+    lo, hi, dist = lo[order], hi[order], dist[order]
+    last = np.ones(len(lo), dtype=bool)
+    last[:-1] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    length = dist[last]
+    if not np.all(np.isfinite(length)) or np.any(length < 0):
+        raise ValueError("kNN graph distances must be finite and >= 0")
+    return lo[last], hi[last], length
 
 
 def _ollivier_edges(
@@ -226,7 +268,14 @@ def _ollivier_edges(
     n = adj.shape[0]
     solve = _transport_solver()
     supports, masses = _measures(adj, alpha, base, exp_power)
-    limit = 3.0 * float(adj.data.max()) * (1 + 1e-9) if adj.nnz else 0.0
+    # A needed cost d(a, b), a in S_x, b in S_y, is at most l(a,x) + l(x,y) + l(y,b)
+    # <= 2 M_x + M_y with M_v the longest edge at v: a per-node search radius.
+    longest = np.zeros(n)
+    np.maximum.at(longest, np.repeat(np.arange(n), np.diff(adj.indptr)), adj.data)
+    reach = np.zeros(n)
+    np.maximum.at(reach, u, longest[v])
+    np.maximum.at(reach, v, longest[u])
+    radius = (2.0 * longest + reach) * (1 + 1e-9)
     # every edge is handled from the endpoint that comes first in the locality order
     order = np.asarray(reverse_cuthill_mckee(adj, symmetric_mode=True), dtype=np.int64)
     rank = np.empty(n, dtype=np.int64)
@@ -238,7 +287,8 @@ def _ollivier_edges(
     src_rank_sorted = rank[src][by_src]
     curvature = np.zeros(len(u))
     position = np.full(n, -1, dtype=np.int64)
-    step = max(1, min(chunk_size, _BLOCK_BUDGET // max(n, 1) // 16))
+    step = chunk_size
+    local = np.full(n, -1, dtype=np.int64)
     for start in range(0, n, step):
         block = order[start : start + step]
         lo, hi = np.searchsorted(src_rank_sorted, [start, start + len(block)])
@@ -246,17 +296,30 @@ def _ollivier_edges(
         if edge_ids.size == 0:
             continue
         sources = np.unique(np.concatenate([supports[x] for x in np.unique(src[edge_ids])]))
-        rows = dijkstra(adj, directed=False, indices=sources, limit=limit)
+        limit = float(radius[np.unique(src[edge_ids])].max())
+        # adj is symmetric: a directed search gives the same distances without a CSC copy
+        # One multi-source search finds the ball of nodes within `limit` of a source; every
+        # path of length <= limit from a source stays inside it, so the per-source searches run
+        # on that small subgraph (scipy's Dijkstra costs O(n) per source on the full graph).
+        near = dijkstra(adj, directed=True, indices=sources, limit=limit, min_only=True)
+        ball = np.flatnonzero(np.isfinite(near))
+        local[ball] = np.arange(len(ball))
+        sub_adj = adj[ball][:, ball]
+        rows = dijkstra(sub_adj, directed=True, indices=local[sources], limit=limit)
         position[sources] = np.arange(len(sources))
+        last_x, sub = -1, rows
         for e in edge_ids.tolist():
             x, y = int(src[e]), int(dst[e])
-            d_xy = rows[position[x], y]
+            if x != last_x:
+                sub, last_x = rows[position[supports[x]]], x  # (|S_x|, n) rows
+            d_xy = rows[position[x], local[y]]
             if d_xy < _EPSILON:
                 continue  # zero distance: curvature 0
-            cost = np.ascontiguousarray(rows[np.ix_(position[supports[x]], supports[y])])
+            cost = np.ascontiguousarray(sub[:, local[supports[y]]])
             w1 = solve(masses[x], masses[y], cost)
             curvature[e] = 1.0 - w1 / d_xy
         position[sources] = -1
+        local[ball] = -1
     return curvature
 
 
