@@ -208,3 +208,14 @@ def test_nan_rows_are_rejected():
         knn_graph(z, 2)
     with pytest.raises(ValueError, match="base contains"):
         knn_graph(np.ones((3, 3)), 2, base=z)
+
+
+def test_auto_falls_back_to_torch_without_faiss(monkeypatch):
+    import manifold.graphs.knn as knn_module
+
+    monkeypatch.setattr(knn_module, "get_faiss", lambda force_fallback=False: None)
+    z = np.random.default_rng(9).normal(size=(100, 5))
+    g = knn_graph(z, 4)
+    assert_matches(g, z, 4, "euclidean")
+    with pytest.raises(ValueError, match="needs faiss"):
+        knn_graph(z, 4, index="ivf")
