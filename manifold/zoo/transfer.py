@@ -73,19 +73,20 @@ def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return xs, mean, scale
 
 
-def _ridge_loo_errors(x: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+def _ridge_loo_errors(
+    u: np.ndarray, s: np.ndarray, y: np.ndarray, alphas: np.ndarray
+) -> np.ndarray:
     """Leave-one-out squared errors of ridge with an unpenalised intercept, for every alpha.
 
     For the hat matrix H_α = 11ᵀ/n + X_c (X_cᵀX_c + αI)⁻¹ X_cᵀ (X_c centred) the leave-one-out
-    residual is e_i / (1 − H_ii) exactly (a linear smoother), computed from one SVD of X_c.
+    residual is e_i / (1 − H_ii) exactly (a linear smoother), computed from the SVD
+    X_c = U diag(s) Vᵀ.
 
     Returns:
         (n_alphas, n) squared leave-one-out residuals (inf where a leverage is 1).
     """
-    n = x.shape[0]
-    xc = x - x.mean(axis=0)
+    n = u.shape[0]
     yc = y - y.mean()
-    u, s, _ = np.linalg.svd(xc, full_matrices=False)
     s2 = s**2
     shrink = s2[None, :] / (s2[None, :] + alphas[:, None])  # (A, r)
     fitted = (shrink * (u.T @ yc)[None, :]) @ u.T  # (A, n), centred fitted values
@@ -131,12 +132,16 @@ def _fit_task(
         corr = np.abs(xs.T @ ys) / len(ys)
         columns = np.sort(np.argsort(-corr, kind="stable")[:max_features])
         xs = xs[:, columns]
+    # xs and ys are centred (standardised on these models): one SVD serves the inner
+    # leave-one-out and the final fit
+    u, s, vt = np.linalg.svd(xs, full_matrices=False)
     if cv is None:
-        errors = _ridge_loo_errors(xs, ys, alphas)
+        errors = _ridge_loo_errors(u, s, ys, alphas)
     else:
         errors = _kfold_errors(xs, ys, alphas, cv)
     best = int(np.argmin(errors.mean(axis=1)))
-    coef, intercept = _ridge(xs, ys, float(alphas[best]))
+    coef = vt.T @ (s / (s**2 + alphas[best]) * (u.T @ ys))
+    intercept = float(ys.mean() - xs.mean(axis=0) @ coef)
     return _TaskModel(
         columns, x_mean[columns], x_scale[columns], y_mean, y_scale, coef, intercept,
         float(alphas[best]),
@@ -337,9 +342,9 @@ class TransferPredictor(BaseEstimator):
     def _cv(self) -> Any:
         if self.cv is None:
             return None
-        if isinstance(self.cv, (int, np.integer)):
+        if isinstance(self.cv, (int, np.integer)) and not isinstance(self.cv, bool):
             return check_int(self.cv, "cv", minimum=2)
-        if not hasattr(self.cv, "split"):
+        if isinstance(self.cv, (str, bool)) or not hasattr(self.cv, "split"):
             raise ValueError(f"cv must be None, an int >= 2 or a splitter, got {self.cv!r}")
         return self.cv
 

@@ -1,0 +1,243 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import Ridge, RidgeCV
+from sklearn.model_selection import KFold
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
+
+from manifold.profile import Profile
+from manifold.zoo import TransferPredictor, metric_correlations
+from manifold.zoo.transfer import DEFAULT_ALPHAS, _ridge_loo_errors
+
+
+def synthetic(seed=0, planted=True, n=24, p=15, noise=0.5):
+    """n models × p metrics of N(0, 1); score = 2·m1 − m3 + noise (or pure noise)."""
+    rng = np.random.default_rng(seed)
+    names = [f"semantic/m{j}" for j in range(p)]
+    names[4], names[5] = "semantic/rankme", "semantic/alpha"
+    x = pd.DataFrame(rng.normal(size=(n, p)), index=[f"model{i}" for i in range(n)], columns=names)
+    if planted:
+        y = 2 * x["semantic/m1"] - x["semantic/m3"] + noise * rng.normal(size=n)
+    else:
+        y = pd.Series(rng.normal(size=n), index=x.index)
+    return x, y.rename("task")
+
+
+def to_profile(frame):
+    records = [
+        (model, *column.split("/", 1), "value", float(value))
+        for model, row in frame.iterrows()
+        for column, value in row.items()
+    ]
+    return Profile(pd.DataFrame(records, columns=["model", "manifold", "metric", "statistic",
+                                                  "value"]))  # fmt: skip
+
+
+def test_closed_form_leave_one_out_matches_refitting():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(10, 4))
+    y = x @ np.array([1.0, -2.0, 0.0, 0.5]) + rng.normal(size=10)
+    alphas = np.array([0.01, 1.0, 10.0])
+    xc = x - x.mean(axis=0)
+    u, s, _ = np.linalg.svd(xc, full_matrices=False)
+    got = _ridge_loo_errors(u, s, y, alphas)
+    for a, alpha in enumerate(alphas):
+        for i in range(10):
+            keep = np.arange(10) != i
+            fit = Ridge(alpha=alpha).fit(xc[keep], y[keep])
+            assert got[a, i] == pytest.approx((y[i] - fit.predict(xc[i : i + 1])[0]) ** 2)
+
+
+def test_fit_matches_ridgecv_on_standardised_data():
+    x, y = synthetic(seed=2)
+    est = TransferPredictor().fit(x, y)
+    xs = (x - x.mean()) / x.std(ddof=0)
+    ys = (y - y.mean()) / y.std(ddof=0)
+    ref = RidgeCV(alphas=np.array(DEFAULT_ALPHAS)).fit(xs.to_numpy(), ys.to_numpy())
+    assert est.alpha_["task"] == pytest.approx(ref.alpha_)
+    np.testing.assert_allclose(est.coef_.loc["task"].to_numpy(), ref.coef_, atol=1e-10)
+    # predictions on the original scale agree with the reference rescaled back
+    back = y.mean() + y.std(ddof=0) * ref.predict(xs.to_numpy())
+    np.testing.assert_allclose(est.predict(x)["task"].to_numpy(), back, atol=1e-10)
+    # intercept_ is on the original scale: ŷ = intercept + Σ coef · x / s_x · s_y
+    slope = est.coef_.loc["task"] * y.std(ddof=0) / x.std(ddof=0)
+    np.testing.assert_allclose(est.intercept_["task"] + x.to_numpy() @ slope.to_numpy(), back,
+                               atol=1e-10)  # fmt: skip
+
+
+def test_inner_kfold_matches_ridgecv_with_the_same_splitter():
+    x, y = synthetic(seed=3)
+    est = TransferPredictor(cv=4).fit(x, y)
+    xs = (x - x.mean()) / x.std(ddof=0)
+    ys = (y - y.mean()) / y.std(ddof=0)
+    ref = RidgeCV(alphas=np.array(DEFAULT_ALPHAS), cv=KFold(4)).fit(xs.to_numpy(), ys.to_numpy())
+    assert est.alpha_["task"] == pytest.approx(ref.alpha_)
+    np.testing.assert_allclose(est.coef_.loc["task"].to_numpy(), ref.coef_, atol=1e-8)
+
+
+def test_recovers_planted_relation_and_beats_baselines():
+    x, y = synthetic(seed=0)
+    ev = TransferPredictor().evaluate(x, y, n_permutations=49, seed=0)
+    row = ev.table.loc["task"]
+    assert row["r2"] > 0.6 and row["spearman"] > 0.7 and row["kendall"] > 0.5
+    assert row["p_value"] == pytest.approx(1 / 50)  # no permutation reaches the observed R²
+    assert row["r2"] > row["mean_r2"] + 0.5 and row["r2"] > row["rankme_r2"] + 0.5
+    assert len(ev.null_r2["task"]) == 49 and ev.null_r2["task"].max() < row["r2"]
+    preds = ev.predictions
+    assert list(preds.columns) == ["task", "model", "actual", "predicted", "rankme", "alpha",
+                                   "mean"]  # fmt: skip
+    np.testing.assert_allclose(preds["actual"].to_numpy(), y.to_numpy())
+
+
+def test_mean_baseline_known_answer():
+    # held-out mean: ŷ_i = (Σy − y_i)/(n − 1) ⇒ R² = 1 − (n/(n−1))², ρ = τ = −1
+    x, y = synthetic(seed=4, n=10)
+    row = TransferPredictor().evaluate(x, y, n_permutations=0).table.loc["task"]
+    assert row["mean_r2"] == pytest.approx(1 - (10 / 9) ** 2)
+    assert row["mean_spearman"] == pytest.approx(-1.0)
+    assert row["mean_kendall"] == pytest.approx(-1.0)
+    assert np.isnan(row["p_value"])
+
+
+def test_rankme_baseline_sees_a_rankme_driven_task():
+    x, _ = synthetic(seed=5)
+    rng = np.random.default_rng(0)
+    y = (3 * x["semantic/rankme"] + 0.1 * rng.normal(size=len(x))).rename("task")
+    row = TransferPredictor().evaluate(x, y, n_permutations=0).table.loc["task"]
+    assert row["rankme_r2"] > 0.95 and row["rankme_spearman"] > 0.95
+    assert row["alpha_r2"] < 0.3
+
+
+def test_no_skill_claimed_on_pure_noise():
+    # fixed seed; over noise seeds 0-7 the R² stayed below 0.12 and p ≤ 0.05 came up 2/8 times,
+    # as a uniform null p-value should (see the slow test below)
+    x, y = synthetic(seed=0, planted=False)
+    row = TransferPredictor().evaluate(x, y, n_permutations=99, seed=0).table.loc["task"]
+    assert row["r2"] < 0.2
+    assert row["p_value"] > 0.05
+
+
+@pytest.mark.slow
+def test_no_skill_on_noise_over_seeds():
+    # p ≤ 0.05 in ≥ 3 of 8 independent null data sets has probability 0.6 % (binomial(8, 0.05))
+    rows = [
+        TransferPredictor().evaluate(*synthetic(seed=s, planted=False), n_permutations=99)
+        .table.loc["task"]
+        for s in range(8)
+    ]  # fmt: skip
+    assert max(r["r2"] for r in rows) < 0.2
+    assert sum(r["p_value"] <= 0.05 for r in rows) <= 2
+
+
+def test_predicts_unseen_models():
+    x, y = synthetic(seed=6, n=28, noise=0.05)
+    est = TransferPredictor().fit(x.iloc[:24], y.iloc[:24])
+    pred = est.predict(x.iloc[24:])
+    assert list(pred.index) == list(x.index[24:]) and list(pred.columns) == ["task"]
+    np.testing.assert_allclose(pred["task"].to_numpy(), y.iloc[24:].to_numpy(), atol=0.3)
+
+
+def test_multiple_tasks_and_drivers():
+    x, y = synthetic(seed=7)
+    scores = pd.DataFrame({"a": y, "b": -3 * x["semantic/m7"] + 10})
+    est = TransferPredictor()
+    drivers = est.drivers(x, scores)
+    assert est.tasks_ == ["a", "b"] and est.coef_.shape == (2, 15)
+    top_a = drivers[drivers["task"] == "a"].head(2)
+    assert set(top_a["metric"]) == {"semantic/m1", "semantic/m3"}
+    signs = dict(zip(top_a["metric"], np.sign(top_a["coef"]), strict=True))
+    assert signs == {"semantic/m1": 1.0, "semantic/m3": -1.0}
+    assert (top_a["sign_agreement"] == 1.0).all()
+    top_b = drivers[drivers["task"] == "b"].iloc[0]
+    assert top_b["metric"] == "semantic/m7" and top_b["coef"] < -0.9
+    assert est.intercept_["b"] == pytest.approx(10.0, abs=0.5)
+
+
+def test_screening_keeps_the_planted_metrics():
+    x, y = synthetic(seed=8, noise=0.2)
+    drivers = TransferPredictor(max_features=2).drivers(x, y)
+    chosen = drivers[drivers["selected_fraction"] == 1.0]["metric"]
+    assert set(chosen) == {"semantic/m1", "semantic/m3"}
+    assert (drivers["coef"] != 0).sum() == 2
+
+
+def test_profile_and_dataframe_inputs_agree():
+    x, y = synthetic(seed=9, n=12)
+    a = TransferPredictor().evaluate(x, y, n_permutations=5, seed=1).table
+    b = TransferPredictor().evaluate(to_profile(x), y, n_permutations=5, seed=1).table
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_missing_baseline_column_is_reported():
+    x, y = synthetic(seed=10, n=10)
+    x = x.drop(columns=["semantic/alpha"])
+    with pytest.warns(UserWarning, match="alpha"):
+        ev = TransferPredictor().evaluate(x, y, n_permutations=0)
+    assert np.isnan(ev.table.loc["task", "alpha_r2"]) and ev.notes
+    assert np.isfinite(ev.table.loc["task", "rankme_r2"])
+
+
+def test_metric_correlations_match_pandas():
+    x, y = synthetic(seed=11, n=15)
+    got = metric_correlations(x, y)["task"]
+    ref = x.apply(lambda c: c.corr(y, method="spearman"))
+    np.testing.assert_allclose(got.to_numpy(), ref.to_numpy())
+    tau = metric_correlations(x, y, method="kendall")["task"]
+    np.testing.assert_allclose(tau.to_numpy(), x.apply(lambda c: c.corr(y, method="kendall")))
+
+
+def test_constant_metrics_are_dropped_on_fit():
+    x, y = synthetic(seed=12, n=10)
+    x["crop/constant"] = 1.0
+    est = TransferPredictor().fit(x, y)
+    assert "crop/constant" in est.dropped_features_
+    assert "crop/constant" not in est.feature_names_in_
+    with pytest.raises(ValueError, match="requested features"):
+        TransferPredictor(features=["crop/constant", "semantic/m1"]).fit(x, y)
+
+
+def test_errors():
+    x, y = synthetic(seed=13, n=10)
+    with pytest.raises(ValueError, match="scores but no profile"):
+        TransferPredictor().fit(x.iloc[1:], y)
+    with pytest.raises(ValueError, match="profile but no scores"):
+        TransferPredictor().fit(x, y.iloc[1:])
+    bad = y.copy()
+    bad.iloc[2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        TransferPredictor().fit(x, bad)
+    with pytest.raises(ValueError, match="at least 4 models"):
+        TransferPredictor().fit(x.iloc[:3], y.iloc[:3])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TransferPredictor().predict(x)
+    est = TransferPredictor().fit(x, y)
+    with pytest.raises(ValueError, match="lack metrics"):
+        est.predict(x.drop(columns=["semantic/m1"]))
+    with pytest.raises(ValueError, match="alpha_grid"):
+        TransferPredictor(alpha_grid=[0.0, 1.0]).fit(x, y)
+    with pytest.raises(ValueError, match="cv"):
+        TransferPredictor(cv="loo").fit(x, y)
+    with pytest.raises(ValueError, match="max_features"):
+        TransferPredictor(max_features=0).fit(x, y)
+    with pytest.raises(TypeError, match="DataFrame"):
+        TransferPredictor().fit(x, y.to_numpy())
+
+
+def test_scikit_learn_estimator_contract():
+    est = TransferPredictor(max_features=3, cv=5)
+    check_get_params_invariance("TransferPredictor", est)
+    check_set_params("TransferPredictor", est)
+    check_no_attributes_set_in_init("TransferPredictor", est)
+    check_parameters_default_constructible("TransferPredictor", TransferPredictor())
+    twin = clone(est)
+    assert twin is not est and twin.get_params() == est.get_params()
+    x, y = synthetic(seed=14, n=10)
+    assert est.fit(x, y) is est
+    assert not hasattr(clone(est), "coef_")
+    assert est.set_params(max_features=None).max_features is None
