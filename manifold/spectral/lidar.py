@@ -94,6 +94,10 @@ def lidar(views: Any, delta: float = 1e-4, eps: float = 1e-8) -> float:
     """
     delta = check_positive(delta, "delta", allow_zero=True)
     eps = check_positive(eps, "eps", allow_zero=True)
+    if delta > 0 and not _is_batches(views):
+        t, _ = as_tensor(views, "views", ("N", "K", "D"), min_sizes={"K": 2, "N": 2})
+        if t.shape[0] * t.shape[1] < t.shape[2]:
+            return _lidar_low_rank(t, delta, eps)
 
     means = _Accumulator()
     within = None
@@ -126,8 +130,13 @@ def lidar(views: Any, delta: float = 1e-4, eps: float = 1e-8) -> float:
         )
     inv_sqrt = (u * w.rsqrt()) @ u.T
     lam = torch.linalg.eigvalsh(_sym(inv_sqrt @ sigma_b @ inv_sqrt)).clamp(min=0.0)
+    return _entropy_rank(lam, eps, 0)
+
+
+def _entropy_rank(lam: torch.Tensor, eps: float, n_zero: int) -> float:
+    """exp(entropy) of p = (λ + ε)/Σ(λ + ε) over ``lam`` and ``n_zero`` further zero eigenvalues."""
     p = lam + eps
-    total = p.sum()
+    total = p.sum() + n_zero * eps
     if float(total) <= 0.0:
         raise ValueError(
             "all views and images coincide (Σ_b = 0) and eps = 0, so LiDAR is undefined; "
@@ -135,4 +144,31 @@ def lidar(views: Any, delta: float = 1e-4, eps: float = 1e-8) -> float:
         )
     p = p / total
     p = p[p > 0]
-    return float(torch.exp(-(p * p.log()).sum()))
+    entropy = -(p * p.log()).sum()
+    if n_zero and eps > 0:
+        p0 = eps / total
+        entropy = entropy - n_zero * p0 * torch.log(p0)
+    return float(torch.exp(entropy))
+
+
+def _lidar_low_rank(views: torch.Tensor, delta: float, eps: float) -> float:
+    """LiDAR when N·K < D, without any D × D matrix.
+
+    With B = (μ_i − μ)ᵀ/√(N−1) (D × N) and W = (v_ij − μ_i)ᵀ/√(N(K−1)) (D × NK), Σ_b = BBᵀ and
+    Σ_w = WWᵀ + δI. The non-zero eigenvalues of Σ_w^(−1/2) Σ_b Σ_w^(−1/2) are those of the
+    N × N matrix Bᵀ Σ_w⁻¹ B, and by the Woodbury identity
+    Bᵀ Σ_w⁻¹ B = (BᵀB − BᵀW (δI + WᵀW)⁻¹ WᵀB) / δ. The other D − N eigenvalues are exactly 0
+    and enter the entropy through ε alone.
+    """
+    x = views.to(torch.float64)
+    n, k, dim = x.shape
+    mu = x.mean(dim=1)
+    b = (mu - mu.mean(dim=0)) / (n - 1) ** 0.5  # (N, D): rows are the columns of B
+    w = (x - mu[:, None, :]).reshape(n * k, dim) / (n * (k - 1)) ** 0.5
+    gram_w = _sym(w @ w.T) + delta * torch.eye(n * k, dtype=x.dtype, device=x.device)
+    wb = w @ b.T  # WᵀB, (NK, N)
+    chol = torch.linalg.cholesky(gram_w)
+    solved = torch.cholesky_solve(wb, chol)
+    m = (_sym(b @ b.T) - wb.T @ solved) / delta
+    lam = torch.linalg.eigvalsh(_sym(m)).clamp(min=0.0)
+    return _entropy_rank(lam, eps, dim - n)
