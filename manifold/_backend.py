@@ -34,6 +34,7 @@ SeedLike = int | np.random.Generator | torch.Generator | None
 # Which extra provides each optional module, for the error message.
 _EXTRAS = {
     "faiss": "cpu",
+    "ot": "curvature",
     "mlxtend": "data",
     "skimage": "data",
     "efficientnet_lite_pytorch": "models",
