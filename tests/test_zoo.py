@@ -46,7 +46,9 @@ def test_checksum_mismatch_is_reported(tmp_path, monkeypatch):
     copy = tmp_path / "zoo"
     shutil.copytree(_zoo.zoo_dir(), copy)
     target = copy / "supervised.pt"
-    target.write_bytes(target.read_bytes()[:-1] + b"\0")
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
     monkeypatch.setattr(_zoo, "zoo_dir", lambda: copy)
     with pytest.raises(ValueError, match="SHA-256"):
         load_zoo(["supervised"])

@@ -73,8 +73,8 @@ def load_zoo(
 ) -> tuple[dict[str, ZooEncoder], Any]:
     """Load the shipped zoo of MNIST encoders and its manifest.
 
-    Every weight file's SHA-256 is checked against the manifest before loading.
-    Weights are stored in float16 and loaded into float32 modules.
+    Every weight file's SHA-256 is checked against the manifest before loading. Weights are
+    float32 state dicts (a float16 file would be upcast to float32 on load).
 
     Args:
         names: Models to load (``None``: all, in manifest order).
