@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from manifold.datasets import load_mnist, load_zoo
-from manifold.profile import Profile, profile
+from manifold.profiling import Profile, profile
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -166,7 +166,7 @@ def _write_outputs(prof: Any, out: Path, spectra: dict | None, title: str, notes
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from manifold.profile import profile
+    from manifold.profiling import profile
 
     out = Path(args.out)
     if args.embeddings:
@@ -214,7 +214,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from manifold.datasets import efficientnet_lite0, load_zoo
     from manifold.embed import Embedder
-    from manifold.profile import Profile, profile
+    from manifold.profiling import Profile, profile
     from manifold.spectral import spectrum
 
     started = time.time()

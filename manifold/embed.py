@@ -28,7 +28,7 @@ from manifold.augment import (
     iter_views,
 )
 
-__all__ = ["POOLS", "Embedder", "pool_features"]
+__all__ = ["Embedder", "POOLS", "pool_features"]
 
 POOLS = ("auto", "avg", "max", "cls", "flatten")
 

@@ -52,7 +52,7 @@ def plot_invariance(
     Returns:
         The matplotlib Figure.
     """
-    from manifold.profile import SEMANTIC
+    from manifold.profiling import SEMANTIC
 
     t = profile.table
     rows = t[(t["metric"] == metric) & (t["manifold"] != SEMANTIC)]

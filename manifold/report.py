@@ -56,7 +56,7 @@ def write_report(
         The path written.
     """
     from manifold.plot import plot_invariance, plot_spectrum
-    from manifold.profile import SEMANTIC
+    from manifold.profiling import SEMANTIC
 
     path = Path(path)
     parts = [f"<h1>{html.escape(title)}</h1>"]

@@ -6,7 +6,7 @@ from scipy.spatial.distance import pdist
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from manifold.profile import Profile
+from manifold.profiling import Profile
 from manifold.zoo import cluster_models
 from manifold.zoo.clustering import classical_mds, largest_gap_clusters
 

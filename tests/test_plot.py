@@ -11,7 +11,7 @@ from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.image import AxesImage  # noqa: E402
 
 from manifold import plot  # noqa: E402
-from manifold.profile import Profile  # noqa: E402
+from manifold.profiling import Profile  # noqa: E402
 from manifold.spectral import spectrum  # noqa: E402
 from manifold.zoo import TransferPredictor, cluster_models  # noqa: E402
 

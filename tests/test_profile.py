@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 import manifold
-from manifold.profile import SEMANTIC, Profile, profile
+from manifold.profiling import SEMANTIC, Profile, profile
 
 
 @pytest.fixture(scope="module")

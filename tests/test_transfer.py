@@ -11,7 +11,7 @@ from sklearn.utils.estimator_checks import (
     check_set_params,
 )
 
-from manifold.profile import Profile
+from manifold.profiling import Profile
 from manifold.zoo import TransferPredictor, metric_correlations
 from manifold.zoo.transfer import DEFAULT_ALPHAS, _ridge_loo_errors
 

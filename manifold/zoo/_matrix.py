@@ -29,7 +29,7 @@ def as_matrix(
         TypeError: ``profiles`` is neither a Profile nor a DataFrame.
         ValueError: duplicate model names, non-numeric columns or unknown ``metrics``.
     """
-    from manifold.profile import Profile
+    from manifold.profiling import Profile
 
     if isinstance(profiles, Profile):
         frame = profiles.to_matrix(statistic=statistic)
