@@ -24,7 +24,7 @@ import torch
 from manifold._checks import as_tensor, check_int
 from manifold._summary import STATISTICS, PointMetric
 
-__all__ = ["DEFAULT_FAMILIES", "SEMANTIC", "Profile", "profile"]
+__all__ = ["DEFAULT_FAMILIES", "Profile", "SEMANTIC", "profile"]
 
 #: Augmentation families profiled by default.
 DEFAULT_FAMILIES = ("crop", "color", "rotation", "flip", "blur")
