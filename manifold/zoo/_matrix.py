@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_matrix", "split_usable"]
+__all__ = ["as_matrix", "split_usable", "zscore"]
 
 
 def as_matrix(

@@ -12,7 +12,7 @@ import pandas as pd
 from manifold._checks import check_choice, check_int
 from manifold.zoo._matrix import as_matrix, split_usable, zscore
 
-__all__ = ["LINKAGE_METHODS", "DISTANCES", "ClusterResult", "cluster_models"]
+__all__ = ["ClusterResult", "DISTANCES", "LINKAGE_METHODS", "cluster_models"]
 
 #: Linkage methods with monotone merge heights (so a cut at a height is well defined).
 LINKAGE_METHODS = ("average", "complete", "single", "ward", "weighted")
