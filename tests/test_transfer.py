@@ -198,6 +198,8 @@ def test_constant_metrics_are_dropped_on_fit():
     est = TransferPredictor().fit(x, y)
     assert "crop/constant" in est.dropped_features_
     assert "crop/constant" not in est.feature_names_in_
+    notes = TransferPredictor().evaluate(x, y, n_permutations=0).notes
+    assert any("crop/constant" in n and "constant" in n for n in notes)
     with pytest.raises(ValueError, match="requested features"):
         TransferPredictor(features=["crop/constant", "semantic/m1"]).fit(x, y)
 

@@ -248,7 +248,8 @@ class TransferEvaluation:
         predictions: Long table with columns ``task``, ``model``, ``actual``, ``predicted``
             (metric model) and one column per baseline: the held-out predictions.
         null_r2: Task -> R² of each permutation (the null distribution behind ``p_value``).
-        notes: Things the reader should know (a baseline that could not be fitted, ...).
+        notes: Things the reader should know: metrics left out (constant or non-finite) and
+            baselines that could not be fitted.
     """
 
     table: pd.DataFrame
@@ -449,11 +450,11 @@ class TransferPredictor(BaseEstimator):
         """
         alphas, max_features, cv = self._alphas(), self._max_features(), self._cv()
         n_permutations = check_int(n_permutations, "n_permutations", minimum=0)
-        x, y, _ = self._data(profiles, scores)
+        x, y, dropped = self._data(profiles, scores)
         full = as_matrix(profiles, statistic=self.statistic).loc[y.index]
         rng = numpy_generator(seed)
         xv = x.to_numpy()
-        notes: list[str] = []
+        notes: list[str] = [f"metric {m!r} left out: {why}" for m, why in dropped.items()]
         baseline_x: dict[str, np.ndarray | None] = {}
         for name, column in BASELINES.items():
             if column not in full.columns:
@@ -467,7 +468,7 @@ class TransferPredictor(BaseEstimator):
                 baseline_x[name] = None
                 continue
             baseline_x[name] = col
-        for note in notes:
+        for note in notes[len(dropped) :]:
             warnings.warn(note + "; its columns are NaN", UserWarning, stacklevel=2)
 
         rows, preds, null = [], [], {}
