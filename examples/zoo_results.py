@@ -200,7 +200,7 @@ def analyse(prof: Profile, n_permutations: int = 200) -> dict[str, str]:
     ev5 = TransferPredictor(max_features=5).evaluate(
         matrix, transfer, n_permutations=n_permutations, seed=SEED
     )
-    seconds = time.time() - t0
+    print(f"transfer evaluation: {time.time() - t0:.0f} s")
     cols = ["r2", "spearman", "kendall", "p_value", "rankme_r2", "rankme_spearman",
             "alpha_r2", "alpha_spearman", "mean_r2", "mean_spearman"]  # fmt: skip
     table = ev.table[cols].copy()
@@ -211,7 +211,7 @@ def analyse(prof: Profile, n_permutations: int = 200) -> dict[str, str]:
         f"Leave-one-model-out over {len(common)} models, {ev.table['n_features'].iloc[0]} "
         f"metrics, ridge with the penalty chosen by inner leave-one-out; `top5_*`: the same with "
         f"the 5 metrics most correlated with the task, screened inside each fold; p-values from "
-        f"{n_permutations} permutations ({seconds:.0f} s for both).\n\n" + md_table(table, 2)
+        f"{n_permutations} permutations.\n\n" + md_table(table, 2)
     )
     fig = plot.plot_predictions(ev, baseline="rankme")
     fig.savefig(FIGURES / "zoo_predictions.png", dpi=110)
