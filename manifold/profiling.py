@@ -228,7 +228,7 @@ def _semantic_metrics(
     rec: _Recorder, z: torch.Tensor, k: int, max_samples: int | None, seed: int, curvature: bool
 ) -> Any:
     from manifold import metrics
-    from manifold.graphs import knn_graph, nnk_graph
+    from manifold.graphs import nnk_graph
     from manifold.spectral import spectrum
 
     spec = rec.attempt(SEMANTIC, "spectrum", lambda: spectrum(z))
@@ -247,18 +247,12 @@ def _semantic_metrics(
             rec.add(SEMANTIC, "alpha", fit.alpha)
             rec.add(SEMANTIC, "alpha_r2", fit.r2)
 
-    # one neighbour search serves every graph metric: MLE needs its 20 neighbours, the NNK graph
-    # and the invariance scale use the first k of them
-    k_mle = min(_MLE_K, z.shape[0] - 1)
-    wide = rec.attempt(SEMANTIC, "knn_graph", lambda: knn_graph(z, k=max(k, k_mle)))
-    if wide is None:
+    graphs = rec.attempt(SEMANTIC, "knn_graph", lambda: _knn_graphs(z, k))
+    if graphs is None:
         return None, None
-    knn = wide
-    if wide.k > k:
-        knn = dataclasses.replace(
-            wide, indices=wide.indices[:, :k], distances=wide.distances[:, :k]
-        )
+    wide, knn = graphs
     nnk = rec.attempt(SEMANTIC, "nnk_graph", lambda: nnk_graph(knn))
+    k_mle = wide.k if wide.k < _MLE_K else _MLE_K
     rec.run(SEMANTIC, "twonn_dimension", lambda: metrics.twonn_dimension(knn))
     rec.run(SEMANTIC, "mle_dimension", lambda: metrics.mle_dimension(wide, k=k_mle))
     if nnk is not None:
@@ -280,6 +274,22 @@ def _semantic_metrics(
                 lambda: _edge_values(metrics.forman_ricci(nnk), "forman_ricci", "forman_curvature"),
             )
     return knn, nnk
+
+
+def _knn_graphs(z: torch.Tensor, k: int) -> tuple[Any, Any]:
+    """A kNN graph wide enough for MLE, and its first k columns.
+
+    One neighbour search serves every graph metric: MLE needs its 20 neighbours, the NNK graph
+    and the invariance scale use the first k of them.
+    """
+    from manifold.graphs import knn_graph
+
+    wide = knn_graph(z, k=max(k, min(_MLE_K, z.shape[0] - 1)))
+    if wide.k == k:
+        return wide, wide
+    return wide, dataclasses.replace(
+        wide, indices=wide.indices[:, :k], distances=wide.distances[:, :k]
+    )
 
 
 def _edge_values(graph: Any, name: str, attribute: str) -> PointMetric:

@@ -14,7 +14,7 @@ SUBMODULES = [
     "manifold.metrics",
     "manifold.plot",
     "manifold.profiling",
-    "manifold.report",
+    "manifold.report", "manifold.runner",
     "manifold.spectral",
     "manifold.zoo",
 ]

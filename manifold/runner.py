@@ -1,0 +1,343 @@
+"""Profile a zoo of models: (model, part) jobs, checkpoints, resume, and any executor.
+
+A *part* is the semantic manifold of a model or one augmentation family. Each finished part is
+written to the checkpoint folder as soon as it completes (atomic writes), so an interrupted run
+— even ``kill -9`` — resumes where it stopped and recomputes nothing that had finished. A model
+that fails (unreadable checkpoint, wrong input shape) is reported with its name and reason and
+the other models still finish.
+
+Jobs run one after the other by default, or on any :class:`concurrent.futures.Executor`
+(a process pool, ``dask.distributed.Client.get_executor()``, Ray's executor, ...). What moves to
+a worker is the job description: the model *spec* (a zoo name, a TorchScript path, a
+``module.py:factory`` string, a picklable factory, or, only if you pass one, the module itself),
+the images array, and the settings; results come back as small tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from manifold._checks import as_tensor, check_int
+from manifold.profiling import (
+    COLUMNS,
+    DEFAULT_FAMILIES,
+    SEMANTIC,
+    Profile,
+    _atomic_write,
+    _family_metrics,
+    _knn_graphs,
+    _Recorder,
+    _semantic_metrics,
+)
+
+__all__ = ["ModelSpec", "load_model", "profile_zoo"]
+
+#: A model as a job can carry it: an ``nn.Module``, a zero-argument factory returning one, or a
+#: string (``"zoo:<name>"``, ``"efficientnet-lite0"``, a TorchScript file, ``"file.py:factory"``).
+ModelSpec = torch.nn.Module | Callable[[], torch.nn.Module] | str
+
+
+def load_model(spec: ModelSpec, device: Any = None) -> torch.nn.Module:
+    """Turn a model spec into a module on ``device``.
+
+    Raises:
+        ValueError: an unknown spec, a missing file, or a factory that returns no Module.
+    """
+    import importlib.util
+
+    if isinstance(spec, torch.nn.Module):
+        model = spec
+    elif isinstance(spec, str):
+        if spec.startswith("zoo:"):
+            from manifold.datasets import load_zoo
+
+            return load_zoo([spec[4:]], device=device)[0][spec[4:]]
+        if spec in ("efficientnet-lite0", "efficientnet_lite0"):
+            from manifold.datasets import efficientnet_lite0
+
+            return efficientnet_lite0(device=device)
+        if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
+            file, factory = spec.rsplit(":", 1)
+            if not Path(file).is_file():
+                raise ValueError(f"model file {file} does not exist")
+            mod_spec = importlib.util.spec_from_file_location("_manifold_user_model", file)
+            module = importlib.util.module_from_spec(mod_spec)
+            mod_spec.loader.exec_module(module)
+            if not hasattr(module, factory):
+                raise ValueError(f"{file} has no function {factory!r}")
+            model = getattr(module, factory)()
+        elif Path(spec).is_file():
+            try:
+                model = torch.jit.load(spec, map_location="cpu")
+            except RuntimeError as err:
+                first = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise ValueError(f"cannot read {spec} as a TorchScript model: {first}") from err
+        else:
+            raise ValueError(
+                f"unknown model {spec!r}: use zoo:<name>, efficientnet-lite0, a TorchScript "
+                "file, or module.py:factory"
+            )
+    elif callable(spec):
+        model = spec()
+    else:
+        raise TypeError(f"a model spec must be a Module, a factory or a str, got {spec!r}")
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model spec {spec!r} gave {type(model).__name__}, not a torch Module")
+    if device is not None:
+        model = model.to(device)
+    return model
+
+
+@dataclass
+class _Job:
+    model: str
+    part: str
+    spec: Any
+    images: Any
+    settings: dict[str, Any]
+    checkpoint: str | None
+    family: Any = None
+
+
+@dataclass
+class _Result:
+    model: str
+    part: str
+    table: pd.DataFrame
+    failures: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _fingerprint(settings: dict[str, Any], images: Any) -> str:
+    """Identifies the inputs of a run, so a checkpoint from other settings is not reused."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    arr = np.ascontiguousarray(images.detach().cpu().numpy() if torch.is_tensor(images) else images)
+    h.update(str(arr.shape).encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _part_path(checkpoint: str, model: str, part: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{model}__{part}")
+    return Path(checkpoint) / f"{safe}.csv"
+
+
+def _read_part(path: Path, fingerprint: str) -> _Result | None:
+    meta_path = path.with_suffix(".json")
+    if not path.exists() or not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("fingerprint") != fingerprint:
+            return None
+        table = pd.read_csv(path)
+        if list(table.columns) != COLUMNS or len(table) != meta.get("rows"):
+            return None
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+    return _Result(meta["model"], meta["part"], table, meta.get("failures", []), 0.0)
+
+
+def _write_part(path: Path, result: _Result, fingerprint: str) -> None:
+    _atomic_write(path, lambda p: result.table.to_csv(p, index=False))
+    meta = {
+        "model": result.model,
+        "part": result.part,
+        "rows": len(result.table),
+        "failures": result.failures,
+        "seconds": result.seconds,
+        "fingerprint": fingerprint,
+    }
+    # the metadata is written last: a part counts as finished only once both files exist
+    _atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
+
+
+def _run_job(job: _Job) -> _Result:
+    """Compute one part of one model (runs in the worker)."""
+    from manifold.embed import Embedder
+
+    started = time.time()
+    s = job.settings
+    rec = _Recorder(job.model)
+    model = load_model(job.spec, device=s["device"])
+    cache = None if job.checkpoint is None else str(Path(job.checkpoint) / "embeddings")
+    embedder = Embedder(
+        model, layer=s["layer"], device=s["device"], batch_size=s["batch_size"],
+        cache_dir=cache, progress=False,
+    )  # fmt: skip
+    z, _ = as_tensor(embedder.embed(job.images), "embeddings", min_sizes={"N": s["k"] + 1})
+    if job.part == SEMANTIC:
+        _semantic_metrics(rec, z, s["k"], s["max_samples"], s["seed"], s["curvature"])
+    else:
+        from manifold.graphs import nnk_graph
+
+        graphs = rec.attempt(job.part, "knn_graph", lambda: _knn_graphs(z, s["k"]))
+        knn = graphs[1] if graphs is not None else None
+        nnk = rec.attempt(job.part, "nnk_graph", lambda: nnk_graph(knn)) if knn else None
+        v = embedder.embed_views(job.images, job.family, n_views=s["n_views"], seed=s["seed"])
+        vt, _ = as_tensor(v, f"views[{job.part!r}]", dims=("N", "K", "D"), min_sizes={"K": 2})
+        _family_metrics(rec, job.part, z, vt, s["k"], knn, nnk)
+    return _Result(job.model, job.part, rec.table(), rec.failures, time.time() - started)
+
+
+def profile_zoo(
+    models: Mapping[str, ModelSpec],
+    images: Any,
+    families: Iterable[Any] = DEFAULT_FAMILIES,
+    n_views: int = 16,
+    k: int = 10,
+    seed: int = 0,
+    *,
+    checkpoint_dir: str | os.PathLike | None = None,
+    executor: Executor | None = None,
+    layer: str | None = None,
+    device: Any = None,
+    batch_size: int = 256,
+    max_samples: int | None = 25600,
+    curvature: bool = False,
+    progress: bool = True,
+) -> Profile:
+    """Profile many models, part by part, with checkpoints and an optional executor.
+
+    Every (model, part) job — the semantic manifold, then each augmentation family — computes
+    the same metrics as :func:`~manifold.profile` and, with ``checkpoint_dir``, writes its rows
+    there as soon as it finishes. Rerunning with the same arguments reads the finished parts and
+    computes only the missing ones, so the final table equals an uninterrupted run's. A
+    checkpoint written with other settings or other images is ignored (it is keyed by a
+    fingerprint of both).
+
+    A model whose job raises (unreadable checkpoint, wrong input shape, ...) is reported in
+    :attr:`Profile.failures` (``metric == "model"``) with the reason; the others finish.
+
+    Args:
+        models: Name -> model spec: an ``nn.Module``, a zero-argument factory, or a string
+            (``"zoo:<name>"``, ``"efficientnet-lite0"``, a TorchScript file,
+            ``"file.py:factory"``). With a remote executor prefer strings or factories: they
+            travel instead of pickled weights, and each worker loads the model itself.
+        images: Images (N, C, H, W) in [0, 1], sent to every job.
+        families: Augmentation family names or kornia augmentations.
+        n_views: Views per image (K).
+        k: Neighbours per node.
+        seed: Seed for augmentations and subsampling.
+        checkpoint_dir: Folder for finished parts (and the embedding cache); ``None`` keeps
+            nothing on disk.
+        executor: A :class:`concurrent.futures.Executor` (e.g.
+            ``dask.distributed.Client(...).get_executor()``); ``None`` runs jobs in this process.
+        layer: Submodule whose output is the representation.
+        device: Device for the models (on each worker).
+        batch_size: Images per forward pass.
+        max_samples: Row cap for RankMe.
+        curvature: Also compute Ricci curvatures of the semantic NNK graph.
+        progress: Show a progress bar over jobs.
+
+    Returns:
+        The :class:`Profile` of every model that did not fail, in the order of ``models``.
+
+    Raises:
+        RuntimeError: if every model failed (the message lists each reason).
+    """
+    k = check_int(k, "k", minimum=1)
+    n_views = check_int(n_views, "n_views", minimum=2)
+    if not models:
+        raise ValueError("models is empty: give a mapping name -> model spec")
+    if executor is not None and not isinstance(executor, Executor):
+        if not callable(getattr(executor, "submit", None)):
+            raise TypeError("executor must be a concurrent.futures.Executor (or have .submit)")
+    from manifold.augment import check_images
+
+    images = check_images(images, channels=False)
+    fams = list(families)
+    names = [f if isinstance(f, str) else type(f).__name__ for f in fams]
+    settings = {
+        "n_images": int(images.shape[0]), "n_views": n_views, "k": k, "seed": seed,
+        "families": names, "layer": layer, "max_samples": max_samples,
+        "curvature": curvature, "batch_size": batch_size,
+        "device": None if device is None else str(device),
+    }  # fmt: skip
+    fingerprint = _fingerprint(settings, images)
+    ckpt = None if checkpoint_dir is None else str(checkpoint_dir)
+    if ckpt is not None:
+        Path(ckpt).mkdir(parents=True, exist_ok=True)
+
+    parts = [(SEMANTIC, None), *zip(names, fams, strict=True)]
+    done: dict[tuple[str, str], _Result] = {}
+    jobs: list[_Job] = []
+    for model_name, spec in models.items():
+        for part, family in parts:
+            if ckpt is not None:
+                found = _read_part(_part_path(ckpt, model_name, part), fingerprint)
+                if found is not None:
+                    done[(model_name, part)] = found
+                    continue
+            jobs.append(_Job(model_name, part, spec, images, settings, ckpt, family))
+
+    failed: dict[str, str] = {}
+    bar = None
+    if progress and jobs:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="profile_zoo", leave=False)
+
+    def finish(job: _Job, result: _Result | None, error: BaseException | None) -> None:
+        if bar is not None:
+            bar.update(1)
+        if error is not None:
+            failed.setdefault(job.model, f"{type(error).__name__}: {error}")
+            return
+        done[(job.model, job.part)] = result
+        if ckpt is not None:
+            _write_part(_part_path(ckpt, job.model, job.part), result, fingerprint)
+
+    if executor is None:
+        for job in jobs:
+            if job.model in failed:
+                finish(job, None, RuntimeError("skipped after an earlier failure"))
+                continue
+            try:
+                result = _run_job(job)
+            except Exception as err:  # noqa: BLE001 - one broken model must not stop the zoo
+                finish(job, None, err)
+            else:
+                finish(job, result, None)
+    else:
+        futures = [(job, executor.submit(_run_job, job)) for job in jobs]
+        for job, future in futures:
+            try:
+                result = future.result()
+            except Exception as err:  # noqa: BLE001 - reported per model below
+                finish(job, None, err)
+            else:
+                finish(job, result, None)
+    if bar is not None:
+        bar.close()
+
+    tables, failures, run_settings = [], [], {}
+    for model_name in models:
+        if model_name in failed:
+            failures.append(
+                {"model": model_name, "manifold": "*", "metric": "model",
+                 "error": failed[model_name]}
+            )  # fmt: skip
+            continue
+        for part, _ in parts:
+            result = done[(model_name, part)]
+            tables.append(result.table)
+            failures.extend(result.failures)
+        run_settings[model_name] = {**settings, "mode": "model", "fingerprint": fingerprint}
+    if not run_settings:
+        reasons = "; ".join(f"{m}: {e}" for m, e in failed.items())
+        raise RuntimeError(f"every model failed: {reasons}")
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
+    return Profile(table[COLUMNS], run_settings, failures)
