@@ -14,7 +14,8 @@ SUBMODULES = [
     "manifold.metrics",
     "manifold.plot",
     "manifold.profiling",
-    "manifold.report", "manifold.runner",
+    "manifold.report",
+    "manifold.runner",
     "manifold.spectral",
     "manifold.zoo",
 ]
