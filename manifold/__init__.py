@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 # public name -> submodule that defines it
 _EXPORTS = {
+    "ClusterResult": "manifold.zoo",
     "Embedder": "manifold.embed",
     "KNNGraph": "manifold.graphs",
     "NNKGraph": "manifold.graphs",
@@ -24,15 +25,19 @@ _EXPORTS = {
     "Profile": "manifold.profiling",
     "Spectrum": "manifold.spectral",
     "Summary": "manifold._summary",
+    "TransferEvaluation": "manifold.zoo",
+    "TransferPredictor": "manifold.zoo",
     "alignment": "manifold.metrics",
     "alpha": "manifold.spectral",
     "augmentation_diameter_ratio": "manifold.metrics",
     "augmentation_dimension": "manifold.metrics",
+    "cluster_models": "manifold.zoo",
     "effective_rank": "manifold.spectral",
     "forman_ricci": "manifold.metrics",
     "knn_graph": "manifold.graphs",
     "lidar": "manifold.spectral",
     "local_dimension": "manifold.metrics",
+    "metric_correlations": "manifold.zoo",
     "mle_dimension": "manifold.metrics",
     "nesum": "manifold.spectral",
     "nnk_degree": "manifold.metrics",
