@@ -1,108 +1,259 @@
-"""A self-contained HTML report of one or more profiles (figures embedded as PNG)."""
+"""A self-contained HTML report of one or more profiles (figures embedded as PNG).
+
+The page has one section per result that is given: a per-model summary of the semantic
+manifold, invariance heat maps per augmentation family, eigenspectra, the clustering of the
+models (dendrogram, map, labels, adjusted Rand index) and the transfer predictions (per-task
+table and held-out predictions), then the run settings and any metric that could not be
+computed. Every figure is embedded as a base64 PNG, so the single file can be mailed or opened
+offline.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_report"]
+__all__ = ["INVARIANCE_FIGURES", "SECTIONS", "write_report"]
+
+#: Section ids (HTML ``id`` of each ``<h2>``) in page order, with their headings.
+SECTIONS = {
+    "summary": "Per-model summary",
+    "invariance": "Augmentation invariance",
+    "spectra": "Eigenspectra",
+    "clusters": "Models clustered by geometry",
+    "transfer": "Transfer prediction",
+    "settings": "Settings",
+    "failures": "Metrics not computed",
+    "files": "Files",
+}
+
+#: Invariance metrics drawn as heat maps (when the profile has them).
+INVARIANCE_FIGURES = ("spread_ratio", "same_source_rate", "augmentation_dimension", "lidar")
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
+       padding: 0 1em; }
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+nav a { margin-right: 1em; font-size: 14px; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 12px; margin: 0.5em 0; }
 th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; } .note { color: #666; font-size: 13px; }
+.figs { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
+.figs img { max-width: 540px; }
 """
 
 
-def _figure_html(fig: Any, alt: str) -> str:
+def _png(fig: Any, name: str | None, figure_dir: Path | None) -> bytes:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    data = buf.getvalue()
+    if figure_dir is not None and name:
+        figure_dir.mkdir(parents=True, exist_ok=True)
+        (figure_dir / f"{name}.png").write_bytes(data)
+    return data
+
+
+def _figure_html(fig: Any, alt: str, name: str | None = None, figure_dir: Path | None = None):
+    data = base64.b64encode(_png(fig, name, figure_dir)).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table_html(frame: Any, index: bool = True) -> str:
+    body = frame.to_html(float_format=lambda v: f"{v:.4g}", border=0, index=index, na_rep="–")
+    return f'<div class="scroll">{body}</div>'
+
+
+def _heading(section: str) -> str:
+    return f'<h2 id="{section}">{html.escape(SECTIONS[section])}</h2>'
+
+
+def _clusters_html(result: Any, figure_dir: Path | None) -> list[str]:
+    import pandas as pd
+
+    parts = [_heading("clusters")]
+    line = (
+        f"{len(result.models)} models, {result.matrix.shape[1]} z-scored metrics, "
+        f"{result.distance} distance, {result.method} linkage; {result.n_clusters} clusters "
+        f"(rule: {result.n_clusters_rule})."
+    )
+    if result.adjusted_rand_index is not None:
+        line += f" Adjusted Rand index against the given groups: {result.adjusted_rand_index:.3f}."
+    parts.append(f"<p>{html.escape(line)}</p>")
+    if result.dropped:
+        dropped = ", ".join(f"{k} ({v})" for k, v in result.dropped.items())
+        parts.append(f'<p class="note">Metrics left out: {html.escape(dropped)}</p>')
+    parts.append('<div class="figs">')
+    parts.append(_figure_html(result.plot_dendrogram(), "dendrogram", "dendrogram", figure_dir))
+    parts.append(_figure_html(result.plot_map(), "model map", "model_map", figure_dir))
+    parts.append("</div>")
+    labels = pd.DataFrame({"cluster": result.labels})
+    if result.groups is not None:
+        labels["group"] = result.groups
+    labels = labels.join(result.embedding_2d)
+    parts.append(_table_html(labels))
+    return parts
+
+
+def _transfer_html(evaluation: Any, figure_dir: Path | None) -> list[str]:
+    from manifold.plot import plot_predictions
+
+    parts = [_heading("transfer")]
+    parts.append(
+        '<p class="note">Per task, ridge regression from the z-scored metrics to the score, '
+        "evaluated leave-one-model-out (nested CV for the penalty). R², Spearman ρ and Kendall τ "
+        "of the held-out predictions; beside them the RankMe, alpha and mean baselines fitted "
+        "the same way.</p>"
+    )
+    cols = [
+        c
+        for c in ("n_models", "n_features", "r2", "spearman", "kendall", "p_value")
+        + tuple(f"{b}_{s}" for b in evaluation.baselines for s in ("r2", "spearman"))
+        if c in evaluation.table.columns
+    ]
+    parts.append(_table_html(evaluation.table[cols]))
+    for note in evaluation.notes:
+        parts.append(f'<p class="note">{html.escape(note)}</p>')
+    baseline = "rankme" if "rankme" in evaluation.baselines else evaluation.baselines[0]
+    if evaluation.table[f"{baseline}_r2"].isna().all():
+        baseline = "mean"
+    fig = plot_predictions(evaluation, baseline=baseline)
+    parts.append(_figure_html(fig, "transfer predictions", "transfer_predictions", figure_dir))
+    return parts
 
 
 def write_report(
     profile: Any,
     path: str | Path,
     *,
-    spectra: dict[str, Any] | None = None,
+    spectra: Mapping[str, Any] | None = None,
+    clusters: Any = None,
+    transfer: Any = None,
     title: str = "manifold report",
     notes: list[str] | None = None,
+    files: list[str] | None = None,
+    figure_dir: str | Path | None = None,
 ) -> Path:
-    """Write a single HTML file summarising a :class:`~manifold.Profile`.
+    """Write a single self-contained HTML file summarising a :class:`~manifold.Profile`.
 
-    Sections: settings, a per-model summary table (semantic metrics), invariance heat maps per
-    family, eigenspectra with their alpha fits (when ``spectra`` is given), and any metrics
-    that could not be computed with the reason.
+    Sections (HTML ids in :data:`SECTIONS`), each present when its input is: a per-model summary
+    table of the semantic manifold (spectral metrics and the mean of per-point geometry
+    metrics), invariance heat maps per family, eigenspectra with their alpha fits (``spectra``),
+    the clustering of the models (``clusters``), the transfer predictions (``transfer``), the
+    settings of each run, and the metrics that could not be computed with the reason.
 
     Args:
         profile: The profile to report.
         path: Output file (``.html``).
         spectra: Optional dict model name -> :class:`~manifold.Spectrum` for the eigenspectrum
             figure.
+        clusters: Optional :class:`~manifold.zoo.ClusterResult`.
+        transfer: Optional :class:`~manifold.zoo.TransferEvaluation`.
         title: Page title.
         notes: Extra lines shown under the title.
+        files: Names of table files written beside the report, listed (and linked) at the end.
+        figure_dir: When given, every figure is also saved there as a PNG.
 
     Returns:
         The path written.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from manifold import profile
+        >>> prof = profile(torch.randn(60, 8), k=5, name="gaussian", progress=False)
+        >>> out = write_report(prof, tempfile.mkdtemp() + "/report.html")
+        >>> 'id="summary"' in out.read_text()
+        True
     """
     from manifold.plot import plot_invariance, plot_spectrum
     from manifold.profiling import SEMANTIC
 
     path = Path(path)
-    parts = [f"<h1>{html.escape(title)}</h1>"]
-    for line in notes or []:
-        parts.append(f'<p class="note">{html.escape(line)}</p>')
+    fig_dir = Path(figure_dir) if figure_dir is not None else None
+    body: list[str] = []
+    present: list[str] = []
 
     t = profile.table
     semantic = t[(t["manifold"] == SEMANTIC) & t["statistic"].isin(["value", "mean"])]
     if not semantic.empty:
+        present.append("summary")
         summary = semantic.pivot_table(index="model", columns="metric", values="value", sort=False)
-        parts.append("<h2>Semantic manifold</h2>")
-        parts.append(
-            '<p class="note">Spectral metrics of the clean embeddings and the mean of per-point '
-            "geometry metrics on the NNK graph.</p>"
+        body.append(_heading("summary"))
+        body.append(
+            '<p class="note">Spectral metrics of the clean embeddings (one value per model) and '
+            "the mean over points of the geometry metrics on the semantic NNK graph.</p>"
         )
-        parts.append(summary.to_html(float_format=lambda v: f"{v:.4g}", border=0))
+        body.append(_table_html(summary))
 
     families = [m for m in dict.fromkeys(t["manifold"]) if m != SEMANTIC]
     if families:
-        parts.append("<h2>Augmentation invariance</h2>")
-        for metric in ("spread_ratio", "same_source_rate", "augmentation_dimension", "lidar"):
-            if (t["metric"] == metric).any():
-                parts.append(_figure_html(plot_invariance(profile, metric), metric))
+        present.append("invariance")
+        body.append(_heading("invariance"))
+        body.append(
+            '<p class="note">One heat map per invariance metric: models (rows) × augmentation '
+            "families (columns).</p>"
+        )
+        body.append('<div class="figs">')
+        for metric in INVARIANCE_FIGURES:
+            if ((t["metric"] == metric) & (t["manifold"] != SEMANTIC)).any():
+                fig = plot_invariance(profile, metric)
+                body.append(_figure_html(fig, metric, f"invariance_{metric}", fig_dir))
+        body.append("</div>")
 
     if spectra:
-        parts.append("<h2>Eigenspectra</h2>")
-        parts.append(_figure_html(plot_spectrum(spectra), "eigenspectra"))
+        present.append("spectra")
+        body.append(_heading("spectra"))
+        body.append(_figure_html(plot_spectrum(dict(spectra)), "eigenspectra", "spectra", fig_dir))
 
-    parts.append("<h2>Settings</h2>")
+    if clusters is not None:
+        present.append("clusters")
+        body.extend(_clusters_html(clusters, fig_dir))
+
+    if transfer is not None:
+        present.append("transfer")
+        body.extend(_transfer_html(transfer, fig_dir))
+
+    present.append("settings")
+    body.append(_heading("settings"))
     for model, settings in profile.settings.items():
         items = ", ".join(f"{k}={v}" for k, v in settings.items())
-        parts.append(f"<p><b>{html.escape(model)}</b>: {html.escape(items)}</p>")
+        body.append(f"<p><b>{html.escape(model)}</b>: {html.escape(items)}</p>")
 
     if profile.failures:
-        parts.append("<h2>Metrics not computed</h2><ul>")
+        present.append("failures")
+        body.append(_heading("failures") + "<ul>")
         for f in profile.failures:
-            parts.append(
-                f"<li>{html.escape(f['model'])} / {html.escape(f['manifold'])} / "
-                f"{html.escape(f['metric'])}: {html.escape(f['error'])}</li>"
+            body.append(
+                f"<li>{html.escape(str(f['model']))} / {html.escape(str(f['manifold']))} / "
+                f"{html.escape(str(f['metric']))}: {html.escape(str(f['error']))}</li>"
             )
-        parts.append("</ul>")
+        body.append("</ul>")
+
+    if files:
+        present.append("files")
+        body.append(_heading("files") + "<ul>")
+        for name in files:
+            body.append(f'<li><a href="{html.escape(name)}">{html.escape(name)}</a></li>')
+        body.append("</ul>")
+
+    head = [f"<h1>{html.escape(title)}</h1>"]
+    for line in notes or []:
+        head.append(f'<p class="note">{html.escape(line)}</p>')
+    links = " ".join(f'<a href="#{s}">{html.escape(SECTIONS[s])}</a>' for s in present)
+    head.append(f"<nav>{links}</nav>")
 
     page = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-        + "\n".join(parts)
+        + "\n".join(head + body)
         + "</body></html>"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
