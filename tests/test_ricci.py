@@ -196,3 +196,41 @@ def test_bad_graphs():
         ollivier_ricci(g)
     with pytest.raises(ValueError, match="finite length"):
         forman_ricci(g)
+
+
+def test_edge_subset_matches_full_run():
+    ref = np.load(REFERENCE)
+    g, edges = _reference_graph(ref, "knn")
+    full = ollivier_ricci(g)
+    rng = np.random.default_rng(0)
+    pick = [tuple(int(i) for i in edges[j][::-1]) for j in rng.choice(len(edges), 40, False)]
+    part = ollivier_ricci(g, edges=pick)
+    np.testing.assert_allclose(
+        _edge_values(part, "ricci_curvature", pick),
+        _edge_values(full, "ricci_curvature", pick),
+        atol=1e-12,
+    )
+    scored = {frozenset(e) for e in pick}
+    assert all(
+        ("ricci_curvature" in d) == (frozenset((a, b)) in scored)
+        for a, b, d in part.edges(data=True)
+    )
+    a, b = pick[0]
+    incident = [part[a][c]["ricci_curvature"] for c in part[a] if frozenset((a, c)) in scored]
+    assert part.nodes[a]["ricci_curvature"] == pytest.approx(np.mean(incident))
+    from_knn = ollivier_ricci(knn_graph(ref["knn_points"], k=8), edges=pick)
+    np.testing.assert_allclose(
+        _edge_values(from_knn, "ricci_curvature", pick),
+        _edge_values(full, "ricci_curvature", pick),
+        atol=1e-6,
+    )
+
+
+def test_edge_subset_errors():
+    g = nx.path_graph(4)
+    with pytest.raises(ValueError, match="not an edge"):
+        ollivier_ricci(g, edges=[(0, 2)])
+    with pytest.raises(ValueError, match="node pairs"):
+        ollivier_ricci(g, edges=[(0, 9)])
+    with pytest.raises(ValueError, match="node pairs"):
+        ollivier_ricci(g, edges=[0])

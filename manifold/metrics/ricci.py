@@ -10,6 +10,7 @@ values agree with it on the same graph.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from numbers import Real
 from typing import Any
 
@@ -51,17 +52,32 @@ def _edge_arrays(graph: nx.Graph, weight: str) -> tuple[list, np.ndarray, np.nda
     has_weight = any(weight in d for _, _, d in edges)
     u = np.fromiter((index[e[0]] for e in edges), dtype=np.int64, count=len(edges))
     v = np.fromiter((index[e[1]] for e in edges), dtype=np.int64, count=len(edges))
-    length = np.fromiter(
-        (float(e[2].get(weight, 1.0)) if has_weight else 1.0 for e in edges),
-        dtype=np.float64,
-        count=len(edges),
-    )
+    try:
+        length = np.fromiter(
+            (_real(e[2].get(weight, 1.0)) if has_weight else 1.0 for e in edges),
+            dtype=np.float64,
+            count=len(edges),
+        )
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"edge attribute {weight!r} of graph must hold real lengths: {err}"
+        ) from None
     if not np.all(np.isfinite(length)) or np.any(length < 0):
         bad = int(np.sum(~np.isfinite(length) | (length < 0)))
         raise ValueError(
             f"edge attribute {weight!r} must be a finite length >= 0, got {bad} bad value(s)"
         )
     return nodes, u, v, length
+
+
+def _real(value: Any) -> float:
+    # float() would accept strings such as "1.5" and reject complex numbers with an unrelated
+    # message; only real numbers are lengths
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (Real, np.floating, np.integer)
+    ):
+        raise TypeError(f"got {value!r} of type {type(value).__name__}")
+    return float(value)
 
 
 def _adjacency(n: int, u: np.ndarray, v: np.ndarray, length: np.ndarray) -> scipy.sparse.csr_matrix:
@@ -146,6 +162,7 @@ def ollivier_ricci(
     exp_power: float = 2.0,
     base: float = math.e,
     chunk_size: int = 256,
+    edges: Iterable[tuple[Any, Any]] | None = None,
 ) -> nx.Graph:
     r"""Ollivier–Ricci curvature of every edge, with exact Wasserstein-1 transport.
 
@@ -158,7 +175,10 @@ def ollivier_ricci(
     spread over the neighbours :math:`v` of :math:`x` in proportion to
     :math:`\text{base}^{-\ell(x, v)^{\text{exp\_power}}}` (:math:`e^{-\ell^2}` by default, with
     :math:`\ell(x, v)` the edge length; uniform when all edges have length 1). On a graph with
-    unit lengths this is the classical uniform lazy walk.
+    unit lengths this is the classical uniform lazy walk; ``exp_power=0`` gives uniform
+    weights for any lengths (with ``alpha=0``: the uniform measure on the neighbourhood, the
+    setting of Ollivier's comparison with Ricci curvature on manifolds, see
+    ``docs/geometry.md``).
 
     The transport problems are solved exactly with POT's network simplex when POT is installed
     (else with scipy's HiGHS, slower); the distances come from Dijkstra searches, one per node,
@@ -170,7 +190,9 @@ def ollivier_ricci(
     Edge cases: self-loops are ignored; an edge whose endpoints are at graph distance below
     ``1e-7`` (duplicates: zero-length edges) gets curvature 0, as in GraphRicciCurvature;
     zero-length edges stay traversable with length 0. Node attribute: the mean curvature of the
-    incident edges (isolated nodes get none), as GraphRicciCurvature.
+    incident edges (isolated nodes get none), as GraphRicciCurvature. With ``edges``, only
+    those edges are computed (the measures and distances still use the whole graph, so each
+    value is the one a full run gives), and node means are over the computed edges.
 
     References: Y. Ollivier, "Ricci curvature of Markov chains on metric spaces", J. Funct.
     Anal. 256 (2009); C.-C. Ni, Y.-Y. Lin, F. Luo, J. Gao, "Community detection on networks with
@@ -183,9 +205,12 @@ def ollivier_ricci(
         exp_power: Exponent of the neighbour weighting.
         base: Base of the neighbour weighting.
         chunk_size: Nodes per block of shortest-path searches.
+        edges: Node pairs, each an edge of the graph, whose curvature to compute; all edges
+            when ``None``.
 
     Returns:
-        A copy of the graph with ``"ricci_curvature"`` on each edge and node.
+        A copy of the graph with ``"ricci_curvature"`` on each (computed) edge and on each node
+        with a computed incident edge.
 
     Example:
         >>> import networkx as nx
@@ -205,25 +230,45 @@ def ollivier_ricci(
         g = _to_networkx(graph).copy()
         nodes, u, v, length = _edge_arrays(g, weight)
     n = len(nodes)
-    curvature = np.zeros(len(u))
-    if len(u):
+    selected = np.arange(len(u)) if edges is None else _select_edges(nodes, u, v, edges)
+    curvature = np.zeros(len(selected))
+    if len(selected):
         adj = _adjacency(n, u, v, length)
-        curvature = _ollivier_edges(adj, u, v, float(alpha), base, exp_power, chunk_size)
+        curvature = _ollivier_edges(adj, u, v, selected, float(alpha), base, exp_power, chunk_size)
     if g is None:
         g = nx.Graph()
         g.add_nodes_from(nodes)
-        g.add_edges_from(
-            (a, b, {weight: w, "ricci_curvature": c})
-            for a, b, w, c in zip(
-                u.tolist(), v.tolist(), length.tolist(), curvature.tolist(), strict=True
-            )
+        g.add_weighted_edges_from(
+            zip(u.tolist(), v.tolist(), length.tolist(), strict=True), weight=weight
         )
     else:
         g.remove_edges_from(nx.selfloop_edges(g))
-        for a, b, kappa in zip(u.tolist(), v.tolist(), curvature.tolist(), strict=True):
-            g[nodes[a]][nodes[b]]["ricci_curvature"] = kappa
-    _node_means(g, nodes, u, v, curvature, "ricci_curvature")
+    su, sv = u[selected], v[selected]
+    for a, b, kappa in zip(su.tolist(), sv.tolist(), curvature.tolist(), strict=True):
+        g[nodes[a]][nodes[b]]["ricci_curvature"] = kappa
+    _node_means(g, nodes, su, sv, curvature, "ricci_curvature")
     return g
+
+
+def _select_edges(nodes: list, u: np.ndarray, v: np.ndarray, edges: Iterable) -> np.ndarray:
+    """Positions in (u, v) of the requested node pairs, in the order given."""
+    index = {node: i for i, node in enumerate(nodes)}
+    n = len(nodes)
+    keys = np.minimum(u, v) * n + np.maximum(u, v)
+    order = np.argsort(keys)
+    wanted = []
+    for pair in edges:
+        try:
+            a, b = pair
+            i, j = index[a], index[b]
+        except (TypeError, ValueError, KeyError):
+            raise ValueError(f"edges must hold node pairs of the graph, got {pair!r}") from None
+        key = min(i, j) * n + max(i, j)
+        pos = int(np.searchsorted(keys, key, sorter=order))
+        if i == j or pos == len(keys) or keys[order[pos]] != key:
+            raise ValueError(f"{pair!r} is not an edge of the graph (self-loops are ignored)")
+        wanted.append(int(order[pos]))
+    return np.asarray(wanted, dtype=np.int64)
 
 
 def _is_knn(graph: Any) -> bool:
@@ -240,6 +285,9 @@ def _knn_edges(graph: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Undirected edges (either endpoint lists the other) of a kNN graph, as to_networkx gives."""
     idx = np.asarray(graph.indices, dtype=np.int64)
     dist = np.asarray(graph.distances, dtype=np.float64)
+    # checked before pairs listed from both ends are merged, which could hide a bad value
+    if not np.all(np.isfinite(dist)) or np.any(dist < 0):
+        raise ValueError("kNN graph distances must be finite and >= 0")
     rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])
     cols, dist = idx.ravel(), dist.ravel()
     keep = rows != cols
@@ -260,11 +308,13 @@ def _ollivier_edges(
     adj: scipy.sparse.csr_matrix,
     u: np.ndarray,
     v: np.ndarray,
+    selected: np.ndarray,
     alpha: float,
     base: float,
     exp_power: float,
     chunk_size: int,
 ) -> np.ndarray:
+    """Curvature of the edges ``selected`` (positions in ``u``, ``v``), in that order."""
     n = adj.shape[0]
     solve = _transport_solver()
     supports, masses = _measures(adj, alpha, base, exp_power)
@@ -280,6 +330,7 @@ def _ollivier_edges(
     order = np.asarray(reverse_cuthill_mckee(adj, symmetric_mode=True), dtype=np.int64)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
+    u, v = u[selected], v[selected]
     swap = rank[u] > rank[v]
     src = np.where(swap, v, u)
     dst = np.where(swap, u, v)
@@ -375,7 +426,12 @@ def forman_ricci(graph: Any, *, weight: str = "weight") -> nx.Graph:
     g.remove_edges_from(nx.selfloop_edges(g))
     nodes, u, v, length = _edge_arrays(g, weight)
     n = len(nodes)
-    node_w = np.array([float(g.nodes[x].get(weight, 1.0)) for x in nodes])
+    try:
+        node_w = np.array([_real(g.nodes[x].get(weight, 1.0)) for x in nodes], dtype=np.float64)
+    except TypeError as err:
+        raise TypeError(
+            f"node attribute {weight!r} of graph must hold real weights: {err}"
+        ) from None
     if not np.all(np.isfinite(node_w)):
         raise ValueError(f"node attribute {weight!r} must be finite")
     if len(u) == 0:
