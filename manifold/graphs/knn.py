@@ -183,15 +183,17 @@ def knn_graph(
     index = check_choice(index, "index", _INDEXES)
     backend = check_choice(backend, "backend", _BACKENDS)
     z_t, _ = as_tensor(z, "z", ("N", "D"))
+    points = z_t
     if base is None:
         base_t = z_t
         n_base = z_t.shape[0]
         if n_base < 2:
-            raise ValueError(f"a kNN graph needs at least 2 points, got N = {n_base}")
+            raise ValueError(f"z: a kNN graph needs at least 2 points, got N = {n_base}")
         k = check_int(k, "k", minimum=1)
         if k > n_base - 1:
             raise ValueError(
-                f"k must be <= N - 1 = {n_base - 1} (the point itself is excluded), got k = {k}"
+                f"k must be <= N - 1 = {n_base - 1} for z with N = {n_base} rows (the point "
+                f"itself is excluded), got k = {k}"
             )
     else:
         base_t, _ = as_tensor(base, "base", ("N_base", "D"))
@@ -203,7 +205,7 @@ def knn_graph(
         n_base = base_t.shape[0]
         k = check_int(k, "k", minimum=1)
         if k > n_base:
-            raise ValueError(f"k must be <= N_base = {n_base}, got k = {k}")
+            raise ValueError(f"k must be <= N_base = {n_base} (the rows of base), got k = {k}")
         if base_t.dtype != z_t.dtype:
             dtype = torch.promote_types(z_t.dtype, base_t.dtype)
             z_t, base_t = z_t.to(dtype), base_t.to(dtype)
@@ -219,6 +221,11 @@ def knn_graph(
 
     self_graph = base is None
     n_search = k + 1 if self_graph else k
+    # faiss and the torch search square coordinates in float32, which overflows beyond about
+    # 1e19 (faiss then returns -1 for the missing neighbours) and underflows below 1e-19: search
+    # and refine on points rescaled by a power of two (exact, order-preserving), and scale the
+    # distances back.
+    z_t, base_t, unit = _exact_rescale(z_t, None if self_graph else base_t)
     if backend == "faiss":
         faiss = require("faiss", purpose="backend='faiss'")
     else:
@@ -233,13 +240,35 @@ def knn_graph(
             faiss, z_t, base_t, n_search, metric, index, dev, batch_size, nlist, nprobe
         )
     indices, distances = _refine(z_t, base_t, candidates, metric, dev, self_graph, k)
+    if metric == "euclidean" and unit != 1.0:
+        distances *= unit
     return KNNGraph(
         indices=indices,
         distances=distances,
         metric=metric,
-        points=z_t if self_graph else None,
+        points=points if self_graph else None,
         n_base=int(n_base),
     )
+
+
+def _exact_rescale(
+    z: torch.Tensor, base: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """``(z / u, base / u, u)`` with ``u`` a power of two bringing ``max |x|`` near 1.
+
+    Returns the inputs unchanged (``u = 1``) when their magnitude is safe for float32
+    squares, i.e. within ``[2**-32, 2**32]``, or all zero. ``base=None`` means ``base is z``.
+    """
+    top = float(z.abs().max())
+    if base is not None:
+        top = max(top, float(base.abs().max()))
+    if top == 0.0 or 2.0**-32 <= top <= 2.0**32:
+        return z, z if base is None else base, 1.0
+    exponent = math.frexp(top)[1]
+    factor = torch.tensor(math.ldexp(1.0, -exponent), dtype=z.dtype, device=z.device)
+    z_s = z * factor
+    base_s = z_s if base is None else base * factor.to(base.dtype)
+    return z_s, base_s, math.ldexp(1.0, exponent)
 
 
 def _check_nonzero(x: torch.Tensor, name: str) -> None:
