@@ -33,6 +33,8 @@ def _knn_distances(z_or_knn: Any, k: int) -> np.ndarray:
             )
         if not np.all(np.isfinite(dist)):
             raise ValueError("graph distances contain non-finite values")
+        if np.any(dist < 0):
+            raise ValueError("graph distances must be >= 0, got negative values")
         return dist[:, :k]
     from manifold.graphs import knn_graph
 
@@ -121,8 +123,8 @@ def twonn_dimension(
     n_keep = int(n_total * (1 - discard_fraction))
     if n_keep < 2:
         raise ValueError(
-            f"twonn_dimension needs at least 2 points with distinct nearest neighbours after "
-            f"discarding; {n_total} points have a nonzero nearest-neighbour distance and "
+            f"twonn_dimension needs at least 2 points of z with distinct nearest neighbours "
+            f"after discarding; {n_total} points have a nonzero nearest-neighbour distance and "
             f"{n_keep} remain after discard_fraction={discard_fraction}"
         )
     if method == "linear":
@@ -135,7 +137,7 @@ def twonn_dimension(
         denominator = float(np.dot(log_mu, log_mu))
     if denominator <= 0:
         raise ValueError(
-            "twonn_dimension is undefined here: every kept point has r2 == r1 (equidistant "
+            "twonn_dimension is undefined for this z: every kept point has r2 == r1 (equidistant "
             "first and second neighbours, e.g. a regular lattice)"
         )
     if method == "mle":
@@ -210,7 +212,7 @@ def mle_dimension(
     n_bad = int((~valid).sum())
     if not valid.any():
         raise ValueError(
-            "mle_dimension is undefined: no point has enough distinct positive neighbour "
+            "mle_dimension is undefined: no point of z has enough distinct positive neighbour "
             f"distances among its k = {k} neighbours (duplicate or equidistant points)"
         )
     if n_bad:

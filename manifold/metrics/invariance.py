@@ -61,12 +61,19 @@ def _check_same_dim(z: torch.Tensor, v: torch.Tensor) -> None:
         )
 
 
+def _check_k(k: Any, n: int, name: str) -> int:
+    """``1 <= k <= n - 1``, with an error that names the points the graph is built over."""
+    k = check_int(k, "k", minimum=1)
+    if k > n - 1:
+        raise ValueError(f"k must be <= {n - 1} (N - 1 for {name} with {n} rows), got {k}")
+    return k
+
+
 def _semantic_knn(z: torch.Tensor, k: int, graph: Any):
     from manifold.graphs import KNNGraph, NNKGraph, knn_graph
 
     if graph is None:
-        k = check_int(k, "k", minimum=1, maximum=z.shape[0] - 1)
-        return knn_graph(z, k=k)
+        return knn_graph(z, k=_check_k(k, z.shape[0], "z"))
     if isinstance(graph, NNKGraph):
         graph = graph.knn
     if not isinstance(graph, KNNGraph):
@@ -87,8 +94,7 @@ def _semantic_nnk(z: torch.Tensor, k: int, graph: Any):
         return nnk_graph(graph)
     if graph is not None:
         raise TypeError(f"graph must be a KNNGraph or NNKGraph, got {type(graph).__name__}")
-    k = check_int(k, "k", minimum=1, maximum=z.shape[0] - 1)
-    return nnk_graph(z, k=k)
+    return nnk_graph(z, k=_check_k(k, z.shape[0], "z"))
 
 
 def semantic_scale(z: Any, k: int = 10, graph: Any = None) -> float:
@@ -140,7 +146,7 @@ def spread_ratio(z: Any, views: Any, k: int = 10, graph: Any = None) -> PointMet
     scale = semantic_scale(zt, k, graph)
     if scale <= 0:
         raise ValueError(
-            "the semantic scale (median distance to the k-th neighbour) is 0: most embeddings "
+            "the semantic scale (median distance to the k-th neighbour) is 0: most rows of z "
             "coincide with their neighbours, so the spread ratio is undefined; use a larger k "
             "or remove duplicate images"
         )
@@ -185,7 +191,7 @@ def augmentation_diameter_ratio(z: Any, views: Any, k: int = 10, graph: Any = No
     positive = diameters > 0
     if not positive.any():
         raise ValueError(
-            "every semantic NNK diameter is 0 (no image has two distinct NNK neighbours), so "
+            "every semantic NNK diameter is 0 (no row of z has two distinct NNK neighbours), so "
             "the augmentation diameter ratio is undefined"
         )
     diameters = np.where(positive, diameters, np.median(diameters[positive]))
@@ -255,8 +261,7 @@ def same_source_rate(
 
         if k is None:
             k = min(max(2 * (n_views - 1), 10), n * n_views - 1)
-        k = check_int(k, "k", minimum=1, maximum=n * n_views - 1)
-        graph = nnk_graph(flat, k=k)
+        graph = nnk_graph(flat, k=_check_k(k, n * n_views, "views (N·K views)"))
     elif graph.knn.n_nodes != n * n_views:
         raise ValueError(f"graph has {graph.knn.n_nodes} nodes but views hold {n * n_views}")
     source = np.repeat(np.arange(n), n_views)
@@ -387,7 +392,7 @@ def tangent_alignment(
     if not defined.any():
         raise ValueError(
             "tangent alignment is undefined: no image's views move (augmentation dimension 0 "
-            "everywhere) or no semantic neighbourhood has spread"
+            "everywhere in views) or no semantic neighbourhood of z has spread"
         )
     return PointMetric("tangent_alignment", angles[defined])
 

@@ -26,7 +26,7 @@ def entropy_rank(values: np.ndarray, eps: float) -> float:
     total = float(values.sum())
     if total <= 0.0:
         raise ValueError(
-            "the embeddings are all zeros: every singular value is 0, so the entropy of the "
+            "the embeddings z are all zeros: every singular value is 0, so the entropy of the "
             "normalised spectrum (RankMe / effective rank) is undefined"
         )
     p = values / total + eps
@@ -39,7 +39,7 @@ def stable_rank(singular_values: np.ndarray) -> float:
     top = float(singular_values[0])
     if top <= 0.0:
         raise ValueError(
-            "the embeddings are all zeros: the largest singular value is 0, so the stable rank "
+            "the embeddings z are all zeros: the largest singular value is 0, so the stable rank "
             "Σσ²/σ₁² is undefined"
         )
     sq = (singular_values / top) ** 2
@@ -49,7 +49,8 @@ def stable_rank(singular_values: np.ndarray) -> float:
 def _require_spread(eigenvalues: np.ndarray, metric: str) -> None:
     if eigenvalues.size == 0 or float(eigenvalues[0]) <= 0.0:
         raise ValueError(
-            f"the centered covariance is zero (constant embeddings: every row is the same), so "
+            f"the centered covariance of z is zero (constant embeddings: every row is the same), "
+            f"so "
             f"the {metric} is undefined; check that the model's output varies across inputs"
         )
 
