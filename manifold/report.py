@@ -42,7 +42,8 @@ nav a { margin-right: 1em; font-size: 14px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 12px; margin: 0.5em 0; }
 th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+th { background: #f3f3f3; max-width: 90px; white-space: normal; vertical-align: bottom; }
+td:first-child, th:first-child { text-align: left; max-width: none; }
 img { max-width: 100%; } .note { color: #666; font-size: 13px; }
 .figs { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
 .figs img { max-width: 540px; }
@@ -68,6 +69,8 @@ def _figure_html(fig: Any, alt: str, name: str | None = None, figure_dir: Path |
 
 
 def _table_html(frame: Any, index: bool = True) -> str:
+    # underscores to spaces, so that long metric names wrap inside narrow header cells
+    frame = frame.rename(columns=lambda c: str(c).replace("_", " "))
     body = frame.to_html(float_format=lambda v: f"{v:.4g}", border=0, index=index, na_rep="–")
     return f'<div class="scroll">{body}</div>'
 
@@ -109,13 +112,13 @@ def _transfer_html(evaluation: Any, figure_dir: Path | None) -> list[str]:
     parts = [_heading("transfer")]
     parts.append(
         '<p class="note">Per task, ridge regression from the z-scored metrics to the score, '
-        "evaluated leave-one-model-out (nested CV for the penalty). R², Spearman ρ and Kendall τ "
-        "of the held-out predictions; beside them the RankMe, alpha and mean baselines fitted "
-        "the same way.</p>"
+        "evaluated leave-one-model-out (nested CV for the penalty): R², Spearman ρ and the "
+        "permutation p-value of the held-out predictions, beside the RankMe, alpha and mean "
+        "baselines fitted the same way (Kendall τ is in transfer_evaluation.csv).</p>"
     )
     cols = [
         c
-        for c in ("n_models", "n_features", "r2", "spearman", "kendall", "p_value")
+        for c in ("n_models", "n_features", "r2", "spearman", "p_value")
         + tuple(f"{b}_{s}" for b in evaluation.baselines for s in ("r2", "spearman"))
         if c in evaluation.table.columns
     ]
