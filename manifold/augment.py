@@ -14,7 +14,9 @@ Sampling is separate from applying (kornia's ``forward_parameters`` then ``aug(x
 parameters are drawn image by image, merged, and applied to a whole batch at once. Stages whose
 parameters contain values shared by a batch (kornia's ``ColorJitter`` draws one random order of
 its four adjustments per call) are applied to groups of images that share those values, so
-every image keeps its own order.
+every image keeps its own order. ``RandomResizedCrop``, whose kornia sampler is slow per call,
+is sampled for a whole chunk at once from per-image ``torch.Generator`` draws that reproduce
+kornia's parameters exactly (see :class:`_ResizedCropSampler`).
 """
 
 from __future__ import annotations
