@@ -189,6 +189,7 @@ def write_report(
     if not semantic.empty:
         present.append("summary")
         summary = semantic.pivot_table(index="model", columns="metric", values="value", sort=False)
+        summary.columns.name = None  # one header row: the metric names
         body.append(_heading("summary"))
         body.append(
             '<p class="note">Spectral metrics of the clean embeddings (one value per model) and '
