@@ -225,7 +225,7 @@ def main() -> None:
         ("metrics (everything else in profile)", t_metrics),
         ("total", total),
     ):
-        print(f"| {name} | {t:.1f} s | {100 * t / total:.1f} % |")
+        print(f"| {name} | {t:.2f} s | {100 * t / total:.1f} % |")
     print(f"non-forward share: {100 * (total - fwd) / total:.1f} % (target <= 25 %)")
     plain = sum(t_plain.values())
     print(f"plain kornia (batch-level parameters) for the same views: {plain:.1f} s")
