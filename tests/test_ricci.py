@@ -234,3 +234,19 @@ def test_edge_subset_errors():
         ollivier_ricci(g, edges=[(0, 9)])
     with pytest.raises(ValueError, match="node pairs"):
         ollivier_ricci(g, edges=[0])
+
+
+@pytest.mark.parametrize(("table", "batch", "groups"), [(50, 200, 1), (10**9, 10**9, 7)])
+def test_block_splitting_does_not_change_values(monkeypatch, table, batch, groups):
+    # tiny bounds force halved blocks, one-edge transport batches and many search groups
+    from manifold.metrics import ricci
+
+    monkeypatch.setattr(ricci, "_TABLE_ENTRIES", table)
+    monkeypatch.setattr(ricci, "_BATCH_ENTRIES", batch)
+    monkeypatch.setattr(ricci, "_RADIUS_GROUPS", groups)
+    ref = np.load(REFERENCE)
+    g, edges = _reference_graph(ref, "knn")
+    out = ollivier_ricci(g, chunk_size=37)
+    np.testing.assert_allclose(
+        _edge_values(out, "ricci_curvature", edges), ref["knn_ollivier"], atol=1e-6
+    )

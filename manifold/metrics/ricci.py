@@ -91,24 +91,25 @@ def _adjacency(n: int, u: np.ndarray, v: np.ndarray, length: np.ndarray) -> scip
     return csr
 
 
-def _measures(
-    adj: scipy.sparse.csr_matrix, alpha: float, base: float, exp_power: float
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Support (node first, then its neighbours) and masses of each node's lazy random walk."""
-    supports, masses = [], []
+def _padded_measures(
+    adj: scipy.sparse.csr_matrix, nodes: np.ndarray, alpha: float, base: float, exp_power: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Supports (node first, then its neighbours; -1 pads) and masses (0 pads) of lazy walks.
+
+    Nodes must have at least one neighbour. Row ``r`` holds the measure of ``nodes[r]``.
+    """
     indptr, indices, data = adj.indptr, adj.indices, adj.data
-    for x in range(adj.shape[0]):
-        nbrs = indices[indptr[x] : indptr[x + 1]]
-        if nbrs.size == 0:
-            supports.append(np.array([x], dtype=np.int64))
-            masses.append(np.ones(1))
-            continue
-        w = base ** (-(data[indptr[x] : indptr[x + 1]] ** exp_power))
-        total = w.sum()
-        mass = (1.0 - alpha) * (w / total if total > _EPSILON else np.full(w.size, 1.0 / w.size))
-        supports.append(np.concatenate([[x], nbrs]).astype(np.int64))
-        masses.append(np.concatenate([[alpha], mass]))
-    return supports, masses
+    first, degree = indptr[nodes], indptr[nodes + 1] - indptr[nodes]
+    valid = np.arange(int(degree.max()))[None, :] < degree[:, None]
+    at = np.where(valid, first[:, None] + np.arange(valid.shape[1])[None, :], 0)
+    with np.errstate(over="ignore"):
+        w = np.where(valid, base ** (-(data[at] ** exp_power)), 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    spread = total > _EPSILON
+    share = np.where(spread, w / np.where(spread, total, 1.0), valid / degree[:, None])
+    support = np.concatenate([nodes[:, None], np.where(valid, indices[at], -1)], axis=1)
+    mass = np.concatenate([np.full((len(nodes), 1), alpha), (1.0 - alpha) * share], axis=1)
+    return support, mass
 
 
 def _transport_solver() -> Any:
@@ -161,7 +162,7 @@ def ollivier_ricci(
     weight: str = "weight",
     exp_power: float = 2.0,
     base: float = math.e,
-    chunk_size: int = 256,
+    chunk_size: int = 1024,
     edges: Iterable[tuple[Any, Any]] | None = None,
 ) -> nx.Graph:
     r"""Ollivier–Ricci curvature of every edge, with exact Wasserstein-1 transport.
@@ -317,15 +318,10 @@ def _ollivier_edges(
     """Curvature of the edges ``selected`` (positions in ``u``, ``v``), in that order."""
     n = adj.shape[0]
     solve = _transport_solver()
-    supports, masses = _measures(adj, alpha, base, exp_power)
     # A needed cost d(a, b), a in S_x, b in S_y, is at most l(a,x) + l(x,y) + l(y,b)
-    # <= 2 M_x + M_y with M_v the longest edge at v: a per-node search radius.
+    # <= l(a,x) + l(x,y) + M_y with M_v the longest edge at v: a search radius per source.
     longest = np.zeros(n)
     np.maximum.at(longest, np.repeat(np.arange(n), np.diff(adj.indptr)), adj.data)
-    reach = np.zeros(n)
-    np.maximum.at(reach, u, longest[v])
-    np.maximum.at(reach, v, longest[u])
-    radius = (2.0 * longest + reach) * (1 + 1e-9)
     # every edge is handled from the endpoint that comes first in the locality order
     order = np.asarray(reverse_cuthill_mckee(adj, symmetric_mode=True), dtype=np.int64)
     rank = np.empty(n, dtype=np.int64)
@@ -338,16 +334,26 @@ def _ollivier_edges(
     src_rank_sorted = rank[src][by_src]
     curvature = np.zeros(len(u))
     position = np.full(n, -1, dtype=np.int64)
-    step = chunk_size
     local = np.full(n, -1, dtype=np.int64)
-    for start in range(0, n, step):
-        block = order[start : start + step]
-        lo, hi = np.searchsorted(src_rank_sorted, [start, start + len(block)])
+    column = np.full(n, -1, dtype=np.int64)
+    # blocks of chunk_size nodes in locality order, halved while their distance table
+    # (sources x targets) would exceed _TABLE_ENTRIES
+    stack = [(start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)][::-1]
+    while stack:
+        start, stop = stack.pop()
+        lo, hi = np.searchsorted(src_rank_sorted, [start, stop])
         edge_ids = by_src[lo:hi]
         if edge_ids.size == 0:
             continue
-        sources = np.unique(np.concatenate([supports[x] for x in np.unique(src[edge_ids])]))
-        limit = float(radius[np.unique(src[edge_ids])].max())
+        xs, sources, reach = _search_radii(adj, src[edge_ids], dst[edge_ids], longest)
+        # only the columns a cost or d(x, y) reads: the supports of the far endpoints
+        ys = np.unique(dst[edge_ids])
+        target_nodes = np.union1d(ys, adj[ys].indices)
+        if len(sources) * len(target_nodes) > _TABLE_ENTRIES and stop - start > 1:
+            middle = (start + stop) // 2
+            stack += [(middle, stop), (start, middle)]
+            continue
+        limit = float(reach.max())
         # adj is symmetric: a directed search gives the same distances without a CSC copy
         # One multi-source search finds the ball of nodes within `limit` of a source; every
         # path of length <= limit from a source stays inside it, so the per-source searches run
@@ -356,21 +362,133 @@ def _ollivier_edges(
         ball = np.flatnonzero(np.isfinite(near))
         local[ball] = np.arange(len(ball))
         sub_adj = adj[ball][:, ball]
-        rows = dijkstra(sub_adj, directed=True, indices=local[sources], limit=limit)
+        targets = local[target_nodes]
+        # a search costs about the number of nodes it settles: sources in groups of similar
+        # radius, each group searched only as far as it needs (and its dense output bounded)
+        by_reach = np.argsort(reach, kind="stable")
+        sources, reach = sources[by_reach], reach[by_reach]
+        n_groups = max(_RADIUS_GROUPS, -(-len(sources) * len(ball) // _TABLE_ENTRIES))
+        groups = np.array_split(np.arange(len(sources)), min(n_groups, len(sources)))
+        rows = np.empty((len(sources), len(targets)))
+        for g in groups:
+            found = dijkstra(
+                sub_adj, directed=True, indices=local[sources[g]], limit=float(reach[g[-1]])
+            )
+            np.take(found, targets, axis=1, out=rows[g[0] : g[-1] + 1])
+        column[target_nodes] = np.arange(len(target_nodes))
         position[sources] = np.arange(len(sources))
-        last_x, sub = -1, rows
-        for e in edge_ids.tolist():
-            x, y = int(src[e]), int(dst[e])
-            if x != last_x:
-                sub, last_x = rows[position[supports[x]]], x  # (|S_x|, n) rows
-            d_xy = rows[position[x], local[y]]
-            if d_xy < _EPSILON:
-                continue  # zero distance: curvature 0
-            cost = np.ascontiguousarray(sub[:, local[supports[y]]])
-            w1 = solve(masses[x], masses[y], cost)
-            curvature[e] = 1.0 - w1 / d_xy
+        # small problems first, in batches of bounded padded size
+        size = np.diff(adj.indptr)[src[edge_ids]] * np.diff(adj.indptr)[dst[edge_ids]]
+        edge_ids = edge_ids[np.argsort(size, kind="stable")]
+        size = np.sort(size)
+        i = 0
+        while i < len(edge_ids):
+            j = min(len(edge_ids), i + 512)
+            while j - i > 1 and (j - i) * (size[j - 1] + 64) > _BATCH_ENTRIES:
+                j = i + (j - i) // 2
+            batch = edge_ids[i:j]
+            curvature[batch] = _batch_curvature(
+                adj, rows, position, column, src[batch], dst[batch], alpha, base, exp_power, solve
+            )
+            i = j
         position[sources] = -1
+        column[target_nodes] = -1
         local[ball] = -1
+    return curvature
+
+
+#: Shortest-path searches of a block are split into this many groups by search radius.
+_RADIUS_GROUPS = 4
+#: Bound on the entries of a block's distance table and of one search's dense output (64 MB).
+_TABLE_ENTRIES = 1 << 23
+
+
+def _search_radii(
+    adj: scipy.sparse.csr_matrix, xs: np.ndarray, ys: np.ndarray, longest: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Search sources for the edges (xs[i], ys[i]) handled from xs, and how far each must see.
+
+    Source a in S_x needs d(a, b) for b in S_y, y ~ x, bounded by l(a, x) + l(x, y) + M_y.
+    Returns the distinct xs, the sources (sorted) and their radii (with a relative margin).
+    """
+    n = adj.shape[0]
+    need = np.zeros(n)
+    np.maximum.at(need, xs, np.asarray(adj[xs, ys]).ravel() + longest[ys])
+    centres = np.unique(xs)
+    block = adj[centres]
+    owner = np.repeat(centres, np.diff(block.indptr))
+    reach = np.full(n, -1.0)
+    reach[centres] = need[centres]
+    np.maximum.at(reach, block.indices, block.data + need[owner])
+    sources = np.flatnonzero(reach >= 0)
+    return centres, sources, reach[sources] * (1 + 1e-9) + 1e-12
+
+
+#: Bound on the padded cost entries (edges x |S_x| x |S_y|) assembled at once.
+_BATCH_ENTRIES = 1 << 21
+
+
+def _batch_curvature(
+    adj: scipy.sparse.csr_matrix,
+    rows: np.ndarray,
+    position: np.ndarray,
+    column: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    alpha: float,
+    base: float,
+    exp_power: float,
+    solve: Any,
+) -> np.ndarray:
+    """Curvature of the edges (xs[i], ys[i]); ``rows[position[a], column[b]]`` is d(a, b)."""
+    sx, mx = _padded_measures(adj, xs, alpha, base, exp_power)
+    sy, my = _padded_measures(adj, ys, alpha, base, exp_power)
+    d_xy = rows[position[xs], column[ys]]
+    # Kantorovich-Rubinstein: for a metric cost, mass common to m_x and m_y stays where it is,
+    # so W1(m_x, m_y) = W1 of what is left after removing min(m_x, m_y) node by node.
+    same = (sx[:, :, None] == sy[:, None, :]) & (sx[:, :, None] >= 0)
+    common = np.where(same, np.minimum(mx[:, :, None], my[:, None, :]), 0.0)
+    mx = mx - common.sum(axis=2)
+    my = my - common.sum(axis=1)
+    # the nodes left with mass first, then a compact copy of each reduced problem
+    keep_x, keep_y = mx > 0, my > 0
+    ox = np.argsort(~keep_x, axis=1, kind="stable")
+    oy = np.argsort(~keep_y, axis=1, kind="stable")
+    sx, mx = np.take_along_axis(sx, ox, 1), np.take_along_axis(mx, ox, 1)
+    sy, my = np.take_along_axis(sy, oy, 1), np.take_along_axis(my, oy, 1)
+    ns, nd = keep_x.sum(axis=1), keep_y.sum(axis=1)
+    in_x = np.arange(sx.shape[1])[None, :] < ns[:, None]
+    in_y = np.arange(sy.shape[1])[None, :] < nd[:, None]
+    cost = rows[
+        np.where(in_x, position[sx], 0)[:, :, None], np.where(in_y, column[sy], 0)[:, None, :]
+    ]
+    cost = cost[in_x[:, :, None] & in_y[:, None, :]]
+    # equal totals, as the network simplex needs them (they differ by rounding only)
+    a_total = np.where(in_x, mx, 0.0).sum(axis=1)
+    b_total = np.where(in_y, my, 0.0).sum(axis=1)
+    scale = np.where(b_total > 0, a_total / np.where(b_total > 0, b_total, 1.0), 1.0)
+    supply, demand = mx[in_x], (my * scale[:, None])[in_y]
+    a_end, b_end = np.cumsum(ns), np.cumsum(nd)
+    c_end = np.cumsum(ns * nd)
+    curvature = np.zeros(len(xs))
+    for e, (p, q, a1, b1, c1, d) in enumerate(
+        zip(
+            ns.tolist(),
+            nd.tolist(),
+            a_end.tolist(),
+            b_end.tolist(),
+            c_end.tolist(),
+            d_xy.tolist(),
+            strict=True,
+        )
+    ):
+        if d < _EPSILON:
+            continue  # zero distance: curvature 0
+        if p == 0 or q == 0:
+            curvature[e] = 1.0  # identical measures
+            continue
+        w1 = solve(supply[a1 - p : a1], demand[b1 - q : b1], cost[c1 - p * q : c1].reshape(p, q))
+        curvature[e] = 1.0 - w1 / d
     return curvature
 
 
