@@ -250,11 +250,17 @@ def test_cluster_needs_groups_for_every_model(zoo_run, tmp_path, capsys):
     )
 
 
-@pytest.mark.slow
-def test_demo_quick(tmp_path):
+def test_demo_quick_on_tiny_sizes(tmp_path):
     out = tmp_path / "demo"
-    check_ok(run("demo", "--quick", "--quiet", "--out", out))
+    check_ok(run("demo", "--quick", "--n-images", "40", "--n-views", "2", "--k", "5",
+                 "--families", "crop,flip", "--permutations", "0", "--quiet",
+                 "--out", out))  # fmt: skip
     html = (out / "report.html").read_text()
     assert {"summary", "invariance", "spectra", "clusters", "transfer"} <= section_ids(html)
-    for name in ("profile.csv", "clusters.csv", "transfer_evaluation.csv"):
-        assert len(pd.read_csv(out / name)) > 0
+    from manifold.cli import QUICK_MODELS
+
+    assert Profile.load(out / "profile.csv").models == list(QUICK_MODELS)
+    assert pd.read_csv(out / "clusters.csv")["model"].tolist() == list(QUICK_MODELS)
+    summary = json.loads((out / "clusters.json").read_text())
+    assert summary["n_clusters"] == 5  # random, supervised, simclr, barlow, vicreg
+    assert len(pd.read_csv(out / "transfer_evaluation.csv")) == 5
