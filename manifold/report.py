@@ -46,7 +46,7 @@ th { background: #f3f3f3; max-width: 90px; white-space: normal; vertical-align: 
 td:first-child, th:first-child { text-align: left; max-width: none; }
 img { max-width: 100%; } .note { color: #666; font-size: 13px; }
 .figs { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
-.figs img { max-width: 540px; }
+.figs img { max-width: 540px; } .figs.wide img { max-width: 100%; }
 """
 
 
@@ -205,7 +205,9 @@ def write_report(
             '<p class="note">One heat map per invariance metric: models (rows) × augmentation '
             "families (columns).</p>"
         )
-        body.append('<div class="figs">')
+        # heat maps of many models are tall: one per row keeps their labels readable
+        wide = " wide" if len(profile.models) > 10 else ""
+        body.append(f'<div class="figs{wide}">')
         for metric in INVARIANCE_FIGURES:
             if ((t["metric"] == metric) & (t["manifold"] != SEMANTIC)).any():
                 fig = plot_invariance(profile, metric)
