@@ -182,11 +182,16 @@ def ollivier_ricci(
     ``docs/geometry.md``).
 
     The transport problems are solved exactly with POT's network simplex when POT is installed
-    (else with scipy's HiGHS, slower); the distances come from Dijkstra searches, one per node,
-    limited to :math:`2 M_x + \max_{y \sim x} M_y` (:math:`M_v` the longest edge at *v*: every
-    cost needed is at most the length of a path source-x-y-target of three edges), run in
-    blocks of nodes ordered by reverse Cuthill–McKee so that a block needs few sources.
-    Memory stays bounded by the block size.
+    (else with scipy's HiGHS, slower), after removing the mass the two measures share node by
+    node (for a metric cost it stays in place: Kantorovich–Rubinstein), which leaves two
+    disjoint supports of about half the size. The distances come from Dijkstra searches run in
+    blocks of ``chunk_size`` nodes ordered by reverse Cuthill–McKee (so that a block needs few
+    sources); a source :math:`a \in S_x` searches only as far as
+    :math:`\ell(a, x) + \max_y (\ell(x, y) + M_y)` (:math:`M_v` the longest edge at *v*: every
+    cost needed is at most the length of the path a-x-y-b), on the subgraph reachable within
+    that distance, and keeps only the columns of the targets :math:`S_y`. Memory is bounded:
+    a block's distance table is capped at :math:`2^{23}` entries (64 MB; larger blocks are
+    halved), the transport problems are assembled in batches of at most :math:`2^{21}` entries.
 
     Edge cases: self-loops are ignored; an edge whose endpoints are at graph distance below
     ``1e-7`` (duplicates: zero-length edges) gets curvature 0, as in GraphRicciCurvature;
@@ -205,7 +210,8 @@ def ollivier_ricci(
         weight: Edge attribute holding the length.
         exp_power: Exponent of the neighbour weighting.
         base: Base of the neighbour weighting.
-        chunk_size: Nodes per block of shortest-path searches.
+        chunk_size: Nodes per block of shortest-path searches (fewer repeated searches when
+            larger; blocks whose distance table would exceed 64 MB are halved).
         edges: Node pairs, each an edge of the graph, whose curvature to compute; all edges
             when ``None``.
 
