@@ -301,7 +301,9 @@ def anchor_knn(
     rows, 10 k-means iterations) and, per chunk, searches only the ``nprobe`` cells nearest each
     anchor (default ``max(1, nlist // 8)``); candidates get exact float64 distances. Per base
     row this costs ``nlist + n_anchors · nprobe / nlist`` distance evaluations instead of
-    ``n_anchors``. With ``nprobe = nlist`` it is exact.
+    ``n_anchors``. With ``nprobe = nlist`` it is exact. Measured on 100,000 x 2048 rows with
+    2,000 anchors (``benchmarks/scale.md``): 9.0 s at recall@10 0.853 against 9.8 s exact, since
+    the exact search is one BLAS product per chunk; prefer ``"flat"`` unless anchors are many.
 
     Args:
         z: ``(N, D)`` array, memmap or ``.npy`` path (see :class:`RowReader`).
