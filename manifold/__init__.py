@@ -46,6 +46,7 @@ _EXPORTS = {
     "ollivier_ricci": "manifold.metrics",
     "participation_ratio": "manifold.spectral",
     "profile": "manifold.profiling",
+    "profile_large": "manifold.large",
     "profile_zoo": "manifold.runner",
     "rankme": "manifold.spectral",
     "same_source_rate": "manifold.metrics",
