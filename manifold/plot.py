@@ -20,8 +20,8 @@ __all__ = [
 ]
 
 _INVARIANCE_LABELS = {
-    "spread_ratio": "spread ratio (lower = more invariant)",
-    "same_source_rate": "same-source rate (higher = views keep identity)",
+    "spread_ratio": "spread ratio (0 = invariant)",
+    "same_source_rate": "same-source rate",
     "augmentation_dimension": "augmentation dimension",
     "tangent_alignment": "tangent alignment (degrees)",
     "lidar": "LiDAR",
