@@ -172,6 +172,12 @@ ENTRIES = [
         lambda x: run_profile(x, views={"crop": _partner_views(_rows(x))}, k=5, progress=False),
         ("embeddings", "z"),
     ),
+    _e(
+        "profile_large",
+        "z",
+        lambda x: manifold.profile_large(x, n_anchors=len(x), k=5),
+        ("z",),
+    ),
     _e("views", "images", lambda im: augment_views(im, "flip", n_views=2), ("images",)),
     _e(
         "Embedder.embed",
