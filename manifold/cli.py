@@ -15,7 +15,6 @@ shows the traceback.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -95,76 +94,12 @@ def _read_folder(path: Path):
 
 
 def _load_model(spec: str, device: Any):
-    import torch
+    from manifold.runner import load_model
 
-    if spec.startswith("zoo:"):
-        from manifold.datasets import load_zoo
-
-        name = spec[4:]
-        try:
-            models, _ = load_zoo([name], device=device)
-        except ValueError as err:
-            if "unknown zoo" not in str(err):
-                raise
-            from manifold.datasets._zoo import zoo_dir
-
-            available = _zoo_names(zoo_dir())
-            raise CLIError(
-                f"unknown zoo model {name!r}; use zoo:<name> with one of: {', '.join(available)}"
-            ) from err
-        return models[name]
-    if spec in ("efficientnet-lite0", "efficientnet_lite0"):
-        from manifold.datasets import efficientnet_lite0
-
-        return efficientnet_lite0(device=device)
-    if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
-        return _load_factory(spec)
-    path = Path(spec).expanduser()
-    if path.is_file():
-        try:
-            model = torch.jit.load(str(path), map_location="cpu")
-        except (RuntimeError, ValueError, OSError) as err:
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise CLIError(
-                f"cannot read {path} as a TorchScript model ({first}); save it with "
-                "torch.jit.save(torch.jit.script(model), path), or use module.py:factory"
-            ) from err
-        return model.to(device) if device else model
-    if path.suffix in (".pt", ".pth", ".ts", ".jit"):
-        raise CLIError(f"model file {path} does not exist; check the path")
-    raise CLIError(
-        f"unknown model {spec!r}: use zoo:<name>, efficientnet-lite0, a TorchScript file, or "
-        "module.py:factory"
-    )
-
-
-def _zoo_names(root: Path) -> list[str]:
-    import json
-
-    return [r["name"] for r in json.loads((root / "manifest.json").read_text())]
-
-
-def _load_factory(spec: str):
-    import torch
-
-    file, factory = spec.rsplit(":", 1)
-    if not Path(file).is_file():
-        raise CLIError(f"model file {file} does not exist; check the path in {spec}")
-    mod_spec = importlib.util.spec_from_file_location("_manifold_user_model", file)
-    module = importlib.util.module_from_spec(mod_spec)
     try:
-        mod_spec.loader.exec_module(module)
-    except Exception as err:  # noqa: BLE001 - any error in the user's file is reported as one line
-        raise CLIError(f"importing {file} failed ({type(err).__name__}: {err}); fix the file or "
-                       "run it alone to see the traceback") from err  # fmt: skip
-    if not callable(getattr(module, factory, None)):
-        raise CLIError(f"{file} has no function {factory!r}; name a function that returns the "
-                       "model")  # fmt: skip
-    model = getattr(module, factory)()
-    if not isinstance(model, torch.nn.Module):
-        raise CLIError(f"{file}:{factory}() returned {type(model).__name__}; it must return a "
-                       "torch.nn.Module")  # fmt: skip
-    return model
+        return load_model(spec, device=device)
+    except ValueError as err:
+        raise CLIError(str(err)) from err
 
 
 def _load_embeddings(path: Path):

@@ -52,51 +52,90 @@ ModelSpec = torch.nn.Module | Callable[[], torch.nn.Module] | str
 def load_model(spec: ModelSpec, device: Any = None) -> torch.nn.Module:
     """Turn a model spec into a module on ``device``.
 
-    Raises:
-        ValueError: an unknown spec, a missing file, or a factory that returns no Module.
-    """
-    import importlib.util
+    Specs: an ``nn.Module``; a zero-argument factory; ``"zoo:<name>"``; ``"efficientnet-lite0"``;
+    ``"file.py:factory"``; or the path of a TorchScript file.
 
+    Raises:
+        ValueError: an unknown spec or zoo name, a missing or unreadable file, or a factory that
+            fails or returns no Module (one-line messages that say how to fix it).
+    """
     if isinstance(spec, torch.nn.Module):
         model = spec
     elif isinstance(spec, str):
-        if spec.startswith("zoo:"):
-            from manifold.datasets import load_zoo
-
-            return load_zoo([spec[4:]], device=device)[0][spec[4:]]
-        if spec in ("efficientnet-lite0", "efficientnet_lite0"):
-            from manifold.datasets import efficientnet_lite0
-
-            return efficientnet_lite0(device=device)
-        if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
-            file, factory = spec.rsplit(":", 1)
-            if not Path(file).is_file():
-                raise ValueError(f"model file {file} does not exist")
-            mod_spec = importlib.util.spec_from_file_location("_manifold_user_model", file)
-            module = importlib.util.module_from_spec(mod_spec)
-            mod_spec.loader.exec_module(module)
-            if not hasattr(module, factory):
-                raise ValueError(f"{file} has no function {factory!r}")
-            model = getattr(module, factory)()
-        elif Path(spec).is_file():
-            try:
-                model = torch.jit.load(spec, map_location="cpu")
-            except RuntimeError as err:
-                first = str(err).splitlines()[0] if str(err) else type(err).__name__
-                raise ValueError(f"cannot read {spec} as a TorchScript model: {first}") from err
-        else:
-            raise ValueError(
-                f"unknown model {spec!r}: use zoo:<name>, efficientnet-lite0, a TorchScript "
-                "file, or module.py:factory"
-            )
+        model = _model_from_string(spec, device)
     elif callable(spec):
         model = spec()
     else:
         raise TypeError(f"a model spec must be a Module, a factory or a str, got {spec!r}")
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model spec {spec!r} gave {type(model).__name__}, not a torch Module")
-    if device is not None:
-        model = model.to(device)
+    return model.to(device) if device is not None else model
+
+
+def _model_from_string(spec: str, device: Any) -> torch.nn.Module:
+    if spec.startswith("zoo:"):
+        from manifold.datasets import load_zoo
+        from manifold.datasets._zoo import zoo_dir
+
+        name = spec[4:]
+        try:
+            return load_zoo([name], device=device)[0][name]
+        except ValueError as err:
+            if "unknown zoo" not in str(err):
+                raise
+            manifest = json.loads((zoo_dir() / "manifest.json").read_text())
+            available = ", ".join(r["name"] for r in manifest)
+            raise ValueError(
+                f"unknown zoo model {name!r}; use zoo:<name> with one of: {available}"
+            ) from err
+    if spec in ("efficientnet-lite0", "efficientnet_lite0"):
+        from manifold.datasets import efficientnet_lite0
+
+        return efficientnet_lite0(device=device)
+    if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
+        return _model_from_factory(spec)
+    path = Path(spec).expanduser()
+    if path.is_file():
+        try:
+            return torch.jit.load(str(path), map_location="cpu")
+        except (RuntimeError, ValueError, OSError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(
+                f"cannot read {path} as a TorchScript model ({first}); save it with "
+                "torch.jit.save(torch.jit.script(model), path), or use module.py:factory"
+            ) from err
+    if path.suffix in (".pt", ".pth", ".ts", ".jit"):
+        raise ValueError(f"model file {path} does not exist; check the path")
+    raise ValueError(
+        f"unknown model {spec!r}: use zoo:<name>, efficientnet-lite0, a TorchScript file, or "
+        "module.py:factory"
+    )
+
+
+def _model_from_factory(spec: str) -> torch.nn.Module:
+    import importlib.util
+
+    file, factory = spec.rsplit(":", 1)
+    if not Path(file).is_file():
+        raise ValueError(f"model file {file} does not exist; check the path in {spec}")
+    mod_spec = importlib.util.spec_from_file_location("_manifold_user_model", file)
+    module = importlib.util.module_from_spec(mod_spec)
+    try:
+        mod_spec.loader.exec_module(module)
+    except Exception as err:  # noqa: BLE001 - any error in the user's file is reported as one line
+        raise ValueError(
+            f"importing {file} failed ({type(err).__name__}: {err}); fix the file or run it "
+            "alone to see the traceback"
+        ) from err
+    if not callable(getattr(module, factory, None)):
+        raise ValueError(
+            f"{file} has no function {factory!r}; name a function that returns the model"
+        )
+    model = getattr(module, factory)()
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(
+            f"{file}:{factory}() returned {type(model).__name__}; it must return a torch.nn.Module"
+        )
     return model
 
 
