@@ -118,6 +118,17 @@ def test_chunked_search_is_the_same():
     np.testing.assert_array_equal(whole.indices, chunked_faiss.indices)
 
 
+def test_refinement_in_small_chunks_is_the_same(monkeypatch):
+    import manifold.graphs.knn as knn_module
+
+    z = np.random.default_rng(5).normal(size=(157, 6))
+    whole = knn_graph(z, 5)
+    monkeypatch.setattr(knn_module, "_REFINE_BUDGET", 6 * 6 * 3)  # 3 rows per chunk
+    chunked = knn_graph(z, 5)
+    np.testing.assert_array_equal(whole.indices, chunked.indices)
+    np.testing.assert_array_equal(whole.distances, chunked.distances)
+
+
 def test_ivf_recall_and_exact_distances():
     rng = np.random.default_rng(5)
     centers = rng.normal(size=(20, 16)) * 4

@@ -94,6 +94,16 @@ def test_default_sigma_and_blocks():
     np.testing.assert_allclose(from_larger.weights, g.weights, atol=1e-12)
 
 
+def test_kernel_sub_chunks_give_the_same_graph(monkeypatch):
+    # kernel blocks are computed in cache-sized sub-chunks; force several per solver block
+    z = np.random.default_rng(3).normal(size=(90, 6))
+    whole = nnk_graph(z, k=7)
+    monkeypatch.setattr(nnk_module, "_KERNEL_CHUNK", 7 * 6 * 4)  # 4 nodes per sub-chunk
+    chunked = nnk_graph(z, k=7, batch_size=25)
+    np.testing.assert_allclose(chunked.weights, whole.weights, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(chunked.error, whole.error, atol=1e-12, rtol=0)
+
+
 # Geometry of NNK, derived from the optimality (KKT) conditions rather than from the solver.
 # For node i with only neighbour m selected, θ_m = K_im / K_mm = K_im, and a candidate j stays
 # pruned iff the gradient K_ij - K_jm θ_m <= 0, i.e. the kernel-ratio condition
