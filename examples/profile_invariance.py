@@ -39,8 +39,9 @@ def main() -> None:
     for name, model in models.items():
         t0 = time.time()
         profiles.append(
-            manifold.profile(model, images, n_views=n_views, k=10, seed=0, name=name,
-                             progress=False)
+            manifold.profile(
+                model, images, n_views=n_views, k=10, seed=0, name=name, progress=False
+            )
         )
         print(f"{name}: {time.time() - t0:.1f} s")
     prof = manifold.Profile.concat(profiles)

@@ -99,3 +99,13 @@ def test_transfer_reproduces_one_row(zoo):
     row = load_transfer().loc["vicreg"]
     for task in transfer.TASKS:
         assert abs(transfer.evaluate(models["vicreg"], task) - row[task]) <= 0.5, task
+
+
+def test_every_trained_zoo_model_has_a_loss_curve():
+    _, manifest = load_zoo()
+    for name, row in manifest.iterrows():
+        curve = row["epoch_losses"]
+        assert len(curve) == row["epochs"], name
+        if row["epochs"] >= 3:
+            # every method's mean loss falls between the first and the last epoch
+            assert curve[-1] < curve[0], name

@@ -85,7 +85,8 @@ def load_zoo(
         ``(models, manifest)``: a dict name -> :class:`ZooEncoder` in eval mode taking
         ``(N, 1, 28, 28)`` images in ``[0, 1]``; and a :class:`pandas.DataFrame` indexed by
         name with columns ``method``, the hyperparameters, ``epochs``, ``seed``,
-        ``train_seconds``, ``final_loss``, ``file`` and ``sha256``.
+        ``train_seconds``, ``final_loss``, ``epoch_losses`` (mean loss per epoch), ``file`` and
+        ``sha256``.
 
     Raises:
         ValueError: an unknown name, or a weight file whose checksum does not match.
