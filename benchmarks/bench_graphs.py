@@ -5,6 +5,7 @@ Run from the repository root (each part can be run alone):
     python benchmarks/bench_graphs.py knn      # 50,000 x 512, k = 10: vs faiss.knn and sklearn
     python benchmarks/bench_graphs.py nnk      # 20,000 x 512, k = 30: vs a scipy nnls loop
     python benchmarks/bench_graphs.py scaling  # N = 10k .. 100k: knn_graph + nnk_graph time
+    python benchmarks/bench_graphs.py ivf      # IVF time and recall@k against nprobe
 
 Options: --threads (default 2), --n, --dim, --k, --loop-nodes (scipy loop subsample).
 """
@@ -121,9 +122,29 @@ def bench_scaling(dim: int, k: int) -> None:
         print(f"  N = {n:7d}: knn_graph {t_knn:8.2f} s   nnk_graph (on that kNN) {t_nnk:8.2f} s")
 
 
+def bench_ivf(n: int, dim: int, k: int) -> None:
+    """IVF against the exact flat graph: time and recall@k for several nprobe values."""
+    z = embeddings(n, dim)
+    print(f"IVF: N = {n}, D = {dim}, k = {k}, float32, {torch.get_num_threads()} threads")
+    t_flat, exact = timed(lambda: knn_graph(z, k))
+    print(f"  flat (exact)             {t_flat:8.2f} s")
+    nlist = max(1, min(round(4 * np.sqrt(n)), n // 39))
+    for nprobe in (None, 4, 8, 16, 32, 64, nlist // 8):
+        t_ivf, approx = timed(lambda nprobe=nprobe: knn_graph(z, k, index="ivf", nprobe=nprobe))
+        recall = np.mean(
+            [len(set(a) & set(b)) / k for a, b in zip(exact.indices, approx.indices, strict=True)]
+        )
+        label = "default" if nprobe is None else str(nprobe)
+        print(
+            f"  ivf nlist={nlist} nprobe={label:>7} {t_ivf:8.2f} s   "
+            f"x{t_flat / t_ivf:5.2f} vs flat, "
+            f"recall@{k} = {recall:.4f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["knn", "nnk", "scaling"])
+    parser.add_argument("part", choices=["knn", "nnk", "scaling", "ivf"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n", type=int, default=None)
     parser.add_argument("--dim", type=int, default=512)
@@ -141,6 +162,8 @@ def main() -> None:
         bench_knn(args.n or 50_000, args.dim, args.k or 10)
     elif args.part == "nnk":
         bench_nnk(args.n or 20_000, args.dim, args.k or 30, args.loop_nodes)
+    elif args.part == "ivf":
+        bench_ivf(args.n or 50_000, args.dim, args.k or 10)
     else:
         bench_scaling(args.dim, args.k or 10)
 
