@@ -53,17 +53,34 @@ def _need_points(points: torch.Tensor | None, what: str) -> torch.Tensor:
     return points
 
 
-def _blocks(graph: Any, points: torch.Tensor):
-    """Yield (rows, offsets (b, k, D), mask (b, k)) with offsets x_j - x_i of the candidates."""
+def _offsets(
+    indices: torch.Tensor, mask: torch.Tensor, points: torch.Tensor, rows: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masked offsets ``x_j - x_i`` ``(b, k, D)`` of the candidates of ``rows``, and the mask."""
+    offsets = points[indices[rows]] - points[rows, None, :]
+    m = mask[rows]
+    return offsets * m[..., None], m
+
+
+def _graph_tensors(graph: Any) -> tuple[torch.Tensor, torch.Tensor]:
     indices = torch.from_numpy(np.asarray(graph.knn.indices, dtype=np.int64))
     mask = torch.from_numpy(np.asarray(graph.mask, dtype=bool))
+    return indices, mask
+
+
+def _step(k: int, dim: int) -> int:
+    return max(1, _BLOCK_BUDGET // max(1, k * dim))
+
+
+def _blocks(graph: Any, points: torch.Tensor):
+    """Yield (rows, offsets (b, k, D), mask (b, k)) with offsets x_j - x_i of the candidates."""
+    indices, mask = _graph_tensors(graph)
     n, k = indices.shape
-    step = max(1, _BLOCK_BUDGET // max(1, k * points.shape[1]))
+    step = _step(k, points.shape[1])
     for start in range(0, n, step):
         rows = torch.arange(start, min(n, start + step))
-        offsets = points[indices[rows]] - points[rows, None, :]
-        m = mask[rows]
-        yield rows, offsets * m[..., None], m
+        offsets, m = _offsets(indices, mask, points, rows)
+        yield rows, offsets, m
 
 
 def nnk_degree(z_or_graph: Any, k: int = 10, **graph_options: Any) -> PointMetric:
@@ -123,14 +140,17 @@ def nnk_diameter(
     return PointMetric("nnk_diameter", out)
 
 
-def _local_svd(graph: Any, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Singular values (N, r) and right singular vectors (N, r, D) of the masked offsets."""
-    values, vectors = [], []
-    for _, offsets, _ in _blocks(graph, points):
-        _, s, vh = torch.linalg.svd(offsets, full_matrices=False)
-        values.append(s)
-        vectors.append(vh)
-    return torch.cat(values), torch.cat(vectors)
+def _local_singular_values(graph: Any, points: torch.Tensor) -> torch.Tensor:
+    """Singular values ``(N, r)`` (descending, ``r = min(k, D)``) of the masked offsets."""
+    return torch.cat([torch.linalg.svdvals(offsets) for _, offsets, _ in _blocks(graph, points)])
+
+
+def _local_vectors(
+    indices: torch.Tensor, mask: torch.Tensor, points: torch.Tensor, rows: torch.Tensor
+) -> torch.Tensor:
+    """Right singular vectors ``(b, r, D)`` of the masked offsets of ``rows``."""
+    offsets, _ = _offsets(indices, mask, points, rows)
+    return torch.linalg.svd(offsets, full_matrices=False)[2]
 
 
 def _dimensions(singular: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -179,8 +199,7 @@ def local_dimension(
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     graph, points = _resolve(z_or_graph, k, z, graph_options)
     points = _need_points(points, "local_dimension")
-    singular, _ = _local_svd(graph, points)
-    dims = _dimensions(singular, threshold)
+    dims = _dimensions(_local_singular_values(graph, points), threshold)
     return PointMetric("local_dimension", dims.numpy().astype(np.float64))
 
 
@@ -229,11 +248,11 @@ def subspace_angles(
     threshold = check_positive(threshold, "threshold")
     graph, points = _resolve(z_or_graph, k, z, graph_options)
     points = _need_points(points, "subspace_angles")
-    singular, vectors = _local_svd(graph, points)
+    singular = _local_singular_values(graph, points)
     dims = _dimensions(singular, threshold)
     weights = np.where(np.asarray(graph.mask), np.asarray(graph.weights, dtype=np.float64), -1.0)
     best = np.argmax(weights, axis=1)
-    has_neighbour = np.asarray(graph.mask).any(axis=1)
+    has_neighbour = torch.from_numpy(np.asarray(graph.mask).any(axis=1))
     partner = torch.from_numpy(np.asarray(graph.knn.indices)[np.arange(len(best)), best])
     rank = (singular > _RANK_EPS * singular[:, :1]).sum(dim=1)
     if n_components is None:
@@ -242,14 +261,23 @@ def subspace_angles(
         count = torch.minimum(
             torch.full_like(dims, n_components), torch.minimum(rank, rank[partner])
         )
-    r = vectors.shape[1]
-    keep = torch.arange(r)[None, :] < count[:, None]  # (N, r)
-    u_i = vectors * keep[..., None]
-    u_j = vectors[partner] * keep[..., None]
-    cosines = torch.linalg.svdvals(u_i @ u_j.transpose(1, 2))  # (N, r), descending
-    # the smallest of the c leading cosines gives the largest angle
-    idx = (count - 1).clamp(min=0)
-    smallest = cosines.gather(1, idx[:, None]).squeeze(1).clamp(-1.0, 1.0)
-    angles = torch.rad2deg(torch.arccos(smallest))
-    angles = torch.where((count > 0) & torch.from_numpy(has_neighbour), angles, 0.0)
+    # singular vectors are recomputed per block (for the rows and for their partners) rather
+    # than kept for all points, which would take N * k * D floats
+    indices, mask = _graph_tensors(graph)
+    n, k = indices.shape
+    step = _step(2 * k, points.shape[1])
+    r = singular.shape[1]
+    angles = torch.zeros(n, dtype=torch.float64)
+    for start in range(0, n, step):
+        rows = torch.arange(start, min(n, start + step))
+        c = count[rows]
+        keep = (torch.arange(r)[None, :] < c[:, None])[..., None]  # (b, r, 1)
+        u_i = _local_vectors(indices, mask, points, rows) * keep
+        u_j = _local_vectors(indices, mask, points, partner[rows]) * keep
+        cosines = torch.linalg.svdvals(u_i @ u_j.transpose(1, 2))  # (b, r), descending
+        # the smallest of the c leading cosines gives the largest angle
+        idx = (c - 1).clamp(min=0)
+        smallest = cosines.gather(1, idx[:, None]).squeeze(1).clamp(-1.0, 1.0)
+        block = torch.rad2deg(torch.arccos(smallest))
+        angles[rows] = torch.where((c > 0) & has_neighbour[rows], block, 0.0)
     return PointMetric("subspace_angles", angles.numpy())
