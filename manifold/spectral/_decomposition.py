@@ -116,16 +116,23 @@ def _batch_tensor(batch: Any, name: str, index: int, start: int, dim: int | None
 def _array_chunks(
     z: Any, name: str, max_samples: int | None, seed: SeedLike
 ) -> tuple[Iterator[torch.Tensor], int, int]:
-    """Row chunks of one array (tensor, ndarray or memmap), optionally a seeded row subset."""
+    """Row chunks of one array (tensor, ndarray or memmap), optionally a seeded row subset.
+
+    A file-backed memmap is read with file reads (:class:`manifold.large.RowReader`), not
+    through its mapping, so the pages read do not stay resident: memory stays at one chunk
+    however large the file.
+    """
     is_memmap = isinstance(z, np.memmap)
     if is_memmap:
+        from manifold.large import RowReader
+
         shape = tuple(z.shape)
         if len(shape) != 2:
             raise ValueError(f"expected {name} of shape (N, D), got {_shape_str(shape)}")
         n, dim = shape
         if n == 0 or dim == 0:
             raise ValueError(f"{name} is empty (shape {_shape_str(shape)})")
-        source: Any = z
+        source: Any = RowReader(z, name)
     else:
         # A whole in-memory array: one validation with the global NaN/Inf count.
         source, _ = as_tensor(z, name, ("N", "D"))
@@ -140,26 +147,30 @@ def _array_chunks(
 
     def gen() -> Iterator[torch.Tensor]:
         total = n if rows is None else rows.size
-        for lo in range(0, total, step):
-            hi = min(total, lo + step)
-            if rows is None:
-                part = source[lo:hi]
-            else:
-                idx = rows[lo:hi]
-                if is_memmap:
-                    part = source[idx]
-                else:
-                    part = source.index_select(0, torch.as_tensor(idx, device=source.device))
-            if is_memmap:
-                t, _ = as_tensor(np.asarray(part), name, ("N", "D"), check_finite=False)
+        try:
+            for lo in range(0, total, step):
+                hi = min(total, lo + step)
                 if rows is None:
-                    scope = f"rows {lo}..{hi - 1}"
-                    _check_chunk_finite(t, name, lo, scope)
+                    part = source.read(lo, hi) if is_memmap else source[lo:hi]
                 else:
-                    _check_subset_finite(t, name, idx)
-                yield t
-            else:
-                yield part
+                    idx = rows[lo:hi]
+                    if is_memmap:
+                        part = source.take(idx)
+                    else:
+                        part = source.index_select(0, torch.as_tensor(idx, device=source.device))
+                if is_memmap:
+                    t, _ = as_tensor(np.asarray(part), name, ("N", "D"), check_finite=False)
+                    if rows is None:
+                        scope = f"rows {lo}..{hi - 1}"
+                        _check_chunk_finite(t, name, lo, scope)
+                    else:
+                        _check_subset_finite(t, name, idx)
+                    yield t
+                else:
+                    yield part
+        finally:
+            if is_memmap:
+                source.close()
 
     return gen(), (n if rows is None else int(rows.size)), dim
 
@@ -327,10 +338,11 @@ def spectrum(
     computing five of them costs one pass over the data and two symmetric eigenvalue problems.
 
     Args:
-        z: Embeddings, shape (N, D): a numpy array, a numpy memmap (read in row chunks, never
-            copied whole), a torch tensor (CUDA tensors are processed on their device), or an
-            iterable of row batches, each of shape (b, D) (numpy or torch, e.g. a generator over
-            a data loader). float16/bfloat16 are upcast; all accumulation is in float64.
+        z: Embeddings, shape (N, D): a numpy array, a numpy memmap (read in row chunks with
+            file reads, never copied whole nor kept resident), a torch tensor (CUDA tensors are
+            processed on their device), or an iterable of row batches, each of shape (b, D)
+            (numpy or torch, e.g. a generator over a data loader). float16/bfloat16 are
+            upcast; all accumulation is in float64.
         max_samples: Use at most this many rows, drawn uniformly without replacement with
             ``seed``. ``None`` uses every row. Arrays are subsampled by a sorted seeded row
             subset; an iterable of batches by reservoir sampling (memory O(max_samples·D)),
