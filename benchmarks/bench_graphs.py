@@ -6,8 +6,10 @@ Run from the repository root (each part can be run alone):
     python benchmarks/bench_graphs.py nnk      # 20,000 x 512, k = 30: vs a scipy nnls loop
     python benchmarks/bench_graphs.py scaling  # N = 10k .. 100k: knn_graph + nnk_graph time
     python benchmarks/bench_graphs.py ivf      # IVF time and recall@k against nprobe
+    python benchmarks/bench_graphs.py ivf --data cube --n 100000 --dim 128 --k 20
 
-Options: --threads (default 2), --n, --dim, --k, --loop-nodes (scipy loop subsample).
+Options: --threads (default 2), --n, --dim, --k, --loop-nodes (scipy loop subsample),
+--data (ivf only: the Gaussian mixture or a 10-D cube).
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ def embeddings(n: int, dim: int, seed: int = 0) -> np.ndarray:
     latent = centers[rng.integers(0, 32, n)] + rng.normal(size=(n, 8))
     z = latent @ rng.normal(size=(8, dim)) / np.sqrt(8) + 0.3 * rng.normal(size=(n, dim))
     return z.astype(np.float32)
+
+
+def cube(n: int, dim: int, intrinsic: int = 10, seed: int = 0) -> np.ndarray:
+    """Uniform points of a 10-D cube rotated into ``dim`` dimensions (no clusters)."""
+    rng = np.random.default_rng(seed)
+    latent = rng.random((n, intrinsic))
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    return (np.pad(latent, ((0, 0), (0, dim - intrinsic))) @ q.T).astype(np.float32)
 
 
 def timed(fn, repeat: int = 1):
@@ -122,10 +132,12 @@ def bench_scaling(dim: int, k: int) -> None:
         print(f"  N = {n:7d}: knn_graph {t_knn:8.2f} s   nnk_graph (on that kNN) {t_nnk:8.2f} s")
 
 
-def bench_ivf(n: int, dim: int, k: int) -> None:
+def bench_ivf(n: int, dim: int, k: int, data: str) -> None:
     """IVF against the exact flat graph: time and recall@k for several nprobe values."""
-    z = embeddings(n, dim)
-    print(f"IVF: N = {n}, D = {dim}, k = {k}, float32, {torch.get_num_threads()} threads")
+    z = embeddings(n, dim) if data == "mixture" else cube(n, dim)
+    print(
+        f"IVF: {data} data, N = {n}, D = {dim}, k = {k}, float32, {torch.get_num_threads()} threads"
+    )
     t_flat, exact = timed(lambda: knn_graph(z, k))
     print(f"  flat (exact)             {t_flat:8.2f} s")
     nlist = max(1, min(round(4 * np.sqrt(n)), n // 39))
@@ -150,6 +162,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--k", type=int, default=None)
     parser.add_argument("--loop-nodes", type=int, default=500)
+    parser.add_argument("--data", choices=["mixture", "cube"], default="mixture")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     try:
@@ -163,7 +176,7 @@ def main() -> None:
     elif args.part == "nnk":
         bench_nnk(args.n or 20_000, args.dim, args.k or 30, args.loop_nodes)
     elif args.part == "ivf":
-        bench_ivf(args.n or 50_000, args.dim, args.k or 10)
+        bench_ivf(args.n or 50_000, args.dim, args.k or 10, args.data)
     else:
         bench_scaling(args.dim, args.k or 10)
 
