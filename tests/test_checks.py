@@ -146,3 +146,23 @@ def test_summary_statistics_match_numpy():
         summarize([1.0, np.nan])
     with pytest.raises(ValueError, match="empty"):
         summarize([])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_all_finite_agrees_with_the_elementwise_test(dtype):
+    from manifold._checks import all_finite
+
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        x = torch.from_numpy(rng.standard_normal((50, 7))).to(dtype)
+        if trial % 4:
+            flat = x.view(-1)
+            for pos in rng.choice(flat.numel(), size=1 + trial % 3, replace=False):
+                flat[pos] = rng.choice([np.nan, np.inf, -np.inf])
+        assert all_finite(x) == bool(torch.isfinite(x).all())
+    # finite values whose sum overflows: the fast path must not call them non-finite
+    big = torch.full((10,), torch.finfo(dtype).max / 2, dtype=dtype)
+    assert not torch.isfinite(big.sum()) and all_finite(big)
+    # +inf and -inf together sum to NaN, still detected
+    assert not all_finite(torch.tensor([np.inf, -np.inf, 1.0], dtype=dtype))
+    assert all_finite(torch.empty(0, 3, dtype=dtype))

@@ -147,11 +147,11 @@ def knn_graph(
     (default ``round(4 * sqrt(N_base))``, at most ``N_base / 39``) of which ``nprobe`` are
     visited (default ``max(8, nlist // 32)``, at most ``nlist``). Measured with the defaults
     against the exact graph on 2 CPU threads (``benchmarks/graphs.md``): recall@10 1.000 and
-    2.0x faster on 50,000 x 512 Gaussian-mixture data; recall@20 0.988 and 2.1x faster on
+    2.0x faster on 50,000 x 512 Gaussian-mixture data; recall@20 0.988 and 2.1-2.8x faster on
     100,000 points of a 10-D cube in 128-D, where it moved the MLE dimension from 8.823 to
     8.772. IVF scans its cells without BLAS, so visiting more than about a tenth of the cells
-    is slower than the exact search. Rows for which the probed cells hold fewer than ``k + 1`` points are
-    searched exactly.
+    is slower than the exact search. Rows for which the probed cells hold fewer than ``k + 1``
+    points are searched exactly.
 
     GPU: faiss GPU is used only when a GPU faiss build and CUDA are usable
     (:func:`manifold._backend.faiss_gpu_usable`) and the compute device is CUDA (``device``,
