@@ -453,7 +453,7 @@ def anchor_nnk(
         >>> anchor_nnk(z, g, [5]).degree.tolist()
         [2]
     """
-    from manifold.graphs.nnk import RIDGE, _kernel_block, _nnls
+    from manifold.graphs.nnk import _solve_nodes
     from manifold.metrics.local import _dimensions
 
     reader = z if isinstance(z, RowReader) else RowReader(z)
@@ -485,14 +485,10 @@ def anchor_nnk(
         points, _ = as_tensor(reader.take(need), reader.name, ("N", "D"))
         local_rows = torch.from_numpy(np.searchsorted(need, rows[s : s + block]))
         local_idx = torch.from_numpy(np.searchsorted(need, cand))
-        k_ss, k_si = _kernel_block(
-            points, local_rows, local_idx, "gaussian", "euclidean", sigma, torch.device("cpu")
-        )
-        k_ss.diagonal(dim1=1, dim2=2).add_(RIDGE)
-        theta, _ = _nnls(k_ss, k_si, max_iter)
-        theta = torch.where(theta > tol, theta, torch.zeros((), dtype=theta.dtype))
-        quad = torch.einsum("bi,bij,bj->b", theta, k_ss, theta) - RIDGE * (theta * theta).sum(1)
-        err = (1.0 - 2.0 * (theta * k_si).sum(1) + quad).clamp_(min=0.0)
+        theta, err, _ = _solve_nodes(
+            points, local_rows, local_idx, "gaussian", "euclidean", sigma, torch.device("cpu"),
+            max_iter, tol,
+        )  # fmt: skip
         weights[s : s + b] = theta.numpy()
         error[s : s + b] = err.numpy()
 

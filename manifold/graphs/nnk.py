@@ -236,13 +236,10 @@ def nnk_graph(
     indices_t = torch.from_numpy(knn.indices)
     for start in range(0, n, block):
         rows = torch.arange(start, min(start + block, n))
-        k_ss, k_si = _kernel_block(points, rows, indices_t[rows], kernel, knn.metric, sigma, dev)
-        k_ss.diagonal(dim1=1, dim2=2).add_(RIDGE)
-        theta, converged = _nnls(k_ss, k_si, max_iter)
+        theta, err, converged = _solve_nodes(
+            points, rows, indices_t[rows], kernel, knn.metric, sigma, dev, max_iter, tol
+        )
         not_converged += int((~converged).sum())
-        theta = torch.where(theta > tol, theta, torch.zeros((), dtype=theta.dtype, device=dev))
-        quad = torch.einsum("bi,bij,bj->b", theta, k_ss, theta) - RIDGE * (theta * theta).sum(1)
-        err = (1.0 - 2.0 * (theta * k_si).sum(1) + quad).clamp_(min=0.0)
         weights[start : start + len(rows)] = theta.cpu().numpy()
         error[start : start + len(rows)] = err.cpu().numpy()
     if not_converged:
@@ -267,6 +264,30 @@ def nnk_graph(
         tol=tol,
         symmetrize=symmetrize,
     )
+
+
+def _solve_nodes(
+    points: torch.Tensor,
+    rows: torch.Tensor,
+    idx: torch.Tensor,
+    kernel: str,
+    metric: str,
+    sigma: float | None,
+    dev: torch.device,
+    max_iter: int,
+    tol: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """NNK weights ``(B, k)`` pruned at ``tol``, reconstruction errors and converged flags.
+
+    For the nodes ``rows`` of ``points`` with candidates ``idx`` (row indices into ``points``).
+    """
+    k_ss, k_si = _kernel_block(points, rows, idx, kernel, metric, sigma, dev)
+    k_ss.diagonal(dim1=1, dim2=2).add_(RIDGE)
+    theta, converged = _nnls(k_ss, k_si, max_iter)
+    theta = torch.where(theta > tol, theta, torch.zeros((), dtype=theta.dtype, device=dev))
+    quad = torch.einsum("bi,bij,bj->b", theta, k_ss, theta) - RIDGE * (theta * theta).sum(1)
+    err = (1.0 - 2.0 * (theta * k_si).sum(1) + quad).clamp_(min=0.0)
+    return theta, err, converged
 
 
 def _restrict(knn: KNNGraph, k: int | None, metric: str | None) -> KNNGraph:
