@@ -326,49 +326,36 @@ def _kernel_block(
     """
     b, k = idx.shape
     step = max(1, _KERNEL_CHUNK // (k * points.shape[1]))
-    if b <= step:
-        return _kernel_chunk(points, rows, idx, kernel, metric, sigma, dev)
     k_ss = torch.empty((b, k, k), dtype=torch.float64, device=dev)
     k_si = torch.empty((b, k), dtype=torch.float64, device=dev)
     for s in range(0, b, step):
-        k_ss[s : s + step], k_si[s : s + step] = _kernel_chunk(
-            points, rows[s : s + step], idx[s : s + step], kernel, metric, sigma, dev
-        )
+        part = idx[s : s + step]
+        c = part.shape[0]
+        x_i = points.index_select(0, rows[s : s + step].to(points.device))
+        x_s = points.index_select(0, part.reshape(-1).to(points.device)).reshape(c, k, -1)
+        if kernel == "cosine" or metric == "cosine":
+            x_i = x_i / torch.linalg.vector_norm(x_i, dim=1, keepdim=True)
+            x_s = x_s / torch.linalg.vector_norm(x_s, dim=2, keepdim=True)
+        if kernel == "cosine":
+            x_i, x_s = x_i.to(dev, torch.float64), x_s.to(dev, torch.float64)
+            ss = torch.bmm(x_s, x_s.transpose(1, 2)).mul_(0.5).add_(0.5)
+            ss.diagonal(dim1=1, dim2=2).fill_(1.0)
+            k_ss[s : s + c] = ss.clamp_(0.0, 1.0)
+            k_si[s : s + c] = (0.5 + 0.5 * torch.einsum("bkd,bd->bk", x_s, x_i)).clamp_(0.0, 1.0)
+            continue
+        # offsets from x_i (exact up to one rounding in the points' dtype) keep the squared
+        # distances accurate for close points; their Gram matrix is accumulated in float64
+        x_s, x_i = x_s.to(dev), x_i.to(dev)
+        y = torch.empty(x_s.shape, dtype=torch.float64, device=dev)
+        torch.sub(x_s, x_i[:, None, :], out=y)
+        gram = torch.bmm(y, y.transpose(1, 2))
+        sq = gram.diagonal(dim1=1, dim2=2).clone()
+        d2 = (sq[:, :, None] + sq[:, None, :]).sub_(gram, alpha=2.0).clamp_(min=0.0)
+        d2.diagonal(dim1=1, dim2=2).fill_(0.0)
+        scale = -0.5 / (sigma * sigma)
+        k_ss[s : s + c] = d2.mul_(scale).exp_()
+        k_si[s : s + c] = sq.mul_(scale).exp_()
     return k_ss, k_si
-
-
-def _kernel_chunk(
-    points: torch.Tensor,
-    rows: torch.Tensor,
-    idx: torch.Tensor,
-    kernel: str,
-    metric: str,
-    sigma: float | None,
-    dev: torch.device,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    b, k = idx.shape
-    x_i = points.index_select(0, rows.to(points.device))
-    x_s = points.index_select(0, idx.reshape(-1).to(points.device)).reshape(b, k, -1)
-    if kernel == "cosine" or metric == "cosine":
-        x_i = x_i / torch.linalg.vector_norm(x_i, dim=1, keepdim=True)
-        x_s = x_s / torch.linalg.vector_norm(x_s, dim=2, keepdim=True)
-    if kernel == "cosine":
-        x_i, x_s = x_i.to(dev, torch.float64), x_s.to(dev, torch.float64)
-        k_ss = 0.5 + 0.5 * torch.bmm(x_s, x_s.transpose(1, 2))
-        k_si = 0.5 + 0.5 * torch.einsum("bkd,bd->bk", x_s, x_i)
-        k_ss.diagonal(dim1=1, dim2=2).fill_(1.0)
-        return k_ss.clamp_(0.0, 1.0), k_si.clamp_(0.0, 1.0)
-    # offsets from x_i (exact up to one rounding in the points' dtype) keep the squared
-    # distances accurate for close points; their Gram matrix is accumulated in float64
-    x_s, x_i = x_s.to(dev), x_i.to(dev)
-    y = torch.empty(x_s.shape, dtype=torch.float64, device=dev)
-    torch.sub(x_s, x_i[:, None, :], out=y)
-    gram = torch.bmm(y, y.transpose(1, 2))
-    sq = gram.diagonal(dim1=1, dim2=2).clone()
-    d2 = (sq[:, :, None] + sq[:, None, :]).sub_(gram, alpha=2.0).clamp_(min=0.0)
-    d2.diagonal(dim1=1, dim2=2).fill_(0.0)
-    scale = -0.5 / (sigma * sigma)
-    return d2.mul_(scale).exp_(), sq.mul_(scale).exp_()
 
 
 def _masked_solve(k_ss: torch.Tensor, rhs: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
