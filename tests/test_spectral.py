@@ -460,3 +460,12 @@ def test_spectrum_of_a_memmap_does_not_keep_the_file_resident(tmp_path):
     rows, growth_mib = map(int, out.stdout.split())
     assert rows == n
     assert growth_mib < 64, f"peak RSS grew by {growth_mib} MiB for a 256 MiB memmap"
+
+
+def test_gram_overflow_is_a_clear_error():
+    # finite values whose squares overflow float64: one clear ValueError, no numpy warning
+    z = np.random.default_rng(0).normal(size=(100, 5)) * 1e200
+    with pytest.raises(ValueError, match="overflows float64"):
+        manifold.spectrum(z)
+    # the metrics do not depend on the scale, so the rescaled input gives the answer
+    assert manifold.rankme(z / 1e200) == pytest.approx(manifold.rankme(z[:, :] / 1e190), rel=1e-9)

@@ -325,7 +325,9 @@ def _kernel_block(
     gathered candidates, offsets and Gram product stay in cache.
     """
     b, k = idx.shape
-    step = max(1, _KERNEL_CHUNK // (k * points.shape[1]))
+    # cache-sized sub-chunks on CPU; on a GPU, per-call overhead dominates: 32x larger ones
+    budget = _KERNEL_CHUNK * (32 if dev.type == "cuda" else 1)
+    step = max(1, budget // (k * points.shape[1]))
     k_ss = torch.empty((b, k, k), dtype=torch.float64, device=dev)
     k_si = torch.empty((b, k), dtype=torch.float64, device=dev)
     for s in range(0, b, step):

@@ -60,7 +60,7 @@ def _offsets(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Masked offsets ``x_j - x_i`` ``(b, k, D)`` of the candidates of ``rows``, and the mask."""
     offsets = points[indices[rows]] - points[rows, None, :]
-    m = mask[rows]
+    m = mask[rows].to(offsets.device)
     return offsets * m[..., None], m
 
 
@@ -70,15 +70,17 @@ def _graph_tensors(graph: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return indices, mask
 
 
-def _step(k: int, dim: int) -> int:
-    return max(1, _BLOCK_BUDGET // max(1, k * dim))
+def _step(k: int, dim: int, device: torch.device | None = None) -> int:
+    # cache-sized blocks on CPU; on a GPU, per-call overhead dominates: 64x larger ones
+    budget = _BLOCK_BUDGET * (64 if device is not None and device.type == "cuda" else 1)
+    return max(1, budget // max(1, k * dim))
 
 
 def _blocks(graph: Any, points: torch.Tensor):
     """Yield (rows, offsets (b, k, D), mask (b, k)) with offsets x_j - x_i of the candidates."""
     indices, mask = _graph_tensors(graph)
     n, k = indices.shape
-    step = _step(k, points.shape[1])
+    step = _step(k, points.shape[1], points.device)
     for start in range(0, n, step):
         rows = torch.arange(start, min(n, start + step))
         offsets, m = _offsets(indices, mask, points, rows)
@@ -138,13 +140,14 @@ def nnk_diameter(
     for rows, offsets, mask in _blocks(graph, points):
         dist = torch.cdist(offsets, offsets)  # x_j - x_l = offset_j - offset_l
         pair = mask[:, :, None] & mask[:, None, :]
-        out[rows.numpy()] = torch.where(pair, dist, 0.0).amax(dim=(1, 2)).numpy()
+        out[rows.numpy()] = torch.where(pair, dist, 0.0).amax(dim=(1, 2)).cpu().numpy()
     return PointMetric("nnk_diameter", out)
 
 
 def _local_singular_values(graph: Any, points: torch.Tensor) -> torch.Tensor:
     """Singular values ``(N, r)`` (descending, ``r = min(k, D)``) of the masked offsets."""
-    return torch.cat([torch.linalg.svdvals(offsets) for _, offsets, _ in _blocks(graph, points)])
+    blocks = _blocks(graph, points)
+    return torch.cat([torch.linalg.svdvals(offsets).cpu() for _, offsets, _ in blocks])
 
 
 def _local_vectors(
@@ -267,16 +270,16 @@ def subspace_angles(
     # than kept for all points, which would take N * k * D floats
     indices, mask = _graph_tensors(graph)
     n, k = indices.shape
-    step = _step(2 * k, points.shape[1])
+    step = _step(2 * k, points.shape[1], points.device)
     r = singular.shape[1]
     angles = torch.zeros(n, dtype=torch.float64)
     for start in range(0, n, step):
         rows = torch.arange(start, min(n, start + step))
         c = count[rows]
-        keep = (torch.arange(r)[None, :] < c[:, None])[..., None]  # (b, r, 1)
+        keep = (torch.arange(r)[None, :] < c[:, None])[..., None].to(points.device)  # (b, r, 1)
         u_i = _local_vectors(indices, mask, points, rows) * keep
         u_j = _local_vectors(indices, mask, points, partner[rows]) * keep
-        cosines = torch.linalg.svdvals(u_i @ u_j.transpose(1, 2))  # (b, r), descending
+        cosines = torch.linalg.svdvals(u_i @ u_j.transpose(1, 2)).cpu()  # (b, r), descending
         # the smallest of the c leading cosines gives the largest angle
         idx = (c - 1).clamp(min=0)
         smallest = cosines.gather(1, idx[:, None]).squeeze(1).clamp(-1.0, 1.0)

@@ -253,7 +253,8 @@ class _Accumulator:
             # numpy's BLAS (OpenBLAS in the wheels) computes xᵀx as a symmetric rank-k update;
             # on the project's AMD machine it was 1.6x faster than torch's (MKL) addmm
             g = self.gram.numpy()
-            g += x.numpy().T @ x.numpy()
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+                g += x.numpy().T @ x.numpy()
         else:
             self.gram.addmm_(x.T, x)
         self.colsum += x.sum(dim=0)
@@ -273,6 +274,11 @@ def _sym(a: torch.Tensor) -> torch.Tensor:
 
 def _clean_eigenvalues(mat: torch.Tensor, n: int, dim: int, keep: int) -> np.ndarray:
     """Descending eigenvalues of a PSD matrix, noise-level ones (and negatives) set to 0."""
+    if not bool(torch.isfinite(mat).all()):
+        raise ValueError(
+            "the embeddings' Gram matrix overflows float64 (values of about 1e154 or larger); "
+            "rescale the embeddings (RankMe, the ranks and alpha do not depend on the scale)"
+        )
     if mat.device.type == "cpu":
         # LAPACK through numpy: 2.7x faster than torch.linalg.eigvalsh (MKL) at D = 2048 on the
         # project's AMD machine, same values to 1e-14 relative
