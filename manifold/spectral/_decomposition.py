@@ -124,10 +124,10 @@ def _array_chunks(
     through its mapping, so the pages read do not stay resident: memory stays at one chunk
     however large the file.
     """
+    from manifold.large import RowReader
+
     is_memmap = isinstance(z, np.memmap)
     if is_memmap:
-        from manifold.large import RowReader
-
         shape = tuple(z.shape)
         if len(shape) != 2:
             raise ValueError(f"expected {name} of shape (N, D), got {_shape_str(shape)}")
@@ -147,32 +147,26 @@ def _array_chunks(
         rows = np.sort(numpy_generator(seed).choice(n, size=max_samples, replace=False))
     step = _chunk_rows(dim)
 
+    reader = source if is_memmap else RowReader(source, name)
+
     def gen() -> Iterator[torch.Tensor]:
         total = n if rows is None else rows.size
         try:
             for lo in range(0, total, step):
                 hi = min(total, lo + step)
-                if rows is None:
-                    part = source.read(lo, hi) if is_memmap else source[lo:hi]
-                else:
-                    idx = rows[lo:hi]
-                    if is_memmap:
-                        part = source.take(idx)
-                    else:
-                        part = source.index_select(0, torch.as_tensor(idx, device=source.device))
-                if is_memmap:
-                    t, _ = as_tensor(np.asarray(part), name, ("N", "D"), check_finite=False)
-                    if rows is None:
-                        scope = f"rows {lo}..{hi - 1}"
-                        _check_chunk_finite(t, name, lo, scope)
-                    else:
-                        _check_subset_finite(t, name, idx)
-                    yield t
-                else:
+                idx = None if rows is None else rows[lo:hi]
+                part = reader.read(lo, hi) if idx is None else reader.take(idx)
+                if not is_memmap:  # validated as a whole above
                     yield part
+                    continue
+                t, _ = as_tensor(np.asarray(part), name, ("N", "D"), check_finite=False)
+                if idx is None:
+                    _check_chunk_finite(t, name, lo, f"rows {lo}..{hi - 1}")
+                else:
+                    _check_subset_finite(t, name, idx)
+                yield t
         finally:
-            if is_memmap:
-                source.close()
+            reader.close()
 
     return gen(), (n if rows is None else int(rows.size)), dim
 
