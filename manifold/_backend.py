@@ -25,6 +25,7 @@ __all__ = [
     "resolve_device",
     "torch_generator",
     "warn_once",
+    "working_budget",
 ]
 
 logger = logging.getLogger("manifold")
@@ -125,6 +126,16 @@ def resolve_device(device: Any = None, like: torch.Tensor | None = None) -> torc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} was requested but CUDA is not available here")
     return dev
+
+
+def working_budget(elements: int, device: torch.device) -> int:
+    """Elements per chunk of batched work on ``device``.
+
+    ``elements`` is sized to stay in a CPU core's cache (small chunks measured 2-10x faster
+    than 128 MiB ones on CPU); on an accelerator there is no such cache to fit, and the fixed
+    cost per kernel launch dominates small chunks, so chunks are 64 times larger there.
+    """
+    return elements if device.type == "cpu" else 64 * elements
 
 
 def _seed_int(seed: SeedLike) -> int:

@@ -453,7 +453,7 @@ def anchor_nnk(
         >>> anchor_nnk(z, g, [5]).degree.tolist()
         [2]
     """
-    from manifold.graphs.nnk import _solve_nodes
+    from manifold.graphs.nnk import _kernel_block, _solve_nodes
     from manifold.metrics.local import _dimensions
 
     reader = z if isinstance(z, RowReader) else RowReader(z)
@@ -485,10 +485,10 @@ def anchor_nnk(
         points, _ = as_tensor(reader.take(need), reader.name, ("N", "D"))
         local_rows = torch.from_numpy(np.searchsorted(need, rows[s : s + block]))
         local_idx = torch.from_numpy(np.searchsorted(need, cand))
-        theta, err, _ = _solve_nodes(
-            points, local_rows, local_idx, "gaussian", "euclidean", sigma, torch.device("cpu"),
-            max_iter, tol,
-        )  # fmt: skip
+        kernels = _kernel_block(
+            points, local_rows, local_idx, "gaussian", "euclidean", sigma, torch.device("cpu")
+        )
+        theta, err, _ = _solve_nodes(*kernels, max_iter, tol)
         weights[s : s + b] = theta.numpy()
         error[s : s + b] = err.numpy()
 

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from manifold._backend import faiss_gpu_usable, get_faiss, require, resolve_device
+from manifold._backend import (
+    faiss_gpu_usable,
+    get_faiss,
+    require,
+    resolve_device,
+    working_budget,
+)
 from manifold._checks import as_tensor, check_choice, check_int
 
 if TYPE_CHECKING:
@@ -390,9 +396,7 @@ def _refine(
     dim = z.shape[1]
     cand = torch.from_numpy(np.ascontiguousarray(candidates, dtype=np.int64))
     dist = torch.empty((n, n_cand), dtype=torch.float64)
-    # cache-sized chunks on CPU; on a GPU, per-call overhead dominates, so 64x larger ones
-    budget = _REFINE_BUDGET * (64 if dev.type == "cuda" else 1)
-    step = max(1, budget // (n_cand * dim))
+    step = max(1, working_budget(_REFINE_BUDGET, dev) // (n_cand * dim))
     for s in range(0, n, step):
         q = z[s : s + step].to(dev, torch.float64)
         idx = cand[s : s + step].to(dev)

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from manifold._backend import resolve_device, warn_once
+from manifold._backend import resolve_device, warn_once, working_budget
 from manifold._checks import check_choice, check_int, check_positive
 from manifold.graphs.knn import KNNGraph, knn_graph
 
@@ -236,9 +236,8 @@ def nnk_graph(
     indices_t = torch.from_numpy(knn.indices)
     for start in range(0, n, block):
         rows = torch.arange(start, min(start + block, n))
-        theta, err, converged = _solve_nodes(
-            points, rows, indices_t[rows], kernel, knn.metric, sigma, dev, max_iter, tol
-        )
+        kernels = _kernel_block(points, rows, indices_t[rows], kernel, knn.metric, sigma, dev)
+        theta, err, converged = _solve_nodes(*kernels, max_iter, tol)
         not_converged += int((~converged).sum())
         weights[start : start + len(rows)] = theta.cpu().numpy()
         error[start : start + len(rows)] = err.cpu().numpy()
@@ -267,24 +266,15 @@ def nnk_graph(
 
 
 def _solve_nodes(
-    points: torch.Tensor,
-    rows: torch.Tensor,
-    idx: torch.Tensor,
-    kernel: str,
-    metric: str,
-    sigma: float | None,
-    dev: torch.device,
-    max_iter: int,
-    tol: float,
+    k_ss: torch.Tensor, k_si: torch.Tensor, max_iter: int, tol: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """NNK weights ``(B, k)`` pruned at ``tol``, reconstruction errors and converged flags.
 
-    For the nodes ``rows`` of ``points`` with candidates ``idx`` (row indices into ``points``).
+    From the kernel blocks of :func:`_kernel_block` (``K_SS`` gets the ridge in place).
     """
-    k_ss, k_si = _kernel_block(points, rows, idx, kernel, metric, sigma, dev)
     k_ss.diagonal(dim1=1, dim2=2).add_(RIDGE)
     theta, converged = _nnls(k_ss, k_si, max_iter)
-    theta = torch.where(theta > tol, theta, torch.zeros((), dtype=theta.dtype, device=dev))
+    theta = torch.where(theta > tol, theta, torch.zeros((), dtype=theta.dtype, device=k_si.device))
     quad = torch.einsum("bi,bij,bj->b", theta, k_ss, theta) - RIDGE * (theta * theta).sum(1)
     err = (1.0 - 2.0 * (theta * k_si).sum(1) + quad).clamp_(min=0.0)
     return theta, err, converged
@@ -325,9 +315,7 @@ def _kernel_block(
     gathered candidates, offsets and Gram product stay in cache.
     """
     b, k = idx.shape
-    # cache-sized sub-chunks on CPU; on a GPU, per-call overhead dominates: 32x larger ones
-    budget = _KERNEL_CHUNK * (32 if dev.type == "cuda" else 1)
-    step = max(1, budget // (k * points.shape[1]))
+    step = max(1, working_budget(_KERNEL_CHUNK, dev) // (k * points.shape[1]))
     k_ss = torch.empty((b, k, k), dtype=torch.float64, device=dev)
     k_si = torch.empty((b, k), dtype=torch.float64, device=dev)
     for s in range(0, b, step):

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from manifold._backend import working_budget
 from manifold._checks import as_tensor, check_int, check_positive
 from manifold._summary import PointMetric
 
@@ -70,10 +71,8 @@ def _graph_tensors(graph: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return indices, mask
 
 
-def _step(k: int, dim: int, device: torch.device | None = None) -> int:
-    # cache-sized blocks on CPU; on a GPU, per-call overhead dominates: 64x larger ones
-    budget = _BLOCK_BUDGET * (64 if device is not None and device.type == "cuda" else 1)
-    return max(1, budget // max(1, k * dim))
+def _step(k: int, dim: int, device: torch.device) -> int:
+    return max(1, working_budget(_BLOCK_BUDGET, device) // max(1, k * dim))
 
 
 def _blocks(graph: Any, points: torch.Tensor):
