@@ -10,6 +10,7 @@ linear-probe accuracies.
 """
 
 from manifold.datasets._efficientnet import EfficientNetFeatures, efficientnet_lite0
+from manifold.datasets._factor import FACTOR_RANGES, load_factor_mnist
 from manifold.datasets._images import (
     MNIST_SPLIT_SEED,
     PHOTO_SOURCES,
@@ -22,11 +23,13 @@ from manifold.datasets._zoo import ZooEncoder, load_transfer, load_zoo
 
 __all__ = [
     "EfficientNetFeatures",
+    "FACTOR_RANGES",
     "MNIST_SPLIT_SEED",
     "PHOTO_SOURCES",
     "ZooEncoder",
     "efficientnet_lite0",
     "load_digits",
+    "load_factor_mnist",
     "load_faces",
     "load_mnist",
     "load_photos",

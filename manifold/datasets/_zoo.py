@@ -22,30 +22,32 @@ class ZooEncoder(nn.Module):
 
     Three 3x3 convolutions (``width``, ``2 width``, ``dim`` channels), each followed by batch
     norm and ReLU, with 2x2 max pooling after the first two (28 -> 14 -> 7), then global average
-    pooling: ``(N, 1, 28, 28)`` in ``[0, 1]`` -> ``(N, dim)`` representations (non-negative,
+    pooling: ``(N, C, H, W)`` in ``[0, 1]`` -> ``(N, dim)`` representations (non-negative,
     taken after the last ReLU, as in ResNet backbones). Self-supervised projectors are not part
     of it.
 
     Args:
         width: Channels of the first convolution.
         dim: Representation size (channels of the last convolution).
+        in_channels: Image channels: 1 for the MNIST zoo, 3 for the factor zoo.
 
     Example:
         >>> ZooEncoder()(torch.rand(5, 1, 28, 28)).shape
         torch.Size([5, 64])
     """
 
-    def __init__(self, width: int = 16, dim: int = 64) -> None:
+    def __init__(self, width: int = 16, dim: int = 64, in_channels: int = 1) -> None:
         super().__init__()
         self.width = check_int(width, "width", minimum=1)
         self.dim = check_int(dim, "dim", minimum=1)
+        self.in_channels = check_int(in_channels, "in_channels", minimum=1)
 
         def block(c_in: int, c_out: int) -> list[nn.Module]:
             return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
                     nn.ReLU(inplace=True)]  # fmt: skip
 
         self.features = nn.Sequential(
-            *block(1, width),
+            *block(self.in_channels, width),
             nn.MaxPool2d(2),
             *block(width, 2 * width),
             nn.MaxPool2d(2),
@@ -53,9 +55,11 @@ class ZooEncoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(N, 1, H, W)`` images in ``[0, 1]`` to ``(N, dim)`` representations."""
-        if x.ndim != 4 or x.shape[1] != 1:
-            raise ValueError(f"expected images of shape (N, 1, H, W), got {tuple(x.shape)}")
+        """Map ``(N, C, H, W)`` images in ``[0, 1]`` to ``(N, dim)`` representations."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected images of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
+            )
         return self.features(x).mean((2, 3))
 
 
