@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import torch
 
 from manifold._checks import as_tensor, check_int
 from manifold._summary import STATISTICS, PointMetric
+from manifold.io import atomic_write
 
 __all__ = ["DEFAULT_FAMILIES", "Profile", "SEMANTIC", "profile"]
 
@@ -33,21 +33,6 @@ SEMANTIC = "semantic"
 COLUMNS = ["model", "manifold", "metric", "statistic", "value"]
 # neighbours used by the MLE intrinsic dimension (Levina & Bickel's and scikit-dimension's default)
 _MLE_K = 20
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @dataclass
@@ -145,11 +130,11 @@ class Profile:
         if suffix not in (".parquet", ".csv"):
             raise ValueError(f"save path must end in .parquet or .csv, got {path.name!r}")
         if suffix == ".parquet":
-            _atomic_write(path, lambda p: self.table.to_parquet(p, index=False))
+            atomic_write(path, lambda p: self.table.to_parquet(p, index=False))
         else:
-            _atomic_write(path, lambda p: self.table.to_csv(p, index=False))
+            atomic_write(path, lambda p: self.table.to_csv(p, index=False))
         meta = {"settings": self.settings, "failures": self.failures}
-        _atomic_write(
+        atomic_write(
             path.with_suffix(".json"),
             lambda p: p.write_text(json.dumps(meta, indent=2, default=_json_default)),
         )

@@ -30,12 +30,12 @@ import pandas as pd
 import torch
 
 from manifold._checks import as_tensor, check_int
+from manifold.io import atomic_write
 from manifold.profiling import (
     COLUMNS,
     DEFAULT_FAMILIES,
     SEMANTIC,
     Profile,
-    _atomic_write,
     _family_metrics,
     _knn_graphs,
     _Recorder,
@@ -190,7 +190,7 @@ def _read_part(path: Path, fingerprint: str) -> _Result | None:
 
 
 def _write_part(path: Path, result: _Result, fingerprint: str) -> None:
-    _atomic_write(path, lambda p: result.table.to_csv(p, index=False))
+    atomic_write(path, lambda p: result.table.to_csv(p, index=False))
     meta = {
         "model": result.model,
         "part": result.part,
@@ -200,7 +200,7 @@ def _write_part(path: Path, result: _Result, fingerprint: str) -> None:
         "fingerprint": fingerprint,
     }
     # the metadata is written last: a part counts as finished only once both files exist
-    _atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
+    atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
 
 
 def _run_job(job: _Job) -> _Result:
