@@ -55,8 +55,6 @@ __all__ = ["AnchorNNK", "RowReader", "anchor_knn", "anchor_nnk", "profile_large"
 _CHUNK_ELEMENTS = 2**25
 # Working memory of one block of anchors in the NNK step, in float64 elements (128 MiB).
 _BLOCK_ELEMENTS = 2**24
-# Neighbours for the MLE dimension, as in manifold.profile.
-_MLE_K = 20
 _BOOTSTRAP = 200
 _INDEXES = ("flat", "ivf")
 
@@ -465,7 +463,8 @@ def profile_large(
         z: ``(N, D)`` numpy array or memmap, torch tensor, or ``.npy`` path.
         n_anchors: Anchor points (all rows when ``>= N``, which is then the exact computation).
         k: Candidates per node for the NNK graph (TwoNN uses the first two neighbours, MLE
-            ``max(k, 20)``).
+            :func:`manifold.engine.mle_neighbours` ``= min(20, N - 1)``, as in
+            :func:`manifold.profile`).
         seed: Seed of the anchors, the RankMe subsample (as in :func:`manifold.profile`), the
             IVF training sample and the TwoNN bootstrap.
         index: ``"flat"`` (exact neighbour search) or ``"ivf"`` (see :func:`anchor_knn`).
@@ -487,8 +486,15 @@ def profile_large(
         >>> round(p.value("stable_rank"), 2) > 1, p.value("nnk_degree", statistic="se") > 0
         (True, True)
     """
-    from manifold.profiling import SEMANTIC, Profile, _Recorder
-    from manifold.spectral import spectrum
+    from manifold.engine import (
+        ModelContext,
+        Recorder,
+        mle_neighbours,
+        record_semantic,
+        search_neighbours,
+    )
+    from manifold.results import SEMANTIC, Profile
+    from manifold.spectral import GramAccumulator
 
     started = time.perf_counter()
     reader = z if isinstance(z, RowReader) else RowReader(z)
@@ -502,7 +508,8 @@ def profile_large(
     chunk_rows = _check_chunk_rows(chunk_rows, reader.dim)
     if max_samples is not None:
         max_samples = check_int(max_samples, "max_samples", minimum=2)
-    k_wide = max(k, min(_MLE_K, n - 1))
+    k_wide = search_neighbours(k, n)
+    k_mle = mle_neighbours(n)
     rng = numpy_generator(seed)
     rows = _sample_rows(n, n_anchors, rng)
     stages: dict[str, dict[str, float]] = {}
@@ -511,33 +518,25 @@ def profile_large(
     search = _make_search(reader, rows, k_wide + 1, index, nlist, nprobe, rng)
     t0 = _merge_mark(stages, "anchors", t0)
     knn_seconds = 0.0
+    rec = Recorder(name)
+    gram = GramAccumulator(reader.name)
 
-    def stream():
+    def stream() -> None:
+        # one pass: each chunk is accumulated (and validated) for the spectrum, then searched
         nonlocal knn_seconds
         for lo, chunk in reader.chunks(chunk_rows):
-            yield chunk
-            # after the yield: spectrum has validated and accumulated this chunk
+            gram.update(chunk)
             t = time.perf_counter()
             search.update(lo, chunk)
             knn_seconds += time.perf_counter() - t
 
-    rec = _Recorder(name)
-    spec = spectrum(stream(), name=reader.name)
+    stream()
+    spec = gram.compute()
     stages["stream"] = {"knn_seconds": round(knn_seconds, 3)}
     t0 = _merge_mark(stages, "stream", t0)
 
-    if max_samples is not None and max_samples < n:
-        # the same seeded subset rankme(z, max_samples, seed) draws
-        sub = _sample_rows(n, max_samples, numpy_generator(seed))
-        rec.run(SEMANTIC, "rankme", lambda: spectrum(reader.take(sub)).rankme())
-    else:
-        rec.run(SEMANTIC, "rankme", spec.rankme)
-    for metric in ("effective_rank", "stable_rank", "participation_ratio", "nesum"):
-        rec.run(SEMANTIC, metric, getattr(spec, metric))
-    fit = rec.attempt(SEMANTIC, "alpha", spec.alpha)
-    if fit is not None:
-        rec.add(SEMANTIC, "alpha", fit.alpha)
-        rec.add(SEMANTIC, "alpha_r2", fit.r2)
+    ctx = ModelContext(reader, k, rec, seed=seed, max_samples=max_samples, spectrum=spec)
+    record_semantic(ctx, needs={"spectrum"})
     t0 = _merge_mark(stages, "rankme", t0)
 
     wide = search.graph(k_wide, n)
@@ -545,13 +544,13 @@ def profile_large(
     n_a = rows.size
 
     def add_se(metric: str, se: float) -> None:
-        rec.rows.append((name, SEMANTIC, metric, "se", float(se)))
+        rec.add(SEMANTIC, metric, se, statistic="se")
 
     twonn = rec.attempt(SEMANTIC, "twonn_dimension", lambda: _twonn_with_se(knn, n, rng))
     if twonn is not None:
         rec.add(SEMANTIC, "twonn_dimension", twonn[0])
         add_se("twonn_dimension", twonn[1])
-    mle = rec.attempt(SEMANTIC, "mle_dimension", lambda: _mle_with_se(wide, k_wide, n))
+    mle = rec.attempt(SEMANTIC, "mle_dimension", lambda: _mle_with_se(wide, k_mle, n))
     if mle is not None:
         rec.add(SEMANTIC, "mle_dimension", mle[0])
         add_se("mle_dimension", mle[1])
@@ -574,7 +573,7 @@ def profile_large(
         "n_images": n,
         "dim": reader.dim,
         "k": k,
-        "k_mle": k_wide,
+        "k_mle": k_mle,
         "seed": seed,
         "n_anchors": int(n_a),
         "index": index,
