@@ -81,8 +81,8 @@ def test_shared_rules():
 
 
 def test_registry_names_are_unique_per_manifold_and_needs_are_checked():
-    for manifold in ("semantic", "family"):
-        names = [m.name for m in metrics_for(manifold, options={"curvature"})]
+    for part in ("semantic", "family"):
+        names = [m.name for m in metrics_for(part, options={"curvature"})]
         assert len(names) == len(set(names))
     assert {m.manifold for m in REGISTRY} == {"semantic", "family"}
     with pytest.raises(ValueError, match="unknown needs"):
