@@ -280,6 +280,59 @@ class AnchorNNK:
     error: np.ndarray
     sigma: float
 
+    @property
+    def n_nodes(self) -> int:
+        """Number of anchors (the graph's nodes; their rows in ``z`` are :attr:`rows`)."""
+        return int(self.rows.size)
+
+    @property
+    def k(self) -> int:
+        """Candidates per anchor."""
+        return self.knn.k
+
+    def neighbors(self, i: int) -> np.ndarray:
+        """Rows of ``z`` that anchor ``i`` keeps as NNK neighbours, nearest first."""
+        i = check_int(i, "i", minimum=-self.n_nodes, maximum=self.n_nodes - 1)
+        return self.knn.indices[i][self.mask[i]]
+
+    def to_scipy(self, weight: str = "theta") -> Any:
+        """The kept edges as an ``(n_anchors, N)`` CSR matrix (row ``i``: anchor ``i``).
+
+        Args:
+            weight: ``"theta"`` (NNK weights), ``"distance"`` (zero distances kept as explicit
+                entries) or ``"connectivity"`` (ones).
+        """
+        import scipy.sparse
+
+        weight = check_choice(weight, "weight", ("theta", "distance", "connectivity"))
+        values = {"theta": self.weights, "distance": self.knn.distances}.get(weight)
+        order = np.argsort(self.knn.indices, axis=1, kind="stable")
+        cols = np.take_along_axis(self.knn.indices, order, axis=1)
+        keep = np.take_along_axis(self.mask, order, axis=1)
+        data = np.ones(cols.shape) if values is None else np.take_along_axis(values, order, 1)
+        indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int64)
+        return scipy.sparse.csr_matrix(
+            (data[keep], cols[keep], indptr), shape=(self.n_nodes, int(self.knn.n_base))
+        )
+
+    def to_networkx(self) -> Any:
+        """The kept edges as a :class:`networkx.DiGraph` on rows of ``z``.
+
+        An edge runs from each anchor's row to each neighbour it keeps, with ``"weight"`` = the
+        distance and ``"theta"`` = the NNK weight.
+        """
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(int(r) for r in self.rows)
+        a, pos = np.nonzero(self.mask)
+        graph.add_edges_from(
+            (int(self.rows[i]), int(self.knn.indices[i, p]),
+             {"weight": float(self.knn.distances[i, p]), "theta": float(self.weights[i, p])})
+            for i, p in zip(a, pos, strict=True)
+        )  # fmt: skip
+        return graph
+
 
 def anchor_nnk(
     z: Any,
@@ -327,8 +380,8 @@ def anchor_nnk(
         >>> anchor_nnk(z, g, [5]).degree.tolist()
         [2]
     """
-    from manifold.graphs.nnk import _kernel_block, _solve_nodes
-    from manifold.metrics.local import _dimensions
+    from manifold.graphs.neighbourhood import neighbourhood_diameter, pca_dimension
+    from manifold.graphs.nnk import kernel_block, solve_nnk_nodes
 
     reader = z if isinstance(z, RowReader) else RowReader(z)
     rows = _check_anchor_rows(rows, reader.n)
@@ -359,10 +412,10 @@ def anchor_nnk(
         points, _ = as_tensor(reader.take(need), reader.name, ("N", "D"))
         local_rows = torch.from_numpy(np.searchsorted(need, rows[s : s + block]))
         local_idx = torch.from_numpy(np.searchsorted(need, cand))
-        kernels = _kernel_block(
+        kernels = kernel_block(
             points, local_rows, local_idx, "gaussian", "euclidean", sigma, torch.device("cpu")
         )
-        theta, err, _ = _solve_nodes(*kernels, max_iter, tol)
+        theta, err, _ = solve_nnk_nodes(*kernels, max_iter, tol)
         weights[s : s + b] = theta.numpy()
         error[s : s + b] = err.numpy()
 
@@ -370,11 +423,8 @@ def anchor_nnk(
         p64 = points.to(torch.float64)
         m = torch.from_numpy(weights[s : s + b] > tol)
         offsets = (p64[local_idx] - p64[local_rows, None, :]) * m[..., None]
-        dist = torch.cdist(offsets, offsets)
-        pair = m[:, :, None] & m[:, None, :]
-        diameter[s : s + b] = torch.where(pair, dist, 0.0).amax(dim=(1, 2)).numpy()
-        singular = torch.linalg.svdvals(offsets)
-        local_dim[s : s + b] = _dimensions(singular, threshold).numpy()
+        diameter[s : s + b] = neighbourhood_diameter(offsets, m).numpy()
+        local_dim[s : s + b] = pca_dimension(torch.linalg.svdvals(offsets), threshold).numpy()
     mask = weights > tol
     return AnchorNNK(
         knn=knn,
