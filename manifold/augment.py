@@ -133,7 +133,7 @@ def get_family(
         The kornia module (an ``AugmentationSequential`` for multi-stage families) or the
         user's augmentation.
 
-    Example:
+    Examples:
         >>> from manifold.augment import get_family
         >>> get_family("flip")
         RandomHorizontalFlip(p=0.5, p_batch=1.0, same_on_batch=False)
@@ -634,7 +634,7 @@ def views(
     Returns:
         A float32 tensor of shape ``(N, K, C, H, W)`` (and the parameters when asked).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from manifold import views
         >>> x = torch.rand(5, 3, 32, 32)

@@ -51,7 +51,7 @@ def pool_features(features: torch.Tensor, pool: str | Callable = "auto") -> torc
     callable   ``pool(features) -> (N, D)``
     ========== =================================================================
 
-    Example:
+    Examples:
         >>> import torch
         >>> pool_features(torch.ones(2, 5, 3, 3)).shape
         torch.Size([2, 5])
@@ -112,7 +112,7 @@ class Embedder:
         cache_dir: Folder of the on-disk cache; ``None`` disables it.
         progress: Show a tqdm progress bar when there is more than one batch.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3))

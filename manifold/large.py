@@ -193,7 +193,7 @@ def anchor_knn(
         A :class:`~manifold.graphs.KNNGraph` with ``(n_anchors, k)`` indices into ``z`` and
         Euclidean distances (``points=None``, ``n_base=N``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.array([[0.0], [1.0], [3.0], [7.0]])
         >>> g = anchor_knn(z, np.array([1, 3]), k=2, chunk_rows=2)
@@ -372,7 +372,7 @@ def anchor_nnk(
     Returns:
         An :class:`AnchorNNK`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> t = np.linspace(0, 1, 11)[:, None]
         >>> z = np.hstack([t, 0 * t])
@@ -529,7 +529,7 @@ def profile_large(
         A :class:`~manifold.Profile`; its settings record N, D, the anchors, the estimators,
         and the seconds and peak resident memory (MiB) after each stage.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.random.default_rng(0).normal(size=(400, 6))
         >>> p = profile_large(z, n_anchors=100, k=8)

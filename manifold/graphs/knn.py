@@ -193,7 +193,7 @@ def knn_graph(
         ValueError: bad shapes, non-finite values, ``k`` out of range, zero vectors under the
             cosine metric, mismatched dimensions of ``z`` and ``base``, unknown options.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
         >>> g = knn_graph(z, k=1)

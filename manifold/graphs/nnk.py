@@ -209,7 +209,7 @@ def nnk_graph(
     Returns:
         An :class:`NNKGraph`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> t = np.linspace(0, 1, 11)[:, None]          # evenly spaced points on a line
         >>> g = nnk_graph(np.hstack([t, 0 * t]), k=4)

@@ -88,7 +88,7 @@ def twonn_dimension(
     Returns:
         The estimated dimension (a float).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> z = np.zeros((2000, 10))
@@ -189,7 +189,7 @@ def mle_dimension(
     Returns:
         The global estimate (float), or a ``PointMetric`` named ``"mle_dimension"``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> z = np.zeros((2000, 10))

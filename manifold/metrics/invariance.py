@@ -127,7 +127,7 @@ def spread_ratio(z: Any, views: Any, k: int = 10, graph: Any = None) -> PointMet
         ValueError: if every embedding coincides with its k-th neighbour (the semantic scale is
             zero, so no ratio is defined).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.random.default_rng(0).normal(size=(50, 8))
         >>> views = np.repeat(z[:, None], 4, axis=1)  # an exactly invariant model
@@ -389,10 +389,10 @@ def alignment(views: Any) -> PointMetric:
     Returns:
         Per-image alignment with its summary.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> v = np.zeros((1, 2, 2)); v[0, 0, 0] = 1.0; v[0, 1, 1] = 1.0  # orthogonal views
-        >>> float(alignment(v).values[0])  # |e1 - e2|^2
+        >>> round(float(alignment(v).values[0]), 12)  # |e1 - e2|^2
         2.0
     """
     v = _views(views)

@@ -99,7 +99,7 @@ def nnk_degree(z_or_graph: Any, k: int = 10, **graph_options: Any) -> PointMetri
     Returns:
         ``PointMetric("nnk_degree", (N,))``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.random.default_rng(0).standard_normal((200, 3))
         >>> int(nnk_degree(z, k=10).values.max()) <= 10
@@ -126,7 +126,7 @@ def nnk_diameter(
     Returns:
         ``PointMetric("nnk_diameter", (N,))``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.random.default_rng(0).standard_normal((200, 3))
         >>> bool(nnk_diameter(z, k=10).summary.mean > 0)
@@ -180,7 +180,7 @@ def local_dimension(
     Returns:
         ``PointMetric("local_dimension", (N,))`` of integer counts (as floats).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> z = np.zeros((300, 5))
@@ -229,7 +229,7 @@ def subspace_angles(
     Returns:
         ``PointMetric("subspace_angles", (N,))`` in degrees.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> z = np.zeros((300, 5))

@@ -450,7 +450,7 @@ def spectrum(
             (N, D) (for batches: the batch index and its first row), batches with different
             D, or fewer than 2 rows.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.random.default_rng(0).normal(size=(500, 8))
         >>> s = spectrum(z)

@@ -90,7 +90,7 @@ def lidar(views: Any, delta: float = 1e-4, eps: float = 1e-8) -> float:
         ValueError: for a shape other than (N, K, D), N < 2, K < 2, non-finite values (count
             and first image), or a singular within-image covariance when δ = 0.
 
-    Example:
+    Examples:
         >>> import torch
         >>> g = torch.Generator().manual_seed(0)
         >>> centres = torch.randn(50, 1, 8, generator=g)

@@ -171,7 +171,7 @@ def cluster_models(
     Raises:
         ValueError: fewer than 3 models, no usable metric, a model without a group, bad options.
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> m = pd.DataFrame({"a": [0, 0.1, 5, 5.1], "b": [1, 1.1, 0, 0.2]},
         ...                  index=["w", "x", "y", "z"])
