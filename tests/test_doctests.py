@@ -2,15 +2,14 @@
 
 import doctest
 import importlib
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_docstring_examples_are_doctests_that_pytest_collects():
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
-    assert "--doctest-modules" in config["addopts"] and "manifold" in config["testpaths"]
+    config = (ROOT / "pyproject.toml").read_text()
+    assert 'testpaths = ["tests", "manifold"]' in config and "--doctest-modules" in config
     finder = doctest.DocTestFinder()
     count = 0
     for path in sorted((ROOT / "manifold").rglob("*.py")):
