@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from manifold._backend import SeedLike, _seed_int, resolve_device
+from manifold._backend import SeedLike, resolve_device, seed_int
 from manifold._checks import as_tensor, check_int
 
 __all__ = ["FAMILIES", "FAMILY_PARAMETERS", "describe_family", "get_family", "iter_views", "views"]
@@ -171,7 +171,7 @@ def get_family(
         The kornia module (an ``AugmentationSequential`` for multi-stage families) or the
         user's augmentation.
 
-    Example:
+    Examples:
         >>> from manifold.augment import get_family
         >>> get_family("flip")
         RandomHorizontalFlip(p=0.5, p_batch=1.0, same_on_batch=False)
@@ -203,10 +203,10 @@ def describe_family(family: FamilyLike, image_size: int | tuple[int, int], chann
         return f"family={family}; size={_pair(image_size)}; channels={channels}; {module!r}"
     if isinstance(family, nn.Module):
         return f"module={type(family).__module__}.{type(family).__qualname__}; {family!r}"
-    return f"callable={_callable_identity(family)}"
+    return f"callable={callable_identity(family)}"
 
 
-def _callable_identity(fn: Any) -> str:
+def callable_identity(fn: Any) -> str:
     import inspect
 
     name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
@@ -617,7 +617,7 @@ def iter_views(
     stage_modules = _kornia_stages(module) if isinstance(module, nn.Module) else None
     stages = [_Stage(m) for m in stage_modules] if stage_modules is not None else None
     n_streams = len(stages) if stages is not None else 1
-    base = _seed_int(seed)
+    base = seed_int(seed)
     rng_devices = [device]
     if stage_modules is not None:
         rng_devices += [torch.device(getattr(m, "device", "cpu")) for m in stage_modules]
@@ -674,7 +674,7 @@ def views(
     Returns:
         A float32 tensor of shape ``(N, K, C, H, W)`` (and the parameters when asked).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from manifold import views
         >>> x = torch.rand(5, 3, 32, 32)

@@ -44,7 +44,7 @@ class ZooEncoder(nn.Module):
         dim: Representation size (channels of the last convolution).
         in_channels: Image channels: 1 for the MNIST zoo, 3 for the factor zoo.
 
-    Example:
+    Examples:
         >>> ZooEncoder()(torch.rand(5, 1, 28, 28)).shape
         torch.Size([5, 64])
     """
@@ -122,7 +122,7 @@ def load_zoo(
     Raises:
         ValueError: an unknown name, or a weight file whose checksum does not match.
 
-    Example:
+    Examples:
         >>> models, manifest = load_zoo(["supervised"])
         >>> models["supervised"](torch.rand(3, 1, 28, 28)).shape
         torch.Size([3, 64])

@@ -19,10 +19,12 @@ from manifold._summary import PointMetric
 __all__ = ["mle_dimension", "twonn_dimension"]
 
 
-def _knn_distances(z_or_knn: Any, k: int) -> np.ndarray:
+def _knn_distances(z_or_graph: Any, k: int) -> np.ndarray:
     """The ``(N, k)`` sorted neighbour distances of a kNN/NNK graph or of raw points."""
-    graph = getattr(z_or_knn, "knn", z_or_knn)  # an NNKGraph carries its candidate kNN graph
-    if hasattr(graph, "distances") and hasattr(graph, "indices"):
+    from manifold.graphs import as_graph, is_graph
+
+    if is_graph(z_or_graph):
+        graph = as_graph(z_or_graph, "knn")  # an NNKGraph carries its candidate kNN graph
         dist = np.asarray(graph.distances, dtype=np.float64)
         if dist.ndim != 2:
             raise ValueError(f"expected graph distances of shape (N, k), got {dist.shape}")
@@ -36,14 +38,12 @@ def _knn_distances(z_or_knn: Any, k: int) -> np.ndarray:
         if np.any(dist < 0):
             raise ValueError("graph distances must be >= 0, got negative values")
         return dist[:, :k]
-    from manifold.graphs import knn_graph
-
-    z, _ = as_tensor(z_or_knn, "z", ("N", "D"), min_sizes={"N": k + 1})
-    return np.asarray(knn_graph(z, k=k).distances, dtype=np.float64)
+    z, _ = as_tensor(z_or_graph, "z", ("N", "D"), min_sizes={"N": k + 1})
+    return np.asarray(as_graph(z, "knn", k=k).distances, dtype=np.float64)
 
 
 def twonn_dimension(
-    z_or_knn: Any,
+    z_or_graph: Any,
     discard_fraction: float = 0.1,
     per_point: bool = False,
     *,
@@ -79,7 +79,7 @@ def twonn_dimension(
     dimension of datasets by a minimal neighborhood information", Scientific Reports 7 (2017).
 
     Args:
-        z_or_knn: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` (``k >= 2``; only
+        z_or_graph: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` (``k >= 2``; only
             its first two distance columns are used) or an NNK graph (its kNN graph is used).
         discard_fraction: Fraction of the largest ratios left out of the fit, in ``[0, 1)``.
         per_point: Must be False (see above).
@@ -88,7 +88,7 @@ def twonn_dimension(
     Returns:
         The estimated dimension (a float).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> z = np.zeros((2000, 10))
@@ -108,7 +108,7 @@ def twonn_dimension(
         or not 0 <= discard_fraction < 1
     ):
         raise ValueError(f"discard_fraction must be a number in [0, 1), got {discard_fraction!r}")
-    dist = _knn_distances(z_or_knn, 2)
+    dist = _knn_distances(z_or_graph, 2)
     r1, r2 = dist[:, 0], dist[:, 1]
     zero = r1 <= 0
     if zero.any():
@@ -147,7 +147,7 @@ def twonn_dimension(
 
 
 def mle_dimension(
-    z_or_knn: Any,
+    z_or_graph: Any,
     k: int = 20,
     per_point: bool = False,
     *,
@@ -179,7 +179,7 @@ def mle_dimension(
     intrinsic dimension'" (2005).
 
     Args:
-        z_or_knn: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` with at least ``k``
+        z_or_graph: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` with at least ``k``
             neighbours (the first ``k`` columns are used), or an NNK graph (its kNN graph).
         k: Neighbours per point, ``k >= 2`` (``>= 3`` with ``unbiased``).
         per_point: Return a :class:`~manifold.PointMetric` of the :math:`\hat m_i` instead of
@@ -189,7 +189,7 @@ def mle_dimension(
     Returns:
         The global estimate (float), or a ``PointMetric`` named ``"mle_dimension"``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> z = np.zeros((2000, 10))
@@ -199,7 +199,7 @@ def mle_dimension(
     """
     offset = 2 if unbiased else 1
     k = check_int(k, "k", minimum=offset + 1)
-    dist = _knn_distances(z_or_knn, k)
+    dist = _knn_distances(z_or_graph, k)
     positive = dist > 0
     k_i = positive.sum(axis=1)
     t_k = dist[:, -1:]

@@ -126,13 +126,13 @@ class ClusterResult:
 
     def plot_dendrogram(self, groups: Mapping[str, Any] | None = None, ax: Any = None):
         """Dendrogram with leaf labels coloured by ``groups`` (default: the stored grouping)."""
-        from manifold.plot import plot_dendrogram
+        from manifold.zoo.figures import plot_dendrogram
 
         return plot_dendrogram(self, groups=groups, ax=ax)
 
     def plot_map(self, groups: Mapping[str, Any] | None = None, ax: Any = None):
         """2-D MDS map of the models coloured by ``groups`` (default: the stored grouping)."""
-        from manifold.plot import plot_model_map
+        from manifold.zoo.figures import plot_model_map
 
         return plot_model_map(self, groups=groups, ax=ax)
 
@@ -278,7 +278,7 @@ def cluster_models(
     Raises:
         ValueError: fewer than 3 models, no usable metric, a model without a group, bad options.
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> m = pd.DataFrame({"a": [0, 0.1, 5, 5.1], "b": [1, 1.1, 0, 0.2]},
         ...                  index=["w", "x", "y", "z"])

@@ -444,7 +444,7 @@ class TransferPredictor(BaseEstimator):
         dropped_features_: Metric -> reason it was left out (constant or non-finite).
         estimators_: Task -> fitted per-task model (used by :meth:`predict`).
 
-    Example:
+    Examples:
         >>> import numpy as np, pandas as pd
         >>> rng = np.random.default_rng(0)
         >>> X = pd.DataFrame(rng.normal(size=(12, 3)), columns=["a", "b", "c"])
@@ -785,7 +785,7 @@ def metric_correlations(
     Returns:
         DataFrame metric × task (``n_bootstrap=0``), or the long table described above.
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> m = pd.DataFrame({"a": [1, 2, 3, 4], "b": [4, 3, 2, 1.5]}, index=list("wxyz"))
         >>> s = pd.Series([10, 20, 30, 40], index=list("wxyz"), name="task")
