@@ -41,7 +41,7 @@ def images() -> torch.Tensor:
 
 def zoo_profile() -> Profile:
     """Profile every zoo model; cached models are reused while their weights' SHA-256 matches."""
-    models, manifest = load_zoo()
+    models, manifest = load_zoo(zoo="mnist")
     done = None
     if CACHE.exists():
         cached = Profile.load(CACHE)
@@ -136,7 +136,7 @@ def analyse(prof: Profile, n_permutations: int = 200) -> dict[str, str]:
     from manifold.datasets import load_transfer
     from manifold.zoo import TransferPredictor, cluster_models
 
-    _, manifest = load_zoo()
+    _, manifest = load_zoo(zoo="mnist")
     methods = manifest["method"]
     matrix = prof.to_matrix("mean")
     blocks: dict[str, str] = {}
@@ -176,7 +176,7 @@ def analyse(prof: Profile, n_permutations: int = 200) -> dict[str, str]:
     plot.plot_invariance(prof).savefig(FIGURES / "zoo_invariance.png", dpi=110)
 
     try:
-        transfer = load_transfer()
+        transfer = load_transfer(zoo="mnist")
     except FileNotFoundError as err:
         blocks["transfer"] = f"The transfer table is not available yet ({err})."
         return blocks

@@ -70,20 +70,14 @@ def load_model(spec: ModelSpec, device: Any = None) -> torch.nn.Module:
 
 def _model_from_string(spec: str, device: Any) -> torch.nn.Module:
     if spec.startswith("zoo:"):
-        from manifold.datasets import load_zoo
-        from manifold.datasets._zoo import zoo_dir
+        from manifold.datasets import load_zoo, zoo_of
 
         name = spec[4:]
         try:
-            return load_zoo([name], device=device)[0][name]
+            zoo = zoo_of(name)
         except ValueError as err:
-            if "unknown zoo" not in str(err):
-                raise
-            manifest = json.loads((zoo_dir() / "manifest.json").read_text())
-            available = ", ".join(r["name"] for r in manifest)
-            raise ValueError(
-                f"unknown zoo model {name!r}; use zoo:<name> with one of: {available}"
-            ) from err
+            raise ValueError(f"{err}; use zoo:<name>") from err
+        return load_zoo([name], device=device, zoo=zoo)[0][name]
     if spec in ("efficientnet-lite0", "efficientnet_lite0"):
         from manifold.datasets import efficientnet_lite0
 

@@ -92,7 +92,7 @@ def test_profile_zoo_models(zoo_run):
     # the same run in-process: the command must pass every setting through unchanged
     images, _ = load_mnist("test")
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:60]
-    models, _ = load_zoo(["supervised"])
+    models, _ = load_zoo(["supervised"], zoo="mnist")
     ref = profile(models["supervised"], images[pick.sort().values], families=("crop", "flip"),
                   n_views=3, k=5, seed=0, name="supervised", progress=False)  # fmt: skip
     got = prof.to_matrix().loc["supervised"]
@@ -156,7 +156,7 @@ def test_predict(zoo_run, tmp_path):
     out = tmp_path / "predict"
     check_ok(run("predict", zoo_run / "profile.csv", "--permutations", "5", "--out", out))
     table = pd.read_csv(out / "transfer_evaluation.csv", index_col="task")
-    scores = load_transfer()
+    scores = load_transfer(zoo="mnist")
     assert list(table.index) == list(scores.columns)
     assert (table["n_models"] == len(ZOO)).all()
     matrix = Profile.load(zoo_run / "profile.csv").to_matrix()

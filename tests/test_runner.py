@@ -75,7 +75,7 @@ def _sorted(table):
 
 
 def test_equals_profile_of_each_model(sequential, images, specs):
-    models, _ = load_zoo(list(specs))
+    models, _ = load_zoo(list(specs), zoo="mnist")
     direct = manifold.Profile.concat(
         manifold.profile(models[n], images, name=n, **SETTINGS) for n in specs
     )

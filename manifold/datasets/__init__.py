@@ -20,7 +20,7 @@ from manifold.datasets._images import (
     load_mnist,
     load_photos,
 )
-from manifold.datasets._zoo import ZOOS, ZooEncoder, load_transfer, load_zoo
+from manifold.datasets._zoo import ZOOS, ZooEncoder, load_transfer, load_zoo, zoo_of
 
 __all__ = [
     "EfficientNetFeatures",
@@ -37,4 +37,5 @@ __all__ = [
     "load_photos",
     "load_transfer",
     "load_zoo",
+    "zoo_of",
 ]

@@ -24,7 +24,7 @@ from torch import nn
 from manifold._backend import resolve_device
 from manifold._checks import check_choice, check_int
 
-__all__ = ["ZOOS", "ZooEncoder", "load_transfer", "load_zoo", "zoo_dir"]
+__all__ = ["ZOOS", "ZooEncoder", "load_transfer", "load_zoo", "zoo_dir", "zoo_of"]
 
 #: Shipped zoos: name -> folder under ``manifold/data``.
 ZOOS = {"factor": "factor_zoo", "mnist": "zoo"}
@@ -84,6 +84,25 @@ def zoo_dir(zoo: str = "factor") -> Path:
     """
     check_choice(zoo, "zoo", tuple(ZOOS))
     return Path(str(resources.files("manifold") / "data" / ZOOS[zoo]))
+
+
+def zoo_names(zoo: str = "factor") -> list[str]:
+    """Model names of a shipped zoo, in manifest order."""
+    return [r["name"] for r in json.loads((zoo_dir(zoo) / "manifest.json").read_text())]
+
+
+def zoo_of(name: str) -> str:
+    """Which shipped zoo holds the model ``name`` (the two zoos share no name).
+
+    Raises:
+        ValueError: no zoo has it; the message lists every zoo's models.
+    """
+    listing = {zoo: zoo_names(zoo) for zoo in ZOOS}
+    for zoo, names in listing.items():
+        if name in names:
+            return zoo
+    available = "; ".join(f"{zoo} zoo: {', '.join(names)}" for zoo, names in listing.items())
+    raise ValueError(f"unknown zoo model {name!r}; available: {available}")
 
 
 def _sha256(path: Path) -> str:
