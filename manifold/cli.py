@@ -26,10 +26,11 @@ DATASETS = ("mnist", "digits", "faces", "photos")
 DEFAULT_FAMILIES = "crop,color,rotation,flip,blur"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 PROFILE_SUFFIXES = (".csv", ".parquet")
-#: Zoo models of ``demo --quick``: two per self-supervised method, so that the adjusted Rand
-#: index against the training method is not trivially 1, and the two reference points.
-QUICK_MODELS = ("random_init", "supervised", "simclr_t0.1", "simclr_t0.5", "barlow_l0.005",
-                "barlow_l0.05", "vicreg", "vicreg_proj32")  # fmt: skip
+#: Factor-zoo models of ``demo --quick``: both objectives on three recipes, and two controls.
+QUICK_MODELS = ("simclr_none_s0", "vicreg_none_s0", "simclr_color_s0", "vicreg_color_s0",
+                "simclr_crop_s0", "vicreg_crop_s0", "random_s0", "supervised_s0")  # fmt: skip
+#: Methods of the factor zoo that are controls, not self-supervised models.
+CONTROL_METHODS = ("random", "supervised")
 
 
 class CLIError(Exception):
@@ -262,7 +263,9 @@ def _run_cluster(prof: Any, groups: Any, args: argparse.Namespace):
     )
 
 
-def _run_predict(prof: Any, scores: Any, n_permutations: int, seed: int, max_features: Any):
+def _run_predict(
+    prof: Any, scores: Any, n_permutations: int, seed: int, max_features: Any, controls=None
+):
     import warnings
 
     from manifold.zoo import TransferPredictor
@@ -281,7 +284,11 @@ def _run_predict(prof: Any, scores: Any, n_permutations: int, seed: int, max_fea
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # baseline notes are kept in .notes
         evaluation = TransferPredictor(max_features=max_features).evaluate(
-            matrix, scores.loc[common], n_permutations=n_permutations, seed=seed
+            matrix,
+            scores.loc[common],
+            n_permutations=n_permutations,
+            seed=seed,
+            controls=[c for c in controls or () if c in common] or None,
         )
     skipped = [m for m in prof.models if m not in scores.index]
     if skipped:
@@ -458,28 +465,38 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_models(manifest: Any, quick: bool) -> list[str]:
+    """The demo's subsample of the factor zoo.
+
+    Seed 0 of every recipe and objective and the seed-0 controls (``--quick``:
+    :data:`QUICK_MODELS`).
+    """
+    if quick:
+        return [n for n in QUICK_MODELS if n in manifest.index]
+    ssl = manifest[~manifest["method"].isin(CONTROL_METHODS)]
+    keep = ssl[(ssl["seed"] == 0) & (ssl["temperature"].fillna(0.5) == 0.5)].index.tolist()
+    controls = manifest[manifest["method"].isin(CONTROL_METHODS) & (manifest["seed"] == 0)]
+    return keep + controls.index.tolist()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """``manifold demo``: profile, cluster and predict on the bundled zoo; write the report."""
-    from manifold.datasets import efficientnet_lite0, load_transfer, load_zoo
+    """``manifold demo``: profile, cluster and predict on the bundled factor zoo; write a report."""
+    from manifold.datasets import load_factor_mnist, load_transfer, load_zoo
     from manifold.profiling import Profile
 
     started = time.time()
     n_images = args.n_images or (120 if args.quick else 300)
     n_views = args.n_views or (4 if args.quick else 8)
     fams = _families(args.families or ("crop,rotation,color" if args.quick else DEFAULT_FAMILIES))
-    images = _load_images("mnist", n_images, args.seed)
+    images, _ = load_factor_mnist("test", n=n_images, seed=args.seed)
     zoo, manifest = load_zoo(device=args.device)
-    names = list(zoo)
-    if args.quick:
-        names = [n for n in QUICK_MODELS if n in zoo] or names[:6]
+    names = _demo_models(manifest, args.quick)
     models: dict[str, Any] = {n: zoo[n] for n in names}
-    groups = {n: str(manifest.loc[n, "method"]) for n in names}
-    if not args.quick and not args.no_efficientnet:
-        models["efficientnet-lite0"] = efficientnet_lite0(device=args.device)
-        groups["efficientnet-lite0"] = "imagenet-supervised"
+    controls = [n for n in names if manifest.loc[n, "method"] in CONTROL_METHODS]
     print(
-        f"manifold demo: {len(models)} models x {len(fams)} families, {n_images} MNIST test "
-        f"images, {n_views} views each, k={args.k}"
+        f"manifold demo: {len(models)} of the factor zoo's {len(zoo)} models (seed 0 of each "
+        f"recipe and objective, {len(controls)} controls), {len(fams)} families, {n_images} of "
+        f"1000 factor-MNIST test images, {n_views} views each, k={args.k}"
     )
     args.n_views = n_views
     out = Path(args.out)
@@ -494,37 +511,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
         profiles.append(prof)
         spectra[name] = _spectrum_of(z)
         _write_profile_tables(Profile.concat(profiles), out)
-        print(f"  {name}: {time.time() - t0:.1f} s")
+        if not args.quiet:
+            print(f"  {name}: {time.time() - t0:.1f} s")
     if not profiles:
         raise CLIError("every model failed; rerun with --verbose to see why")
     prof = Profile.concat(profiles)
     files = _write_profile_tables(prof, out)
+    profiled = prof.models
+    ssl = [m for m in profiled if m not in controls]
 
     clusters = evaluation = None
-    if len(prof.models) >= 3:
-        clusters = _run_cluster(prof, _groups_series(groups, prof.models), args)
+    groupings = {}
+    if len(ssl) >= 3:
+        ssl_prof = Profile(prof.table[prof.table["model"].isin(ssl)], prof.settings, [])
+        for key in ("method", "recipe"):
+            groupings[key] = manifest.loc[ssl, key].astype(str)
+        clusters = _run_cluster(ssl_prof, None, args)
         files += _write_cluster_tables(clusters, out)
-        print(f"  clustered: {clusters.n_clusters} clusters, ARI vs training method = "
-              f"{clusters.adjusted_rand_index:.3f}")  # fmt: skip
+        for key, groups in groupings.items():
+            stats = clusters.agreement(groups, n_permutations=999, seed=args.seed)
+            print(f"  clusters vs {key}: ARI {stats['ari']:.2f} (p = {stats['ari_p_value']:.3f}),"
+                  f" NMI {stats['nmi']:.2f} (p = {stats['nmi_p_value']:.3f})")  # fmt: skip
     try:
-        evaluation = _run_predict(prof, load_transfer(), args.permutations, args.seed, None)
+        evaluation = _run_predict(prof, load_transfer(), args.permutations, args.seed, None,
+                                  controls=controls)  # fmt: skip
     except CLIError as err:
         print(f"  transfer prediction skipped: {err}")
     else:
         files += _write_transfer_tables(evaluation, out)
-        best = evaluation.table["r2"].idxmax()
-        print(f"  transfer: {len(evaluation.table)} tasks, best R² = "
-              f"{evaluation.table.loc[best, 'r2']:.2f} ({best})")  # fmt: skip
+        print(f"  transfer, {len(ssl)} self-supervised models (controls apart), Spearman [95 % CI]"
+              ", regret in accuracy points:")  # fmt: skip
+        for task in evaluation.table.index:
+            print("    " + evaluation.headline(task))
     notes = [
-        f"{len(profiles)} models, {n_images} MNIST test images, {n_views} views per image and "
-        f"family ({', '.join(fams)}), k = {args.k}, seed = {args.seed}; "
-        f"{time.time() - started:.0f} s on {args.device or 'cpu'}.",
+        f"{len(profiles)} models of the factor zoo, {n_images} factor-MNIST test images, "
+        f"{n_views} views per image and family ({', '.join(fams)}), k = {args.k}, "
+        f"seed = {args.seed}; {time.time() - started:.0f} s on {args.device or 'cpu'}.",
     ]
     if evaluation is not None:
         notes.extend(evaluation.notes)
     spectra = {k: v for k, v in spectra.items() if v is not None}
+    scores = load_transfer().loc[ssl] if evaluation is not None else None
     report = _report(prof, out, files, spectra=spectra, clusters=clusters, transfer=evaluation,
-                     title="manifold demo: the bundled MNIST zoo", notes=notes)  # fmt: skip
+                     groupings=groupings, scores=scores,
+                     title="manifold demo: the bundled factor zoo", notes=notes)  # fmt: skip
     print(f"wrote {len(files)} tables, {out / 'figures'} and {report} "
           f"({time.time() - started:.0f} s)")  # fmt: skip
     return 0
@@ -659,19 +689,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="profile, cluster and predict on the bundled zoo",
-        description="Profile the bundled zoo (and EfficientNet-Lite0) on "
-        "bundled MNIST, cluster the models, predict transfer, write a report.",
+        help="profile, cluster and predict on the bundled factor zoo",
+        description="Profile the bundled factor zoo (seed 0 of every augmentation recipe and "
+        "objective, plus an untrained and a supervised control) on factor-controlled MNIST, "
+        "cluster the models, predict each factor task's probe accuracy, write a report.",
     )
     demo.add_argument(
         "--quick",
         action="store_true",
         help="8 zoo models, 120 images, 4 views, 3 families (under a minute)",
-    )
-    demo.add_argument(
-        "--no-efficientnet",
-        action="store_true",
-        help="leave out EfficientNet-Lite0 (the slowest model)",
     )
     demo.add_argument(
         "--permutations", type=int, default=50, help="permutations for the transfer p-values"

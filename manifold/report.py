@@ -79,7 +79,9 @@ def _heading(section: str) -> str:
     return f'<h2 id="{section}">{html.escape(SECTIONS[section])}</h2>'
 
 
-def _clusters_html(result: Any, figure_dir: Path | None) -> list[str]:
+def _clusters_html(
+    result: Any, figure_dir: Path | None, groupings: Mapping[str, Any] | None = None
+) -> list[str]:
     import pandas as pd
 
     parts = [_heading("clusters")]
@@ -88,46 +90,114 @@ def _clusters_html(result: Any, figure_dir: Path | None) -> list[str]:
         f"{result.distance} distance, {result.method} linkage; {result.n_clusters} clusters "
         f"(rule: {result.n_clusters_rule})."
     )
-    if result.adjusted_rand_index is not None:
+    if result.adjusted_rand_index is not None and not groupings:
         line += f" Adjusted Rand index against the given groups: {result.adjusted_rand_index:.3f}."
     parts.append(f"<p>{html.escape(line)}</p>")
+    if groupings:
+        rows = {key: result.agreement(groups, n_permutations=999) for key, groups in
+                groupings.items()}  # fmt: skip
+        table = pd.DataFrame(rows).T[["n_groups", "ari", "ari_p_value", "nmi", "nmi_p_value"]]
+        table.index.name = "grouping"
+        parts.append(
+            '<p class="note">Agreement of the tree, cut at each grouping\'s number of groups, '
+            "with that grouping: adjusted Rand index (0 = chance, 1 = identical) and normalised "
+            "mutual information, each with a label-permutation p-value (999 permutations).</p>"
+        )
+        parts.append(_table_html(table))
+        parts.append(f"<p><b>Verdict.</b> {html.escape(_cluster_verdict(rows))}</p>")
     if result.dropped:
         dropped = ", ".join(f"{k} ({v})" for k, v in result.dropped.items())
         parts.append(f'<p class="note">Metrics left out: {html.escape(dropped)}</p>')
     parts.append('<div class="figs">')
-    parts.append(_figure_html(result.plot_dendrogram(), "dendrogram", "dendrogram", figure_dir))
-    parts.append(_figure_html(result.plot_map(), "model map", "model_map", figure_dir))
+    first = next(iter(groupings.values())) if groupings else None
+    parts.append(_figure_html(result.plot_dendrogram(groups=first), "dendrogram", "dendrogram",
+                              figure_dir))  # fmt: skip
+    parts.append(_figure_html(result.plot_map(groups=first), "model map", "model_map", figure_dir))
     parts.append("</div>")
     labels = pd.DataFrame({"cluster": result.labels})
     if result.groups is not None:
         labels["group"] = result.groups
+    for key, groups in (groupings or {}).items():
+        labels[key] = pd.Series(dict(groups)).reindex(labels.index)
     labels = labels.join(result.embedding_2d)
     parts.append(_table_html(labels))
     return parts
 
 
-def _transfer_html(evaluation: Any, figure_dir: Path | None) -> list[str]:
-    from manifold.plot import plot_predictions
+def _cluster_verdict(rows: Mapping[str, Mapping[str, Any]]) -> str:
+    """One sentence: which grouping the geometry recovers, with the p-values."""
+    said = []
+    for key, r in rows.items():
+        if r["degenerate"]:
+            said.append(f"the {key} grouping is degenerate (nothing to recover)")
+            continue
+        verdict = "recovers" if r["ari_p_value"] <= 0.05 else "does not recover"
+        said.append(f"geometry {verdict} the {key} (ARI {r['ari']:.2f}, "
+                    f"p = {r['ari_p_value']:.3f})")  # fmt: skip
+    usable = {k: r for k, r in rows.items() if not r["degenerate"]}
+    text = "; ".join(said) + "."
+    if len(usable) >= 2:
+        best = max(usable, key=lambda k: usable[k]["ari"])
+        text += f" It agrees most with the {best}."
+    return text[0].upper() + text[1:]
+
+
+def _transfer_verdict(table: Any, task: str) -> str:
+    row = table.loc[task]
+    rho, lo, hi = row["spearman"], row["spearman_low"], row["spearman_high"]
+    if not (lo == lo):  # NaN: no interval
+        ranked = f"rho = {rho:.2f}"
+    else:
+        ranked = f"rho = {rho:.2f} [{lo:.2f}, {hi:.2f}]"
+    if lo > 0:
+        head = f"{task}: the profile ranks the models above chance ({ranked}, p = "
+    else:
+        head = f"{task}: no evidence the profile ranks the models ({ranked}, p = "
+    text = head + f"{row['p_value']:.3f}); picking its top model costs {row['regret']:.1f} points"
+    if "rankme_spearman" in row.index and row["rankme_spearman"] == row["rankme_spearman"]:
+        better = "better than" if rho > row["rankme_spearman"] else "no better than"
+        text += f", {better} RankMe alone (rho = {row['rankme_spearman']:.2f})"
+    return text + "."
+
+
+def _transfer_html(
+    evaluation: Any, figure_dir: Path | None, profile: Any = None, scores: Any = None
+) -> list[str]:
+    from manifold.plot import plot_correlations, plot_predictions
 
     parts = [_heading("transfer")]
     parts.append(
         '<p class="note">Per task, ridge regression from the z-scored metrics to the score, '
-        "evaluated leave-one-model-out (nested CV for the penalty): R², Spearman ρ and the "
-        "permutation p-value of the held-out predictions, beside the RankMe, alpha and mean "
-        "baselines fitted the same way (Kendall τ is in transfer_evaluation.csv).</p>"
+        "evaluated on held-out models (nested CV for the penalty). Rank agreement of the "
+        "held-out predictions with the actual scores: Spearman rho with a 95 % bootstrap "
+        "interval over models and a permutation p-value; regret = best actual score minus the "
+        "actual score of the model predicted best (accuracy points; lower is better); R² next "
+        "to the intercept-only R² under the same folds (null r2). The same for RankMe alone. "
+        "Controls (untrained, supervised) are predicted but take no part in the statistics. "
+        "All columns, and the alpha, TwoNN and LiDAR baselines, are in "
+        "transfer_evaluation.csv.</p>"
     )
     cols = [
         c
-        for c in ("n_models", "n_features", "r2", "spearman", "p_value")
-        + tuple(f"{b}_{s}" for b in evaluation.baselines for s in ("r2", "spearman"))
+        for c in ("n_models", "spearman", "spearman_low", "spearman_high", "p_value", "regret",
+                  "top1", "top3", "r2", "null_r2", "rankme_spearman", "rankme_regret")
         if c in evaluation.table.columns
-    ]
+    ]  # fmt: skip
     parts.append(_table_html(evaluation.table[cols]))
+    verdicts = "".join(f"<li>{html.escape(_transfer_verdict(evaluation.table, t))}</li>"
+                       for t in evaluation.table.index)  # fmt: skip
+    parts.append(f"<p><b>Verdict.</b></p><ul>{verdicts}</ul>")
     for note in evaluation.notes:
         parts.append(f'<p class="note">{html.escape(note)}</p>')
+    if profile is not None and scores is not None and len(scores) >= 4:
+        matrix = profile.to_matrix().loc[list(scores.index)]
+        fig = plot_correlations(matrix, scores)
+        parts.append(
+            '<p class="note">Which metric goes with which task: Spearman rho across the '
+            "self-supervised models; a star marks a 95 % bootstrap interval that excludes 0.</p>"
+        )
+        parts.append(_figure_html(fig, "metric-task correlations", "correlations", figure_dir))
     baseline = "rankme" if "rankme" in evaluation.baselines else evaluation.baselines[0]
-    if evaluation.table[f"{baseline}_r2"].isna().all():
-        baseline = "mean"
     fig = plot_predictions(evaluation, baseline=baseline)
     parts.append(_figure_html(fig, "transfer predictions", "transfer_predictions", figure_dir))
     return parts
@@ -140,6 +210,8 @@ def write_report(
     spectra: Mapping[str, Any] | None = None,
     clusters: Any = None,
     transfer: Any = None,
+    groupings: Mapping[str, Any] | None = None,
+    scores: Any = None,
     title: str = "manifold report",
     notes: list[str] | None = None,
     files: list[str] | None = None,
@@ -160,6 +232,10 @@ def write_report(
             figure.
         clusters: Optional :class:`~manifold.zoo.ClusterResult`.
         transfer: Optional :class:`~manifold.zoo.TransferEvaluation`.
+        groupings: Optional ``{name: {model: group}}`` (e.g. ``method`` and ``recipe``): the
+            clustering is compared with each, with permutation p-values and a verdict.
+        scores: Optional DataFrame models × tasks: a metric × task correlation heat map
+            (models outside ``scores`` are left out of it, e.g. controls).
         title: Page title.
         notes: Extra lines shown under the title.
         files: Names of table files written beside the report, listed (and linked) at the end.
@@ -221,11 +297,11 @@ def write_report(
 
     if clusters is not None:
         present.append("clusters")
-        body.extend(_clusters_html(clusters, fig_dir))
+        body.extend(_clusters_html(clusters, fig_dir, groupings))
 
     if transfer is not None:
         present.append("transfer")
-        body.extend(_transfer_html(transfer, fig_dir))
+        body.extend(_transfer_html(transfer, fig_dir, profile, scores))
 
     present.append("settings")
     body.append(_heading("settings"))

@@ -161,8 +161,11 @@ class _Run:
 
 
 def train_group(names: list[str], epochs: int | None = None, n: int | None = None) -> list[tuple]:
-    """Train encoders that share a recipe and a seed in lock step, drawing each epoch's views
-    once. Returns ``(name, cfg, state_dict, seconds, epoch_losses)`` per encoder."""
+    """Train encoders that share a recipe and a seed in lock step.
+
+    Each epoch's views are drawn once for the group. Returns ``(name, cfg, state_dict,
+    seconds, epoch_losses)`` per encoder.
+    """
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     cfgs = {name: dict(ZOO[name]) for name in names}
