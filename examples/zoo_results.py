@@ -1,11 +1,11 @@
-"""Geometry of the MNIST zoo: profiles, clustering, transfer prediction (docs/zoo-results.md).
+"""Geometry of the MNIST zoo: profiles, clusters, transfer (docs/mnist-zoo-results.md).
 
 Profiles every zoo model on 500 MNIST test images (K = 8 views per image for each of the crop,
 color, rotation, flip and blur families, k = 10), caches the Profile under
 ``docs/zoo_profile.csv`` (one model at a time, so an interrupted run resumes), then clusters the
 models, evaluates transfer prediction leave-one-model-out against the RankMe, alpha and mean
 baselines, and writes the figures ``docs/figures/zoo_*.png`` and the numbers quoted in
-``docs/zoo-results.md`` (printed as Markdown).
+``docs/mnist-zoo-results.md`` (printed as Markdown).
 
     python examples/zoo_results.py                 # profile (cached) + analysis
     python examples/zoo_results.py --profile-only  # only fill the cache
@@ -115,8 +115,8 @@ def invariance_effects(matrix, transfer) -> pd.DataFrame:
 
 
 def update_page(blocks: dict[str, str]) -> None:
-    """Replace the generated blocks of docs/zoo-results.md (hand-written prose is kept)."""
-    page = DOCS / "zoo-results.md"
+    """Replace the generated blocks of docs/mnist-zoo-results.md (prose is kept)."""
+    page = DOCS / "mnist-zoo-results.md"
     text = page.read_text() if page.exists() else "# Geometry of the MNIST zoo\n"
     for name, body in blocks.items():
         begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"

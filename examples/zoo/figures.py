@@ -58,7 +58,7 @@ def transfer_heatmap(table: pd.DataFrame):
         ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7,
                 color="black" if v > middle else "white")  # fmt: skip
     fig.colorbar(image, ax=ax, label="test accuracy (%)")
-    ax.set_title("Linear-probe transfer (load_transfer())", fontsize=10)
+    ax.set_title("Linear-probe transfer (load_transfer(zoo=\"mnist\"))", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -71,9 +71,9 @@ def main() -> None:
 
     matplotlib.use("Agg")
     args.out.mkdir(parents=True, exist_ok=True)
-    _, manifest = load_zoo()
+    _, manifest = load_zoo(zoo="mnist")
     training_curves(manifest).savefig(args.out / "zoo_training.png", dpi=110)
-    transfer_heatmap(load_transfer()).savefig(args.out / "zoo_transfer.png", dpi=110)
+    transfer_heatmap(load_transfer(zoo="mnist")).savefig(args.out / "zoo_transfer.png", dpi=110)
     print(f"wrote {args.out / 'zoo_training.png'} and {args.out / 'zoo_transfer.png'}")
 
 

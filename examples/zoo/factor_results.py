@@ -1,0 +1,318 @@
+"""Results of the factor zoo: recipe effects, transfer prediction, clustering (docs/zoo-results.md).
+
+Profiles every factor-zoo encoder with the package defaults (``manifold.profile``: families
+crop, color, rotation, flip, blur; K = 8 views, k = 10) on 500 factor-MNIST test images, caches
+the profile in ``docs/factor_zoo_profile.csv`` (model by model, reused while the weights' SHA-256
+matches), then:
+
+* the recipe x task table of probe accuracy (mean over objectives and seeds, and the seed
+  spread) and the pre-registered effects of each recipe family on the task of its factor;
+* transfer prediction on the self-supervised models (controls apart), leave one model out and
+  leave one recipe out, against the RankMe, alpha, TwoNN and LiDAR baselines;
+* clustering of the self-supervised models, compared with the objective and with the recipe;
+* the Spearman correlation of each invariance metric with each task, with bootstrap intervals.
+
+Numbers go between the ``<!-- begin:NAME -->`` / ``<!-- end:NAME -->`` markers of
+docs/zoo-results.md (the prose around them is written by hand); figures go to
+docs/figures/factor_*.png.
+
+    python examples/zoo/factor_results.py                # profile (cached) + analysis
+    python examples/zoo/factor_results.py --profile-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from manifold.datasets import load_factor_mnist, load_transfer, load_zoo
+from manifold.profiling import DEFAULT_FAMILIES, Profile, profile
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+FIGURES = DOCS / "figures"
+CACHE = DOCS / "factor_zoo_profile.csv"
+N_IMAGES, N_VIEWS, K, SEED = 500, 8, 10, 0
+CONTROLS = ("random", "supervised")
+FACTOR_TASKS = ("hue", "rotation", "position", "scale")
+#: The pre-registered expectations: a recipe family lowers the task of the factor it randomises.
+EXPECTED = {"color": ("hue",), "rotation": ("rotation",), "crop": ("position", "scale")}
+#: Invariance metrics read per family against the family's task.
+INVARIANCE = ("spread_ratio", "same_source_rate", "lidar", "alignment")
+
+
+def zoo_profile() -> Profile:
+    """Profile every factor-zoo model; cached models are reused while their SHA-256 matches."""
+    models, manifest = load_zoo()
+    done = None
+    if CACHE.exists():
+        cached = Profile.load(CACHE)
+        sha = manifest["sha256"].to_dict()
+        fresh = [m for m in cached.models if cached.settings.get(m, {}).get("sha256") == sha.get(m)]
+        if fresh:
+            done = Profile(cached.table[cached.table["model"].isin(fresh)].reset_index(drop=True),
+                           {m: cached.settings[m] for m in fresh},
+                           [f for f in cached.failures if f["model"] in fresh])  # fmt: skip
+    have = set(done.models) if done is not None else set()
+    x, _ = load_factor_mnist("test", n=N_IMAGES, seed=SEED)
+    for name, model in models.items():
+        if name in have:
+            continue
+        t0 = time.time()
+        p = profile(model, x, families=DEFAULT_FAMILIES, n_views=N_VIEWS, k=K, seed=SEED,
+                    name=name, progress=False)  # fmt: skip
+        p.settings[name]["sha256"] = manifest.loc[name, "sha256"]
+        done = p if done is None else Profile.concat([done, p])
+        done.save(CACHE)
+        print(f"profiled {name} in {time.time() - t0:.1f} s ({len(p.failures)} failures)")
+    keep = done.table["model"].isin(list(models))
+    return Profile(done.table[keep].reset_index(drop=True), done.settings, done.failures)
+
+
+def md_table(frame: pd.DataFrame, digits: int = 2) -> str:
+    """A Markdown table."""
+    frame = frame.reset_index()
+
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return "–" if not np.isfinite(v) else f"{v:.{digits}f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + " --- |" * frame.shape[1]]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join(lines)
+
+
+def recipe_grid(transfer: pd.DataFrame, manifest: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
+    """Mean accuracy per recipe and task over objectives and seeds, and the seed spread.
+
+    The seed spread of a cell is the mean, over the two objectives, of |seed 0 - seed 1|.
+    """
+    ssl = _recipe_models(manifest)
+    table = transfer.loc[ssl.index].join(ssl[["method", "recipe", "seed"]])
+    tasks = list(transfer.columns)
+    mean = table.groupby("recipe")[tasks].mean()
+    pairs = table.pivot_table(index=["recipe", "method"], columns="seed", values=tasks)
+    spread = pd.DataFrame({t: (pairs[t][0] - pairs[t][1]).abs() for t in tasks})
+    spread = spread.groupby(level="recipe").mean()
+    order = sorted(mean.index, key=lambda r: (0 if r == "none" else len(r.split("+")), r))
+    return mean.loc[order], spread.loc[order]
+
+
+def _recipe_models(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The 64 recipe x objective x seed models (no sweep, no controls)."""
+    ssl = manifest[~manifest["method"].isin(CONTROLS)]
+    return ssl[~ssl.index.str.startswith("simclr_t")]
+
+
+def effects(transfer: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
+    """Per family and task: accuracy without the family minus with it, vs the seed spread."""
+    ssl = _recipe_models(manifest)
+    table = transfer.loc[ssl.index].join(ssl[["method", "recipe", "seed"]])
+    pairs = table.pivot_table(index=["recipe", "method"], columns="seed", values=FACTOR_TASKS)
+    rows = []
+    for family in ("crop", "color", "rotation", "blur"):
+        has = table["recipe"].str.split("+").apply(lambda r, f=family: f in r)
+        for task in FACTOR_TASKS:
+            margin = table.loc[~has, task].mean() - table.loc[has, task].mean()
+            spread = float((pairs[task][0] - pairs[task][1]).abs().mean())
+            expected = task in EXPECTED.get(family, ())
+            holds = ("yes" if margin > spread else "NO") if expected else ""
+            rows.append({"family": family, "task": task, "expected": "yes" if expected else "",
+                         "without - with": margin, "seed spread": spread,
+                         "holds": holds})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def grid_figure(mean: pd.DataFrame, spread: pd.DataFrame, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.5, 7.5))
+    z = (mean - mean.mean()) / mean.std()
+    im = ax.imshow(z.to_numpy(), cmap="RdBu_r", vmin=-2.5, vmax=2.5, aspect="auto")
+    for i in range(mean.shape[0]):
+        for j in range(mean.shape[1]):
+            ax.text(j, i, f"{mean.iat[i, j]:.0f}\n±{spread.iat[i, j]:.1f}", ha="center",
+                    va="center", fontsize=7)  # fmt: skip
+    ax.set_xticks(range(mean.shape[1]), mean.columns, rotation=20)
+    ax.set_yticks(range(mean.shape[0]), mean.index, fontsize=8)
+    ax.set_xlabel("task (linear-probe accuracy, %)")
+    ax.set_ylabel("augmentation recipe")
+    ax.set_title("Factor zoo: mean accuracy over objectives and seeds, ± seed spread\n"
+                 "(colour: z-score within each task)", fontsize=10)  # fmt: skip
+    fig.colorbar(im, ax=ax, label="z-score within task")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def training_figure(manifest: pd.DataFrame, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for ax, method in zip(axes, ("simclr", "vicreg", "supervised"), strict=True):
+        rows = manifest[manifest["method"] == method]
+        for name, row in rows.iterrows():
+            ax.plot(range(1, len(row["epoch_losses"]) + 1), row["epoch_losses"], lw=0.8,
+                    alpha=0.7, label=name if method == "supervised" else None)  # fmt: skip
+        ax.set_title(f"{method} ({len(rows)} encoders)")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("mean training loss")
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def update_page(blocks: dict[str, str]) -> None:
+    """Replace the generated blocks of docs/zoo-results.md; add missing ones at the end."""
+    page = DOCS / "zoo-results.md"
+    text = page.read_text() if page.exists() else "# Results on the factor zoo\n"
+    for name, body in blocks.items():
+        begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
+        if begin in text:
+            head, rest = text.split(begin, 1)
+            text = head + begin + "\n" + body.strip() + "\n" + end + rest.split(end, 1)[1]
+        else:
+            text += f"\n## {name}\n\n{begin}\n{body.strip()}\n{end}\n"
+    page.write_text(text)
+
+
+def analyse(prof: Profile, n_permutations: int, n_bootstrap: int) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from manifold.plot import plot_correlations, plot_predictions
+    from manifold.zoo import TransferPredictor, cluster_models, metric_correlations
+
+    _, manifest = load_zoo()
+    transfer = load_transfer()
+    matrix = prof.to_matrix("mean")
+    ssl = [m for m in prof.models if manifest.loc[m, "method"] not in CONTROLS]
+    controls = [m for m in prof.models if manifest.loc[m, "method"] in CONTROLS]
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    blocks: dict[str, str] = {}
+    numbers: dict[str, object] = {}
+
+    settings = next(iter(prof.settings.values()))
+    blocks["run"] = (
+        f"{len(prof.models)} models ({len(ssl)} self-supervised, {len(controls)} controls); "
+        f"N = {settings['n_images']} factor-MNIST test images, K = {settings['n_views']} views, "
+        f"k = {settings['k']}, families {', '.join(settings['families'])}, seed "
+        f"{settings['seed']}; {matrix.shape[1]} metric columns. Profiling failures: "
+        f"{len(prof.failures)}."
+    )
+
+    mean, spread = recipe_grid(transfer, manifest)
+    grid_figure(mean, spread, FIGURES / "factor_recipes.png")
+    training_figure(manifest, FIGURES / "factor_training.png")
+    shown = mean.round(1).astype(str) + " ± " + spread.round(1).astype(str)
+    blocks["recipes"] = md_table(shown)
+    eff = effects(transfer, manifest)
+    blocks["effects"] = md_table(eff.set_index(["family", "task"]), 1)
+    ranges = transfer.loc[ssl].agg(["min", "max"]).T
+    ranges["span"] = ranges["max"] - ranges["min"]
+    blocks["spans"] = (
+        md_table(ranges, 1) + "\n\nControls:\n\n" + md_table(transfer.loc[controls], 1)
+    )
+
+    # -- transfer prediction, controls apart
+    tasks = list(transfer.columns)
+    x = matrix.loc[ssl + controls]
+    y = transfer.loc[ssl + controls, tasks]
+    est = TransferPredictor()
+    t0 = time.time()
+    ev = est.evaluate(x, y, controls=controls, n_bootstrap=n_bootstrap,
+                      n_permutations=n_permutations, seed=SEED)  # fmt: skip
+    recipes = manifest.loc[ssl, "recipe"]
+    ev_group = est.evaluate(x, y, controls=controls, groups=recipes, n_bootstrap=n_bootstrap,
+                            n_permutations=n_permutations, seed=SEED)  # fmt: skip
+    numbers["transfer_seconds"] = round(time.time() - t0, 1)
+    cols = ["spearman", "spearman_low", "spearman_high", "p_value", "kendall", "weighted_tau",
+            "regret", "top1", "top3", "r2", "null_r2"]  # fmt: skip
+    blocks["transfer"] = md_table(ev.table[cols])
+    blocks["transfer by recipe"] = md_table(ev_group.table[cols])
+    base = []
+    for name in ev.baselines:
+        sub = ev.table[[f"{name}_spearman", f"{name}_spearman_low", f"{name}_spearman_high",
+                        f"{name}_regret"]]  # fmt: skip
+        sub.columns = ["spearman", "low", "high", "regret"]
+        base.append(sub.assign(predictor=name).reset_index())
+    profile_rows = ev.table[["spearman", "spearman_low", "spearman_high", "regret"]].copy()
+    profile_rows.columns = ["spearman", "low", "high", "regret"]
+    base.insert(0, profile_rows.assign(predictor="profile").reset_index())
+    compare = (
+        pd.concat(base).set_index(["task", "predictor"]).sort_index(level=0, sort_remaining=False)
+    )
+    blocks["baselines"] = md_table(compare)
+    wins = sum(
+        ev.table.loc[t, "spearman"] > ev.table.loc[t, "rankme_spearman"] for t in ev.table.index
+    )
+    numbers["beats_rankme"] = f"{wins} of {len(ev.table)}"
+    fig = plot_predictions(ev, baseline="rankme")
+    fig.savefig(FIGURES / "factor_predictions.png", dpi=100)
+    ev.table.to_csv(DOCS / "factor_transfer_evaluation.csv")
+
+    # -- clustering of the self-supervised models
+    ssl_prof = Profile(prof.table[prof.table["model"].isin(ssl)].reset_index(drop=True),
+                       {m: prof.settings[m] for m in ssl})  # fmt: skip
+    res = cluster_models(ssl_prof)
+    agree = {key: res.agreement(manifest.loc[ssl, key], n_permutations=999, seed=SEED)
+             for key in ("method", "recipe")}  # fmt: skip
+    fam = {f: manifest.loc[ssl, "recipe"].str.split("+").apply(lambda r, f=f: f in r)
+           for f in ("crop", "color", "rotation", "blur")}  # fmt: skip
+    for f, has in fam.items():
+        agree[f"has {f}"] = res.agreement(has.map({True: f, False: f"no {f}"}),
+                                          n_permutations=999, seed=SEED)  # fmt: skip
+    table = pd.DataFrame(agree).T[["n_groups", "ari", "ari_p_value", "nmi", "nmi_p_value"]]
+    blocks["clustering"] = (
+        f"Average linkage, Euclidean distance on {res.matrix.shape[1]} z-scored metrics "
+        f"({len(res.dropped)} dropped), {len(ssl)} self-supervised models; the tree is cut at "
+        "each grouping's number of groups.\n\n" + md_table(table, 3)
+    )
+    res.plot_dendrogram(groups=manifest.loc[ssl, "method"]).savefig(
+        FIGURES / "factor_dendrogram.png", dpi=100)  # fmt: skip
+    res.plot_map(groups=manifest.loc[ssl, "recipe"]).savefig(FIGURES / "factor_map.png", dpi=100)
+
+    # -- invariance <-> task
+    corr = metric_correlations(matrix.loc[ssl], transfer.loc[ssl], n_bootstrap=n_bootstrap,
+                               seed=SEED)  # fmt: skip
+    rows = []
+    for family, fam_tasks in EXPECTED.items():
+        for metric in INVARIANCE:
+            for task in fam_tasks:
+                hit = corr[(corr["metric"] == f"{family}/{metric}") & (corr["task"] == task)]
+                if len(hit):
+                    rows.append(hit.iloc[0])
+    blocks["invariance"] = md_table(pd.DataFrame(rows).set_index(["metric", "task"]))
+    plot_correlations(matrix.loc[ssl], transfer.loc[ssl], n_bootstrap=n_bootstrap,
+                      seed=SEED).savefig(FIGURES / "factor_correlations.png", dpi=100)  # fmt: skip
+    (DOCS / "factor_results.json").write_text(json.dumps(numbers, indent=1) + "\n")
+    return blocks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile-only", action="store_true")
+    parser.add_argument("--permutations", type=int, default=200)
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    prof = zoo_profile()
+    if args.profile_only:
+        return
+    blocks = analyse(prof, args.permutations, args.bootstrap)
+    update_page(blocks)
+    for name, body in blocks.items():
+        print(f"\n## {name}\n\n{body}")
+
+
+if __name__ == "__main__":
+    main()
