@@ -683,9 +683,11 @@ def profile_large(
 
     nnk = rec.attempt(SEMANTIC, "nnk_graph", lambda: anchor_nnk(reader, knn, rows, sigma=sigma))
     if nnk is not None:
+        # nnk_diameter in profile's unit: the median distance to the k-th neighbour (anchors')
+        unit = float(np.median(knn.distances[:, -1]))
         for metric, values in (
             ("nnk_degree", nnk.degree.astype(np.float64)),
-            ("nnk_diameter", nnk.diameter),
+            ("nnk_diameter", nnk.diameter / unit if unit > 0 else nnk.diameter),
             ("local_dimension", nnk.local_dimension),
         ):
             rec.add(SEMANTIC, metric, PointMetric(metric, values))

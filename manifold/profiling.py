@@ -257,7 +257,7 @@ def _semantic_metrics(
     rec.run(SEMANTIC, "mle_dimension", lambda: metrics.mle_dimension(wide, k=k_mle))
     if nnk is not None:
         rec.run(SEMANTIC, "nnk_degree", lambda: metrics.nnk_degree(nnk))
-        rec.run(SEMANTIC, "nnk_diameter", lambda: metrics.nnk_diameter(nnk))
+        rec.run(SEMANTIC, "nnk_diameter", lambda: metrics.nnk_diameter(nnk, scale="knn"))
         rec.run(SEMANTIC, "local_dimension", lambda: metrics.local_dimension(nnk))
         rec.run(SEMANTIC, "subspace_angles", lambda: metrics.subspace_angles(nnk))
         if curvature:
@@ -265,13 +265,15 @@ def _semantic_metrics(
                 SEMANTIC,
                 "ollivier_ricci",
                 lambda: _edge_values(
-                    metrics.ollivier_ricci(nnk), "ollivier_ricci", "ricci_curvature"
+                    metrics.ollivier_ricci(nnk, scale="knn"), "ollivier_ricci", "ricci_curvature"
                 ),
             )
             rec.run(
                 SEMANTIC,
                 "forman_ricci",
-                lambda: _edge_values(metrics.forman_ricci(nnk), "forman_ricci", "forman_curvature"),
+                lambda: _edge_values(
+                    metrics.forman_ricci(nnk, scale="knn"), "forman_ricci", "forman_curvature"
+                ),
             )
     return knn, nnk
 
@@ -312,7 +314,7 @@ def _family_metrics(
     rec.run(family, "same_source_rate", lambda: metrics.same_source_rate(v))
     rec.run(family, "augmentation_dimension", lambda: metrics.augmentation_dimension(v))
     rec.run(family, "tangent_alignment", lambda: metrics.tangent_alignment(z, v, k=k, graph=nnk))
-    rec.run(family, "lidar", lambda: lidar(v))
+    rec.run(family, "lidar", lambda: lidar(v, delta_relative=True))
     rec.run(family, "alignment", lambda: metrics.alignment(v))
     rec.run(family, "rankme", lambda: rankme(v.reshape(-1, v.shape[-1])))
 
@@ -352,6 +354,12 @@ def profile(
     Ollivier– and Forman–Ricci curvature with ``curvature=True``). Each family gets the
     invariance metrics (spread ratio, augmentation diameter ratio, same-source rate,
     augmentation dimension, tangent alignment, LiDAR, alignment) and the RankMe of its views.
+
+    Every number is invariant to rescaling the embeddings and views by one factor, so models of
+    different scales can be compared: the NNK diameter is divided by the median distance from a
+    point to its k-th neighbour (the unit of the spread ratio too), both curvatures run on edge
+    lengths divided by that unit, and LiDAR's ridge is relative to the within-image variance
+    (``lidar(..., delta_relative=True)``).
 
     A metric that cannot be computed (e.g. alpha of a constant representation) is recorded in
     :attr:`Profile.failures` with the reason; the others are still computed.
