@@ -57,8 +57,9 @@ class Profile:
     Attributes:
         table: DataFrame with columns ``model``, ``manifold`` (``"semantic"`` or an augmentation
             family), ``metric``, ``statistic`` (``"value"`` for a scalar metric; ``mean``,
-            ``median``, ``std``, ``q05``, ``q25``, ``q75``, ``q95`` for a per-point metric) and
-            ``value``.
+            ``median``, ``std``, ``q05``, ``q25``, ``q75``, ``q95`` for a per-point metric, and
+            ``se`` for the bootstrap standard error of the ``value`` or ``mean`` when the profile
+            was run with ``n_bootstrap``) and ``value``.
         settings: For each model, the settings of its run (N, K, k, seed, families, layer, ...).
         failures: One dict per metric that could not be computed: model, manifold, metric,
             error.
@@ -190,13 +191,27 @@ class _Recorder:
         self.model = model
         self.rows: list[tuple[str, str, str, str, float]] = []
         self.failures: list[dict[str, str]] = []
+        # per-point values, kept for the bootstrap
+        self.values: dict[tuple[str, str], np.ndarray] = {}
 
     def add(self, manifold: str, metric: str, result: Any) -> None:
         if isinstance(result, PointMetric):
+            self.values[(manifold, metric)] = result.values
             for stat, val in result.summary.to_dict().items():
                 self.rows.append((self.model, manifold, metric, stat, float(val)))
         else:
             self.rows.append((self.model, manifold, metric, "value", float(result)))
+
+    def recorded(self, manifold: str) -> set[str]:
+        """Metrics of ``manifold`` with a ``value`` row."""
+        return {r[2] for r in self.rows if r[1] == manifold and r[3] == "value"}
+
+    def add_se(self, manifold: str, metric: str, replicates: list[float]) -> None:
+        """A ``se`` row: the standard deviation of the finite bootstrap replicates."""
+        finite = np.asarray(replicates, dtype=np.float64)
+        finite = finite[np.isfinite(finite)]
+        if finite.size >= 2:
+            self.rows.append((self.model, manifold, metric, "se", float(finite.std(ddof=1))))
 
     def attempt(self, manifold: str, metric: str, compute: Callable[[], Any]) -> Any:
         """Run ``compute``; on a failure record it and return None."""
@@ -249,7 +264,7 @@ def _semantic_metrics(
 
     graphs = rec.attempt(SEMANTIC, "knn_graph", lambda: _knn_graphs(z, k))
     if graphs is None:
-        return None, None
+        return None, None, None
     wide, knn = graphs
     nnk = rec.attempt(SEMANTIC, "nnk_graph", lambda: nnk_graph(knn))
     k_mle = wide.k if wide.k < _MLE_K else _MLE_K
@@ -275,7 +290,7 @@ def _semantic_metrics(
                     metrics.forman_ricci(nnk, scale="knn"), "forman_ricci", "forman_curvature"
                 ),
             )
-    return knn, nnk
+    return wide, knn, nnk
 
 
 def _knn_graphs(z: torch.Tensor, k: int) -> tuple[Any, Any]:
@@ -337,6 +352,7 @@ def profile(
     curvature: bool = False,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    n_bootstrap: int = 0,
 ) -> Profile:
     """Profile the geometry of a model's representation, and its response to augmentations.
 
@@ -382,12 +398,19 @@ def profile(
         curvature: Also compute Ollivier– and Forman–Ricci curvature of the semantic NNK graph.
         cache_dir: Folder for the Embedder's on-disk cache.
         progress: Show progress bars.
+        n_bootstrap: Resamples of the images (0: none, else at least 2) for bootstrap standard
+            errors: a row with statistic ``"se"`` for every global metric and for the mean of
+            every per-point metric. The spectra come from row-weighted Grams and the graphs are
+            reused, not rebuilt (see ``docs/analysis.md``); seeded by ``seed``.
 
     Returns:
         A :class:`Profile`.
     """
     k = check_int(k, "k", minimum=1)
     n_views = check_int(n_views, "n_views", minimum=2)
+    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    if n_bootstrap == 1:
+        raise ValueError("n_bootstrap must be 0 (no standard errors) or at least 2, got 1")
     started = time.time()
     family_views: dict[str, Any] = {}
     if isinstance(model_or_embeddings, torch.nn.Module):
@@ -438,9 +461,17 @@ def profile(
     bar = _progress(steps, progress, f"profile {name}")
     knn = nnk = None
     n_views_seen = None
+    boot = None
+    if n_bootstrap:
+        from manifold._bootstrap import Bootstrap
+
+        boot = Bootstrap(n_bootstrap, seed, zt.shape[0])
     for step in bar:
         if step == SEMANTIC:
-            knn, nnk = _semantic_metrics(rec, zt, k, max_samples, seed, curvature)
+            wide, knn, nnk = _semantic_metrics(rec, zt, k, max_samples, seed, curvature)
+            if boot is not None:
+                k_mle = None if wide is None else min(wide.k, _MLE_K)
+                boot.semantic(rec, zt, wide, knn, k_mle, max_samples)
             continue
         try:
             v_raw = family_views[step]()
@@ -457,6 +488,10 @@ def profile(
             continue
         n_views_seen = vt.shape[1]
         _family_metrics(rec, step, zt, vt, k, knn, nnk)
+        if boot is not None:
+            boot.family(rec, step, vt)
+    if boot is not None:
+        boot.per_point(rec)
 
     settings = {
         "mode": mode,
@@ -469,6 +504,7 @@ def profile(
         "layer": layer,
         "max_samples": max_samples,
         "curvature": curvature,
+        "n_bootstrap": n_bootstrap,
         "seconds": round(time.time() - started, 3),
     }
     return Profile(rec.table(), {name: settings}, rec.failures)
