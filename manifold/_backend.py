@@ -138,7 +138,7 @@ def working_budget(elements: int, device: torch.device) -> int:
     return elements if device.type == "cpu" else 64 * elements
 
 
-def _seed_int(seed: SeedLike) -> int:
+def seed_int(seed: SeedLike) -> int:
     if seed is None:
         return int(np.random.SeedSequence().generate_state(1)[0])
     if isinstance(seed, bool):
@@ -166,7 +166,7 @@ def torch_generator(seed: SeedLike, device: Any = "cpu") -> torch.Generator:
     if isinstance(seed, torch.Generator) and seed.device.type == device.type:
         return seed
     gen = torch.Generator(device=device)
-    gen.manual_seed(_seed_int(seed))
+    gen.manual_seed(seed_int(seed))
     return gen
 
 
@@ -174,4 +174,4 @@ def numpy_generator(seed: SeedLike) -> np.random.Generator:
     """A :class:`numpy.random.Generator` derived from ``seed``; global RNG state is untouched."""
     if isinstance(seed, np.random.Generator):
         return seed
-    return np.random.default_rng(_seed_int(seed))
+    return np.random.default_rng(seed_int(seed))

@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from manifold._backend import SeedLike, _seed_int, resolve_device
+from manifold._backend import SeedLike, resolve_device, seed_int
 from manifold._checks import as_tensor, check_int
 
-__all__ = ["FAMILIES", "describe_family", "get_family", "iter_views", "views"]
+__all__ = ["FAMILIES", "FAMILY_PARAMETERS", "describe_family", "get_family", "iter_views", "views"]
 
 FAMILIES = ("crop", "color", "rotation", "flip", "blur", "ssl")
 
@@ -60,36 +60,67 @@ def blur_kernel_size(height: int, width: int) -> int:
     return max(3, 2 * int(round(0.05 * min(height, width))) + 1)
 
 
-def _family_stages(name: str, size: tuple[int, int], channels: int) -> list[nn.Module]:
+#: Parameters of each named family that :func:`get_family` lets a caller change, with defaults.
+FAMILY_PARAMETERS: dict[str, dict[str, Any]] = {
+    "crop": {"scale": CROP_SCALE, "ratio": CROP_RATIO},
+    "color": {
+        "brightness": COLOR_JITTER[0],
+        "contrast": COLOR_JITTER[1],
+        "saturation": COLOR_JITTER[2],
+        "hue": COLOR_JITTER[3],
+        "p": COLOR_P,
+        "grayscale_p": GRAYSCALE_P,
+    },  # fmt: skip
+    "rotation": {"degrees": ROTATION_DEGREES},
+    "flip": {"p": FLIP_P},
+    "blur": {"sigma": BLUR_SIGMA, "p": 1.0},
+    "ssl": {},
+}
+
+
+def _family_stages(
+    name: str, size: tuple[int, int], channels: int, params: dict[str, Any] | None = None
+) -> list[nn.Module]:
     import kornia.augmentation as K
 
+    allowed = FAMILY_PARAMETERS[name]
+    unknown = sorted(set(params or {}) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"unknown parameters {unknown} for family {name!r}; it takes "
+            f"{sorted(allowed) or 'none'}"
+        )
+    par = {**allowed, **(params or {})}
+
     def crop() -> nn.Module:
-        return K.RandomResizedCrop(size, scale=CROP_SCALE, ratio=CROP_RATIO, p=1.0)
+        scale, ratio = (par["scale"], par["ratio"]) if name == "crop" else (CROP_SCALE, CROP_RATIO)
+        return K.RandomResizedCrop(size, scale=scale, ratio=ratio, p=1.0)
 
     def color() -> list[nn.Module]:
-        brightness, contrast, saturation, hue = COLOR_JITTER
+        c = par if name == "color" else FAMILY_PARAMETERS["color"]
         if channels == 1:
             # saturation and hue are undefined on a single channel
-            return [K.ColorJitter(brightness, contrast, 0.0, 0.0, p=COLOR_P)]
+            return [K.ColorJitter(c["brightness"], c["contrast"], 0.0, 0.0, p=c["p"])]
         return [
-            K.ColorJitter(brightness, contrast, saturation, hue, p=COLOR_P),
-            K.RandomGrayscale(p=GRAYSCALE_P),
+            K.ColorJitter(c["brightness"], c["contrast"], c["saturation"], c["hue"], p=c["p"]),
+            K.RandomGrayscale(p=c["grayscale_p"]),
         ]
 
     def blur(p: float) -> nn.Module:
         k = blur_kernel_size(*size)
-        return K.RandomGaussianBlur((k, k), BLUR_SIGMA, p=p)
+        sigma = par["sigma"] if name == "blur" else BLUR_SIGMA
+        return K.RandomGaussianBlur((k, k), sigma, p=p)
 
     if name == "crop":
         return [crop()]
     if name == "color":
         return color()
     if name == "rotation":
-        return [K.RandomRotation(ROTATION_DEGREES, p=1.0)]
+        return [K.RandomRotation(par["degrees"], p=1.0)]
     if name == "flip":
-        return [K.RandomHorizontalFlip(p=FLIP_P)]
+        return [K.RandomHorizontalFlip(p=par["p"])]
     if name == "blur":
-        return [blur(1.0)]
+        return [blur(par["p"])]
     # ssl
     return [crop(), K.RandomHorizontalFlip(p=FLIP_P), *color(), blur(SSL_BLUR_P)]
 
@@ -108,6 +139,7 @@ def get_family(
     name_or_aug: FamilyLike,
     image_size: int | tuple[int, int] = 224,
     channels: int = 3,
+    **params: Any,
 ) -> nn.Module | AugmentFn:
     """Return the kornia module of a named family (or pass a user augmentation through).
 
@@ -128,17 +160,25 @@ def get_family(
             unchanged), or a callable ``f(images, generator) -> images`` (returned unchanged).
         image_size: Output size ``(H, W)`` (or one int) of the crop; also sets the blur kernel.
         channels: 1 (grayscale) or 3 (RGB).
+        **params: Change a named family's strength (defaults in :data:`FAMILY_PARAMETERS`):
+            ``crop``: ``scale``, ``ratio``; ``color``: ``brightness``, ``contrast``,
+            ``saturation``, ``hue`` (kornia's hue factor, at most 0.5 = the whole circle),
+            ``p``, ``grayscale_p``; ``rotation``: ``degrees``; ``flip``: ``p``; ``blur``:
+            ``sigma``, ``p``. For example ``get_family("color", hue=0.5)`` shifts hue
+            anywhere on the colour circle.
 
     Returns:
         The kornia module (an ``AugmentationSequential`` for multi-stage families) or the
         user's augmentation.
 
-    Example:
+    Examples:
         >>> from manifold.augment import get_family
         >>> get_family("flip")
         RandomHorizontalFlip(p=0.5, p_batch=1.0, same_on_batch=False)
     """
     if not isinstance(name_or_aug, str):
+        if params:
+            raise ValueError("parameters apply to named families only")
         if isinstance(name_or_aug, nn.Module) or callable(name_or_aug):
             return name_or_aug
         raise TypeError(
@@ -148,7 +188,7 @@ def get_family(
     name = _check_family_name(name_or_aug)
     size = _pair(image_size)
     channels = _check_channels(channels)
-    stages = _family_stages(name, size, channels)
+    stages = _family_stages(name, size, channels, params)
     if len(stages) == 1:
         return stages[0]
     import kornia.augmentation as K
@@ -163,10 +203,10 @@ def describe_family(family: FamilyLike, image_size: int | tuple[int, int], chann
         return f"family={family}; size={_pair(image_size)}; channels={channels}; {module!r}"
     if isinstance(family, nn.Module):
         return f"module={type(family).__module__}.{type(family).__qualname__}; {family!r}"
-    return f"callable={_callable_identity(family)}"
+    return f"callable={callable_identity(family)}"
 
 
-def _callable_identity(fn: Any) -> str:
+def callable_identity(fn: Any) -> str:
     import inspect
 
     name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
@@ -577,7 +617,7 @@ def iter_views(
     stage_modules = _kornia_stages(module) if isinstance(module, nn.Module) else None
     stages = [_Stage(m) for m in stage_modules] if stage_modules is not None else None
     n_streams = len(stages) if stages is not None else 1
-    base = _seed_int(seed)
+    base = seed_int(seed)
     rng_devices = [device]
     if stage_modules is not None:
         rng_devices += [torch.device(getattr(m, "device", "cpu")) for m in stage_modules]
@@ -634,7 +674,7 @@ def views(
     Returns:
         A float32 tensor of shape ``(N, K, C, H, W)`` (and the parameters when asked).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from manifold import views
         >>> x = torch.rand(5, 3, 32, 32)

@@ -17,12 +17,12 @@ import torch
 from torch import nn
 
 from manifold import __version__
-from manifold._backend import SeedLike, _seed_int, resolve_device, warn_once
+from manifold._backend import SeedLike, resolve_device, seed_int, warn_once
 from manifold._cache import Hasher, entry_path, load_entry, save_entry
 from manifold._checks import check_choice, check_int
 from manifold.augment import (
     FamilyLike,
-    _callable_identity,
+    callable_identity,
     check_images,
     describe_family,
     iter_views,
@@ -51,7 +51,7 @@ def pool_features(features: torch.Tensor, pool: str | Callable = "auto") -> torc
     callable   ``pool(features) -> (N, D)``
     ========== =================================================================
 
-    Example:
+    Examples:
         >>> import torch
         >>> pool_features(torch.ones(2, 5, 3, 3)).shape
         torch.Size([2, 5])
@@ -112,7 +112,7 @@ class Embedder:
         cache_dir: Folder of the on-disk cache; ``None`` disables it.
         progress: Show a tqdm progress bar when there is more than one batch.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3))
@@ -214,7 +214,7 @@ class Embedder:
         """
         x = check_images(images)
         n_views = check_int(n_views, "n_views", minimum=1)
-        seed_int = _seed_int(seed)
+        base_seed = seed_int(seed)
         n, c, h, w = x.shape
         key = None
         if self.cache_dir is not None:
@@ -223,13 +223,13 @@ class Embedder:
                 "views",
                 family=describe_family(family, (h, w), c),
                 n_views=n_views,
-                seed=seed_int,
+                seed=base_seed,
             )
         cached = self._load(key)
         if cached is not None:
             return cached
         per_chunk = max(1, self.batch_size // n_views)
-        stream = iter_views(x, family, n_views, seed_int, per_chunk, device=self.device)
+        stream = iter_views(x, family, n_views, base_seed, per_chunk, device=self.device)
         out: torch.Tensor | None = None
         with self._session():
             for index, chunk in self._bar(stream, -(-n // per_chunk), f"views ({n_views}/image)"):
@@ -265,7 +265,7 @@ class Embedder:
             "views",
             family=describe_family(family, (h, w), c),
             n_views=check_int(n_views, "n_views", minimum=1),
-            seed=_seed_int(seed),
+            seed=seed_int(seed),
         )
 
     def __repr__(self) -> str:
@@ -345,14 +345,14 @@ class Embedder:
         h = Hasher().text("version", __version__).text("kind", kind)
         h.state_dict("model", self.model)
         h.text("layer", self.layer)
-        h.text("pool", _callable_identity(self.pool) if callable(self.pool) else self.pool)
+        h.text("pool", callable_identity(self.pool) if callable(self.pool) else self.pool)
         h.text("amp", self.amp)
         if self.transform is None:
             h.text("transform", None)
         elif isinstance(self.transform, nn.Module):
             h.text("transform", repr(self.transform)).state_dict("transform", self.transform)
         else:
-            h.text("transform", _callable_identity(self.transform))
+            h.text("transform", callable_identity(self.transform))
         h.array("images", x)
         for name in sorted(extra):
             h.text(name, extra[name])

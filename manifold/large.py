@@ -35,8 +35,6 @@ deviation ``s``):
 from __future__ import annotations
 
 import math
-import mmap
-import os
 import resource
 import time
 from dataclasses import dataclass
@@ -49,6 +47,7 @@ from manifold._backend import numpy_generator, require
 from manifold._checks import as_tensor, check_choice, check_int, check_positive
 from manifold._summary import PointMetric
 from manifold.graphs.knn import KNNGraph, knn_graph
+from manifold.io import RowReader
 
 __all__ = ["AnchorNNK", "RowReader", "anchor_knn", "anchor_nnk", "profile_large"]
 
@@ -56,133 +55,8 @@ __all__ = ["AnchorNNK", "RowReader", "anchor_knn", "anchor_nnk", "profile_large"
 _CHUNK_ELEMENTS = 2**25
 # Working memory of one block of anchors in the NNK step, in float64 elements (128 MiB).
 _BLOCK_ELEMENTS = 2**24
-# Neighbours for the MLE dimension, as in manifold.profile.
-_MLE_K = 20
 _BOOTSTRAP = 200
 _INDEXES = ("flat", "ivf")
-
-
-class RowReader:
-    """Row access to an ``(N, D)`` array, a numpy memmap or a ``.npy`` path, chunk by chunk.
-
-    A memmap backed by a file (C-ordered rows, not copy-on-write) is read with file reads at the
-    rows' byte offsets, so no page of the file is mapped into the process: reading all of an
-    8 GB memmap keeps the resident set at one chunk. Anything else (numpy array, torch tensor,
-    other memmaps) is sliced.
-
-    Args:
-        z: ``(N, D)`` numpy array or memmap, torch tensor, or the path of a ``.npy`` file
-            (opened as a read-only memmap).
-        name: The argument's name in error messages.
-
-    Example:
-        >>> import numpy as np
-        >>> r = RowReader(np.arange(12.0).reshape(4, 3))
-        >>> r.shape, r.read(1, 3).tolist(), r.take(np.array([0, 3])).tolist()
-        ((4, 3), [[3.0, 4.0, 5.0], [6.0, 7.0, 8.0]], [[0.0, 1.0, 2.0], [9.0, 10.0, 11.0]])
-    """
-
-    def __init__(self, z: Any, name: str = "z") -> None:
-        if isinstance(z, (str, os.PathLike)):
-            z = np.load(os.fspath(z), mmap_mode="r")
-        shape = tuple(getattr(z, "shape", np.shape(z)))
-        if len(shape) != 2:
-            got = "(" + ", ".join(str(int(s)) for s in shape) + ")"
-            raise ValueError(f"expected {name} of shape (N, D), got {got}")
-        if shape[0] == 0 or shape[1] == 0:
-            raise ValueError(f"{name} is empty (shape {shape})")
-        if not isinstance(z, (np.ndarray, torch.Tensor)):
-            z = np.asarray(z)
-        dtype = z.dtype
-        if isinstance(z, np.ndarray) and (dtype.kind not in "fiu" or dtype.kind == "b"):
-            raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
-        self.name = name
-        self.shape = (int(shape[0]), int(shape[1]))
-        self._z = z
-        self._file = _file_location(z)
-        self._handle = None
-
-    @property
-    def n(self) -> int:
-        """Number of rows ``N``."""
-        return self.shape[0]
-
-    @property
-    def dim(self) -> int:
-        """Number of columns ``D``."""
-        return self.shape[1]
-
-    @property
-    def streams_from_file(self) -> bool:
-        """Whether rows are read from the memmap's file (not through its mapping)."""
-        return self._file is not None
-
-    def _fh(self):
-        if self._handle is None or self._handle.closed:
-            self._handle = open(self._file[0], "rb")  # noqa: SIM115 - kept open across reads
-        return self._handle
-
-    def close(self) -> None:
-        """Close the file handle (reopened on the next read)."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-
-    def _read_file(self, lo: int, hi: int, out: np.ndarray) -> None:
-        path, start, dtype = self._file
-        fh = self._fh()
-        fh.seek(start + lo * self.dim * dtype.itemsize)
-        view = memoryview(out).cast("B")
-        got = fh.readinto(view)
-        if got != view.nbytes:
-            raise OSError(f"short read from {path}: rows {lo}..{hi - 1} ({got} of {view.nbytes})")
-
-    def read(self, lo: int, hi: int) -> Any:
-        """Rows ``lo .. hi-1`` (a copy for file-backed memmaps, else a slice)."""
-        if self._file is None:
-            return self._z[lo:hi]
-        out = np.empty((hi - lo, self.dim), dtype=self._file[2])
-        self._read_file(lo, hi, out)
-        return out
-
-    def take(self, rows: np.ndarray) -> Any:
-        """Rows at the sorted, distinct indices ``rows`` (a copy)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if self._file is None:
-            if isinstance(self._z, torch.Tensor):
-                return self._z[torch.from_numpy(rows).to(self._z.device)]
-            return np.asarray(self._z[rows])
-        out = np.empty((rows.size, self.dim), dtype=self._file[2])
-        # one read per run of consecutive rows
-        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-        pos = 0
-        for run in np.split(rows, breaks):
-            if run.size:
-                self._read_file(int(run[0]), int(run[-1]) + 1, out[pos : pos + run.size])
-                pos += run.size
-        return out
-
-    def chunks(self, chunk_rows: int):
-        """Yield ``(lo, rows lo..hi-1)`` over the whole array."""
-        for lo in range(0, self.n, chunk_rows):
-            yield lo, self.read(lo, min(self.n, lo + chunk_rows))
-
-
-def _file_location(z: Any) -> tuple[str, int, np.dtype] | None:
-    """``(path, byte offset of row 0, dtype)`` for a file-backed memmap, else None."""
-    if not isinstance(z, np.memmap) or not z.flags.c_contiguous:
-        return None
-    root = z
-    while not isinstance(root.base, mmap.mmap):
-        if not isinstance(root.base, np.ndarray):
-            return None
-        root = root.base
-    filename = getattr(root, "filename", None)
-    # copy-on-write changes live only in the mapping, and the file would not show them
-    if filename is None or getattr(root, "mode", "r") == "c" or not os.path.isfile(filename):
-        return None
-    start = int(root.offset) + (z.ctypes.data - root.ctypes.data)
-    return filename, start, z.dtype
 
 
 def _default_chunk_rows(dim: int) -> int:
@@ -319,7 +193,7 @@ def anchor_knn(
         A :class:`~manifold.graphs.KNNGraph` with ``(n_anchors, k)`` indices into ``z`` and
         Euclidean distances (``points=None``, ``n_base=N``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.array([[0.0], [1.0], [3.0], [7.0]])
         >>> g = anchor_knn(z, np.array([1, 3]), k=2, chunk_rows=2)
@@ -406,6 +280,59 @@ class AnchorNNK:
     error: np.ndarray
     sigma: float
 
+    @property
+    def n_nodes(self) -> int:
+        """Number of anchors (the graph's nodes; their rows in ``z`` are :attr:`rows`)."""
+        return int(self.rows.size)
+
+    @property
+    def k(self) -> int:
+        """Candidates per anchor."""
+        return self.knn.k
+
+    def neighbors(self, i: int) -> np.ndarray:
+        """Rows of ``z`` that anchor ``i`` keeps as NNK neighbours, nearest first."""
+        i = check_int(i, "i", minimum=-self.n_nodes, maximum=self.n_nodes - 1)
+        return self.knn.indices[i][self.mask[i]]
+
+    def to_scipy(self, weight: str = "theta") -> Any:
+        """The kept edges as an ``(n_anchors, N)`` CSR matrix (row ``i``: anchor ``i``).
+
+        Args:
+            weight: ``"theta"`` (NNK weights), ``"distance"`` (zero distances kept as explicit
+                entries) or ``"connectivity"`` (ones).
+        """
+        import scipy.sparse
+
+        weight = check_choice(weight, "weight", ("theta", "distance", "connectivity"))
+        values = {"theta": self.weights, "distance": self.knn.distances}.get(weight)
+        order = np.argsort(self.knn.indices, axis=1, kind="stable")
+        cols = np.take_along_axis(self.knn.indices, order, axis=1)
+        keep = np.take_along_axis(self.mask, order, axis=1)
+        data = np.ones(cols.shape) if values is None else np.take_along_axis(values, order, 1)
+        indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int64)
+        return scipy.sparse.csr_matrix(
+            (data[keep], cols[keep], indptr), shape=(self.n_nodes, int(self.knn.n_base))
+        )
+
+    def to_networkx(self) -> Any:
+        """The kept edges as a :class:`networkx.DiGraph` on rows of ``z``.
+
+        An edge runs from each anchor's row to each neighbour it keeps, with ``"weight"`` = the
+        distance and ``"theta"`` = the NNK weight.
+        """
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(int(r) for r in self.rows)
+        a, pos = np.nonzero(self.mask)
+        graph.add_edges_from(
+            (int(self.rows[i]), int(self.knn.indices[i, p]),
+             {"weight": float(self.knn.distances[i, p]), "theta": float(self.weights[i, p])})
+            for i, p in zip(a, pos, strict=True)
+        )  # fmt: skip
+        return graph
+
 
 def anchor_nnk(
     z: Any,
@@ -445,7 +372,7 @@ def anchor_nnk(
     Returns:
         An :class:`AnchorNNK`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> t = np.linspace(0, 1, 11)[:, None]
         >>> z = np.hstack([t, 0 * t])
@@ -453,8 +380,8 @@ def anchor_nnk(
         >>> anchor_nnk(z, g, [5]).degree.tolist()
         [2]
     """
-    from manifold.graphs.nnk import _kernel_block, _solve_nodes
-    from manifold.metrics.local import _dimensions
+    from manifold.graphs.neighbourhood import neighbourhood_diameter, pca_dimension
+    from manifold.graphs.nnk import kernel_block, solve_nnk_nodes
 
     reader = z if isinstance(z, RowReader) else RowReader(z)
     rows = _check_anchor_rows(rows, reader.n)
@@ -485,10 +412,10 @@ def anchor_nnk(
         points, _ = as_tensor(reader.take(need), reader.name, ("N", "D"))
         local_rows = torch.from_numpy(np.searchsorted(need, rows[s : s + block]))
         local_idx = torch.from_numpy(np.searchsorted(need, cand))
-        kernels = _kernel_block(
+        kernels = kernel_block(
             points, local_rows, local_idx, "gaussian", "euclidean", sigma, torch.device("cpu")
         )
-        theta, err, _ = _solve_nodes(*kernels, max_iter, tol)
+        theta, err, _ = solve_nnk_nodes(*kernels, max_iter, tol)
         weights[s : s + b] = theta.numpy()
         error[s : s + b] = err.numpy()
 
@@ -496,11 +423,8 @@ def anchor_nnk(
         p64 = points.to(torch.float64)
         m = torch.from_numpy(weights[s : s + b] > tol)
         offsets = (p64[local_idx] - p64[local_rows, None, :]) * m[..., None]
-        dist = torch.cdist(offsets, offsets)
-        pair = m[:, :, None] & m[:, None, :]
-        diameter[s : s + b] = torch.where(pair, dist, 0.0).amax(dim=(1, 2)).numpy()
-        singular = torch.linalg.svdvals(offsets)
-        local_dim[s : s + b] = _dimensions(singular, threshold).numpy()
+        diameter[s : s + b] = neighbourhood_diameter(offsets, m).numpy()
+        local_dim[s : s + b] = pca_dimension(torch.linalg.svdvals(offsets), threshold).numpy()
     mask = weights > tol
     return AnchorNNK(
         knn=knn,
@@ -582,14 +506,17 @@ def profile_large(
     metrics; ``twonn_dimension``, ``mle_dimension`` as ``"value"``; ``nnk_degree``,
     ``nnk_diameter``, ``local_dimension`` as summary statistics), plus a ``"se"`` row (standard
     error of the ``value`` or ``mean``) for every anchor-based metric. Summary statistics other
-    than the mean (median, quantiles, std) are those of the anchor sample. Subspace angles,
-    Ricci curvature and the augmentation metrics are not computed here.
+    than the mean (median, quantiles, std) are those of the anchor sample. ``nnk_diameter`` is in
+    the engine's unit of length, as in :func:`manifold.profile`: the median distance from an
+    anchor to its k-th neighbour (:meth:`manifold.engine.ModelContext.length_unit`). Subspace
+    angles, Ricci curvature and the augmentation metrics are not computed here.
 
     Args:
         z: ``(N, D)`` numpy array or memmap, torch tensor, or ``.npy`` path.
         n_anchors: Anchor points (all rows when ``>= N``, which is then the exact computation).
         k: Candidates per node for the NNK graph (TwoNN uses the first two neighbours, MLE
-            ``max(k, 20)``).
+            :func:`manifold.engine.mle_neighbours` ``= min(20, N - 1)``, as in
+            :func:`manifold.profile`).
         seed: Seed of the anchors, the RankMe subsample (as in :func:`manifold.profile`), the
             IVF training sample and the TwoNN bootstrap.
         index: ``"flat"`` (exact neighbour search) or ``"ivf"`` (see :func:`anchor_knn`).
@@ -604,15 +531,22 @@ def profile_large(
         A :class:`~manifold.Profile`; its settings record N, D, the anchors, the estimators,
         and the seconds and peak resident memory (MiB) after each stage.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.random.default_rng(0).normal(size=(400, 6))
         >>> p = profile_large(z, n_anchors=100, k=8)
         >>> round(p.value("stable_rank"), 2) > 1, p.value("nnk_degree", statistic="se") > 0
         (True, True)
     """
-    from manifold.profiling import SEMANTIC, Profile, _Recorder
-    from manifold.spectral import spectrum
+    from manifold.engine import (
+        ModelContext,
+        Recorder,
+        mle_neighbours,
+        record_semantic,
+        search_neighbours,
+    )
+    from manifold.results import SEMANTIC, Profile
+    from manifold.spectral import GramAccumulator
 
     started = time.perf_counter()
     reader = z if isinstance(z, RowReader) else RowReader(z)
@@ -626,7 +560,8 @@ def profile_large(
     chunk_rows = _check_chunk_rows(chunk_rows, reader.dim)
     if max_samples is not None:
         max_samples = check_int(max_samples, "max_samples", minimum=2)
-    k_wide = max(k, min(_MLE_K, n - 1))
+    k_wide = search_neighbours(k, n)
+    k_mle = mle_neighbours(n)
     rng = numpy_generator(seed)
     rows = _sample_rows(n, n_anchors, rng)
     stages: dict[str, dict[str, float]] = {}
@@ -635,33 +570,25 @@ def profile_large(
     search = _make_search(reader, rows, k_wide + 1, index, nlist, nprobe, rng)
     t0 = _merge_mark(stages, "anchors", t0)
     knn_seconds = 0.0
+    rec = Recorder(name)
+    gram = GramAccumulator(reader.name)
 
-    def stream():
+    def stream() -> None:
+        # one pass: each chunk is accumulated (and validated) for the spectrum, then searched
         nonlocal knn_seconds
         for lo, chunk in reader.chunks(chunk_rows):
-            yield chunk
-            # after the yield: spectrum has validated and accumulated this chunk
+            gram.update(chunk)
             t = time.perf_counter()
             search.update(lo, chunk)
             knn_seconds += time.perf_counter() - t
 
-    rec = _Recorder(name)
-    spec = spectrum(stream(), name=reader.name)
+    stream()
+    spec = gram.compute()
     stages["stream"] = {"knn_seconds": round(knn_seconds, 3)}
     t0 = _merge_mark(stages, "stream", t0)
 
-    if max_samples is not None and max_samples < n:
-        # the same seeded subset rankme(z, max_samples, seed) draws
-        sub = _sample_rows(n, max_samples, numpy_generator(seed))
-        rec.run(SEMANTIC, "rankme", lambda: spectrum(reader.take(sub)).rankme())
-    else:
-        rec.run(SEMANTIC, "rankme", spec.rankme)
-    for metric in ("effective_rank", "stable_rank", "participation_ratio", "nesum"):
-        rec.run(SEMANTIC, metric, getattr(spec, metric))
-    fit = rec.attempt(SEMANTIC, "alpha", spec.alpha)
-    if fit is not None:
-        rec.add(SEMANTIC, "alpha", fit.alpha)
-        rec.add(SEMANTIC, "alpha_r2", fit.r2)
+    ctx = ModelContext(reader, k, rec, seed=seed, max_samples=max_samples, spectrum=spec)
+    record_semantic(ctx, needs={"spectrum"})
     t0 = _merge_mark(stages, "rankme", t0)
 
     wide = search.graph(k_wide, n)
@@ -669,13 +596,13 @@ def profile_large(
     n_a = rows.size
 
     def add_se(metric: str, se: float) -> None:
-        rec.rows.append((name, SEMANTIC, metric, "se", float(se)))
+        rec.add(SEMANTIC, metric, se, statistic="se")
 
     twonn = rec.attempt(SEMANTIC, "twonn_dimension", lambda: _twonn_with_se(knn, n, rng))
     if twonn is not None:
         rec.add(SEMANTIC, "twonn_dimension", twonn[0])
         add_se("twonn_dimension", twonn[1])
-    mle = rec.attempt(SEMANTIC, "mle_dimension", lambda: _mle_with_se(wide, k_wide, n))
+    mle = rec.attempt(SEMANTIC, "mle_dimension", lambda: _mle_with_se(wide, k_mle, n))
     if mle is not None:
         rec.add(SEMANTIC, "mle_dimension", mle[0])
         add_se("mle_dimension", mle[1])
@@ -683,13 +610,16 @@ def profile_large(
 
     nnk = rec.attempt(SEMANTIC, "nnk_graph", lambda: anchor_nnk(reader, knn, rows, sigma=sigma))
     if nnk is not None:
-        # nnk_diameter in profile's unit: the median distance to the k-th neighbour (anchors')
-        unit = float(np.median(knn.distances[:, -1]))
+        # nnk_diameter in the engine's unit of length, as profile reports it: with the default
+        # scale, the median distance from an anchor to its k-th neighbour
+        unit = rec.attempt(SEMANTIC, "nnk_diameter", lambda: ctx.length_unit(knn))
         for metric, values in (
             ("nnk_degree", nnk.degree.astype(np.float64)),
-            ("nnk_diameter", nnk.diameter / unit if unit > 0 else nnk.diameter),
+            ("nnk_diameter", None if unit is None else nnk.diameter / unit),
             ("local_dimension", nnk.local_dimension),
         ):
+            if values is None:
+                continue
             rec.add(SEMANTIC, metric, PointMetric(metric, values))
             add_se(metric, _mean_se(values, n))
     _merge_mark(stages, "nnk", t0)
@@ -700,7 +630,7 @@ def profile_large(
         "n_images": n,
         "dim": reader.dim,
         "k": k,
-        "k_mle": k_wide,
+        "k_mle": k_mle,
         "seed": seed,
         "n_anchors": int(n_a),
         "index": index,

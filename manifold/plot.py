@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from manifold.zoo.figures import plot_dendrogram, plot_model_map
+
 __all__ = [
     "plot_correlations",
     "plot_dendrogram",
@@ -133,131 +135,27 @@ def plot_spectrum(spectra: dict[str, Any] | Any, fit: bool = True, ax: Any = Non
     return fig
 
 
-def _group_colours(groups: Any, models: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Model -> colour and label -> colour for a grouping (tab10/tab20 cycle)."""
-    import pandas as pd
-
-    plt = _pyplot()
-    if groups is None:
-        return {m: "black" for m in models}, {}
-    series = groups if isinstance(groups, pd.Series) else pd.Series(dict(groups))
-    series.index = series.index.map(str)
-    missing = [m for m in models if m not in series.index]
-    if missing:
-        raise ValueError(f"groups has no label for models {missing}")
-    labels = list(dict.fromkeys(str(series[m]) for m in models))
-    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
-    palette = {lab: cmap(i % cmap.N) for i, lab in enumerate(labels)}
-    return {m: palette[str(series[m])] for m in models}, palette
-
-
-def plot_dendrogram(result: Any, groups: Any = None, ax: Any = None):
-    """Dendrogram of a model clustering, leaf labels coloured by a grouping.
-
-    Args:
-        result: A :class:`~manifold.zoo.ClusterResult`.
-        groups: Mapping model -> label for the colours (default: the result's ``groups``).
-        ax: Optional matplotlib Axes.
-
-    Returns:
-        The matplotlib Figure.
-    """
-    from scipy.cluster.hierarchy import dendrogram
-
-    plt = _pyplot()
-    models = list(result.matrix.index)
-    groups = result.groups if groups is None else groups
-    colours, palette = _group_colours(groups, models)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.4 * len(models) + 2), 4.5))
-    else:
-        fig = ax.figure
-    # the cut height: between the merges that leave n_clusters and n_clusters - 1 clusters
-    heights = np.sort(result.linkage[:, 2])
-    k = result.n_clusters
-    cut = None
-    if 1 < k <= len(models) - 1:
-        cut = (heights[-k] + heights[-k + 1]) / 2
-    dendrogram(
-        result.linkage,
-        labels=models,
-        ax=ax,
-        leaf_rotation=90,
-        color_threshold=cut if cut is not None else 0,
-        above_threshold_color="grey",
-    )
-    for tick in ax.get_xticklabels():
-        tick.set_color(colours.get(tick.get_text(), "black"))
-    if cut is not None:
-        ax.axhline(cut, ls="--", color="black", lw=0.8, label=f"cut: {k} clusters")
-    handles = [
-        plt.Line2D([], [], marker="s", ls="", color=c, label=lab) for lab, c in palette.items()
-    ]
-    if cut is not None:
-        handles.append(plt.Line2D([], [], ls="--", color="black", label=f"cut: {k} clusters"))
-    if handles:
-        ax.legend(handles=handles, fontsize=7, loc="upper right")
-    ax.set_ylabel(f"{result.distance} distance ({result.method} linkage)")
-    title = "models clustered by geometry"
-    if result.adjusted_rand_index is not None:
-        title += f" (ARI vs groups = {result.adjusted_rand_index:.2f})"
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
-
-
-def plot_model_map(result: Any, groups: Any = None, ax: Any = None):
-    """2-D map (classical MDS) of the models, coloured by a grouping, marked by cluster.
-
-    Args:
-        result: A :class:`~manifold.zoo.ClusterResult`.
-        groups: Mapping model -> label for the colours (default: the result's ``groups``).
-        ax: Optional matplotlib Axes.
-
-    Returns:
-        The matplotlib Figure (one scatter collection per group, or one without groups).
-    """
-    plt = _pyplot()
-    emb = result.embedding_2d
-    models = list(emb.index)
-    groups = result.groups if groups is None else groups
-    colours, palette = _group_colours(groups, models)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.5, 5))
-    else:
-        fig = ax.figure
-    buckets = palette if palette else {"models": "black"}
-    for lab, colour in buckets.items():
-        members = [m for m in models if not palette or colours[m] == colour]
-        ax.scatter(emb.loc[members, "mds1"], emb.loc[members, "mds2"], color=colour, label=lab,
-                   s=40, edgecolor="white", linewidth=0.5)  # fmt: skip
-    for m in models:
-        ax.annotate(f"{m} [{result.labels[m]}]", (emb.loc[m, "mds1"], emb.loc[m, "mds2"]),
-                    fontsize=6, xytext=(3, 3), textcoords="offset points")  # fmt: skip
-    ex = result.explained
-    ax.set_xlabel(f"MDS 1 ({100 * ex[0]:.0f}% of variance)")
-    ax.set_ylabel(f"MDS 2 ({100 * ex[1]:.0f}% of variance)")
-    ax.set_title("model map ([n] = cluster)")
-    if palette:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
 def plot_predictions(evaluation: Any, baseline: str = "rankme", tasks: Any = None):
     """Held-out predicted vs actual score per task: the metric model beside a baseline.
 
     One panel per task; circles are the leave-one-model-out predictions of the metric model,
     crosses those of ``baseline``; the diagonal is a perfect prediction.
 
+    Controls (untrained, supervised), when the evaluation has them, are drawn as open squares
+    with their names: they are predicted by a model fitted on the others and take no part in
+    the statistics.
+
     Args:
         evaluation: A :class:`~manifold.zoo.TransferEvaluation`.
-        baseline: Which baseline to draw beside it (``"rankme"``, ``"alpha"``, ``"mean"``).
+        baseline: Which baseline to draw beside it (``"rankme"``, ``"alpha"``, ``"twonn"``,
+            ``"lidar"``).
         tasks: Tasks to draw (default: all).
 
     Returns:
         The matplotlib Figure (per panel: two scatter collections and the diagonal line).
     """
+    import pandas as pd
+
     if baseline not in evaluation.baselines:
         raise ValueError(f"baseline must be one of {evaluation.baselines}, got {baseline!r}")
     preds = evaluation.predictions
@@ -272,14 +170,26 @@ def plot_predictions(evaluation: Any, baseline: str = "rankme", tasks: Any = Non
     fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.8 * nrow), squeeze=False)
     for ax, task in zip(axes.flat, tasks, strict=False):
         rows = preds[preds["task"] == task]
+        controls = rows[rows["control"]] if "control" in rows else rows.iloc[:0]
+        rows = rows[~rows["control"]] if "control" in rows else rows
         row = table.loc[task]
         ax.scatter(rows["actual"], rows["predicted"], color="C0", s=25,
-                   label=f"metrics: R²={row['r2']:.2f}, ρ={row['spearman']:.2f}")  # fmt: skip
+                   label=f"profile: ρ={row['spearman']:.2f} "
+                   f"[{row['spearman_low']:.2f}, {row['spearman_high']:.2f}], "
+                   f"regret {row['regret']:.1f}")  # fmt: skip
         ax.scatter(rows["actual"], rows[baseline], color="C3", marker="x", s=25,
-                   label=f"{baseline}: R²={row[baseline + '_r2']:.2f}, "
-                   f"ρ={row[baseline + '_spearman']:.2f}")  # fmt: skip
-        lo = float(np.nanmin(rows[["actual", "predicted", baseline]].to_numpy()))
-        hi = float(np.nanmax(rows[["actual", "predicted", baseline]].to_numpy()))
+                   label=f"{baseline}: ρ={row[baseline + '_spearman']:.2f}, "
+                   f"regret {row[baseline + '_regret']:.1f}")  # fmt: skip
+        if len(controls):
+            ax.scatter(controls["actual"], controls["predicted"], facecolors="none",
+                       edgecolors="black", marker="s", s=40,
+                       label="controls (not in the statistics)")  # fmt: skip
+            for _, c in controls.iterrows():
+                ax.annotate(c["model"], (c["actual"], c["predicted"]), fontsize=6,
+                            xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        both = pd.concat([rows, controls])
+        lo = float(np.nanmin(both[["actual", "predicted", baseline]].to_numpy()))
+        hi = float(np.nanmax(both[["actual", "predicted", baseline]].to_numpy()))
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
         ax.set_xlabel("actual score")
         ax.set_ylabel("predicted (leave-one-model-out)")
@@ -292,31 +202,58 @@ def plot_predictions(evaluation: Any, baseline: str = "rankme", tasks: Any = Non
     return fig
 
 
-def plot_correlations(matrix: Any, scores: Any, statistic: str = "mean", max_metrics: int = 40):
+def plot_correlations(
+    matrix: Any,
+    scores: Any,
+    statistic: str = "mean",
+    max_metrics: int = 40,
+    n_bootstrap: int = 1000,
+    seed: Any = 0,
+):
     """Heat map of Spearman correlations between each metric and each task's score.
+
+    Cells whose 95 % bootstrap interval over models excludes 0 are marked with a star (see
+    :func:`~manifold.zoo.metric_correlations`); ``n_bootstrap=0`` draws no marks.
 
     Args:
         matrix: A :class:`~manifold.Profile` or a DataFrame (models × metrics).
         scores: DataFrame (models × tasks) or Series, matched by model name.
         statistic: Statistic of per-point metrics when ``matrix`` is a Profile.
         max_metrics: Show the metrics with the largest |ρ| (over tasks) at most.
+        n_bootstrap: Resamples behind the significance marks.
+        seed: Seed of the resampling.
 
     Returns:
-        The matplotlib Figure (one image).
+        The matplotlib Figure (one image, one text mark per significant cell).
     """
     from manifold.zoo.transfer import metric_correlations
 
-    corr = metric_correlations(matrix, scores, statistic=statistic)
+    if n_bootstrap:
+        long = metric_correlations(matrix, scores, statistic=statistic, n_bootstrap=n_bootstrap,
+                                   seed=seed)  # fmt: skip
+        corr = long.pivot(index="metric", columns="task", values="rho")
+        marks = long.pivot(index="metric", columns="task", values="significant")
+        corr = corr.loc[:, list(dict.fromkeys(long["task"]))]
+    else:
+        corr = metric_correlations(matrix, scores, statistic=statistic)
+        marks = None
     order = corr.abs().max(axis=1).sort_values(ascending=False).index[:max_metrics]
     corr = corr.loc[order]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(1.0 * corr.shape[1] + 4, 0.28 * corr.shape[0] + 1.8))
     im = ax.imshow(corr.to_numpy(), aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
+    if marks is not None:
+        marks = marks.loc[order, corr.columns].to_numpy()
+        for i, j in zip(*np.nonzero(marks), strict=True):
+            ax.text(j, i, "*", ha="center", va="center", fontsize=9, color="black")
     ax.set_xticks(range(corr.shape[1]), corr.columns, rotation=30, ha="right")
     ax.set_yticks(range(corr.shape[0]), corr.index, fontsize=7)
     fig.colorbar(im, ax=ax, label="Spearman ρ (metric vs score)")
     ax.set_xlabel("task")
     ax.set_ylabel("metric")
-    ax.set_title("metric–score rank correlation across models")
+    title = "metric–score rank correlation across models"
+    if marks is not None:
+        title += "\n* 95 % bootstrap interval excludes 0"
+    ax.set_title(title)
     fig.tight_layout()
     return fig

@@ -168,7 +168,7 @@ def write_report(
     Returns:
         The path written.
 
-    Example:
+    Examples:
         >>> import tempfile, torch
         >>> from manifold import profile
         >>> prof = profile(torch.randn(60, 8), k=5, name="gaussian", progress=False)

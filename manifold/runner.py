@@ -1,7 +1,10 @@
-"""Profile a zoo of models: (model, part) jobs, checkpoints, resume, and any executor.
+"""Profile a zoo of models: one job per model, per-part checkpoints, resume, and any executor.
 
-A *part* is the semantic manifold of a model or one augmentation family. Each finished part is
-written to the checkpoint folder as soon as it completes (atomic writes), so an interrupted run
+A *part* is the semantic manifold of a model or one augmentation family. A job embeds one
+model's images once and computes its missing parts from one
+:class:`~manifold.engine.ModelContext` (spectrum and semantic graphs built once). Each finished
+part is written to the checkpoint folder by the worker as soon as it completes (atomic writes),
+so an interrupted run
 — even ``kill -9`` — resumes where it stopped and recomputes nothing that had finished. A model
 that fails (unreadable checkpoint, wrong input shape) is reported with its name and reason and
 the other models still finish.
@@ -30,17 +33,10 @@ import pandas as pd
 import torch
 
 from manifold._checks import as_tensor, check_int
-from manifold.profiling import (
-    COLUMNS,
-    DEFAULT_FAMILIES,
-    SEMANTIC,
-    Profile,
-    _atomic_write,
-    _family_metrics,
-    _knn_graphs,
-    _Recorder,
-    _semantic_metrics,
-)
+from manifold.engine import ModelContext, Recorder, record_family, record_semantic
+from manifold.io import atomic_write
+from manifold.profiling import DEFAULT_FAMILIES, check_views
+from manifold.results import COLUMNS, SEMANTIC, Profile
 
 __all__ = ["ModelSpec", "load_model", "profile_zoo"]
 
@@ -141,13 +137,15 @@ def _model_from_factory(spec: str) -> torch.nn.Module:
 
 @dataclass
 class _Job:
+    """One model's parts still to compute (the semantic manifold and/or families)."""
+
     model: str
-    part: str
     spec: Any
     images: Any
     settings: dict[str, Any]
     checkpoint: str | None
-    family: Any = None
+    parts: list[tuple[str, Any]]
+    fingerprint: str
 
 
 @dataclass
@@ -190,7 +188,7 @@ def _read_part(path: Path, fingerprint: str) -> _Result | None:
 
 
 def _write_part(path: Path, result: _Result, fingerprint: str) -> None:
-    _atomic_write(path, lambda p: result.table.to_csv(p, index=False))
+    atomic_write(path, lambda p: result.table.to_csv(p, index=False))
     meta = {
         "model": result.model,
         "part": result.part,
@@ -200,16 +198,20 @@ def _write_part(path: Path, result: _Result, fingerprint: str) -> None:
         "fingerprint": fingerprint,
     }
     # the metadata is written last: a part counts as finished only once both files exist
-    _atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
+    atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
 
 
-def _run_job(job: _Job) -> _Result:
-    """Compute one part of one model (runs in the worker)."""
+def _run_job(job: _Job) -> list[_Result]:
+    """Compute the missing parts of one model (runs in the worker).
+
+    The model is loaded and the images embedded once, and one :class:`ModelContext` builds the
+    semantic spectrum and graphs once for every part. Each finished part is checkpointed at
+    once, so an interrupted job keeps the parts it finished.
+    """
     from manifold.embed import Embedder
 
-    started = time.time()
     s = job.settings
-    rec = _Recorder(job.model)
+    started = time.time()
     model = load_model(job.spec, device=s["device"])
     cache = None if job.checkpoint is None else str(Path(job.checkpoint) / "embeddings")
     embedder = Embedder(
@@ -217,18 +219,24 @@ def _run_job(job: _Job) -> _Result:
         cache_dir=cache, progress=False,
     )  # fmt: skip
     z, _ = as_tensor(embedder.embed(job.images), "embeddings", min_sizes={"N": s["k"] + 1})
-    if job.part == SEMANTIC:
-        _semantic_metrics(rec, z, s["k"], s["max_samples"], s["seed"], s["curvature"])
-    else:
-        from manifold.graphs import nnk_graph
-
-        graphs = rec.attempt(job.part, "knn_graph", lambda: _knn_graphs(z, s["k"]))
-        knn = graphs[1] if graphs is not None else None
-        nnk = rec.attempt(job.part, "nnk_graph", lambda: nnk_graph(knn)) if knn else None
-        v = embedder.embed_views(job.images, job.family, n_views=s["n_views"], seed=s["seed"])
-        vt, _ = as_tensor(v, f"views[{job.part!r}]", dims=("N", "K", "D"), min_sizes={"K": 2})
-        _family_metrics(rec, job.part, z, vt, s["k"], knn, nnk)
-    return _Result(job.model, job.part, rec.table(), rec.failures, time.time() - started)
+    # graph failures are reported by the semantic part (this job's or a checkpointed one)
+    ctx = ModelContext(z, s["k"], Recorder(job.model), seed=s["seed"], max_samples=s["max_samples"])
+    options = {"curvature"} if s["curvature"] else set()
+    results = []
+    for part, family in job.parts:
+        rec = Recorder(job.model)
+        if part == SEMANTIC:
+            ctx.recorder = rec
+            record_semantic(ctx, options)
+        else:
+            v = embedder.embed_views(job.images, family, n_views=s["n_views"], seed=s["seed"])
+            record_family(ctx, part, check_views(v, part, z), recorder=rec)
+        result = _Result(job.model, part, rec.table(), rec.failures, time.time() - started)
+        started = time.time()
+        if job.checkpoint is not None:
+            _write_part(_part_path(job.checkpoint, job.model, part), result, job.fingerprint)
+        results.append(result)
+    return results
 
 
 def profile_zoo(
@@ -250,12 +258,13 @@ def profile_zoo(
 ) -> Profile:
     """Profile many models, part by part, with checkpoints and an optional executor.
 
-    Every (model, part) job — the semantic manifold, then each augmentation family — computes
-    the same metrics as :func:`~manifold.profile` and, with ``checkpoint_dir``, writes its rows
-    there as soon as it finishes. Rerunning with the same arguments reads the finished parts and
-    computes only the missing ones, so the final table equals an uninterrupted run's. A
-    checkpoint written with other settings or other images is ignored (it is keyed by a
-    fingerprint of both).
+    Each model is one job: it computes the parts not yet checkpointed — the semantic manifold,
+    then each augmentation family — with the same engine as :func:`~manifold.profile`
+    (the semantic spectrum and graphs are built once per model) and, with ``checkpoint_dir``,
+    writes each part's rows there as soon as the part finishes. Rerunning with the same
+    arguments reads the finished parts and computes only the missing ones, so the final table
+    equals an uninterrupted run's. A checkpoint written with other settings or other images is
+    ignored (it is keyed by a fingerprint of both).
 
     A model whose job raises (unreadable checkpoint, wrong input shape, ...) is reported in
     :attr:`Profile.failures` (``metric == "model"``) with the reason; the others finish.
@@ -314,13 +323,16 @@ def profile_zoo(
     done: dict[tuple[str, str], _Result] = {}
     jobs: list[_Job] = []
     for model_name, spec in models.items():
+        missing = []
         for part, family in parts:
             if ckpt is not None:
                 found = _read_part(_part_path(ckpt, model_name, part), fingerprint)
                 if found is not None:
                     done[(model_name, part)] = found
                     continue
-            jobs.append(_Job(model_name, part, spec, images, settings, ckpt, family))
+            missing.append((part, family))
+        if missing:
+            jobs.append(_Job(model_name, spec, images, settings, ckpt, missing, fingerprint))
 
     failed: dict[str, str] = {}
     bar = None
@@ -329,36 +341,32 @@ def profile_zoo(
 
         bar = tqdm(total=len(jobs), desc="profile_zoo", leave=False)
 
-    def finish(job: _Job, result: _Result | None, error: BaseException | None) -> None:
+    def finish(job: _Job, results: list[_Result] | None, error: BaseException | None) -> None:
         if bar is not None:
             bar.update(1)
         if error is not None:
             failed.setdefault(job.model, f"{type(error).__name__}: {error}")
             return
-        done[(job.model, job.part)] = result
-        if ckpt is not None:
-            _write_part(_part_path(ckpt, job.model, job.part), result, fingerprint)
+        for result in results:
+            done[(job.model, result.part)] = result
 
     if executor is None:
         for job in jobs:
-            if job.model in failed:
-                finish(job, None, RuntimeError("skipped after an earlier failure"))
-                continue
             try:
-                result = _run_job(job)
+                results = _run_job(job)
             except Exception as err:  # noqa: BLE001 - one broken model must not stop the zoo
                 finish(job, None, err)
             else:
-                finish(job, result, None)
+                finish(job, results, None)
     else:
         futures = [(job, executor.submit(_run_job, job)) for job in jobs]
         for job, future in futures:
             try:
-                result = future.result()
+                results = future.result()
             except Exception as err:  # noqa: BLE001 - reported per model below
                 finish(job, None, err)
             else:
-                finish(job, result, None)
+                finish(job, results, None)
     if bar is not None:
         bar.close()
 

@@ -103,6 +103,13 @@ def _e(name, kind, call, arg=None, homogeneity=None, rtol=1e-6):
 
 INV: dict[str, int] = {}  # scale invariant: every output unchanged
 
+
+def _accumulate(x: Any) -> Any:
+    acc = spectral.GramAccumulator()
+    acc.update(x)
+    return acc.compute()
+
+
 ENTRIES = [
     # spectral (manifold.spectral.*)
     _e("rankme", "z", lambda x: spectral.rankme(x), homogeneity=INV),
@@ -117,12 +124,20 @@ ENTRIES = [
         lambda x: spectral.spectrum(x),
         homogeneity={"singular_values": 1, "eigenvalues": 2},
     ),
+    _e(
+        "GramAccumulator",
+        "z",
+        lambda x: _accumulate(x),
+        homogeneity={"singular_values": 1, "eigenvalues": 2},
+    ),
     # LiDAR's ridge delta is absolute, so it is scale invariant only up to delta / variance
     _e("lidar", "views", lambda v: spectral.lidar(v), homogeneity=INV, rtol=1e-2),
     # graphs (manifold.graphs.*)
     _e("knn_graph", "z", lambda x: knn_graph(x, k=5), homogeneity={"distances": 1}),
     _e("knn_graph(base=)", "z", lambda x: knn_graph(_partner_z(7), k=3, base=x), ("base",)),
     _e("nnk_graph", "z", lambda x: nnk_graph(x, k=6), homogeneity={"distances": 1}),
+    _e("as_graph", "z", lambda x: graphs.as_graph(x, "knn", k=5), homogeneity={"distances": 1}),
+    _e("as_graph(nnk)", "z", lambda x: graphs.as_graph(x, "nnk", k=6)),
     # geometry metrics (manifold.metrics.*)
     _e("twonn_dimension", "z", lambda x: metrics.twonn_dimension(x), homogeneity=INV),
     _e("mle_dimension", "z", lambda x: metrics.mle_dimension(x, k=8), homogeneity=INV),
@@ -556,6 +571,7 @@ def test_catalogue_covers_every_public_array_function() -> None:
         "Spectrum",
         "Summary",
         "__version__",
+        "is_graph",  # a yes/no question about any object
     }
     # these take profile tables and model-level score matrices, not embeddings (their bad-input
     # handling is tested with the zoo)

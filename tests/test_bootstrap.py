@@ -78,3 +78,26 @@ def test_standard_errors_match_the_spread_over_independent_samples():
     for key, r in ratios.items():
         assert all(1 / 3 < x < 3 for x in r), (key, r)
         assert 0.5 < np.exp(np.mean(np.log(r))) < 2, (key, r)
+
+
+def test_the_engine_context_carries_the_bootstrap():
+    """profile's n_bootstrap is the context's: recording through the engine adds the se rows."""
+    import torch
+
+    from manifold.engine import ModelContext, Recorder, record_family, record_semantic
+
+    z, views = _draw(0, n=120)
+    rec = Recorder("m")
+    ctx = ModelContext(torch.as_tensor(z), 10, rec, seed=3, n_bootstrap=4)
+    record_semantic(ctx)
+    record_family(ctx, "noisy", torch.as_tensor(views["noisy"]))
+    t = rec.table()
+    se = t[t["statistic"] == "se"]
+    assert set(zip(se["manifold"], se["metric"], strict=True)) == set(
+        zip(
+            *[t[t["statistic"].isin(["value", "mean"])][c] for c in ("manifold", "metric")],
+            strict=True,
+        )
+    )
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        ModelContext(torch.as_tensor(z), 10, Recorder("m"), n_bootstrap=1)

@@ -156,3 +156,50 @@ def test_errors():
         cluster_models(frame, metrics=["nope"])
     with pytest.raises(TypeError, match="Profile or a pandas DataFrame"):
         cluster_models(frame.to_numpy())
+
+
+def test_agreement_nmi_and_permutation_p_values():
+    from scipy.cluster.hierarchy import fcluster
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    frame, groups = planted_groups(seed=2)
+    res = cluster_models(frame, groups=groups, n_permutations=199)
+    assert res.nmi == pytest.approx(1.0) and res.ari_p_value == pytest.approx(1 / 200)
+    assert res.nmi_p_value == pytest.approx(1 / 200)
+    # a second grouping, coarser than the clusters: cut at its own number of groups
+    coarse = {m: g == "method0" for m, g in groups.items()}
+    got = res.agreement(coarse, n_permutations=99, seed=1)
+    labels = fcluster(res.linkage, 2, criterion="maxclust")
+    truth = [str(coarse[m]) for m in res.models]
+    assert got["n_clusters"] == 2
+    assert got["ari"] == pytest.approx(adjusted_rand_score(truth, labels))
+    assert got["nmi"] == pytest.approx(normalized_mutual_info_score(truth, labels))
+    # scrambled labels: the p-value is not small
+    rng = np.random.default_rng(5)
+    names = list(groups)
+    scrambled = dict(zip(names, rng.permutation([groups[n] for n in names]), strict=True))
+    assert res.agreement(scrambled, n_permutations=199)["ari_p_value"] > 0.05
+
+
+def test_degenerate_groupings_are_flagged():
+    frame, groups = planted_groups(seed=3)
+    own = {m: m for m in frame.index}
+    with pytest.warns(UserWarning, match="degenerate"):
+        res = cluster_models(frame, groups=own)
+    assert np.isnan(res.adjusted_rand_index) and np.isnan(res.nmi)
+    assert res.agreement({m: "one" for m in frame.index})["degenerate"]
+
+
+def test_vectorised_ari_nmi_match_scikit_learn():
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from manifold.zoo.clustering import _ari_nmi
+
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 4, 30)
+    truth = rng.integers(0, 3, size=(20, 30))
+    truth[0] = labels % 3  # one labeling close to the clusters
+    ari, nmi = _ari_nmi(truth, labels)
+    for i, row in enumerate(truth):
+        assert ari[i] == pytest.approx(adjusted_rand_score(row, labels), abs=1e-12)
+        assert nmi[i] == pytest.approx(normalized_mutual_info_score(row, labels), abs=1e-12)

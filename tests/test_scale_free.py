@@ -123,3 +123,54 @@ def test_relative_lidar_ridge(data):
         a = manifold.lidar(route(still), delta_relative=True)
         b = manifold.lidar(route(7 * still), delta_relative=True)
         assert np.isfinite(a) and a == pytest.approx(b, rel=1e-9)
+
+
+@pytest.mark.parametrize("factor", [10.0, 0.1])
+def test_profile_large_is_scale_free_in_the_engines_unit(data, factor):
+    """profile_large divides its anchors' NNK diameter by the engine's unit, as profile does."""
+    from manifold.large import profile_large
+
+    z, _ = data
+
+    def table(x):
+        p = profile_large(x, n_anchors=60, k=8, seed=1)
+        return p.table.set_index(["manifold", "metric", "statistic"])["value"]
+
+    base, scaled = table(z), table(factor * z)
+    assert list(scaled.index) == list(base.index)
+    assert ("semantic", "nnk_diameter", "mean") in base.index
+    np.testing.assert_allclose(scaled.to_numpy(), base.to_numpy(), rtol=1e-6, atol=1e-9)
+
+
+def test_engine_context_holds_the_profile_options(data):
+    """The scale-free options are the context's defaults; scale=None gives the raw lengths."""
+    import torch
+
+    from manifold.engine import (
+        LENGTH_SCALE,
+        LIDAR_DELTA_RELATIVE,
+        ModelContext,
+        Recorder,
+        record_family,
+        record_semantic,
+    )
+
+    z, views = data
+    zt = torch.as_tensor(z)
+    assert (LENGTH_SCALE, LIDAR_DELTA_RELATIVE) == ("knn", True)
+    tables = {}
+    for scale, relative in ((LENGTH_SCALE, LIDAR_DELTA_RELATIVE), (None, False)):
+        rec = Recorder("m")
+        ctx = ModelContext(zt, 8, rec, scale=scale, delta_relative=relative)
+        record_semantic(ctx)
+        record_family(ctx, "noisy", torch.as_tensor(views["noisy"]))
+        tables[scale] = rec.table().set_index(["manifold", "metric", "statistic"])["value"]
+        if scale is not None:
+            assert ctx.length_unit() == pytest.approx(np.median(ctx.knn.distances[:, -1]))
+    raw, unit = tables[None], tables["knn"]
+    ratio = raw[("semantic", "nnk_diameter", "mean")] / unit[("semantic", "nnk_diameter", "mean")]
+    assert ratio == pytest.approx(np.median(knn_graph(z, k=8).distances[:, -1]), rel=1e-9)
+    assert unit[("noisy", "lidar", "value")] == pytest.approx(
+        manifold.lidar(views["noisy"], delta_relative=True)
+    )
+    assert raw[("noisy", "lidar", "value")] == pytest.approx(manifold.lidar(views["noisy"]))

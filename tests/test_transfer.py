@@ -86,22 +86,25 @@ def test_recovers_planted_relation_and_beats_baselines():
     ev = TransferPredictor().evaluate(x, y, n_permutations=49, seed=0)
     row = ev.table.loc["task"]
     assert row["r2"] > 0.6 and row["spearman"] > 0.7 and row["kendall"] > 0.5
-    assert row["p_value"] == pytest.approx(1 / 50)  # no permutation reaches the observed R²
-    assert row["r2"] > row["mean_r2"] + 0.5 and row["r2"] > row["rankme_r2"] + 0.5
-    assert len(ev.null_r2["task"]) == 49 and ev.null_r2["task"].max() < row["r2"]
+    assert row["p_value"] == pytest.approx(1 / 50)  # no permutation reaches the observed rho
+    assert row["r2"] > row["null_r2"] + 0.5 and row["r2"] > row["rankme_r2"] + 0.5
+    assert row["spearman"] > row["rankme_spearman"] + 0.3
+    assert len(ev.null_spearman["task"]) == 49
+    assert ev.null_spearman["task"].max() < row["spearman"]
+    assert row["spearman_low"] > 0.3 and row["spearman_low"] <= row["spearman"]
+    assert row["spearman"] <= row["spearman_high"] <= 1.0
     preds = ev.predictions
-    assert list(preds.columns) == ["task", "model", "actual", "predicted", "rankme", "alpha",
-                                   "mean"]  # fmt: skip
+    assert list(preds.columns) == ["task", "model", "control", "actual", "predicted", "rankme",
+                                   "alpha", "twonn", "lidar"]  # fmt: skip
+    assert not preds["control"].any() and preds["lidar"].isna().all()
     np.testing.assert_allclose(preds["actual"].to_numpy(), y.to_numpy())
 
 
-def test_mean_baseline_known_answer():
-    # held-out mean: ŷ_i = (Σy − y_i)/(n − 1) ⇒ R² = 1 − (n/(n−1))², ρ = τ = −1
+def test_null_r2_known_answer():
+    # held-out mean: ŷ_i = (Σy − y_i)/(n − 1) ⇒ R² = 1 − (n/(n−1))²
     x, y = synthetic(seed=4, n=10)
     row = TransferPredictor().evaluate(x, y, n_permutations=0).table.loc["task"]
-    assert row["mean_r2"] == pytest.approx(1 - (10 / 9) ** 2)
-    assert row["mean_spearman"] == pytest.approx(-1.0)
-    assert row["mean_kendall"] == pytest.approx(-1.0)
+    assert row["null_r2"] == pytest.approx(1 - (10 / 9) ** 2)
     assert np.isnan(row["p_value"])
 
 
@@ -177,10 +180,14 @@ def test_profile_and_dataframe_inputs_agree():
 def test_missing_baseline_column_is_reported():
     x, y = synthetic(seed=10, n=10)
     x = x.drop(columns=["semantic/alpha"])
-    with pytest.warns(UserWarning, match="alpha"):
-        ev = TransferPredictor().evaluate(x, y, n_permutations=0)
-    assert np.isnan(ev.table.loc["task", "alpha_r2"]) and ev.notes
+    ev = TransferPredictor().evaluate(x, y, n_permutations=0)
+    assert np.isnan(ev.table.loc["task", "alpha_r2"])
+    assert any("'alpha'" in n and "no column" in n for n in ev.notes)
     assert np.isfinite(ev.table.loc["task", "rankme_r2"])
+    x.loc["model3", "semantic/rankme"] = np.nan
+    with pytest.warns(UserWarning, match="rankme"):
+        ev = TransferPredictor().evaluate(x, y, n_permutations=0)
+    assert np.isnan(ev.table.loc["task", "rankme_spearman"])
 
 
 def test_metric_correlations_match_pandas():
@@ -243,3 +250,87 @@ def test_scikit_learn_estimator_contract():
     assert est.fit(x, y) is est
     assert not hasattr(clone(est), "coef_")
     assert est.set_params(max_features=None).max_features is None
+
+
+def test_agreement_statistics_by_hand():
+    from scipy.stats import kendalltau, spearmanr, weightedtau
+
+    from manifold.zoo.transfer import _agreement
+
+    actual = np.array([70.0, 80.0, 65.0, 90.0, 75.0])
+    predicted = np.array([1.0, 5.0, 0.0, 4.0, 2.0])  # picks model 1 (80); the best is model 3
+    got = _agreement(actual, predicted)
+    assert got["regret"] == pytest.approx(90.0 - 80.0)
+    assert got["top1"] == 0.0 and got["top3"] == 1.0  # model 3 is predicted second
+    assert got["spearman"] == pytest.approx(spearmanr(actual, predicted).statistic)
+    assert got["kendall"] == pytest.approx(kendalltau(actual, predicted).statistic)
+    assert got["weighted_tau"] == pytest.approx(weightedtau(actual, predicted).statistic)
+    perfect = _agreement(actual, actual / 10)
+    assert perfect["regret"] == 0.0 and perfect["top1"] == 1.0
+    assert perfect["spearman"] == pytest.approx(1.0)
+
+
+def test_spearman_bootstrap_interval_brackets_and_covers():
+    from scipy.stats import spearmanr
+
+    from manifold.zoo.transfer import _bootstrap_spearman
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=40)
+    b = a + rng.normal(size=40)
+    low, high = _bootstrap_spearman(a, b, 2000, np.random.default_rng(1))
+    rho = spearmanr(a, b).statistic
+    assert low < rho < high
+    # against a direct (slow) bootstrap with the same resampled indices
+    idx = np.random.default_rng(1).integers(0, 40, size=(2000, 40))
+    ref = [spearmanr(a[i], b[i]).statistic for i in idx]
+    assert low == pytest.approx(np.percentile(ref, 2.5)) and high == pytest.approx(
+        np.percentile(ref, 97.5)
+    )
+    # independent data: the interval covers 0
+    low0, high0 = _bootstrap_spearman(a, rng.normal(size=40), 2000, np.random.default_rng(2))
+    assert low0 < 0 < high0
+
+
+def test_grouped_cv_holds_out_whole_groups():
+    x, y = synthetic(seed=14, n=24)
+    groups = {m: f"g{i // 4}" for i, m in enumerate(x.index)}  # 6 groups of 4
+    ev = TransferPredictor().evaluate(x, y, groups=groups, n_permutations=0)
+    # a group's held-out predictions must not depend on that group's own scores
+    y2 = y.copy()
+    y2.iloc[:4] += 100.0
+    ev2 = TransferPredictor().evaluate(x, y2, groups=groups, n_permutations=0)
+    p1, p2 = ev.predictions.set_index("model"), ev2.predictions.set_index("model")
+    np.testing.assert_allclose(p1["predicted"].iloc[:4], p2["predicted"].iloc[:4])
+    assert not np.allclose(p1["predicted"].iloc[4:], p2["predicted"].iloc[4:])
+    # the null is the training mean of the other groups
+    yv = y.to_numpy()
+    null = np.concatenate([np.full(4, np.delete(yv, range(g * 4, g * 4 + 4)).mean())
+                           for g in range(6)])  # fmt: skip
+    ss = ((yv - null) ** 2).sum() / ((yv - yv.mean()) ** 2).sum()
+    assert ev.table.loc["task", "null_r2"] == pytest.approx(1 - ss)
+    assert any("leave one group out (6 groups)" in n for n in ev.notes)
+    with pytest.raises(ValueError, match="at least 3 groups"):
+        TransferPredictor().evaluate(x, y, groups={m: m < "model5" for m in x.index})
+
+
+def test_controls_are_reported_apart():
+    x, y = synthetic(seed=15, n=20)
+    base = TransferPredictor().evaluate(x.iloc[:18], y.iloc[:18], n_permutations=9, seed=3)
+    y_ctrl = y.copy()
+    y_ctrl.iloc[18:] = [-50.0, 80.0]  # extreme controls must not move any statistic
+    ev = TransferPredictor().evaluate(x, y_ctrl, n_permutations=9, seed=3,
+                                      controls=list(x.index[18:]))  # fmt: skip
+    pd.testing.assert_frame_equal(ev.table, base.table)
+    ctrl = ev.predictions[ev.predictions["control"]]
+    assert list(ctrl["model"]) == list(x.index[18:])
+    ref = TransferPredictor().fit(x.iloc[:18], y.iloc[:18]).predict(x.iloc[18:])["task"]
+    np.testing.assert_allclose(ctrl["predicted"].to_numpy(), ref.to_numpy())
+    with pytest.raises(ValueError, match="have no scores"):
+        TransferPredictor().evaluate(x, y, controls=["nope"])
+
+
+def test_headline_names_both_predictors():
+    x, y = synthetic(seed=16, n=12)
+    line = TransferPredictor().evaluate(x, y, n_permutations=9).headline("task")
+    assert line.startswith("task: profile rho") and "RankMe rho" in line and "regret" in line

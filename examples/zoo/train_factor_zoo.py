@@ -56,6 +56,11 @@ BATCH = 256
 DEFAULTS = {"width": 16, "dim": 64, "in_channels": 3, "proj": 128, "epochs": 15, "lr": 3e-3,
             "temperature": None}  # fmt: skip
 FULL = "+".join(sorted(RECIPE_FAMILIES))
+#: Strengths that differ from the families' defaults (see ``manifold.augment.get_family``):
+#: the default colour jitter (hue +-0.1 of the circle) and rotation (+-30 degrees) leave most
+#: of the rendered hue (whole circle) and rotation (+-45 degrees) factors intact, so a recipe
+#: would not randomise the factor it is meant to hide.
+RECIPE_STRENGTHS: dict[str, dict] = {"color": {"hue": 0.5}, "rotation": {"degrees": 45.0}}
 
 
 def recipe_name(families: tuple[str, ...]) -> str:
@@ -102,7 +107,8 @@ def recipe_augmentation(recipe: str) -> nn.Module | None:
     stages: list[nn.Module] = []
     for family in RECIPE_FAMILIES:
         if family in recipe.split("+"):
-            module = get_family(family, image_size=SIZE, channels=3)
+            params = RECIPE_STRENGTHS.get(family, {})
+            module = get_family(family, image_size=SIZE, channels=3, **params)
             stages += list(module.children()) if isinstance(module, K.ImageSequential) else [module]
     return K.AugmentationSequential(*stages)
 

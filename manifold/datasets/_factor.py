@@ -33,9 +33,7 @@ def _hue_to_rgb(hue: torch.Tensor) -> torch.Tensor:
     return 1.0 - torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0)
 
 
-def _render(
-    digits: torch.Tensor, factors: dict[str, np.ndarray], size: int
-) -> torch.Tensor:
+def _render(digits: torch.Tensor, factors: dict[str, np.ndarray], size: int) -> torch.Tensor:
     """Warp ``(N, 1, 28, 28)`` digit masks onto ``size``-pixel canvases and colour them."""
     n = len(digits)
     angle = torch.as_tensor(np.deg2rad(factors["rotation"]), dtype=torch.float32)
@@ -112,11 +110,7 @@ def load_factor_mnist(
         source = np.arange(n_sources)
     else:
         source = np.concatenate([rng.permutation(n_sources) for _ in range(repeats)])[:n]
-    factors = {
-        name: rng.uniform(low, high, n) for name, (low, high) in FACTOR_RANGES.items()
-    }
+    factors = {name: rng.uniform(low, high, n) for name, (low, high) in FACTOR_RANGES.items()}
     images = _render(digits[torch.as_tensor(source)], factors, size)
-    table = pd.DataFrame(
-        {"digit": labels.numpy()[source], "source": source, **factors}
-    )
+    table = pd.DataFrame({"digit": labels.numpy()[source], "source": source, **factors})
     return images, table

@@ -82,7 +82,7 @@ def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         ``(images, labels)``: float32 ``(N, 1, 28, 28)`` in ``[0, 1]`` (pixel / 255) and int64
         ``(N,)`` digits 0-9.
 
-    Example:
+    Examples:
         >>> x, y = load_mnist("test")
         >>> tuple(x.shape), int(y.bincount().min())
         ((1000, 1, 28, 28), 100)
@@ -110,7 +110,7 @@ def load_digits(size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
     Returns:
         ``(images, labels)``: float32 ``(1797, 1, size, size)`` in ``[0, 1]`` and int64 digits.
 
-    Example:
+    Examples:
         >>> x, y = load_digits()
         >>> tuple(x.shape), float(x.max()) <= 1.0
         ((1797, 1, 28, 28), True)
@@ -135,7 +135,7 @@ def load_faces(size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     Returns:
         ``(images, labels)``: float32 ``(200, 1, S, S)`` in ``[0, 1]`` and int64 ``(200,)``.
 
-    Example:
+    Examples:
         >>> x, y = load_faces(size=28)
         >>> tuple(x.shape), int(y.sum())
         ((200, 1, 28, 28), 100)
@@ -179,7 +179,7 @@ def load_photos(
         ``(images, source)``: float32 ``(N, 3, size, size)`` in ``[0, 1]`` and int64 ``(N,)``,
         the index of each crop's photo in :data:`PHOTO_SOURCES`.
 
-    Example:
+    Examples:
         >>> x, source = load_photos(size=96)
         >>> tuple(x.shape[1:]), len(source.unique())
         ((3, 96, 96), 8)

@@ -1,4 +1,14 @@
-"""The zoo of small MNIST encoders trained with self-supervised losses (shipped package data)."""
+"""The zoos of small encoders trained with self-supervised losses (shipped package data).
+
+Two zoos ship:
+
+* ``"factor"`` (the default): 71 encoders of factor-controlled MNIST
+  (:func:`~manifold.datasets.load_factor_mnist`), one per augmentation recipe (every subset of
+  crop, color, rotation, blur) x objective (SimCLR, VICReg) x seed, a SimCLR temperature sweep,
+  and untrained and supervised controls; made by ``examples/zoo/train_factor_zoo.py``.
+* ``"mnist"``: the earlier 16 encoders of grey 28 px MNIST that vary the objective and one
+  hyperparameter at a time under one recipe; made by ``examples/zoo/train_zoo.py``.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +22,12 @@ import torch
 from torch import nn
 
 from manifold._backend import resolve_device
-from manifold._checks import check_int
+from manifold._checks import check_choice, check_int
 
-__all__ = ["ZooEncoder", "load_transfer", "load_zoo", "zoo_dir"]
+__all__ = ["ZOOS", "ZooEncoder", "load_transfer", "load_zoo", "zoo_dir"]
+
+#: Shipped zoos: name -> folder under ``manifold/data``.
+ZOOS = {"factor": "factor_zoo", "mnist": "zoo"}
 
 
 class ZooEncoder(nn.Module):
@@ -31,7 +44,7 @@ class ZooEncoder(nn.Module):
         dim: Representation size (channels of the last convolution).
         in_channels: Image channels: 1 for the MNIST zoo, 3 for the factor zoo.
 
-    Example:
+    Examples:
         >>> ZooEncoder()(torch.rand(5, 1, 28, 28)).shape
         torch.Size([5, 64])
     """
@@ -63,9 +76,14 @@ class ZooEncoder(nn.Module):
         return self.features(x).mean((2, 3))
 
 
-def zoo_dir() -> Path:
-    """Folder of the shipped zoo weights and ``manifest.json``."""
-    return Path(str(resources.files("manifold") / "data" / "zoo"))
+def zoo_dir(zoo: str = "factor") -> Path:
+    """Folder of a shipped zoo's weights, ``manifest.json`` and ``transfer.csv``.
+
+    Args:
+        zoo: ``"factor"`` or ``"mnist"`` (see :data:`ZOOS`).
+    """
+    check_choice(zoo, "zoo", tuple(ZOOS))
+    return Path(str(resources.files("manifold") / "data" / ZOOS[zoo]))
 
 
 def _sha256(path: Path) -> str:
@@ -73,9 +91,13 @@ def _sha256(path: Path) -> str:
 
 
 def load_zoo(
-    names: list[str] | None = None, device: Any = None, verify: bool = True
+    names: list[str] | None = None,
+    device: Any = None,
+    verify: bool = True,
+    *,
+    zoo: str = "factor",
 ) -> tuple[dict[str, ZooEncoder], Any]:
-    """Load the shipped zoo of MNIST encoders and its manifest.
+    """Load a shipped zoo of encoders and its manifest.
 
     Every weight file's SHA-256 is checked against the manifest before loading. Weights are
     float32 state dicts (a float16 file would be upcast to float32 on load).
@@ -84,25 +106,30 @@ def load_zoo(
         names: Models to load (``None``: all, in manifest order).
         device: Where to put the models (``None``: CPU).
         verify: Check checksums (leave on unless you edit the files on purpose).
+        zoo: ``"factor"`` (default: 71 encoders of factor-controlled MNIST, ``(N, 3, 32, 32)``
+            images from :func:`~manifold.datasets.load_factor_mnist`) or ``"mnist"`` (16
+            encoders of grey MNIST, ``(N, 1, 28, 28)`` images from
+            :func:`~manifold.datasets.load_mnist`).
 
     Returns:
-        ``(models, manifest)``: a dict name -> :class:`ZooEncoder` in eval mode taking
-        ``(N, 1, 28, 28)`` images in ``[0, 1]``; and a :class:`pandas.DataFrame` indexed by
-        name with columns ``method``, the hyperparameters, ``epochs``, ``seed``,
-        ``train_seconds``, ``final_loss``, ``epoch_losses`` (mean loss per epoch), ``file`` and
-        ``sha256``.
+        ``(models, manifest)``: a dict name -> :class:`ZooEncoder` in eval mode; and a
+        :class:`pandas.DataFrame` indexed by name with columns ``name``, ``method``
+        (``simclr``, ``vicreg``, ..., ``supervised``, ``random``), ``recipe`` (factor zoo:
+        sorted augmentation families joined by ``+``, or ``"none"``), ``seed``, the
+        hyperparameters, ``epochs``, ``train_seconds``, ``final_loss``, ``epoch_losses`` (mean
+        loss per epoch), ``file`` and ``sha256``.
 
     Raises:
         ValueError: an unknown name, or a weight file whose checksum does not match.
 
-    Example:
+    Examples:
         >>> models, manifest = load_zoo(["supervised"])
         >>> models["supervised"](torch.rand(3, 1, 28, 28)).shape
         torch.Size([3, 64])
     """
     import pandas as pd
 
-    root = zoo_dir()
+    root = zoo_dir(zoo)
     records = json.loads((root / "manifest.json").read_text())
     manifest = pd.DataFrame(records).set_index("name", drop=False)
     if names is None:
@@ -123,7 +150,8 @@ def load_zoo(
                     f"{row['sha256']}; the file is corrupt or was changed"
                 )
         state = torch.load(path, map_location="cpu", weights_only=True)
-        model = ZooEncoder(width=int(row["width"]), dim=int(row["dim"]))
+        in_channels = int(row["in_channels"]) if "in_channels" in row.index else 1
+        model = ZooEncoder(width=int(row["width"]), dim=int(row["dim"]), in_channels=in_channels)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v
                                for k, v in state.items()})  # fmt: skip
         model.eval().requires_grad_(False)
@@ -131,15 +159,19 @@ def load_zoo(
     return models, manifest.loc[names]
 
 
-def load_transfer() -> Any:
+def load_transfer(zoo: str = "factor") -> Any:
     """Linear-probe accuracies (percent) of every zoo model on each transfer task.
 
-    Made by ``examples/zoo/transfer.py``; see docs/zoo.md for the tasks.
+    The factor zoo's table is made by ``examples/zoo/factor_transfer.py`` (tasks ``digit``,
+    ``digit_fewshot``, ``hue``, ``rotation``, ``position``, ``scale``); the MNIST zoo's by
+    ``examples/zoo/transfer.py``. See docs/zoo.md for the tasks and the probe protocol.
+
+    Args:
+        zoo: ``"factor"`` or ``"mnist"``.
 
     Returns:
         A :class:`pandas.DataFrame` indexed by model name, one column per task.
     """
     import pandas as pd
 
-    path = Path(str(resources.files("manifold") / "data" / "transfer.csv"))
-    return pd.read_csv(path, index_col="model")
+    return pd.read_csv(zoo_dir(zoo) / "transfer.csv", index_col="model")

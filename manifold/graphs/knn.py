@@ -82,19 +82,30 @@ class KNNGraph:
         """Number of query nodes ``N``."""
         return int(self.indices.shape[0])
 
-    def to_scipy(self) -> scipy.sparse.csr_matrix:
-        """The graph as a ``(N, N_base)`` CSR matrix with the distances as data.
+    def neighbors(self, i: int) -> np.ndarray:
+        """Indices (into the base set) of the ``k`` neighbours of node ``i``, nearest first."""
+        i = check_int(i, "i", minimum=-self.n_nodes, maximum=self.n_nodes - 1)
+        return self.indices[i]
+
+    def to_scipy(self, weight: str = "distance") -> scipy.sparse.csr_matrix:
+        """The graph as a ``(N, N_base)`` CSR matrix.
+
+        Args:
+            weight: ``"distance"`` (the distances as data) or ``"connectivity"`` (ones).
 
         Zero distances (duplicates) are kept as explicit entries, so the sparsity pattern is
         always exactly the ``N * k`` edges.
         """
         import scipy.sparse
 
+        weight = check_choice(weight, "weight", ("distance", "connectivity"))
         n, k = self.indices.shape
         indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
         order = np.argsort(self.indices, axis=1, kind="stable")
         cols = np.take_along_axis(self.indices, order, axis=1).ravel()
         data = np.take_along_axis(self.distances, order, axis=1).ravel()
+        if weight == "connectivity":
+            data = np.ones_like(data)
         return scipy.sparse.csr_matrix((data, cols, indptr), shape=(n, int(self.n_base)))
 
     def to_networkx(self) -> nx.Graph:
@@ -182,7 +193,7 @@ def knn_graph(
         ValueError: bad shapes, non-finite values, ``k`` out of range, zero vectors under the
             cosine metric, mismatched dimensions of ``z`` and ``base``, unknown options.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
         >>> g = knn_graph(z, k=1)

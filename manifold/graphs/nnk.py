@@ -20,7 +20,7 @@ from manifold.graphs.knn import KNNGraph, knn_graph
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["NNKGraph", "nnk_graph"]
+__all__ = ["NNKGraph", "kernel_block", "nnk_graph", "solve_nnk_nodes"]
 
 _KERNELS = ("gaussian", "cosine")
 _SYMMETRIZE = (True, False, "max", "mean", "error")
@@ -77,10 +77,46 @@ class NNKGraph:
         """Number of nodes ``N``."""
         return self.knn.n_nodes
 
+    @property
+    def k(self) -> int:
+        """Candidates per node (the kNN graph's ``k``; the NNK degree is at most this)."""
+        return self.knn.k
+
     def neighbors(self, i: int) -> np.ndarray:
         """Indices of the NNK neighbours of node ``i`` (the candidates it kept), nearest first."""
         i = check_int(i, "i", minimum=-self.n_nodes, maximum=self.n_nodes - 1)
         return self.knn.indices[i][self.mask[i]]
+
+    def to_scipy(self, weight: str = "theta") -> scipy.sparse.csr_matrix:
+        """The graph as an ``(N, N)`` CSR matrix with the edges of :attr:`adjacency`.
+
+        Args:
+            weight: ``"theta"`` (the NNK weights: :attr:`adjacency` itself), ``"distance"``
+                (the distance between the endpoints, zero distances kept as explicit entries)
+                or ``"connectivity"`` (ones).
+        """
+        weight = check_choice(weight, "weight", ("theta", "distance", "connectivity"))
+        if weight == "theta":
+            return self.adjacency
+        rows, pos = np.nonzero(self.mask)
+        cols = self.knn.indices[rows, pos]
+        dist = self.knn.distances[rows, pos]
+        if self.symmetrize:
+            # an edge kept by either endpoint, once; the distance is the same both ways
+            rows, cols, dist = (
+                np.concatenate([rows, cols]),
+                np.concatenate([cols, rows]),
+                np.concatenate([dist, dist]),
+            )
+            _, first = np.unique(rows * self.n_nodes + cols, return_index=True)
+            rows, cols, dist = rows[first], cols[first], dist[first]
+        data = dist if weight == "distance" else np.ones(rows.size)
+        order = np.lexsort((cols, rows))
+        rows, cols, data = rows[order], cols[order], data[order]
+        indptr = np.searchsorted(rows, np.arange(self.n_nodes + 1)).astype(np.int64)
+        return scipy.sparse.csr_matrix(
+            (data, cols.astype(np.int64), indptr), shape=(self.n_nodes, self.n_nodes)
+        )
 
     def to_networkx(self) -> nx.Graph:
         """The NNK graph as a networkx graph on nodes ``0..N-1``.
@@ -109,7 +145,7 @@ class NNKGraph:
 
 
 def nnk_graph(
-    z_or_knn: Any,
+    z_or_graph: Any,
     k: int | None = None,
     *,
     kernel: str = "gaussian",
@@ -168,7 +204,7 @@ def nnk_graph(
     ``to_networkx`` do.
 
     Args:
-        z_or_knn: ``(N, D)`` points, or a :class:`KNNGraph` over one point set (its candidates
+        z_or_graph: ``(N, D)`` points, or a :class:`KNNGraph` over one point set (its candidates
             are reused).
         k: Candidates per node (default 10 for points; for a graph, its ``k``, and a smaller
             ``k`` takes the nearest ``k`` of its candidates).
@@ -186,7 +222,7 @@ def nnk_graph(
     Returns:
         An :class:`NNKGraph`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> t = np.linspace(0, 1, 11)[:, None]          # evenly spaced points on a line
         >>> g = nnk_graph(np.hstack([t, 0 * t]), k=4)
@@ -209,11 +245,11 @@ def nnk_graph(
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size", minimum=1)
 
-    if isinstance(z_or_knn, KNNGraph):
-        knn = _restrict(z_or_knn, k, metric)
+    if isinstance(z_or_graph, KNNGraph):
+        knn = _restrict(z_or_graph, k, metric)
     else:
         knn = knn_graph(
-            z_or_knn,
+            z_or_graph,
             10 if k is None else k,
             metric="euclidean" if metric is None else metric,
             device=device,
@@ -249,8 +285,8 @@ def nnk_graph(
     indices_t = torch.from_numpy(knn.indices)
     for start in range(0, n, block):
         rows = torch.arange(start, min(start + block, n))
-        kernels = _kernel_block(points, rows, indices_t[rows], kernel, knn.metric, sigma, dev)
-        theta, err, converged = _solve_nodes(*kernels, max_iter, tol)
+        kernels = kernel_block(points, rows, indices_t[rows], kernel, knn.metric, sigma, dev)
+        theta, err, converged = solve_nnk_nodes(*kernels, max_iter, tol)
         not_converged += int((~converged).sum())
         weights[start : start + len(rows)] = theta.cpu().numpy()
         error[start : start + len(rows)] = err.cpu().numpy()
@@ -278,12 +314,12 @@ def nnk_graph(
     )
 
 
-def _solve_nodes(
+def solve_nnk_nodes(
     k_ss: torch.Tensor, k_si: torch.Tensor, max_iter: int, tol: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """NNK weights ``(B, k)`` pruned at ``tol``, reconstruction errors and converged flags.
 
-    From the kernel blocks of :func:`_kernel_block` (``K_SS`` gets the ridge in place).
+    From the kernel blocks of :func:`kernel_block` (``K_SS`` gets the ridge in place).
     """
     k_ss.diagonal(dim1=1, dim2=2).add_(RIDGE)
     theta, converged = _nnls(k_ss, k_si, max_iter)
@@ -313,7 +349,7 @@ def _restrict(knn: KNNGraph, k: int | None, metric: str | None) -> KNNGraph:
     )
 
 
-def _kernel_block(
+def kernel_block(
     points: torch.Tensor,
     rows: torch.Tensor,
     idx: torch.Tensor,

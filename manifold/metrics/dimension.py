@@ -20,17 +20,19 @@ from manifold._summary import PointMetric
 __all__ = ["mle_dimension", "twonn_dimension"]
 
 
-def _knn_distances(z_or_knn: Any, k: int, who: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _knn_distances(z_or_graph: Any, k: int, who: str) -> tuple[np.ndarray, np.ndarray | None]:
     """The ``(N, k)`` sorted neighbour distances of the *distinct* rows, and the row map.
 
     From a kNN/NNK graph or raw points. When some rows are exact duplicates (a nearest
     neighbour at distance 0) and the points are at hand, the graph is rebuilt on the distinct
     rows, with one warning saying how many rows were merged; the second value then maps each
     input row to its distinct row (``None`` when nothing was merged). A graph without its points
-    (e.g. an anchor graph) is used as given.
+    is used as given.
     """
-    graph = getattr(z_or_knn, "knn", z_or_knn)  # an NNKGraph carries its candidate kNN graph
-    if hasattr(graph, "distances") and hasattr(graph, "indices"):
+    from manifold.graphs import as_graph, is_graph
+
+    if is_graph(z_or_graph):
+        graph = as_graph(z_or_graph, "knn")  # an NNKGraph carries its candidate kNN graph
         dist = np.asarray(graph.distances, dtype=np.float64)
         if dist.ndim != 2:
             raise ValueError(f"expected graph distances of shape (N, k), got {dist.shape}")
@@ -48,11 +50,9 @@ def _knn_distances(z_or_knn: Any, k: int, who: str) -> tuple[np.ndarray, np.ndar
         if points is not None and points.shape[0] != dist.shape[0]:
             points = None
     else:
-        from manifold.graphs import knn_graph
-
-        points, _ = as_tensor(z_or_knn, "z", ("N", "D"), min_sizes={"N": k + 1})
+        points, _ = as_tensor(z_or_graph, "z", ("N", "D"), min_sizes={"N": k + 1})
         metric = "euclidean"
-        dist = np.asarray(knn_graph(points, k=k).distances, dtype=np.float64)
+        dist = np.asarray(as_graph(points, "knn", k=k).distances, dtype=np.float64)
     if points is None or not np.any(dist[:, 0] <= 0):
         return dist, None
     distinct, rows = _distinct_distances(points, k, metric, who)
@@ -62,7 +62,7 @@ def _knn_distances(z_or_knn: Any, k: int, who: str) -> tuple[np.ndarray, np.ndar
 def _distinct_distances(
     points: Any, k: int, metric: str, who: str
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    from manifold.graphs import knn_graph
+    from manifold.graphs import as_graph
 
     rows = points.detach().cpu().numpy()
     _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
@@ -85,12 +85,12 @@ def _distinct_distances(
         stacklevel=3,
     )
     keep = torch.from_numpy(first[order]).to(points.device)
-    distinct = knn_graph(points.index_select(0, keep), k=k, metric=metric).distances
+    distinct = as_graph(points.index_select(0, keep), "knn", k=k, metric=metric).distances
     return np.asarray(distinct, dtype=np.float64), rank[inverse.ravel()]
 
 
 def twonn_dimension(
-    z_or_knn: Any,
+    z_or_graph: Any,
     discard_fraction: float = 0.1,
     per_point: bool = False,
     *,
@@ -130,7 +130,7 @@ def twonn_dimension(
     dimension of datasets by a minimal neighborhood information", Scientific Reports 7 (2017).
 
     Args:
-        z_or_knn: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` (``k >= 2``; only
+        z_or_graph: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` (``k >= 2``; only
             its first two distance columns are used) or an NNK graph (its kNN graph is used).
         discard_fraction: Fraction of the largest ratios left out of the fit, in ``[0, 1)``.
         per_point: Must be False (see above).
@@ -139,7 +139,7 @@ def twonn_dimension(
     Returns:
         The estimated dimension (a float).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> z = np.zeros((2000, 10))
@@ -159,7 +159,7 @@ def twonn_dimension(
         or not 0 <= discard_fraction < 1
     ):
         raise ValueError(f"discard_fraction must be a number in [0, 1), got {discard_fraction!r}")
-    dist, _ = _knn_distances(z_or_knn, 2, "twonn_dimension")
+    dist, _ = _knn_distances(z_or_graph, 2, "twonn_dimension")
     r1, r2 = dist[:, 0], dist[:, 1]
     zero = r1 <= 0
     if zero.any():
@@ -198,7 +198,7 @@ def twonn_dimension(
 
 
 def mle_dimension(
-    z_or_knn: Any,
+    z_or_graph: Any,
     k: int = 20,
     per_point: bool = False,
     *,
@@ -244,7 +244,7 @@ def mle_dimension(
     intrinsic dimension'" (2005).
 
     Args:
-        z_or_knn: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` with at least ``k``
+        z_or_graph: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` with at least ``k``
             neighbours (the first ``k`` columns are used), or an NNK graph (its kNN graph).
         k: Neighbours per point, ``k >= 2`` (``>= 3`` with ``numerator="k-2"``).
         per_point: Return a :class:`~manifold.PointMetric` of the :math:`\hat m_i` instead of
@@ -257,7 +257,7 @@ def mle_dimension(
     Returns:
         The global estimate (float), or a ``PointMetric`` named ``"mle_dimension"``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> z = np.zeros((2000, 10))
@@ -278,7 +278,7 @@ def mle_dimension(
             numerator = "k-2"
     offset = 2 if numerator == "k-2" else 1
     k = check_int(k, "k", minimum=offset + 1)
-    dist, rows = _knn_distances(z_or_knn, k, "mle_dimension")
+    dist, rows = _knn_distances(z_or_graph, k, "mle_dimension")
     positive = dist > 0
     k_i = positive.sum(axis=1)
     t_k = dist[:, -1:]

@@ -15,6 +15,7 @@ import torch
 
 from manifold._checks import as_tensor, check_choice, check_int, check_positive, to_numpy
 from manifold._summary import PointMetric
+from manifold.graphs.neighbourhood import pca_dimension
 
 __all__ = [
     "alignment",
@@ -69,32 +70,25 @@ def _check_k(k: Any, n: int, name: str) -> int:
     return k
 
 
-def _semantic_knn(z: torch.Tensor, k: int, graph: Any):
-    from manifold.graphs import KNNGraph, NNKGraph, knn_graph
+def _semantic_graph(z: torch.Tensor, k: int, graph: Any, kind: str):
+    from manifold.graphs import as_graph, is_graph
 
     if graph is None:
-        return knn_graph(z, k=_check_k(k, z.shape[0], "z"))
-    if isinstance(graph, NNKGraph):
-        graph = graph.knn
-    if not isinstance(graph, KNNGraph):
+        return as_graph(z, kind, k=_check_k(k, z.shape[0], "z"))
+    if not is_graph(graph):
         raise TypeError(f"graph must be a KNNGraph or NNKGraph, got {type(graph).__name__}")
+    graph = as_graph(graph, kind)
     if graph.n_nodes != z.shape[0]:
         raise ValueError(f"graph has {graph.n_nodes} nodes but z has {z.shape[0]} rows")
     return graph
 
 
-def _semantic_nnk(z: torch.Tensor, k: int, graph: Any):
-    from manifold.graphs import KNNGraph, NNKGraph, nnk_graph
+def _semantic_knn(z: torch.Tensor, k: int, graph: Any):
+    return _semantic_graph(z, k, graph, "knn")
 
-    if isinstance(graph, NNKGraph):
-        if graph.knn.n_nodes != z.shape[0]:
-            raise ValueError(f"graph has {graph.knn.n_nodes} nodes but z has {z.shape[0]} rows")
-        return graph
-    if isinstance(graph, KNNGraph):
-        return nnk_graph(graph)
-    if graph is not None:
-        raise TypeError(f"graph must be a KNNGraph or NNKGraph, got {type(graph).__name__}")
-    return nnk_graph(z, k=_check_k(k, z.shape[0], "z"))
+
+def _semantic_nnk(z: torch.Tensor, k: int, graph: Any):
+    return _semantic_graph(z, k, graph, "nnk")
 
 
 def semantic_scale(z: Any, k: int = 10, graph: Any = None) -> float:
@@ -133,7 +127,7 @@ def spread_ratio(z: Any, views: Any, k: int = 10, graph: Any = None) -> PointMet
         ValueError: if every embedding coincides with its k-th neighbour (the semantic scale is
             zero, so no ratio is defined).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.random.default_rng(0).normal(size=(50, 8))
         >>> views = np.repeat(z[:, None], 4, axis=1)  # an exactly invariant model
@@ -187,7 +181,9 @@ def augmentation_diameter_ratio(z: Any, views: Any, k: int = 10, graph: Any = No
     zt = _semantic(z, v.shape[0])
     _check_same_dim(zt, v)
     nnk = _semantic_nnk(zt, k, graph)
-    diameters = _nnk_diameters(zt, nnk)
+    from manifold.metrics.local import nnk_diameter
+
+    diameters = nnk_diameter(nnk, z=zt).values
     positive = diameters > 0
     if not positive.any():
         raise ValueError(
@@ -197,24 +193,6 @@ def augmentation_diameter_ratio(z: Any, views: Any, k: int = 10, graph: Any = No
     diameters = np.where(positive, diameters, np.median(diameters[positive]))
     view_diameters = to_numpy(_max_pairwise_distance(v))
     return PointMetric("augmentation_diameter_ratio", view_diameters / diameters)
-
-
-def _nnk_diameters(z: torch.Tensor, nnk: Any) -> np.ndarray:
-    """Largest distance between two NNK neighbours of each node (0 with fewer than two)."""
-    indices = nnk.knn.indices
-    mask = nnk.mask
-    n, k = indices.shape
-    out = np.zeros(n)
-    zc = z.cpu()
-    for start in range(0, n, _CHUNK):
-        idx = torch.as_tensor(indices[start : start + _CHUNK])
-        m = torch.as_tensor(mask[start : start + _CHUNK])
-        pts = zc[idx]  # (b, k, D)
-        d = torch.cdist(pts, pts)
-        pair = m[:, :, None] & m[:, None, :]
-        d = torch.where(pair, d, torch.zeros((), dtype=d.dtype))
-        out[start : start + _CHUNK] = d.amax(dim=(1, 2)).numpy()
-    return out
 
 
 def same_source_rate(
@@ -286,13 +264,6 @@ def same_source_rate(
     return PointMetric("same_source_rate", rate.reshape(n, n_views).mean(axis=1))
 
 
-def _explained_dimension(singular_values: torch.Tensor, threshold: float) -> torch.Tensor:
-    var = singular_values**2
-    top = var[..., :1]
-    dims = (var >= threshold * top).sum(dim=-1)
-    return torch.where(top[..., 0] > 0, dims, torch.zeros_like(dims))
-
-
 def augmentation_dimension(views: Any, threshold: float = 0.1) -> PointMetric:
     r"""How many directions an augmentation moves each image's embedding.
 
@@ -315,7 +286,7 @@ def augmentation_dimension(views: Any, threshold: float = 0.1) -> PointMetric:
     for start in range(0, v.shape[0], _CHUNK):
         chunk = v[start : start + _CHUNK]
         s = torch.linalg.svdvals(_centre(chunk))
-        out[start : start + _CHUNK] = _explained_dimension(s, threshold).cpu()
+        out[start : start + _CHUNK] = pca_dimension(s, threshold).cpu()
     return PointMetric("augmentation_dimension", out.numpy())
 
 
@@ -330,7 +301,7 @@ def _leading_basis(offsets: torch.Tensor, threshold: float) -> tuple[torch.Tenso
     evals = evals.flip(-1).clamp(min=0.0)
     evecs = evecs.flip(-1)
     s = evals.sqrt()
-    dims = _explained_dimension(s, threshold)
+    dims = pca_dimension(s, threshold)
     keep = torch.arange(s.shape[-1], device=s.device)[None, :] < dims[:, None]
     scale = torch.where(keep, 1.0 / s.clamp(min=torch.finfo(s.dtype).tiny), 0.0)
     basis = (evecs.transpose(1, 2) @ offsets) * scale[..., None]
@@ -425,10 +396,10 @@ def alignment(views: Any) -> PointMetric:
     Returns:
         Per-image alignment with its summary.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> v = np.zeros((1, 2, 2)); v[0, 0, 0] = 1.0; v[0, 1, 1] = 1.0  # orthogonal views
-        >>> float(alignment(v).values[0])  # |e1 - e2|^2
+        >>> round(float(alignment(v).values[0]), 12)  # |e1 - e2|^2
         2.0
     """
     v = _views(views)

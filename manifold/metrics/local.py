@@ -17,6 +17,7 @@ import torch
 from manifold._backend import working_budget
 from manifold._checks import as_tensor, check_int, check_positive
 from manifold._summary import PointMetric
+from manifold.graphs.neighbourhood import RANK_EPS, neighbourhood_diameter, pca_dimension
 
 __all__ = ["local_dimension", "nnk_degree", "nnk_diameter", "subspace_angles"]
 
@@ -24,14 +25,14 @@ __all__ = ["local_dimension", "nnk_degree", "nnk_diameter", "subspace_angles"]
 # small enough to stay in cache. At N = 20,000, D = 512, k = 10 this ran nnk_diameter 2.4x,
 # local_dimension 2.1x and subspace_angles 1.7x faster than 128 MiB blocks.
 _BLOCK_BUDGET = 2**18
-# Singular values below this fraction of the largest (or of the scale) count as zero.
-_RANK_EPS = 1e-10
 
 
 def _resolve(z_or_graph: Any, k: int, z: Any, options: dict) -> tuple[Any, torch.Tensor | None]:
     """The NNK graph and the points (float64) it was built on."""
-    if hasattr(z_or_graph, "mask") and hasattr(z_or_graph, "knn"):
-        graph = z_or_graph
+    from manifold.graphs import as_graph, is_graph
+
+    if is_graph(z_or_graph):
+        graph = as_graph(z_or_graph, "nnk", **options)
         points = z if z is not None else graph.knn.points
         if points is None:
             return graph, None
@@ -41,11 +42,9 @@ def _resolve(z_or_graph: Any, k: int, z: Any, options: dict) -> tuple[Any, torch
                 f"z has {points.shape[0]} rows but the graph has {graph.knn.n_nodes} nodes"
             )
         return graph, points.to(torch.float64)
-    from manifold.graphs import nnk_graph
-
     k = check_int(k, "k", minimum=1)
     points, _ = as_tensor(z_or_graph, "z", ("N", "D"), min_sizes={"N": k + 1})
-    return nnk_graph(points, k=k, **options), points.to(torch.float64)
+    return as_graph(points, "nnk", k=k, **options), points.to(torch.float64)
 
 
 def _need_points(points: torch.Tensor | None, what: str) -> torch.Tensor:
@@ -93,14 +92,14 @@ def nnk_degree(z_or_graph: Any, k: int = 10, **graph_options: Any) -> PointMetri
     so on a d-dimensional manifold the degree grows with d (Shekkizhar & Ortega 2020).
 
     Args:
-        z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph``.
+        z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph`` (a ``KNNGraph`` is pruned to one).
         k: Candidate neighbours when the graph is built here.
         **graph_options: Passed to :func:`manifold.graphs.nnk_graph`.
 
     Returns:
         ``PointMetric("nnk_degree", (N,))``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.random.default_rng(0).standard_normal((200, 3))
         >>> int(nnk_degree(z, k=10).values.max()) <= 10
@@ -125,7 +124,7 @@ def nnk_diameter(
     A positive number divides by that number.
 
     Args:
-        z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph``.
+        z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph`` (a ``KNNGraph`` is pruned to one).
         k: Candidate neighbours when the graph is built here.
         z: The points, when a graph is passed that does not keep them.
         scale: ``None`` (raw length), ``"knn"`` or a positive number (see above).
@@ -134,7 +133,7 @@ def nnk_diameter(
     Returns:
         ``PointMetric("nnk_diameter", (N,))``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.random.default_rng(0).standard_normal((200, 3))
         >>> bool(nnk_diameter(z, k=10).summary.mean > 0)
@@ -144,9 +143,7 @@ def nnk_diameter(
     points = _need_points(points, "nnk_diameter")
     out = np.zeros(graph.knn.n_nodes)
     for rows, offsets, mask in _blocks(graph, points):
-        dist = torch.cdist(offsets, offsets)  # x_j - x_l = offset_j - offset_l
-        pair = mask[:, :, None] & mask[:, None, :]
-        out[rows.numpy()] = torch.where(pair, dist, 0.0).amax(dim=(1, 2)).cpu().numpy()
+        out[rows.numpy()] = neighbourhood_diameter(offsets, mask).cpu().numpy()
     if scale is not None:
         out = out / _length_unit(scale, graph, points)
     return PointMetric("nnk_diameter", out)
@@ -180,13 +177,6 @@ def _local_vectors(
     return torch.linalg.svd(offsets, full_matrices=False)[2]
 
 
-def _dimensions(singular: torch.Tensor, threshold: float) -> torch.Tensor:
-    variance = singular**2
-    top = variance[:, :1]
-    keep = (variance >= threshold * top) & (variance > _RANK_EPS * top) & (top > 0)
-    return keep.sum(dim=1)
-
-
 def local_dimension(
     z_or_graph: Any,
     k: int = 10,
@@ -204,7 +194,7 @@ def local_dimension(
     2022). Points whose neighbours all coincide with them get 0. Batched SVD over padded blocks.
 
     Args:
-        z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph``.
+        z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph`` (a ``KNNGraph`` is pruned to one).
         k: Candidate neighbours when the graph is built here.
         threshold: Ratio to the largest explained variance, in ``(0, 1]``.
         z: The points, when a graph is passed that does not keep them.
@@ -213,7 +203,7 @@ def local_dimension(
     Returns:
         ``PointMetric("local_dimension", (N,))`` of integer counts (as floats).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> z = np.zeros((300, 5))
@@ -226,7 +216,7 @@ def local_dimension(
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     graph, points = _resolve(z_or_graph, k, z, graph_options)
     points = _need_points(points, "local_dimension")
-    dims = _dimensions(_local_singular_values(graph, points), threshold)
+    dims = pca_dimension(_local_singular_values(graph, points), threshold)
     return PointMetric("local_dimension", dims.numpy().astype(np.float64))
 
 
@@ -252,7 +242,7 @@ def subspace_angles(
     :math:`c = 0` get 0.
 
     Args:
-        z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph``.
+        z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph`` (a ``KNNGraph`` is pruned to one).
         k: Candidate neighbours when the graph is built here.
         n_components: Directions compared, or None (see above).
         threshold: Local-dimension threshold used when ``n_components`` is None.
@@ -262,7 +252,7 @@ def subspace_angles(
     Returns:
         ``PointMetric("subspace_angles", (N,))`` in degrees.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> z = np.zeros((300, 5))
@@ -276,12 +266,12 @@ def subspace_angles(
     graph, points = _resolve(z_or_graph, k, z, graph_options)
     points = _need_points(points, "subspace_angles")
     singular = _local_singular_values(graph, points)
-    dims = _dimensions(singular, threshold)
+    dims = pca_dimension(singular, threshold)
     weights = np.where(np.asarray(graph.mask), np.asarray(graph.weights, dtype=np.float64), -1.0)
     best = np.argmax(weights, axis=1)
     has_neighbour = torch.from_numpy(np.asarray(graph.mask).any(axis=1))
     partner = torch.from_numpy(np.asarray(graph.knn.indices)[np.arange(len(best)), best])
-    rank = (singular > _RANK_EPS * singular[:, :1]).sum(dim=1)
+    rank = (singular > RANK_EPS * singular[:, :1]).sum(dim=1)
     if n_components is None:
         count = torch.minimum(dims, dims[partner])
     else:

@@ -231,7 +231,7 @@ def ollivier_ricci(
         A copy of the graph with ``"ricci_curvature"`` on each (computed) edge and on each node
         with a computed incident edge.
 
-    Example:
+    Examples:
         >>> import networkx as nx
         >>> g = ollivier_ricci(nx.complete_graph(5), alpha=0.0)
         >>> round(g[0][1]["ricci_curvature"], 6)  # K_n, uniform walk: (n - 2) / (n - 1)
@@ -560,7 +560,7 @@ def forman_ricci(graph: Any, *, weight: str = "weight", scale: Any = None) -> nx
     Returns:
         A copy of the graph with ``"forman_curvature"`` on each edge and node.
 
-    Example:
+    Examples:
         >>> import networkx as nx
         >>> g = forman_ricci(nx.cycle_graph(6))
         >>> g[0][1]["forman_curvature"]  # 4 - 2 - 2

@@ -5,12 +5,13 @@ Also the participation ratio. All metrics of one matrix are read from one :class
 stream of row batches.
 """
 
-from ._decomposition import Spectrum, spectrum
+from ._decomposition import GramAccumulator, Spectrum, spectrum
 from .lidar import lidar
 from .powerlaw import PowerLawFit, alpha
 from .rank import effective_rank, nesum, participation_ratio, rankme, stable_rank
 
 __all__ = [
+    "GramAccumulator",
     "PowerLawFit",
     "Spectrum",
     "alpha",

@@ -41,9 +41,17 @@ import torch
 
 from .._backend import SeedLike, numpy_generator
 from .._checks import all_finite, as_tensor, check_int
-from . import _formulas
+from ..io import RowReader
+from ._formulas import (
+    PowerLawFit,
+    entropy_rank,
+    fit_power_law,
+    nesum,
+    participation_ratio,
+    stable_rank,
+)
 
-__all__ = ["Spectrum", "spectrum"]
+__all__ = ["GramAccumulator", "Spectrum", "spectrum"]
 
 # Rows per chunk are chosen so that one float64 chunk is about this size.
 _CHUNK_BYTES = 64 * 2**20
@@ -53,7 +61,7 @@ def _chunk_rows(dim: int) -> int:
     return max(1, _CHUNK_BYTES // (8 * dim))
 
 
-def _is_batches(z: Any) -> bool:
+def is_batches(z: Any) -> bool:
     """Whether ``z`` is an iterable of row batches rather than one array."""
     if isinstance(z, (torch.Tensor, np.ndarray)):
         return False
@@ -64,11 +72,11 @@ def _is_batches(z: Any) -> bool:
     )
 
 
-def _shape_str(shape: tuple[int, ...]) -> str:
+def shape_str(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _check_chunk_finite(
+def check_chunk_finite(
     t: torch.Tensor, name: str, start: int, scope: str, unit: str = "row"
 ) -> None:
     """Raise with the count of non-finite values and the global index of the first bad row."""
@@ -106,14 +114,14 @@ def _batch_tensor(batch: Any, name: str, index: int, start: int, dim: int | None
     shape = tuple(getattr(batch, "shape", np.shape(batch)))
     where = f"batch {index} of {name} (rows from {start})"
     if len(shape) != 2:
-        raise ValueError(f"expected {where} of shape (b, D), got {_shape_str(shape)}")
+        raise ValueError(f"expected {where} of shape (b, D), got {shape_str(shape)}")
     if dim is not None and shape[1] != dim:
         raise ValueError(
             f"{where} has D = {shape[1]}, expected D = {dim} as in the first batch "
-            f"(shape {_shape_str(shape)})"
+            f"(shape {shape_str(shape)})"
         )
     t, _ = as_tensor(batch, f"{where}", ("b", "D"), check_finite=False)
-    _check_chunk_finite(t, name, start, f"rows {start}..{start + t.shape[0] - 1}")
+    check_chunk_finite(t, name, start, f"rows {start}..{start + t.shape[0] - 1}")
     return t
 
 
@@ -122,20 +130,18 @@ def _array_chunks(
 ) -> tuple[Iterator[torch.Tensor], int, int]:
     """Row chunks of one array (tensor, ndarray or memmap), optionally a seeded row subset.
 
-    A file-backed memmap is read with file reads (:class:`manifold.large.RowReader`), not
+    A file-backed memmap is read with file reads (:class:`manifold.io.RowReader`), not
     through its mapping, so the pages read do not stay resident: memory stays at one chunk
     however large the file.
     """
-    from manifold.large import RowReader
-
     is_memmap = isinstance(z, np.memmap)
     if is_memmap:
         shape = tuple(z.shape)
         if len(shape) != 2:
-            raise ValueError(f"expected {name} of shape (N, D), got {_shape_str(shape)}")
+            raise ValueError(f"expected {name} of shape (N, D), got {shape_str(shape)}")
         n, dim = shape
         if n == 0 or dim == 0:
-            raise ValueError(f"{name} is empty (shape {_shape_str(shape)})")
+            raise ValueError(f"{name} is empty (shape {shape_str(shape)})")
         source: Any = RowReader(z, name)
     else:
         # A whole in-memory array: one validation with the global NaN/Inf count.
@@ -163,7 +169,7 @@ def _array_chunks(
                     continue
                 t, _ = as_tensor(np.asarray(part), name, ("N", "D"), check_finite=False)
                 if idx is None:
-                    _check_chunk_finite(t, name, lo, f"rows {lo}..{hi - 1}")
+                    check_chunk_finite(t, name, lo, f"rows {lo}..{hi - 1}")
                 else:
                     _check_subset_finite(t, name, idx)
                 yield t
@@ -228,16 +234,70 @@ def _reservoir(chunks: Iterator[torch.Tensor], size: int, seed: SeedLike) -> tor
     return buffer[:filled]
 
 
-@dataclass
-class _Accumulator:
-    """Shifted float64 Gram and column sum over row chunks."""
+class GramAccumulator:
+    r"""Streaming float64 Gram matrix and column sum of row chunks: ``update`` then ``compute``.
 
-    shift: torch.Tensor | None = None
-    gram: torch.Tensor | None = None
-    colsum: torch.Tensor | None = None
-    n: int = 0
+    With a shift ``m`` (the first row seen), each chunk ``X`` adds ``(X − m)ᵀ(X − m)`` to a
+    D × D matrix ``G_m`` and ``Σ (x − m)`` to a D-vector ``s``; then
 
-    def update(self, chunk: torch.Tensor) -> None:
+    * uncentered Gram ``ZᵀZ = G_m + m sᵀ + s mᵀ + N m mᵀ`` (its eigenvalues are ``σ²``),
+    * centered scatter ``Σ (z − μ)(z − μ)ᵀ = G_m − s sᵀ / N``.
+
+    The shift keeps the scatter well conditioned when the mean is large compared with the
+    spread, and exactly zero for constant columns. Memory is ``O(D²)`` whatever the number of
+    rows, so chunks can come from a memmap, a data loader or several machines' batches.
+    :func:`spectrum`, :func:`~manifold.spectral.lidar` and :func:`manifold.large.profile_large`
+    accumulate with it.
+
+    Args:
+        name: The data's name in error messages.
+
+    Examples:
+        >>> import numpy as np
+        >>> z = np.random.default_rng(0).normal(size=(300, 5))
+        >>> acc = GramAccumulator()
+        >>> for chunk in np.array_split(z, 4):
+        ...     acc.update(chunk)
+        >>> acc.n
+        300
+        >>> bool(np.allclose(acc.compute().singular_values, np.linalg.svd(z, compute_uv=False)))
+        True
+    """
+
+    def __init__(self, name: str = "z") -> None:
+        self.name = name
+        self.shift: torch.Tensor | None = None
+        self.gram: torch.Tensor | None = None
+        self.colsum: torch.Tensor | None = None
+        self.n = 0
+
+    def update(self, chunk: Any) -> None:
+        """Add the rows of ``chunk`` ``(b, D)`` (numpy or torch; validated, upcast to float64).
+
+        Raises:
+            ValueError: a shape other than ``(b, D)``, a ``D`` other than the first chunk's, or
+                non-finite values (with their count and the first global row).
+        """
+        shape = tuple(getattr(chunk, "shape", np.shape(chunk)))
+        where = f"rows {self.n}..{self.n + (shape[0] if shape else 0) - 1} of {self.name}"
+        if len(shape) != 2:
+            raise ValueError(f"expected {where} of shape (b, D), got {shape_str(shape)}")
+        if shape[0] == 0:
+            return
+        if self.gram is not None and shape[1] != self.gram.shape[0]:
+            raise ValueError(
+                f"{where} have D = {shape[1]}, expected D = {self.gram.shape[0]} as in the "
+                "first chunk"
+            )
+        t, _ = as_tensor(chunk, where, ("b", "D"), check_finite=False)
+        check_chunk_finite(t, self.name, self.n, f"rows {self.n}..{self.n + t.shape[0] - 1}")
+        if self.gram is not None and t.device != self.gram.device:
+            t = t.to(self.gram.device)
+        step = _chunk_rows(t.shape[1])
+        for lo in range(0, t.shape[0], step):
+            self._add(t[lo : lo + step])
+
+    def _add(self, chunk: torch.Tensor) -> None:
         x = chunk.to(torch.float64)
         if self.shift is None:
             self.shift = x[0].clone()
@@ -249,7 +309,7 @@ class _Accumulator:
             # numpy's BLAS (OpenBLAS in the wheels) computes xᵀx as a symmetric rank-k update;
             # on the project's AMD machine it was 1.6x faster than torch's (MKL) addmm
             g = self.gram.numpy()
-            with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported later
                 g += x.numpy().T @ x.numpy()
         else:
             self.gram.addmm_(x.T, x)
@@ -257,14 +317,31 @@ class _Accumulator:
         self.n += x.shape[0]
 
     def matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (uncentered Gram ZᵀZ, centered scatter Σ(z−μ)(z−μ)ᵀ)."""
+        """The uncentered Gram ``ZᵀZ`` and the centered scatter ``Σ(z−μ)(z−μ)ᵀ`` (float64)."""
+        if self.n == 0:
+            raise ValueError(f"{self.name} holds no rows (nothing was accumulated)")
         m, s, n = self.shift, self.colsum, self.n
         scatter = self.gram - torch.outer(s, s) / n
         gram = self.gram + torch.outer(m, s) + torch.outer(s, m) + n * torch.outer(m, m)
-        return _sym(gram), _sym(scatter)
+        return symmetric_part(gram), symmetric_part(scatter)
+
+    def compute(self, center: bool = True) -> Spectrum:
+        """The :class:`Spectrum` of the rows accumulated so far (see :func:`spectrum`)."""
+        if self.n == 0:
+            raise ValueError(f"{self.name} holds no rows (an empty iterable of batches)")
+        if self.n < 2:
+            raise ValueError(f"{self.name} needs N >= 2 rows, got N = {self.n}")
+        n, dim = self.n, self.gram.shape[0]
+        gram, scatter = self.matrices()
+        sq = _clean_eigenvalues(gram, n, dim, min(n, dim))
+        if center:
+            eig = _clean_eigenvalues(scatter / (n - 1), n, dim, min(n - 1, dim))
+        else:
+            eig = sq / n
+        return Spectrum(np.sqrt(sq), eig, n, dim, center)
 
 
-def _sym(a: torch.Tensor) -> torch.Tensor:
+def symmetric_part(a: torch.Tensor) -> torch.Tensor:
     return (a + a.T) / 2
 
 
@@ -314,27 +391,27 @@ class Spectrum:
 
     def rankme(self, eps: float = 1e-7) -> float:
         """RankMe from the uncentered singular values (see :func:`manifold.rankme`)."""
-        return _formulas.entropy_rank(self.singular_values, eps)
+        return entropy_rank(self.singular_values, eps)
 
     def effective_rank(self) -> float:
         """Effective rank from the uncentered singular values (see :func:`manifold.effective_rank`)."""  # noqa: E501
-        return _formulas.entropy_rank(self.singular_values, 0.0)
+        return entropy_rank(self.singular_values, 0.0)
 
     def stable_rank(self) -> float:
         """Stable rank Σσ²/σ₁² of the uncentered matrix (see :func:`manifold.stable_rank`)."""
-        return _formulas.stable_rank(self.singular_values)
+        return stable_rank(self.singular_values)
 
     def participation_ratio(self) -> float:
         """Participation ratio (Σλ)²/Σλ² of the covariance (see :func:`manifold.participation_ratio`)."""  # noqa: E501
-        return _formulas.participation_ratio(self.eigenvalues)
+        return participation_ratio(self.eigenvalues)
 
     def nesum(self) -> float:
         """NESum Σλ_n/λ_1 of the covariance (see :func:`manifold.nesum`)."""
-        return _formulas.nesum(self.eigenvalues)
+        return nesum(self.eigenvalues)
 
-    def alpha(self, fit_range: tuple[int, int] = (6, 100)) -> _formulas.PowerLawFit:
+    def alpha(self, fit_range: tuple[int, int] = (6, 100)) -> PowerLawFit:
         """Power-law decay of the covariance eigenvalues (see :func:`manifold.alpha`)."""
-        return _formulas.fit_power_law(self.eigenvalues, fit_range)
+        return fit_power_law(self.eigenvalues, fit_range)
 
 
 def spectrum(
@@ -382,7 +459,7 @@ def spectrum(
             (N, D) (for batches: the batch index and its first row), batches with different
             D, or fewer than 2 rows.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.random.default_rng(0).normal(size=(500, 8))
         >>> s = spectrum(z)
@@ -396,12 +473,12 @@ def spectrum(
     if not isinstance(center, bool):
         raise TypeError(f"center must be True or False, got {center!r}")
     if weights is not None:
-        if max_samples is not None or _is_batches(z) or isinstance(z, np.memmap):
+        if max_samples is not None or is_batches(z) or isinstance(z, np.memmap):
             raise ValueError("weights need one in-memory array of embeddings and max_samples=None")
         x, _ = as_tensor(z, name, ("N", "D"))
         return _from_weighted_rows(x, _check_weights(weights, x.shape[0]), center, name)
 
-    if _is_batches(z):
+    if is_batches(z):
         chunks: Iterator[torch.Tensor] = _batch_chunks(z, name)
         if max_samples is not None:
             sample = _reservoir(chunks, max_samples, seed)
@@ -416,32 +493,21 @@ def spectrum(
 
 
 def _from_chunks(chunks: Iterator[torch.Tensor], name: str, center: bool) -> Spectrum:
-    acc = _Accumulator()
+    acc = GramAccumulator(name)
     for chunk in chunks:
         acc.update(chunk)
-    if acc.n == 0:
-        raise ValueError(f"{name} holds no rows (an empty iterable of batches)")
-    if acc.n < 2:
-        raise ValueError(f"{name} needs N >= 2 rows, got N = {acc.n}")
-    n, dim = acc.n, acc.gram.shape[0]
-    gram, scatter = acc.matrices()
-    sq = _clean_eigenvalues(gram, n, dim, min(n, dim))
-    if center:
-        eig = _clean_eigenvalues(scatter / (n - 1), n, dim, min(n - 1, dim))
-    else:
-        eig = sq / n
-    return Spectrum(np.sqrt(sq), eig, n, dim, center)
+    return acc.compute(center)
 
 
 def _from_rows(x: torch.Tensor, center: bool) -> Spectrum:
     """The N×N route for an in-memory matrix with N < D."""
     n, dim = x.shape
-    sq = _clean_eigenvalues(_sym(x @ x.T), n, dim, n)
+    sq = _clean_eigenvalues(symmetric_part(x @ x.T), n, dim, n)
     if center:
         # shift by the first row first, so that constant columns become exactly zero
         xs = x - x[0]
         xc = xs - xs.mean(dim=0)
-        eig = _clean_eigenvalues(_sym(xc @ xc.T) / (n - 1), n, dim, n - 1)
+        eig = _clean_eigenvalues(symmetric_part(xc @ xc.T) / (n - 1), n, dim, n - 1)
     else:
         eig = sq / n
     return Spectrum(np.sqrt(sq), eig, n, dim, center)
@@ -472,9 +538,11 @@ def _from_weighted_rows(x: torch.Tensor, w: np.ndarray, center: bool, name: str)
     if x.shape[0] < dim:
         root = wt.sqrt()[:, None]
         uncentered = x * root
-        sq = _clean_eigenvalues(_sym(uncentered @ uncentered.T), size, dim, min(size, dim))
+        sq = _clean_eigenvalues(
+            symmetric_part(uncentered @ uncentered.T), size, dim, min(size, dim)
+        )
         centred = (xs - colsum / total) * root
-        cov = _sym(centred @ centred.T) / (total - 1)
+        cov = symmetric_part(centred @ centred.T) / (total - 1)
         eig = _clean_eigenvalues(cov, size, dim, min(size - 1, dim))
         sq, eig = _pad(sq, min(size, dim)), _pad(eig, min(size - 1, dim))
     else:
@@ -482,8 +550,10 @@ def _from_weighted_rows(x: torch.Tensor, w: np.ndarray, center: bool, name: str)
         scatter = g - torch.outer(colsum, colsum) / total
         gram = g + torch.outer(shift, colsum) + torch.outer(colsum, shift)
         gram = gram + total * torch.outer(shift, shift)
-        sq = _clean_eigenvalues(_sym(gram), size, dim, min(size, dim))
-        eig = _clean_eigenvalues(_sym(scatter) / (total - 1), size, dim, min(size - 1, dim))
+        sq = _clean_eigenvalues(symmetric_part(gram), size, dim, min(size, dim))
+        eig = _clean_eigenvalues(
+            symmetric_part(scatter) / (total - 1), size, dim, min(size - 1, dim)
+        )
     if not center:
         eig = sq / total
     return Spectrum(np.sqrt(sq), eig, size, dim, center)

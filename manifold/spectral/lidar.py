@@ -9,7 +9,13 @@ import numpy as np
 import torch
 
 from .._checks import as_tensor, check_positive
-from ._decomposition import _Accumulator, _check_chunk_finite, _is_batches, _shape_str, _sym
+from ._decomposition import (
+    GramAccumulator,
+    check_chunk_finite,
+    is_batches,
+    shape_str,
+    symmetric_part,
+)
 
 __all__ = ["lidar"]
 
@@ -19,7 +25,7 @@ _CHUNK_BYTES = 64 * 2**20
 
 def _view_chunks(views: Any) -> Iterator[torch.Tensor]:
     """Chunks of shape (b, K, D), validated; errors give the global image index."""
-    if not _is_batches(views):
+    if not is_batches(views):
         t, _ = as_tensor(views, "views", ("N", "K", "D"), min_sizes={"K": 2})
         step = max(1, _CHUNK_BYTES // (8 * t.shape[1] * t.shape[2]))
         for lo in range(0, t.shape[0], step):
@@ -32,7 +38,7 @@ def _view_chunks(views: Any) -> Iterator[torch.Tensor]:
         shape = tuple(getattr(batch, "shape", np.shape(batch)))
         where = f"batch {index} of views (images from {start})"
         if len(shape) != 3:
-            raise ValueError(f"expected {where} of shape (b, K, D), got {_shape_str(shape)}")
+            raise ValueError(f"expected {where} of shape (b, K, D), got {shape_str(shape)}")
         if shape[0] == 0:
             continue
         if shape_kd is not None and shape[1:] != shape_kd:
@@ -40,7 +46,7 @@ def _view_chunks(views: Any) -> Iterator[torch.Tensor]:
                 f"{where} has (K, D) = {shape[1:]}, expected {shape_kd} as in the first batch"
             )
         t, _ = as_tensor(batch, where, ("b", "K", "D"), min_sizes={"K": 2}, check_finite=False)
-        _check_chunk_finite(
+        check_chunk_finite(
             t, "views", start, f"images {start}..{start + t.shape[0] - 1}", unit="image"
         )
         if device is None:
@@ -97,7 +103,7 @@ def lidar(
         ValueError: for a shape other than (N, K, D), N < 2, K < 2, non-finite values (count
             and first image), or a singular within-image covariance when δ = 0.
 
-    Example:
+    Examples:
         >>> import torch
         >>> g = torch.Generator().manual_seed(0)
         >>> centres = torch.randn(50, 1, 8, generator=g)
@@ -107,12 +113,12 @@ def lidar(
     """
     delta = check_positive(delta, "delta", allow_zero=True)
     eps = check_positive(eps, "eps", allow_zero=True)
-    if delta > 0 and not _is_batches(views):
+    if delta > 0 and not is_batches(views):
         t, _ = as_tensor(views, "views", ("N", "K", "D"), min_sizes={"K": 2, "N": 2})
         if t.shape[0] * t.shape[1] < t.shape[2]:
             return _lidar_low_rank(t, delta, eps, delta_relative)
 
-    means = _Accumulator()
+    means = GramAccumulator("views")
     within = None
     n_views = 0
     for chunk in _view_chunks(views):
@@ -131,7 +137,7 @@ def lidar(
     _, scatter_b = means.matrices()
     sigma_b = scatter_b / (n - 1)
     dim = sigma_b.shape[0]
-    sigma_w = _sym(within / (n * (n_views - 1)))
+    sigma_w = symmetric_part(within / (n * (n_views - 1)))
     if delta_relative:
         delta = delta * _relative_unit(sigma_w.trace(), sigma_b.trace(), dim)
         if delta <= 0:
@@ -145,7 +151,7 @@ def lidar(
             f"{float(w[0]):.3g}); use delta > 0 (got delta = {delta})"
         )
     inv_sqrt = (u * w.rsqrt()) @ u.T
-    lam = torch.linalg.eigvalsh(_sym(inv_sqrt @ sigma_b @ inv_sqrt)).clamp(min=0.0)
+    lam = torch.linalg.eigvalsh(symmetric_part(inv_sqrt @ sigma_b @ inv_sqrt)).clamp(min=0.0)
     return _entropy_rank(lam, eps, 0)
 
 
@@ -202,10 +208,10 @@ def _lidar_low_rank(
         if delta <= 0:
             # nothing varies: Σ_b = Σ_w = 0, every λ is 0 and only ε is left
             return _entropy_rank(torch.zeros(n, dtype=x.dtype), eps, dim - n)
-    gram_w = _sym(w @ w.T) + delta * torch.eye(n * k, dtype=x.dtype, device=x.device)
+    gram_w = symmetric_part(w @ w.T) + delta * torch.eye(n * k, dtype=x.dtype, device=x.device)
     wb = w @ b.T  # WᵀB, (NK, N)
     chol = torch.linalg.cholesky(gram_w)
     solved = torch.cholesky_solve(wb, chol)
-    m = (_sym(b @ b.T) - wb.T @ solved) / delta
-    lam = torch.linalg.eigvalsh(_sym(m)).clamp(min=0.0)
+    m = (symmetric_part(b @ b.T) - wb.T @ solved) / delta
+    lam = torch.linalg.eigvalsh(symmetric_part(m)).clamp(min=0.0)
     return _entropy_rank(lam, eps, dim - n)

@@ -51,7 +51,7 @@ def alpha(z: Any, fit_range: tuple[int, int] = (6, 100)) -> PowerLawFit:
             when fewer than 2 positive eigenvalues fall in fit_range (too few samples or
             dimensions, or collapsed embeddings), with the counts in the message.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> z = rng.normal(size=(4000, 64)) * np.arange(1, 65) ** -1.0  # λ_n ∝ n^-2

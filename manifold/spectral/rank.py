@@ -52,7 +52,7 @@ def rankme(z: Any, eps: float = 1e-7, max_samples: int | None = 25600, seed: See
         ValueError: for invalid input (see :func:`~manifold.spectral.spectrum`) or an all-zero
             matrix. Constant (non-zero) embeddings are valid: they have rank 1 and RankMe ≈ 1.
 
-    Example:
+    Examples:
         >>> import torch
         >>> z = torch.randn(1000, 4) @ torch.randn(4, 32)  # rank 4
         >>> rankme(z) <= 4.0001
@@ -77,7 +77,7 @@ def effective_rank(z: Any) -> float:
     Returns:
         The effective rank, in [1, min(N, D)].
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(effective_rank(np.eye(6)[:, :3] * 2.0), 6)
         3.0
@@ -100,7 +100,7 @@ def stable_rank(z: Any) -> float:
     Returns:
         The stable rank.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(stable_rank(np.diag([2.0, 1.0, 1.0])), 6)  # (4 + 1 + 1) / 4
         1.5
@@ -126,7 +126,7 @@ def participation_ratio(z: Any) -> float:
     Raises:
         ValueError: for constant embeddings (zero covariance).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
         >>> round(participation_ratio(z), 6)
@@ -153,7 +153,7 @@ def nesum(z: Any) -> float:
     Raises:
         ValueError: for constant embeddings (zero covariance).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.array([[2.0, 0.0], [-2.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
         >>> round(nesum(z), 6)  # (8/3 + 2/3) / (8/3)

@@ -37,6 +37,9 @@ class ClusterResult:
         dropped: Metric -> why it was left out (constant or non-finite across models).
         groups: The grouping given, aligned to the models (or None).
         adjusted_rand_index: ARI of ``labels`` against ``groups`` (or None).
+        nmi: Normalised mutual information of ``labels`` and ``groups`` (or None).
+        ari_p_value: Label-permutation p-value of the ARI (or None; see :meth:`agreement`).
+        nmi_p_value: The same for the NMI.
         method: Linkage method.
         distance: Distance name.
     """
@@ -52,8 +55,69 @@ class ClusterResult:
     dropped: dict[str, str] = field(default_factory=dict)
     groups: pd.Series | None = None
     adjusted_rand_index: float | None = None
+    nmi: float | None = None
+    ari_p_value: float | None = None
+    nmi_p_value: float | None = None
     method: str = "average"
     distance: str = "euclidean"
+
+    def agreement(
+        self,
+        groups: Mapping[str, Any] | pd.Series,
+        n_permutations: int = 999,
+        seed: Any = 0,
+        n_clusters: int | None = None,
+    ) -> dict[str, Any]:
+        """How well the tree recovers a grouping, with label-permutation p-values.
+
+        The tree is cut into as many clusters as ``groups`` has distinct labels (or
+        ``n_clusters``); the adjusted Rand index (ARI, 0 = chance, 1 = identical) and the
+        normalised mutual information (NMI, arithmetic normalisation) compare the clusters with
+        the groups. The p-values shuffle the group labels across models ``n_permutations``
+        times: p = (1 + #{stat_perm >= stat}) / (1 + n_permutations).
+
+        A grouping with one group, or with every model in its own group, is degenerate: any
+        clustering "agrees" with it trivially, so the statistics are NaN and ``degenerate`` is
+        True.
+
+        Args:
+            groups: Mapping model -> label (e.g. training method or augmentation recipe).
+            n_permutations: Label permutations for the p-values (0: no p-value).
+            seed: Seed of the permutations (int or numpy Generator).
+            n_clusters: Cut the tree here instead of at the number of groups.
+
+        Returns:
+            Dict with ``ari``, ``ari_p_value``, ``nmi``, ``nmi_p_value``, ``n_groups``,
+            ``n_clusters`` and ``degenerate``.
+        """
+        from scipy.cluster.hierarchy import fcluster
+
+        from manifold._backend import numpy_generator
+
+        n_permutations = check_int(n_permutations, "n_permutations", minimum=0)
+        aligned = align_groups(groups, self.models).astype(str).to_numpy()
+        n_groups = len(np.unique(aligned))
+        k = n_groups if n_clusters is None else check_int(n_clusters, "n_clusters", minimum=1)
+        out: dict[str, Any] = {"n_groups": n_groups, "n_clusters": k,
+                               "degenerate": n_groups in (1, len(aligned))}  # fmt: skip
+        nan = float("nan")
+        if out["degenerate"]:
+            out.update(ari=nan, ari_p_value=nan, nmi=nan, nmi_p_value=nan)
+            return out
+        labels = fcluster(self.linkage, min(k, len(aligned)), criterion="maxclust")
+        codes = np.unique(aligned, return_inverse=True)[1]
+        ari, nmi = _ari_nmi(codes[None, :], labels - 1)
+        out["ari"], out["nmi"] = float(ari[0]), float(nmi[0])
+        if n_permutations == 0:
+            out.update(ari_p_value=nan, nmi_p_value=nan)
+            return out
+        rng = numpy_generator(seed)
+        shuffled = np.stack([codes[rng.permutation(codes.size)] for _ in range(n_permutations)])
+        perm_ari, perm_nmi = _ari_nmi(shuffled, labels - 1)
+        tol = 1e-12
+        out["ari_p_value"] = (1 + int((perm_ari >= out["ari"] - tol).sum())) / (1 + n_permutations)
+        out["nmi_p_value"] = (1 + int((perm_nmi >= out["nmi"] - tol).sum())) / (1 + n_permutations)
+        return out
 
     @property
     def models(self) -> list[str]:
@@ -62,15 +126,51 @@ class ClusterResult:
 
     def plot_dendrogram(self, groups: Mapping[str, Any] | None = None, ax: Any = None):
         """Dendrogram with leaf labels coloured by ``groups`` (default: the stored grouping)."""
-        from manifold.plot import plot_dendrogram
+        from manifold.zoo.figures import plot_dendrogram
 
         return plot_dendrogram(self, groups=groups, ax=ax)
 
     def plot_map(self, groups: Mapping[str, Any] | None = None, ax: Any = None):
         """2-D MDS map of the models coloured by ``groups`` (default: the stored grouping)."""
-        from manifold.plot import plot_model_map
+        from manifold.zoo.figures import plot_model_map
 
         return plot_model_map(self, groups=groups, ax=ax)
+
+
+def _ari_nmi(truth: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Adjusted Rand index and NMI (arithmetic mean normalisation) of many labelings at once.
+
+    ``truth``: ``(P, n)`` integer codes (one labeling per row); ``labels``: ``(n,)`` codes.
+    The contingency tables of all rows come from one ``bincount``; the formulas are those of
+    scikit-learn's ``adjusted_rand_score`` and ``normalized_mutual_info_score``.
+    """
+    p, n = truth.shape
+    g, k = int(truth.max()) + 1, int(labels.max()) + 1
+    flat = (np.arange(p)[:, None] * g + truth) * k + labels[None, :]
+    table = np.bincount(flat.ravel(), minlength=p * g * k).reshape(p, g, k).astype(float)
+    rows, cols = table.sum(axis=2), table.sum(axis=1)
+
+    def pairs(x: np.ndarray) -> np.ndarray:
+        return x * (x - 1) / 2
+
+    index = pairs(table).sum(axis=(1, 2))
+    sum_rows, sum_cols = pairs(rows).sum(axis=1), pairs(cols).sum(axis=1)
+    expected = sum_rows * sum_cols / pairs(np.float64(n))
+    top = (sum_rows + sum_cols) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ari = np.where(top == expected, 1.0, (index - expected) / (top - expected))
+        joint = table / n
+        outer = rows[:, :, None] * cols[:, None, :] / n**2
+        ratio = np.where(joint > 0, joint, 1) / np.where(outer > 0, outer, 1)
+        mi = np.where(joint > 0, joint * np.log(ratio), 0.0).sum(axis=(1, 2))
+
+        def entropy(m: np.ndarray) -> np.ndarray:
+            q = m / n
+            return -np.where(q > 0, q * np.log(np.where(q > 0, q, 1)), 0.0).sum(axis=1)
+
+        norm = (entropy(rows) + entropy(cols)) / 2
+        nmi = np.where(norm > 0, np.maximum(mi, 0.0) / norm, 1.0)
+    return ari, nmi
 
 
 def align_groups(groups: Mapping[str, Any] | pd.Series, models: list[str]) -> pd.Series:
@@ -139,6 +239,8 @@ def cluster_models(
     distance: str = "euclidean",
     n_clusters: int | None = None,
     statistic: str = "mean",
+    n_permutations: int = 999,
+    seed: Any = 0,
 ) -> ClusterResult:
     """Cluster models hierarchically by their z-scored geometry metrics.
 
@@ -153,7 +255,9 @@ def cluster_models(
     classical MDS of the same distances (for Euclidean distance: PCA of the z-scored matrix).
 
     Reference: Cosentino, Shekkizhar et al. 2022, "The geometry of self-supervised learning
-    models and its impact on transfer learning" (models cluster by training paradigm).
+    models and its impact on transfer learning". They found that SSL models' geometry is *not*
+    tied to the training paradigm (contrastive or not); compare the clusters with the
+    augmentation recipe as well as with the method.
 
     Args:
         profiles: A :class:`~manifold.Profile` or a DataFrame (models × metrics).
@@ -164,6 +268,9 @@ def cluster_models(
         distance: One of :data:`DISTANCES`.
         n_clusters: Clusters at the cut (2 ≤ n_clusters ≤ number of models).
         statistic: Statistic of per-point metrics when ``profiles`` is a Profile.
+        n_permutations: Label permutations behind ``ari_p_value``/``nmi_p_value`` (with
+            ``groups``; see :meth:`ClusterResult.agreement`).
+        seed: Seed of those permutations.
 
     Returns:
         A :class:`ClusterResult`.
@@ -171,7 +278,7 @@ def cluster_models(
     Raises:
         ValueError: fewer than 3 models, no usable metric, a model without a group, bad options.
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> m = pd.DataFrame({"a": [0, 0.1, 5, 5.1], "b": [1, 1.1, 0, 0.2]},
         ...                  index=["w", "x", "y", "z"])
@@ -223,7 +330,7 @@ def cluster_models(
     ari = None
     if aligned is not None:
         ari = float(adjusted_rand_score(aligned.astype(str).to_numpy(), labels.to_numpy()))
-    return ClusterResult(
+    result = ClusterResult(
         matrix=matrix,
         linkage=tree,
         labels=labels,
@@ -238,3 +345,19 @@ def cluster_models(
         method=method,
         distance=distance,
     )
+    if aligned is not None:
+        stats = result.agreement(aligned, n_permutations=n_permutations, seed=seed,
+                                 n_clusters=result.n_clusters)  # fmt: skip
+        if stats["degenerate"]:
+            import warnings
+
+            warnings.warn(
+                f"the grouping is degenerate ({stats['n_groups']} group(s) for {n} models): "
+                "agreement with it means nothing; ARI and NMI are NaN",
+                UserWarning,
+                stacklevel=2,
+            )
+            result.adjusted_rand_index = float("nan")
+        result.nmi, result.ari_p_value, result.nmi_p_value = (
+            stats["nmi"], stats["ari_p_value"], stats["nmi_p_value"])  # fmt: skip
+    return result

@@ -41,8 +41,17 @@ __all__ = [
 
 #: Default ridge penalties searched by the inner cross-validation: 10^-3 … 10^3 (13 values).
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
-#: One-metric baselines of :meth:`TransferPredictor.evaluate`: name -> profile column.
-BASELINES = {"rankme": "semantic/rankme", "alpha": "semantic/alpha"}
+#: One-metric baselines of :meth:`TransferPredictor.evaluate`: name -> profile column
+#: (``"*/lidar"``: the mean LiDAR over the profiled augmentation families, where views exist).
+BASELINES = {
+    "rankme": "semantic/rankme",
+    "alpha": "semantic/alpha",
+    "twonn": "semantic/twonn_dimension",
+    "lidar": "*/lidar",
+}
+#: Agreement columns of :meth:`TransferPredictor.evaluate`, per predictor and baseline.
+AGREEMENT = ("spearman", "spearman_low", "spearman_high", "kendall", "weighted_tau", "regret",
+             "top1", "top3", "r2")  # fmt: skip
 #: Fewest models a fit accepts (leave-one-out needs a few to spare).
 MIN_MODELS = 4
 
@@ -148,46 +157,128 @@ def _fit_task(
     )  # fmt: skip
 
 
+def _folds(n: int, groups: np.ndarray | None) -> list[np.ndarray]:
+    """Held-out index sets: one model at a time, or one whole group at a time."""
+    if groups is None:
+        return [np.array([i]) for i in range(n)]
+    return [np.flatnonzero(groups == g) for g in pd.unique(groups)]
+
+
 def _lomo(
-    x: np.ndarray, y: np.ndarray, alphas: np.ndarray, max_features: int | None, cv: Any
+    x: np.ndarray,
+    y: np.ndarray,
+    alphas: np.ndarray,
+    max_features: int | None,
+    cv: Any,
+    folds: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Leave-one-model-out predictions and the per-fold coefficients (zeros where screened out).
+    """Held-out predictions (leave one model, or one group, out) and per-fold coefficients.
+
+    Everything (z-scoring, screening, the inner penalty search, the fit) runs on the training
+    models of each fold only.
 
     Returns:
-        ``(predictions (n,), coefficients (n, p))``.
+        ``(predictions (n,), coefficients (n_folds, p))`` (coefficients 0 where screened out).
     """
     n, p = x.shape
+    folds = _folds(n, None) if folds is None else folds
     pred = np.empty(n)
-    coefs = np.zeros((n, p))
-    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        mask[i] = False
+    coefs = np.zeros((len(folds), p))
+    for f, test in enumerate(folds):
+        mask = np.ones(n, dtype=bool)
+        mask[test] = False
         fit = _fit_task(x[mask], y[mask], alphas, max_features, cv)
-        pred[i] = fit.predict(x[i : i + 1])[0]
-        coefs[i, fit.columns] = fit.coef
-        mask[i] = True
+        pred[test] = fit.predict(x[test])
+        coefs[f, fit.columns] = fit.coef
     return pred, coefs
 
 
-def _mean_lomo(y: np.ndarray) -> np.ndarray:
-    n = y.size
-    return (y.sum() - y) / (n - 1)
+def _mean_lomo(y: np.ndarray, folds: list[np.ndarray] | None = None) -> np.ndarray:
+    """The intercept-only model under the same folds: each held-out set gets the training mean."""
+    folds = _folds(y.size, None) if folds is None else folds
+    pred = np.empty(y.size)
+    for test in folds:
+        mask = np.ones(y.size, dtype=bool)
+        mask[test] = False
+        pred[test] = y[mask].mean()
+    return pred
 
 
-def _agreement(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """R², Spearman ρ and Kendall τ-b of predictions (ρ, τ NaN when predictions are constant)."""
-    from scipy.stats import kendalltau, spearmanr
-
+def _r2(actual: np.ndarray, predicted: np.ndarray) -> float:
     ss_tot = float(((actual - actual.mean()) ** 2).sum())
     ss_res = float(((actual - predicted) ** 2).sum())
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-    if np.ptp(predicted) <= 1e-12 * max(1.0, float(np.abs(predicted).max())):
-        return {"r2": r2, "spearman": float("nan"), "kendall": float("nan")}
-    return {
-        "r2": r2,
-        "spearman": float(spearmanr(actual, predicted).statistic),
-        "kendall": float(kendalltau(actual, predicted).statistic),
-    }
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+
+
+def _is_constant(values: np.ndarray) -> bool:
+    return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
+
+
+def _spearman(actual: np.ndarray, predicted: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if _is_constant(predicted) or _is_constant(actual):
+        return float("nan")
+    return float(spearmanr(actual, predicted).statistic)
+
+
+def _bootstrap_spearman(
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    n_bootstrap: int,
+    rng: np.random.Generator,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile interval of Spearman's rho over models resampled with replacement."""
+    from scipy.stats import rankdata
+
+    if n_bootstrap == 0 or _is_constant(predicted) or _is_constant(actual):
+        return float("nan"), float("nan")
+    idx = rng.integers(0, actual.size, size=(n_bootstrap, actual.size))
+    ra = rankdata(actual[idx], axis=1)
+    rp = rankdata(predicted[idx], axis=1)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rp -= rp.mean(axis=1, keepdims=True)
+    denom = np.sqrt((ra**2).sum(axis=1) * (rp**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(denom > 0, (ra * rp).sum(axis=1) / denom, np.nan)
+    rho = rho[np.isfinite(rho)]
+    if rho.size == 0:
+        return float("nan"), float("nan")
+    tail = 100 * (1 - confidence) / 2
+    return float(np.percentile(rho, tail)), float(np.percentile(rho, 100 - tail))
+
+
+def _agreement(
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    n_bootstrap: int = 0,
+    rng: np.random.Generator | None = None,
+) -> dict[str, float]:
+    """How well ``predicted`` ranks and fits ``actual`` (one value per model).
+
+    ``spearman`` (with a bootstrap percentile CI over models), ``kendall`` (tau-b),
+    ``weighted_tau`` (scipy's hyperbolically weighted tau: swaps among the top models count
+    more), ``regret`` (best actual score minus the actual score of the top-predicted model),
+    ``top1``/``top3`` (is the best model the top prediction / among the top three?) and ``r2``.
+    Rank statistics are NaN when the predictions are constant.
+    """
+    from scipy.stats import kendalltau, weightedtau
+
+    out = {"r2": _r2(actual, predicted), "spearman": _spearman(actual, predicted)}
+    low, high = _bootstrap_spearman(actual, predicted, n_bootstrap, rng or np.random.default_rng())
+    out["spearman_low"], out["spearman_high"] = low, high
+    if np.isnan(out["spearman"]):
+        out.update({k: float("nan") for k in ("kendall", "weighted_tau", "regret", "top1", "top3")})
+        return out
+    out["kendall"] = float(kendalltau(actual, predicted).statistic)
+    out["weighted_tau"] = float(weightedtau(actual, predicted).statistic)
+    best = int(np.argmax(actual))
+    order = np.argsort(-predicted, kind="stable")
+    out["regret"] = float(actual[best] - actual[order[0]])
+    out["top1"] = float(order[0] == best)
+    out["top3"] = float(best in order[:3])
+    return out
 
 
 def _as_scores(scores: Any) -> pd.DataFrame:
@@ -236,31 +327,83 @@ def _align(x: pd.DataFrame, y: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     return x.loc[y.index], y
 
 
+def _baseline_column(full: pd.DataFrame, column: str) -> tuple[pd.DataFrame | None, str]:
+    """The one-column matrix of a baseline (``"*/lidar"``: mean over families), or a reason."""
+    if column.startswith("*/"):
+        metric = column[2:]
+        cols = [c for c in full.columns if c.endswith("/" + metric) and
+                not c.startswith("semantic/")]  # fmt: skip
+        if not cols:
+            return None, f"the profiles have no {metric!r} column (no views)"
+        frame = full[cols].mean(axis=1).to_frame(column)
+    elif column not in full.columns:
+        return None, f"the profiles have no column {column!r}"
+    else:
+        frame = full[[column]]
+    values = frame.to_numpy()[:, 0]
+    if not np.isfinite(values).all():
+        bad = list(full.index[~np.isfinite(values)])
+        return None, f"{column!r} is non-finite for {bad}"
+    return frame, ""
+
+
+def _check_controls(controls: Iterable[str] | None, models: pd.Index) -> set[str]:
+    if controls is None:
+        return set()
+    if isinstance(controls, str):
+        controls = [controls]
+    names = {str(c) for c in controls}
+    unknown = sorted(names - set(models))
+    if unknown:
+        raise ValueError(f"controls {unknown} have no scores; scored models: {list(models)}")
+    return names
+
+
 @dataclass
 class TransferEvaluation:
-    """Leave-one-model-out evaluation of transfer prediction (:meth:`TransferPredictor.evaluate`).
+    """Cross-validated evaluation of transfer prediction (:meth:`TransferPredictor.evaluate`).
 
     Attributes:
-        table: One row per task (index ``task``): ``n_models``, ``n_features``, ``r2``,
-            ``spearman``, ``kendall``, ``p_value`` of the metric model, then ``<baseline>_r2``,
-            ``<baseline>_spearman``, ``<baseline>_kendall`` for each baseline (``rankme``,
-            ``alpha``, ``mean``).
-        predictions: Long table with columns ``task``, ``model``, ``actual``, ``predicted``
-            (metric model) and one column per baseline: the held-out predictions.
-        null_r2: Task -> R² of each permutation (the null distribution behind ``p_value``).
-        notes: Things the reader should know: metrics left out (constant or non-finite) and
-            baselines that could not be fitted.
+        table: One row per task (index ``task``): ``n_models``, ``n_features``, then the
+            agreement of the held-out predictions with the actual scores: ``spearman`` with its
+            bootstrap CI ``spearman_low``/``spearman_high``, ``kendall``, ``weighted_tau``,
+            ``regret`` (score points), ``top1``, ``top3``, ``r2`` next to ``null_r2`` (the
+            intercept-only model under the same folds), and ``p_value`` (permutation test of
+            ``spearman``); then the same agreement columns prefixed ``<baseline>_`` for each
+            one-metric baseline (``rankme``, ``alpha``, ``twonn``, ``lidar``).
+        predictions: Long table with columns ``task``, ``model``, ``control``, ``actual``,
+            ``predicted`` and one column per baseline: the held-out predictions (controls are
+            predicted by a model fitted on every non-control model).
+        null_spearman: Task -> Spearman rho of each permutation (behind ``p_value``).
+        notes: Things the reader should know: metrics left out, baselines that could not be
+            fitted, the cross-validation used, and the small-n caveat of R².
     """
 
     table: pd.DataFrame
     predictions: pd.DataFrame
-    null_r2: dict[str, np.ndarray] = field(default_factory=dict)
+    null_spearman: dict[str, np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
     def baselines(self) -> list[str]:
         """Names of the baselines in :attr:`table`."""
-        return [c[: -len("_r2")] for c in self.table.columns if c.endswith("_r2") and c != "r2"]
+        return [c[: -len("_spearman")] for c in self.table.columns
+                if c.endswith("_spearman") and c != "spearman"]  # fmt: skip
+
+    def headline(self, task: str) -> str:
+        """One line: the prediction's Spearman [CI] and regret, and RankMe's, for ``task``."""
+        row = self.table.loc[task]
+
+        def part(prefix: str) -> str:
+            rho, lo, hi = (row.get(f"{prefix}{k}", np.nan) for k in
+                           ("spearman", "spearman_low", "spearman_high"))  # fmt: skip
+            regret = row.get(f"{prefix}regret", np.nan)
+            return f"rho {rho:+.2f} [{lo:+.2f}, {hi:+.2f}], regret {regret:.1f}"
+
+        line = f"{task}: profile {part('')} (p = {row['p_value']:.3f})"
+        if "rankme_spearman" in row.index:
+            line += f"; RankMe {part('rankme_')}"
+        return line
 
     def __repr__(self) -> str:
         return f"TransferEvaluation(\n{self.table.round(3).to_string()}\n)"
@@ -301,7 +444,7 @@ class TransferPredictor(BaseEstimator):
         dropped_features_: Metric -> reason it was left out (constant or non-finite).
         estimators_: Task -> fitted per-task model (used by :meth:`predict`).
 
-    Example:
+    Examples:
         >>> import numpy as np, pandas as pd
         >>> rng = np.random.default_rng(0)
         >>> X = pd.DataFrame(rng.normal(size=(12, 3)), columns=["a", "b", "c"])
@@ -426,85 +569,154 @@ class TransferPredictor(BaseEstimator):
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(
-        self, profiles: Any, scores: Any, n_permutations: int = 200, seed: Any = 0
+        self,
+        profiles: Any,
+        scores: Any,
+        groups: Any = None,
+        n_bootstrap: int = 1000,
+        n_permutations: int = 200,
+        seed: Any = 0,
+        controls: Iterable[str] | None = None,
     ) -> TransferEvaluation:
-        """Leave-one-model-out evaluation with nested CV, baselines and a permutation test.
+        """Cross-validated evaluation as the field judges label-free scores.
 
-        For every model i the whole procedure (z-scoring, screening, inner CV for the penalty,
-        ridge fit) runs on the other models and predicts model i. Agreement of the held-out
-        predictions with the scores: R² = 1 − Σ(y − ŷ)²/Σ(y − ȳ)², Spearman ρ, Kendall τ-b.
-        Baselines fitted the same way: ``rankme`` and ``alpha`` (one metric each, see
-        :data:`BASELINES`) and ``mean`` (the training models' mean; its held-out R² is
-        1 − (n/(n−1))² < 0 and its ρ is −1 by construction, the honest floor). The permutation
-        p-value shuffles the scores across models ``n_permutations`` times and reruns the
-        evaluation: p = (1 + #{R²_perm ≥ R²}) / (1 + n_permutations) (NaN when 0).
+        For every held-out fold (one model, or with ``groups`` one whole group) the whole
+        procedure (z-scoring, screening, inner CV for the penalty, ridge fit) runs on the other
+        models and predicts the held-out ones. The held-out predictions are then compared with
+        the actual scores across models:
+
+        * rank agreement: Spearman rho with a 95 % percentile bootstrap CI over models
+          (``n_bootstrap`` resamples), Kendall tau-b, and ``scipy.stats.weightedtau``;
+        * selection: ``regret`` = best actual score minus the actual score of the model
+          predicted best (score points), ``top1``/``top3``;
+        * fit: ``r2`` = 1 - sum (y - yhat)^2 / sum (y - ybar)^2, next to ``null_r2``, the R² of
+          the intercept-only model (training mean) under the same folds. With leave-one-out
+          the null is 1 - (n/(n-1))^2 < 0 by construction, so read R² against it, not against 0;
+        * ``p_value``: scores shuffled across models ``n_permutations`` times, the whole
+          evaluation rerun, p = (1 + #{rho_perm >= rho}) / (1 + n_permutations) (NaN if 0).
+
+        One-metric baselines (:data:`BASELINES`: RankMe, alpha, TwoNN, and LiDAR where the
+        profiles have views) are fitted the same way and get the same agreement columns.
 
         Args:
             profiles: A Profile or DataFrame (models × metrics).
             scores: DataFrame models × tasks, or a Series.
+            groups: Mapping model -> group (or a Series). ``None``: leave one model out;
+                otherwise hold out one whole group at a time (e.g. a recipe or a method).
+            n_bootstrap: Bootstrap resamples for the Spearman CIs (0: no CI).
             n_permutations: Permutations for the p-value.
-            seed: Seed of the permutations (int or numpy Generator).
+            seed: Seed of the bootstrap and the permutations (int or numpy Generator).
+            controls: Models (e.g. untrained and supervised encoders) kept out of the fit and
+                of every agreement statistic; they are predicted by a model fitted on all
+                other models and listed in :attr:`TransferEvaluation.predictions` with
+                ``control=True``.
 
         Returns:
-            A :class:`TransferEvaluation` (``.table``: one row per task; ``.predictions``).
+            A :class:`TransferEvaluation`.
         """
         alphas, max_features, cv = self._alphas(), self._max_features(), self._cv()
         n_permutations = check_int(n_permutations, "n_permutations", minimum=0)
-        x, y, dropped = self._data(profiles, scores)
-        full = as_matrix(profiles, statistic=self.statistic).loc[y.index]
+        n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+        x_all = as_matrix(profiles, statistic=self.statistic, metrics=self.features)
+        y_all = _as_scores(scores)
+        control_names = _check_controls(controls, y_all.index)
+        keep = [m for m in y_all.index if m not in control_names]
+        x, y, dropped = self._data(x_all.loc[[m for m in x_all.index if m not in control_names]],
+                                   y_all.loc[keep])  # fmt: skip
+        full = as_matrix(profiles, statistic=self.statistic)
         rng = numpy_generator(seed)
+        group_values = None
+        if groups is not None:
+            from manifold.zoo.clustering import align_groups
+
+            group_values = align_groups(groups, list(y.index)).to_numpy()
+            if len(pd.unique(group_values)) < 3:
+                raise ValueError(
+                    "grouped cross-validation needs at least 3 groups among the evaluated "
+                    f"models, got {len(pd.unique(group_values))}"
+                )
+        folds = _folds(len(y), group_values)
         xv = x.to_numpy()
         notes: list[str] = [f"metric {m!r} left out: {why}" for m, why in dropped.items()]
         baseline_x: dict[str, np.ndarray | None] = {}
         for name, column in BASELINES.items():
-            if column not in full.columns:
-                notes.append(f"baseline {name!r}: the profiles have no column {column!r}")
-                baseline_x[name] = None
-                continue
-            col = full[[column]].to_numpy()
-            if not np.isfinite(col).all():
-                bad = list(full.index[~np.isfinite(col[:, 0])])
-                notes.append(f"baseline {name!r}: {column!r} is non-finite for {bad}")
-                baseline_x[name] = None
-                continue
+            col, why = _baseline_column(full, column)
+            if col is None:
+                note = f"baseline {name!r}: {why}; its columns are NaN"
+                notes.append(note)
+                if "non-finite" in why:  # a missing column is normal (no views); NaN is not
+                    warnings.warn(note, UserWarning, stacklevel=2)
             baseline_x[name] = col
-        for note in notes[len(dropped) :]:
-            warnings.warn(note + "; its columns are NaN", UserWarning, stacklevel=2)
+        cv_text = (
+            "leave one model out"
+            if groups is None
+            else f"leave one group out ({len(folds)} groups)"
+        )
+        notes.append(f"{cv_text}; {len(y)} models" + (f", controls apart: {sorted(control_names)}"
+                                                      if control_names else ""))  # fmt: skip
+        if len(y) < 20:
+            notes.append(f"R² over {len(y)} models is noisy; read it next to null_r2 and the "
+                         "rank statistics' CIs")  # fmt: skip
 
         rows, preds, null = [], [], {}
         for task in y.columns:
             yt = y[task].to_numpy()
-            pred, _ = _lomo(xv, yt, alphas, max_features, cv)
+            pred, _ = _lomo(xv, yt, alphas, max_features, cv, folds)
             row: dict[str, float] = {"n_models": len(yt), "n_features": xv.shape[1]}
-            row.update(_agreement(yt, pred))
-            if n_permutations:
-                perm_r2 = np.array([
-                    _agreement(yp, _lomo(xv, yp, alphas, max_features, cv)[0])["r2"]
+            row.update(_agreement(yt, pred, n_bootstrap, rng))
+            row["null_r2"] = _r2(yt, _mean_lomo(yt, folds))
+            if n_permutations and np.isfinite(row["spearman"]):
+                perm = np.array([
+                    _spearman(yp, _lomo(xv, yp, alphas, max_features, cv, folds)[0])
                     for yp in (yt[rng.permutation(yt.size)] for _ in range(n_permutations))
                 ])  # fmt: skip
-                null[task] = perm_r2
-                row["p_value"] = (1 + int((perm_r2 >= row["r2"]).sum())) / (1 + n_permutations)
+                null[task] = perm
+                row["p_value"] = (1 + int((perm >= row["spearman"]).sum())) / (1 + n_permutations)
             else:
                 row["p_value"] = float("nan")
-            pred_table = {"task": task, "model": y.index, "actual": yt, "predicted": pred}
+            pred_table = {"task": task, "model": list(y.index), "control": False, "actual": yt,
+                          "predicted": pred}  # fmt: skip
             for name, col in baseline_x.items():
                 if col is None:
                     bp = np.full(yt.size, np.nan)
-                    stats = {"r2": np.nan, "spearman": np.nan, "kendall": np.nan}
+                    stats = {k: np.nan for k in AGREEMENT}
                 else:
-                    bp = _lomo(col, yt, alphas, None, cv)[0]
-                    stats = _agreement(yt, bp)
+                    bp = _lomo(col.loc[y.index].to_numpy(), yt, alphas, None, cv, folds)[0]
+                    stats = _agreement(yt, bp, n_bootstrap, rng)
                 pred_table[name] = bp
-                row.update({f"{name}_{k}": v for k, v in stats.items()})
-            mp = _mean_lomo(yt)
-            pred_table["mean"] = mp
-            row.update({f"mean_{k}": v for k, v in _agreement(yt, mp).items()})
+                row.update({f"{name}_{k}": stats[k] for k in AGREEMENT})
             rows.append(pd.Series(row, name=task))
-            preds.append(pd.DataFrame(pred_table))
+            frame = pd.DataFrame(pred_table)
+            if control_names:
+                frame = pd.concat([frame, self._control_predictions(
+                    x, y, task, x_all, y_all, control_names, baseline_x, alphas, max_features, cv
+                )], ignore_index=True)  # fmt: skip
+            preds.append(frame)
         table = pd.DataFrame(rows)
         table.index.name = "task"
         table[["n_models", "n_features"]] = table[["n_models", "n_features"]].astype(int)
         return TransferEvaluation(table, pd.concat(preds, ignore_index=True), null, notes)
+
+    @staticmethod
+    def _control_predictions(x, y, task, x_all, y_all, controls, baseline_x, alphas,
+                             max_features, cv) -> pd.DataFrame:  # fmt: skip
+        """Controls predicted by fits on every non-control model (never part of the stats)."""
+        names = sorted(controls)
+        missing = [m for m in names if m not in x_all.index]
+        if missing:
+            raise ValueError(f"controls without a profile: {missing}")
+        fit = _fit_task(x.to_numpy(), y[task].to_numpy(), alphas, max_features, cv)
+        xc = x_all.loc[names, list(x.columns)].to_numpy()
+        out = {"task": task, "model": names, "control": True,
+               "actual": y_all.loc[names, task].to_numpy(),
+               "predicted": fit.predict(xc)}  # fmt: skip
+        for name, col in baseline_x.items():
+            if col is None or not set(names) <= set(col.index):
+                out[name] = np.full(len(names), np.nan)
+                continue
+            bfit = _fit_task(col.loc[y.index].to_numpy(), y[task].to_numpy(), alphas, None, cv)
+            out[name] = bfit.predict(col.loc[names].to_numpy())
+        return pd.DataFrame(out)
 
     def drivers(self, profiles: Any, scores: Any) -> pd.DataFrame:
         """Standardised coefficients per task and their stability across leave-one-model-out folds.
@@ -542,34 +754,54 @@ class TransferPredictor(BaseEstimator):
 
 
 def metric_correlations(
-    profiles: Any, scores: Any, method: str = "spearman", statistic: str = "mean"
+    profiles: Any,
+    scores: Any,
+    method: str = "spearman",
+    statistic: str = "mean",
+    n_bootstrap: int = 0,
+    seed: Any = 0,
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Rank correlation of every metric with every task's score, across models.
 
     Metrics that are constant or non-finite for some model are left out (their correlation is
     undefined).
 
+    With ``n_bootstrap > 0`` (Spearman only) the models are resampled with replacement, the
+    same resample for every metric and task, and a percentile interval is reported: the result
+    is then a long table with columns ``metric``, ``task``, ``rho``, ``low``, ``high`` and
+    ``significant`` (the interval excludes 0). Resamples in which a metric or a score is
+    constant are skipped for that cell.
+
     Args:
         profiles: A Profile or DataFrame (models × metrics).
         scores: DataFrame (models × tasks) or Series, matched by model name.
         method: ``"spearman"`` (ρ) or ``"kendall"`` (τ-b).
         statistic: Statistic of per-point metrics when ``profiles`` is a Profile.
+        n_bootstrap: Bootstrap resamples over models (0: no interval, a wide table).
+        seed: Seed of the resampling (int or numpy Generator).
+        confidence: Coverage of the percentile interval.
 
     Returns:
-        DataFrame metric × task.
+        DataFrame metric × task (``n_bootstrap=0``), or the long table described above.
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> m = pd.DataFrame({"a": [1, 2, 3, 4], "b": [4, 3, 2, 1.5]}, index=list("wxyz"))
         >>> s = pd.Series([10, 20, 30, 40], index=list("wxyz"), name="task")
         >>> metric_correlations(m, s)["task"].tolist()
         [1.0, -1.0]
     """
-    from scipy.stats import kendalltau, spearmanr
+    from scipy.stats import kendalltau, rankdata, spearmanr
 
     from manifold._checks import check_choice
 
     check_choice(method, "method", ("spearman", "kendall"))
+    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    if n_bootstrap and method != "spearman":
+        raise ValueError("bootstrap intervals are implemented for method='spearman' only")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     x = as_matrix(profiles, statistic=statistic)
     y = _as_scores(scores)
     x, y = _align(x, y)
@@ -581,4 +813,28 @@ def metric_correlations(
         if np.ptp(yt) == 0:
             raise ValueError(f"scores of task {task!r} are constant; correlations are undefined")
         out[task] = [float(corr(x[c].to_numpy(), yt).statistic) for c in x.columns]
-    return pd.DataFrame(out, index=pd.Index(x.columns, name="metric"))
+    wide = pd.DataFrame(out, index=pd.Index(x.columns, name="metric"))
+    if not n_bootstrap:
+        return wide
+    rng = numpy_generator(seed)
+    n = len(y)
+    idx = rng.integers(0, n, size=(n_bootstrap, n))
+
+    def centred_ranks(values: np.ndarray) -> np.ndarray:  # (n, C) -> (B, n, C)
+        r = rankdata(values[idx], axis=1)
+        return r - r.mean(axis=1, keepdims=True)
+
+    rx, ry = centred_ranks(x.to_numpy()), centred_ranks(y.to_numpy())
+    num = np.einsum("bnm,bnt->bmt", rx, ry)
+    den = np.sqrt((rx**2).sum(axis=1)[:, :, None] * (ry**2).sum(axis=1)[:, None, :])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(den > 0, num / den, np.nan)  # (B, metrics, tasks)
+    tail = 100 * (1 - confidence) / 2
+    low = np.nanpercentile(rho, tail, axis=0)
+    high = np.nanpercentile(rho, 100 - tail, axis=0)
+    long = wide.stack().rename("rho").reset_index()
+    long.columns = ["metric", "task", "rho"]
+    long["low"] = low.ravel()
+    long["high"] = high.ravel()
+    long["significant"] = (long["low"] > 0) | (long["high"] < 0)
+    return long

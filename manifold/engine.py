@@ -1,0 +1,510 @@
+"""The profiling engine: a registry of metrics and a per-model context that builds things once.
+
+Every driver (:func:`manifold.profile`, each job of :func:`manifold.profile_zoo`,
+:func:`manifold.profile_large`) asks the same questions through this module, so two drivers
+given the same embeddings give the same numbers:
+
+* :data:`REGISTRY` lists each metric of a profile: its name, the manifold it describes (the
+  semantic manifold or an augmentation family), what it needs (the spectrum, the kNN graph, the
+  wider kNN graph of the MLE dimension, the NNK graph, the views) and the function that computes
+  it from a :class:`ModelContext`.
+* A :class:`ModelContext` holds one model's semantic embeddings and builds the spectrum and the
+  graphs the first time a metric needs them; each family's metrics reuse them.
+* Shared parameters follow one rule each: the MLE dimension uses :func:`mle_neighbours`
+  neighbours whatever ``k`` is, and the neighbour search serves both it and the ``k``-NN graph
+  (:func:`search_neighbours`).
+* Every number is scale-free: lengths (the NNK diameter, the curvatures' edge lengths) are
+  measured in :data:`LENGTH_SCALE` (the median distance from a point to its ``k``-th
+  neighbour, :meth:`ModelContext.length_unit`), and LiDAR's ridge is relative to the
+  within-image variance (:data:`LIDAR_DELTA_RELATIVE`), so rescaling a model's embeddings and
+  views changes no number of its profile.
+* With ``n_bootstrap`` resamples, the context's bootstrap (``manifold._bootstrap``) adds a
+  standard error (statistic ``"se"``) to every value and mean recorded, reusing the spectrum
+  and the graphs rather than rebuilding them.
+
+A metric that raises ``ValueError``, ``RuntimeError`` or ``LinAlgError`` is recorded as a failure
+by the :class:`Recorder`; the others are still computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from manifold._backend import numpy_generator
+from manifold._summary import PointMetric
+from manifold.results import COLUMNS, SEMANTIC
+
+__all__ = [
+    "FAMILY",
+    "LENGTH_SCALE",
+    "LIDAR_DELTA_RELATIVE",
+    "MLE_NEIGHBOURS",
+    "REGISTRY",
+    "Metric",
+    "ModelContext",
+    "Recorder",
+    "metrics_for",
+    "mle_neighbours",
+    "record_family",
+    "record_semantic",
+    "search_neighbours",
+]
+
+#: Neighbours of the MLE intrinsic dimension (Levina & Bickel's and scikit-dimension's default).
+MLE_NEIGHBOURS = 20
+#: The ``manifold`` of a registry entry computed once per augmentation family.
+FAMILY = "family"
+#: Unit of every length in a profile (``scale=`` of nnk_diameter and the curvatures): the median
+#: distance from a point to its ``k``-th neighbour.
+LENGTH_SCALE = "knn"
+#: LiDAR's ridge in a profile: relative to the within-image variance (``delta_relative=``).
+LIDAR_DELTA_RELATIVE = True
+_NEEDS = ("spectrum", "knn", "mle_knn", "nnk", "views")
+
+
+def mle_neighbours(n_points: int) -> int:
+    """Neighbours of the MLE dimension on ``n_points`` points: ``min(20, N - 1)``.
+
+    The one rule for every driver; ``k`` (the NNK candidates) does not change it.
+
+    Examples:
+        >>> mle_neighbours(1500), mle_neighbours(12)
+        (20, 11)
+    """
+    return min(MLE_NEIGHBOURS, n_points - 1)
+
+
+def search_neighbours(k: int, n_points: int) -> int:
+    """Neighbours one search must find to serve the ``k``-NN graph and the MLE dimension.
+
+    Examples:
+        >>> search_neighbours(10, 1500), search_neighbours(30, 1500)
+        (20, 30)
+    """
+    return max(k, mle_neighbours(n_points))
+
+
+class Recorder:
+    """Collects one model's metric rows and failures.
+
+    Examples:
+        >>> rec = Recorder("m")
+        >>> rec.run("semantic", "answer", lambda: 42.0)
+        42.0
+        >>> rec.run("semantic", "broken", lambda: float("x"))
+        >>> rec.table().values.tolist(), rec.failures[0]["metric"]
+        ([['m', 'semantic', 'answer', 'value', 42.0]], 'broken')
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.rows: list[tuple[str, str, str, str, float]] = []
+        self.failures: list[dict[str, str]] = []
+
+    def add(self, manifold: str, metric: str, result: Any, statistic: str | None = None) -> None:
+        """Add a float (``statistic`` defaults to ``"value"``) or a PointMetric's summary."""
+        if isinstance(result, PointMetric):
+            for stat, val in result.summary.to_dict().items():
+                self.rows.append((self.model, manifold, metric, stat, float(val)))
+        else:
+            self.rows.append((self.model, manifold, metric, statistic or "value", float(result)))
+
+    def attempt(self, manifold: str, metric: str, compute: Callable[[], Any]) -> Any:
+        """Run ``compute``; on a failure record it and return None."""
+        try:
+            return compute()
+        except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
+            self.failures.append(
+                {"model": self.model, "manifold": manifold, "metric": metric, "error": str(err)}
+            )
+            return None
+
+    def run(self, manifold: str, metric: str, compute: Callable[[], Any]) -> Any:
+        """Run ``compute`` and record its value(s) as rows (a dict gives one row per key)."""
+        result = self.attempt(manifold, metric, compute)
+        if result is None:
+            return None
+        if isinstance(result, dict):
+            for name, value in result.items():
+                self.add(manifold, name, value)
+        else:
+            self.add(manifold, metric, result)
+        return result
+
+    def table(self) -> pd.DataFrame:
+        """The rows as a profile table."""
+        return pd.DataFrame(self.rows, columns=COLUMNS)
+
+
+_MISSING = object()
+
+
+class ModelContext:
+    """One model's semantic embeddings and what its metrics share, each built once.
+
+    The spectrum, the neighbour search (``search_neighbours(k, N)`` neighbours, of which the
+    ``k``-NN graph is the first ``k``) and the NNK graph are built on first use; a build that
+    fails is recorded once in ``recorder`` (as ``spectrum``, ``knn_graph`` or ``nnk_graph``) and
+    the metrics that need it are skipped.
+
+    Args:
+        z: Semantic embeddings ``(N, D)`` (a validated tensor), or a
+            :class:`~manifold.io.RowReader` when ``spectrum`` is given (large inputs).
+        k: Neighbours per node for the kNN and NNK graphs.
+        recorder: Where rows and failures go.
+        seed: Seed of the RankMe subsample.
+        max_samples: Row cap for RankMe (``None``: all rows).
+        spectrum: A spectrum already computed (e.g. streamed by a driver).
+        scale: Unit of lengths (``None``: raw, ``"knn"``: the median ``k``-th neighbour
+            distance, or a positive number); see :meth:`length_unit`.
+        delta_relative: LiDAR's ridge relative to the within-image variance.
+        n_bootstrap: Bootstrap resamples of the images for standard errors (0: none, else at
+            least 2), seeded by ``seed``.
+    """
+
+    def __init__(
+        self,
+        z: Any,
+        k: int,
+        recorder: Recorder,
+        *,
+        seed: int = 0,
+        max_samples: int | None = 25600,
+        spectrum: Any = None,
+        scale: Any = LENGTH_SCALE,
+        delta_relative: bool = LIDAR_DELTA_RELATIVE,
+        n_bootstrap: int = 0,
+    ) -> None:
+        self.z = z
+        self.k = k
+        self.recorder = recorder
+        self.seed = seed
+        self.max_samples = max_samples
+        self.scale = scale
+        self.delta_relative = delta_relative
+        self.n_points = int(z.shape[0])
+        self._built: dict[str, Any] = {}
+        if spectrum is not None:
+            self._built["spectrum"] = spectrum
+        self.bootstrap = None
+        if n_bootstrap:
+            from manifold._bootstrap import Bootstrap
+
+            self.bootstrap = Bootstrap(n_bootstrap, seed, self.n_points)
+
+    def _once(self, key: str, metric: str, build: Callable[[], Any]) -> Any:
+        value = self._built.get(key, _MISSING)
+        if value is _MISSING:
+            value = self.recorder.attempt(SEMANTIC, metric, build)
+            self._built[key] = value
+        return value
+
+    @property
+    def spectrum(self) -> Any:
+        """The :class:`~manifold.spectral.Spectrum` of ``z`` (None if it failed)."""
+        from manifold.spectral import spectrum
+
+        return self._once("spectrum", "spectrum", lambda: spectrum(self.z))
+
+    def _graphs(self) -> tuple[Any, Any] | None:
+        def build() -> tuple[Any, Any]:
+            from manifold.graphs import knn_graph
+
+            wide = knn_graph(self.z, k=search_neighbours(self.k, self.n_points))
+            if wide.k == self.k:
+                return wide, wide
+            return wide, dataclasses.replace(
+                wide, indices=wide.indices[:, : self.k], distances=wide.distances[:, : self.k]
+            )
+
+        return self._once("graphs", "knn_graph", build)
+
+    @property
+    def mle_knn(self) -> Any:
+        """The kNN graph of the neighbour search (at least the MLE neighbours), or None."""
+        graphs = self._graphs()
+        return None if graphs is None else graphs[0]
+
+    @property
+    def knn(self) -> Any:
+        """The ``k``-NN graph of ``z`` (None if it failed)."""
+        graphs = self._graphs()
+        return None if graphs is None else graphs[1]
+
+    @property
+    def nnk(self) -> Any:
+        """The NNK graph on the ``k``-NN candidates (None if it or the kNN graph failed)."""
+        if self.knn is None:
+            return None
+        from manifold.graphs import nnk_graph
+
+        return self._once("nnk", "nnk_graph", lambda: nnk_graph(self.knn))
+
+    @property
+    def k_mle(self) -> int:
+        """Neighbours of the MLE dimension: :func:`mle_neighbours` of ``N``."""
+        return mle_neighbours(self.n_points)
+
+    def length_unit(self, knn: Any = None) -> float:
+        """The divisor of every length under ``scale`` (1 for raw lengths).
+
+        For ``"knn"``: the median distance from a point to its last candidate in ``knn``
+        (default: the context's ``k``-NN graph); a driver that builds its own graph (e.g. on
+        anchors) passes it, so that its lengths are in the same unit.
+        """
+        from manifold.metrics._scale import resolve_scale
+
+        return resolve_scale(self.scale, self.knn if knn is None else knn)
+
+    def available(self, need: str) -> bool:
+        """Whether ``need`` (one of spectrum, knn, mle_knn, nnk; views always) could be built."""
+        if need == "views":
+            return True
+        return getattr(self, need) is not None
+
+    def rankme(self) -> float:
+        """RankMe of ``z``, on the seeded ``max_samples`` rows when ``N`` exceeds the cap."""
+        if self.max_samples is None or self.max_samples >= self.n_points:
+            return self.spectrum.rankme()
+        from manifold.io import RowReader
+        from manifold.spectral import rankme, spectrum
+
+        if isinstance(self.z, RowReader):
+            # the same seeded sorted subset rankme(z, max_samples, seed) draws
+            rng = numpy_generator(self.seed)
+            rows = np.sort(rng.choice(self.n_points, size=self.max_samples, replace=False))
+            return spectrum(self.z.take(rows.astype(np.int64))).rankme()
+        return rankme(self.z, max_samples=self.max_samples, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of a profile.
+
+    Attributes:
+        name: The metric's name in the table (a dict result gives one row per key instead).
+        manifold: ``"semantic"`` or ``"family"`` (computed once per augmentation family).
+        needs: What it reads from the context: ``spectrum``, ``knn``, ``mle_knn``, ``nnk``,
+            ``views``. It is skipped when one of them could not be built.
+        compute: ``compute(context, views)`` (``views`` is None for the semantic manifold).
+        option: A driver option that must be on for the metric to run (e.g. ``curvature``).
+    """
+
+    name: str
+    manifold: str
+    needs: tuple[str, ...]
+    compute: Callable[[ModelContext, Any], Any]
+    option: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [n for n in self.needs if n not in _NEEDS]
+        if unknown:
+            raise ValueError(f"unknown needs {unknown}; allowed: {', '.join(_NEEDS)}")
+
+
+def _alpha(ctx: ModelContext, _: Any) -> dict[str, float]:
+    fit = ctx.spectrum.alpha()
+    return {"alpha": fit.alpha, "alpha_r2": fit.r2}
+
+
+def _spectral(name: str) -> Callable[[ModelContext, Any], float]:
+    return lambda ctx, _: getattr(ctx.spectrum, name)()
+
+
+def _graph_metric(name: str, graph: str) -> Callable[[ModelContext, Any], Any]:
+    def compute(ctx: ModelContext, _: Any) -> Any:
+        from manifold import metrics
+
+        return getattr(metrics, name)(getattr(ctx, graph))
+
+    return compute
+
+
+def _mle(ctx: ModelContext, _: Any) -> float:
+    from manifold.metrics import mle_dimension
+
+    return mle_dimension(ctx.mle_knn, k=ctx.k_mle)
+
+
+def _nnk_diameter(ctx: ModelContext, _: Any) -> PointMetric:
+    from manifold.metrics import nnk_diameter
+
+    return nnk_diameter(ctx.nnk, scale=ctx.scale)
+
+
+def _curvature(name: str, attribute: str) -> Callable[[ModelContext, Any], PointMetric]:
+    def compute(ctx: ModelContext, _: Any) -> PointMetric:
+        from manifold import metrics
+
+        graph = getattr(metrics, name)(ctx.nnk, scale=ctx.scale)
+        values = [d[attribute] for _, _, d in graph.edges(data=True)]
+        return PointMetric(name, np.asarray(values, dtype=float))
+
+    return compute
+
+
+def _with_semantic(name: str, graph: str) -> Callable[[ModelContext, Any], Any]:
+    def compute(ctx: ModelContext, views: torch.Tensor) -> Any:
+        from manifold import metrics
+
+        return getattr(metrics, name)(ctx.z, views, k=ctx.k, graph=getattr(ctx, graph))
+
+    return compute
+
+
+def _views_only(function: Callable[[Any], Any]) -> Callable[[ModelContext, Any], Any]:
+    return lambda ctx, views: function(views)
+
+
+def _family_rankme(ctx: ModelContext, views: torch.Tensor) -> float:
+    from manifold.spectral import rankme
+
+    return rankme(views.reshape(-1, views.shape[-1]))
+
+
+def _metrics_module(name: str) -> Callable[[Any], Any]:
+    def call(views: Any) -> Any:
+        from manifold import metrics
+
+        return getattr(metrics, name)(views)
+
+    return call
+
+
+def _lidar(ctx: ModelContext, views: Any) -> float:
+    from manifold.spectral import lidar
+
+    return lidar(views, delta_relative=ctx.delta_relative)
+
+
+#: Every metric of a profile, in the order of the table's rows.
+REGISTRY: tuple[Metric, ...] = (
+    Metric("rankme", SEMANTIC, ("spectrum",), lambda ctx, _: ctx.rankme()),
+    Metric("effective_rank", SEMANTIC, ("spectrum",), _spectral("effective_rank")),
+    Metric("stable_rank", SEMANTIC, ("spectrum",), _spectral("stable_rank")),
+    Metric("participation_ratio", SEMANTIC, ("spectrum",), _spectral("participation_ratio")),
+    Metric("nesum", SEMANTIC, ("spectrum",), _spectral("nesum")),
+    Metric("alpha", SEMANTIC, ("spectrum",), _alpha),
+    Metric("twonn_dimension", SEMANTIC, ("knn",), _graph_metric("twonn_dimension", "knn")),
+    Metric("mle_dimension", SEMANTIC, ("mle_knn",), _mle),
+    Metric("nnk_degree", SEMANTIC, ("nnk",), _graph_metric("nnk_degree", "nnk")),
+    Metric("nnk_diameter", SEMANTIC, ("nnk",), _nnk_diameter),
+    Metric("local_dimension", SEMANTIC, ("nnk",), _graph_metric("local_dimension", "nnk")),
+    Metric("subspace_angles", SEMANTIC, ("nnk",), _graph_metric("subspace_angles", "nnk")),
+    Metric(
+        "ollivier_ricci",
+        SEMANTIC,
+        ("nnk",),
+        _curvature("ollivier_ricci", "ricci_curvature"),
+        "curvature",
+    ),
+    Metric(
+        "forman_ricci",
+        SEMANTIC,
+        ("nnk",),
+        _curvature("forman_ricci", "forman_curvature"),
+        "curvature",
+    ),
+    Metric("spread_ratio", FAMILY, ("views",), _with_semantic("spread_ratio", "knn")),
+    Metric(
+        "augmentation_diameter_ratio",
+        FAMILY,
+        ("views",),
+        _with_semantic("augmentation_diameter_ratio", "nnk"),
+    ),
+    Metric(
+        "same_source_rate", FAMILY, ("views",), _views_only(_metrics_module("same_source_rate"))
+    ),
+    Metric(
+        "augmentation_dimension",
+        FAMILY,
+        ("views",),
+        _views_only(_metrics_module("augmentation_dimension")),
+    ),
+    Metric("tangent_alignment", FAMILY, ("views",), _with_semantic("tangent_alignment", "nnk")),
+    Metric("lidar", FAMILY, ("views",), _lidar),
+    Metric("alignment", FAMILY, ("views",), _views_only(_metrics_module("alignment"))),
+    Metric("rankme", FAMILY, ("views",), _family_rankme),
+)
+
+
+def metrics_for(
+    manifold: str, options: Iterable[str] = (), needs: Iterable[str] | None = None
+) -> list[Metric]:
+    """The registry entries of ``manifold`` whose option is on (and, if given, whose needs fit).
+
+    Examples:
+        >>> [m.name for m in metrics_for("semantic", needs={"spectrum"})][:3]
+        ['rankme', 'effective_rank', 'stable_rank']
+        >>> len(metrics_for("semantic", options={"curvature"})) - len(metrics_for("semantic"))
+        2
+    """
+    options = set(options)
+    allowed = None if needs is None else set(needs)
+    return [
+        m
+        for m in REGISTRY
+        if m.manifold == manifold
+        and (m.option is None or m.option in options)
+        and (allowed is None or set(m.needs) <= allowed)
+    ]
+
+
+def record_semantic(
+    ctx: ModelContext,
+    options: Iterable[str] = (),
+    recorder: Recorder | None = None,
+    needs: Iterable[str] | None = None,
+) -> None:
+    """Record every semantic-manifold metric of ``ctx`` (graphs built before the metrics).
+
+    Rows go to ``recorder`` (default: the context's); ``needs`` restricts the metrics to those
+    that need no more (e.g. ``{"spectrum"}`` for the spectral metrics alone). With a bootstrap
+    in the context, each recorded value and mean gets its ``"se"`` row.
+    """
+    rec = ctx.recorder if recorder is None else recorder
+    entries = metrics_for(SEMANTIC, options, needs)
+    if any("spectrum" in m.needs for m in entries):
+        ctx.available("spectrum")
+    # the graphs are built up front, so a failing graph is reported before the metrics
+    if any(set(m.needs) & {"knn", "mle_knn", "nnk"} for m in entries):
+        ctx.available("nnk")
+    results: dict[str, Any] = {}
+    for metric in entries:
+        if all(ctx.available(need) for need in metric.needs):
+            result = rec.run(SEMANTIC, metric.name, lambda m=metric: m.compute(ctx, None))
+            _collect(results, metric.name, result)
+    if ctx.bootstrap is not None:
+        ctx.bootstrap.semantic(ctx, rec, results)
+
+
+def record_family(
+    ctx: ModelContext, family: str, views: torch.Tensor, recorder: Recorder | None = None
+) -> None:
+    """Record every metric of one augmentation family (``views`` validated, ``(N, K, D)``).
+
+    Rows go to ``recorder`` (default: the context's); the semantic graphs come from ``ctx``.
+    With a bootstrap in the context, each recorded value and mean gets its ``"se"`` row.
+    """
+    rec = ctx.recorder if recorder is None else recorder
+    results: dict[str, Any] = {}
+    for metric in metrics_for(FAMILY):
+        result = rec.run(family, metric.name, lambda m=metric: m.compute(ctx, views))
+        _collect(results, metric.name, result)
+    if ctx.bootstrap is not None:
+        ctx.bootstrap.family(ctx, rec, family, views, results)
+
+
+def _collect(results: dict[str, Any], name: str, result: Any) -> None:
+    """Keep a recorded result by the name of its row(s) (a dict gives one per key)."""
+    if isinstance(result, dict):
+        results.update(result)
+    elif result is not None:
+        results[name] = result

@@ -1,0 +1,176 @@
+"""Input and output shared by every layer: chunked row reads and atomic file writes.
+
+:class:`RowReader` reads an ``(N, D)`` array, a numpy memmap or a ``.npy`` file chunk by chunk
+without mapping the file's pages into the process; :func:`atomic_write` writes a file through a
+temporary file in the same folder and a rename, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["RowReader", "atomic_write", "file_location"]
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary file in the same folder, then rename over it.
+
+    ``write`` receives the temporary path and fills it; the file is synced before the rename, so
+    an interrupted run leaves either the old file or the new one, never a partial one.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> target = Path(tempfile.mkdtemp()) / "out" / "a.txt"
+        >>> atomic_write(target, lambda p: p.write_text("done"))
+        >>> target.read_text(), sorted(q.name for q in target.parent.iterdir())
+        ('done', ['a.txt'])
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class RowReader:
+    """Row access to an ``(N, D)`` array, a numpy memmap or a ``.npy`` path, chunk by chunk.
+
+    A memmap backed by a file (C-ordered rows, not copy-on-write) is read with file reads at the
+    rows' byte offsets, so no page of the file is mapped into the process: reading all of an
+    8 GB memmap keeps the resident set at one chunk. Anything else (numpy array, torch tensor,
+    other memmaps) is sliced.
+
+    Args:
+        z: ``(N, D)`` numpy array or memmap, torch tensor, or the path of a ``.npy`` file
+            (opened as a read-only memmap).
+        name: The argument's name in error messages.
+
+    Examples:
+        >>> import numpy as np
+        >>> r = RowReader(np.arange(12.0).reshape(4, 3))
+        >>> r.shape, r.read(1, 3).tolist(), r.take(np.array([0, 3])).tolist()
+        ((4, 3), [[3.0, 4.0, 5.0], [6.0, 7.0, 8.0]], [[0.0, 1.0, 2.0], [9.0, 10.0, 11.0]])
+    """
+
+    def __init__(self, z: Any, name: str = "z") -> None:
+        if isinstance(z, (str, os.PathLike)):
+            z = np.load(os.fspath(z), mmap_mode="r")
+        shape = tuple(getattr(z, "shape", np.shape(z)))
+        if len(shape) != 2:
+            got = "(" + ", ".join(str(int(s)) for s in shape) + ")"
+            raise ValueError(f"expected {name} of shape (N, D), got {got}")
+        if shape[0] == 0 or shape[1] == 0:
+            raise ValueError(f"{name} is empty (shape {shape})")
+        if not isinstance(z, (np.ndarray, torch.Tensor)):
+            z = np.asarray(z)
+        dtype = z.dtype
+        if isinstance(z, np.ndarray) and (dtype.kind not in "fiu" or dtype.kind == "b"):
+            raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
+        self.name = name
+        self.shape = (int(shape[0]), int(shape[1]))
+        self._z = z
+        self._file = file_location(z)
+        self._handle = None
+
+    @property
+    def n(self) -> int:
+        """Number of rows ``N``."""
+        return self.shape[0]
+
+    @property
+    def dim(self) -> int:
+        """Number of columns ``D``."""
+        return self.shape[1]
+
+    @property
+    def streams_from_file(self) -> bool:
+        """Whether rows are read from the memmap's file (not through its mapping)."""
+        return self._file is not None
+
+    def _fh(self):
+        if self._handle is None or self._handle.closed:
+            self._handle = open(self._file[0], "rb")  # noqa: SIM115 - kept open across reads
+        return self._handle
+
+    def close(self) -> None:
+        """Close the file handle (reopened on the next read)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def _read_file(self, lo: int, hi: int, out: np.ndarray) -> None:
+        path, start, dtype = self._file
+        fh = self._fh()
+        fh.seek(start + lo * self.dim * dtype.itemsize)
+        view = memoryview(out).cast("B")
+        got = fh.readinto(view)
+        if got != view.nbytes:
+            raise OSError(f"short read from {path}: rows {lo}..{hi - 1} ({got} of {view.nbytes})")
+
+    def read(self, lo: int, hi: int) -> Any:
+        """Rows ``lo .. hi-1`` (a copy for file-backed memmaps, else a slice)."""
+        if self._file is None:
+            return self._z[lo:hi]
+        out = np.empty((hi - lo, self.dim), dtype=self._file[2])
+        self._read_file(lo, hi, out)
+        return out
+
+    def take(self, rows: np.ndarray) -> Any:
+        """Rows at the sorted, distinct indices ``rows`` (a copy)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._file is None:
+            if isinstance(self._z, torch.Tensor):
+                return self._z[torch.from_numpy(rows).to(self._z.device)]
+            return np.asarray(self._z[rows])
+        out = np.empty((rows.size, self.dim), dtype=self._file[2])
+        # one read per run of consecutive rows
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        pos = 0
+        for run in np.split(rows, breaks):
+            if run.size:
+                self._read_file(int(run[0]), int(run[-1]) + 1, out[pos : pos + run.size])
+                pos += run.size
+        return out
+
+    def chunks(self, chunk_rows: int):
+        """Yield ``(lo, rows lo..hi-1)`` over the whole array."""
+        for lo in range(0, self.n, chunk_rows):
+            yield lo, self.read(lo, min(self.n, lo + chunk_rows))
+
+
+def file_location(z: Any) -> tuple[str, int, np.dtype] | None:
+    """``(path, byte offset of row 0, dtype)`` for a file-backed memmap, else None.
+
+    Examples:
+        >>> import numpy as np
+        >>> file_location(np.zeros((2, 3))) is None
+        True
+    """
+    if not isinstance(z, np.memmap) or not z.flags.c_contiguous:
+        return None
+    root = z
+    while not isinstance(root.base, mmap.mmap):
+        if not isinstance(root.base, np.ndarray):
+            return None
+        root = root.base
+    filename = getattr(root, "filename", None)
+    # copy-on-write changes live only in the mapping, and the file would not show them
+    if filename is None or getattr(root, "mode", "r") == "c" or not os.path.isfile(filename):
+        return None
+    start = int(root.offset) + (z.ctypes.data - root.ctypes.data)
+    return filename, start, z.dtype

@@ -1,0 +1,163 @@
+"""Result types of a profile: the tidy :class:`Profile` table and its column names.
+
+A :class:`Profile` holds one row per (model, manifold, metric, statistic) with its value, the
+run's settings, and the metrics that could not be computed (with the reason), so that a failure
+in one metric never loses the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manifold._summary import STATISTICS
+from manifold.io import atomic_write
+
+__all__ = ["COLUMNS", "SEMANTIC", "Profile"]
+
+#: Name of the semantic manifold (one clean embedding per image) in profile tables.
+SEMANTIC = "semantic"
+#: Columns of a profile table.
+COLUMNS = ["model", "manifold", "metric", "statistic", "value"]
+
+
+@dataclass
+class Profile:
+    """Geometry metrics of one or more models as a tidy table.
+
+    Attributes:
+        table: DataFrame with columns ``model``, ``manifold`` (``"semantic"`` or an augmentation
+            family), ``metric``, ``statistic`` (``"value"`` for a scalar metric; ``mean``,
+            ``median``, ``std``, ``q05``, ``q25``, ``q75``, ``q95`` for a per-point metric, and
+            ``se`` for the standard error of the ``value`` or ``mean``: bootstrap in a profile
+            run with ``n_bootstrap``, anchor sampling in :func:`~manifold.profile_large`) and
+            ``value``.
+        settings: For each model, the settings of its run (N, K, k, seed, families, layer, ...).
+        failures: One dict per metric that could not be computed: model, manifold, metric,
+            error.
+    """
+
+    table: pd.DataFrame
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def models(self) -> list[str]:
+        """Model names, in order of first appearance."""
+        return list(dict.fromkeys(self.table["model"]))
+
+    def __repr__(self) -> str:
+        return (
+            f"Profile(models={self.models}, rows={len(self.table)}, failures={len(self.failures)})"
+        )
+
+    def value(
+        self,
+        metric: str,
+        manifold: str = SEMANTIC,
+        statistic: str | None = None,
+        model: str | None = None,
+    ) -> float:
+        """One number from the table (``statistic`` defaults to ``value`` or ``mean``)."""
+        t = self.table
+        sel = (t["metric"] == metric) & (t["manifold"] == manifold)
+        if model is not None:
+            sel &= t["model"] == model
+        rows = t[sel]
+        if statistic is None:
+            statistic = "value" if (rows["statistic"] == "value").any() else "mean"
+        rows = rows[rows["statistic"] == statistic]
+        if len(rows) != 1:
+            raise KeyError(
+                f"expected one row for metric={metric!r}, manifold={manifold!r}, "
+                f"statistic={statistic!r}, model={model!r}; found {len(rows)}"
+            )
+        return float(rows["value"].iloc[0])
+
+    def to_matrix(self, statistic: str = "mean") -> pd.DataFrame:
+        """Pivot to a model × metric matrix for clustering and transfer prediction.
+
+        Columns are named ``"<manifold>/<metric>"``; scalar metrics contribute their value and
+        per-point metrics the requested ``statistic``.
+        """
+        if statistic not in STATISTICS:
+            raise ValueError(f"statistic must be one of {', '.join(STATISTICS)}; got {statistic!r}")
+        t = self.table
+        t = t[(t["statistic"] == "value") | (t["statistic"] == statistic)]
+        t = t.assign(column=t["manifold"] + "/" + t["metric"])
+        return t.pivot_table(index="model", columns="column", values="value", sort=False)
+
+    @classmethod
+    def concat(cls, profiles: Iterable[Profile]) -> Profile:
+        """Join the profiles of several models into one."""
+        profiles = list(profiles)
+        if not profiles:
+            raise ValueError("concat needs at least one Profile")
+        settings: dict[str, dict[str, Any]] = {}
+        failures: list[dict[str, str]] = []
+        for p in profiles:
+            settings.update(p.settings)
+            failures.extend(p.failures)
+        table = pd.concat([p.table for p in profiles], ignore_index=True)
+        dup = table.duplicated(["model", "manifold", "metric", "statistic"])
+        if dup.any():
+            first = table[dup].iloc[0]
+            raise ValueError(
+                f"model {first['model']!r} appears in more than one profile; give each run a "
+                "distinct name"
+            )
+        return cls(table, settings, failures)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the table (``.parquet`` or ``.csv``) and a ``.json`` sidecar with the settings.
+
+        Both files are written atomically (temporary file, then rename).
+        """
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".parquet", ".csv"):
+            raise ValueError(f"save path must end in .parquet or .csv, got {path.name!r}")
+        if suffix == ".parquet":
+            atomic_write(path, lambda p: self.table.to_parquet(p, index=False))
+        else:
+            atomic_write(path, lambda p: self.table.to_csv(p, index=False))
+        meta = {"settings": self.settings, "failures": self.failures}
+        atomic_write(
+            path.with_suffix(".json"),
+            lambda p: p.write_text(json.dumps(meta, indent=2, default=_json_default)),
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Profile:
+        """Load a profile written by :meth:`save`."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"no profile at {path}")
+        if path.suffix.lower() == ".parquet":
+            table = pd.read_parquet(path)
+        elif path.suffix.lower() == ".csv":
+            table = pd.read_csv(path)
+        else:
+            raise ValueError(f"profile path must end in .parquet or .csv, got {path.name!r}")
+        missing = [c for c in COLUMNS if c not in table.columns]
+        if missing:
+            raise ValueError(f"{path} is not a profile table: missing columns {missing}")
+        meta_path = path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        return cls(table[COLUMNS], meta.get("settings", {}), meta.get("failures", []))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    return str(obj)

@@ -1,0 +1,125 @@
+"""Figures of a model clustering: the dendrogram and the 2-D model map.
+
+They live with the clustering they draw (a :class:`~manifold.zoo.ClusterResult` draws itself
+with them); :mod:`manifold.plot` offers them next to the other figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["group_colours", "plot_dendrogram", "plot_model_map"]
+
+
+def group_colours(groups: Any, models: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Model -> colour and label -> colour for a grouping (tab10/tab20 cycle)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    if groups is None:
+        return {m: "black" for m in models}, {}
+    series = groups if isinstance(groups, pd.Series) else pd.Series(dict(groups))
+    series.index = series.index.map(str)
+    missing = [m for m in models if m not in series.index]
+    if missing:
+        raise ValueError(f"groups has no label for models {missing}")
+    labels = list(dict.fromkeys(str(series[m]) for m in models))
+    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+    palette = {lab: cmap(i % cmap.N) for i, lab in enumerate(labels)}
+    return {m: palette[str(series[m])] for m in models}, palette
+
+
+def plot_dendrogram(result: Any, groups: Any = None, ax: Any = None):
+    """Dendrogram of a model clustering, leaf labels coloured by a grouping.
+
+    Args:
+        result: A :class:`~manifold.zoo.ClusterResult`.
+        groups: Mapping model -> label for the colours (default: the result's ``groups``).
+        ax: Optional matplotlib Axes.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+    from scipy.cluster.hierarchy import dendrogram
+
+    models = list(result.matrix.index)
+    groups = result.groups if groups is None else groups
+    colours, palette = group_colours(groups, models)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.4 * len(models) + 2), 4.5))
+    else:
+        fig = ax.figure
+    # the cut height: between the merges that leave n_clusters and n_clusters - 1 clusters
+    heights = np.sort(result.linkage[:, 2])
+    k = result.n_clusters
+    cut = None
+    if 1 < k <= len(models) - 1:
+        cut = (heights[-k] + heights[-k + 1]) / 2
+    dendrogram(
+        result.linkage,
+        labels=models,
+        ax=ax,
+        leaf_rotation=90,
+        color_threshold=cut if cut is not None else 0,
+        above_threshold_color="grey",
+    )
+    for tick in ax.get_xticklabels():
+        tick.set_color(colours.get(tick.get_text(), "black"))
+    if cut is not None:
+        ax.axhline(cut, ls="--", color="black", lw=0.8, label=f"cut: {k} clusters")
+    handles = [
+        plt.Line2D([], [], marker="s", ls="", color=c, label=lab) for lab, c in palette.items()
+    ]
+    if cut is not None:
+        handles.append(plt.Line2D([], [], ls="--", color="black", label=f"cut: {k} clusters"))
+    if handles:
+        ax.legend(handles=handles, fontsize=7, loc="upper right")
+    ax.set_ylabel(f"{result.distance} distance ({result.method} linkage)")
+    title = "models clustered by geometry"
+    if result.adjusted_rand_index is not None:
+        title += f" (ARI vs groups = {result.adjusted_rand_index:.2f})"
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_model_map(result: Any, groups: Any = None, ax: Any = None):
+    """2-D map (classical MDS) of the models, coloured by a grouping, marked by cluster.
+
+    Args:
+        result: A :class:`~manifold.zoo.ClusterResult`.
+        groups: Mapping model -> label for the colours (default: the result's ``groups``).
+        ax: Optional matplotlib Axes.
+
+    Returns:
+        The matplotlib Figure (one scatter collection per group, or one without groups).
+    """
+    import matplotlib.pyplot as plt
+
+    emb = result.embedding_2d
+    models = list(emb.index)
+    groups = result.groups if groups is None else groups
+    colours, palette = group_colours(groups, models)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 5))
+    else:
+        fig = ax.figure
+    buckets = palette if palette else {"models": "black"}
+    for lab, colour in buckets.items():
+        members = [m for m in models if not palette or colours[m] == colour]
+        ax.scatter(emb.loc[members, "mds1"], emb.loc[members, "mds2"], color=colour, label=lab,
+                   s=40, edgecolor="white", linewidth=0.5)  # fmt: skip
+    for m in models:
+        ax.annotate(f"{m} [{result.labels[m]}]", (emb.loc[m, "mds1"], emb.loc[m, "mds2"]),
+                    fontsize=6, xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    ex = result.explained
+    ax.set_xlabel(f"MDS 1 ({100 * ex[0]:.0f}% of variance)")
+    ax.set_ylabel(f"MDS 2 ({100 * ex[1]:.0f}% of variance)")
+    ax.set_title("model map ([n] = cluster)")
+    if palette:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
