@@ -13,6 +13,14 @@ given the same embeddings give the same numbers:
 * Shared parameters follow one rule each: the MLE dimension uses :func:`mle_neighbours`
   neighbours whatever ``k`` is, and the neighbour search serves both it and the ``k``-NN graph
   (:func:`search_neighbours`).
+* Every number is scale-free: lengths (the NNK diameter, the curvatures' edge lengths) are
+  measured in :data:`LENGTH_SCALE` (the median distance from a point to its ``k``-th
+  neighbour, :meth:`ModelContext.length_unit`), and LiDAR's ridge is relative to the
+  within-image variance (:data:`LIDAR_DELTA_RELATIVE`), so rescaling a model's embeddings and
+  views changes no number of its profile.
+* With ``n_bootstrap`` resamples, the context's bootstrap (``manifold._bootstrap``) adds a
+  standard error (statistic ``"se"``) to every value and mean recorded, reusing the spectrum
+  and the graphs rather than rebuilding them.
 
 A metric that raises ``ValueError``, ``RuntimeError`` or ``LinAlgError`` is recorded as a failure
 by the :class:`Recorder`; the others are still computed.
@@ -35,6 +43,8 @@ from manifold.results import COLUMNS, SEMANTIC
 
 __all__ = [
     "FAMILY",
+    "LENGTH_SCALE",
+    "LIDAR_DELTA_RELATIVE",
     "MLE_NEIGHBOURS",
     "REGISTRY",
     "Metric",
@@ -51,6 +61,11 @@ __all__ = [
 MLE_NEIGHBOURS = 20
 #: The ``manifold`` of a registry entry computed once per augmentation family.
 FAMILY = "family"
+#: Unit of every length in a profile (``scale=`` of nnk_diameter and the curvatures): the median
+#: distance from a point to its ``k``-th neighbour.
+LENGTH_SCALE = "knn"
+#: LiDAR's ridge in a profile: relative to the within-image variance (``delta_relative=``).
+LIDAR_DELTA_RELATIVE = True
 _NEEDS = ("spectrum", "knn", "mle_knn", "nnk", "views")
 
 
@@ -147,6 +162,11 @@ class ModelContext:
         seed: Seed of the RankMe subsample.
         max_samples: Row cap for RankMe (``None``: all rows).
         spectrum: A spectrum already computed (e.g. streamed by a driver).
+        scale: Unit of lengths (``None``: raw, ``"knn"``: the median ``k``-th neighbour
+            distance, or a positive number); see :meth:`length_unit`.
+        delta_relative: LiDAR's ridge relative to the within-image variance.
+        n_bootstrap: Bootstrap resamples of the images for standard errors (0: none, else at
+            least 2), seeded by ``seed``.
     """
 
     def __init__(
@@ -158,16 +178,26 @@ class ModelContext:
         seed: int = 0,
         max_samples: int | None = 25600,
         spectrum: Any = None,
+        scale: Any = LENGTH_SCALE,
+        delta_relative: bool = LIDAR_DELTA_RELATIVE,
+        n_bootstrap: int = 0,
     ) -> None:
         self.z = z
         self.k = k
         self.recorder = recorder
         self.seed = seed
         self.max_samples = max_samples
+        self.scale = scale
+        self.delta_relative = delta_relative
         self.n_points = int(z.shape[0])
         self._built: dict[str, Any] = {}
         if spectrum is not None:
             self._built["spectrum"] = spectrum
+        self.bootstrap = None
+        if n_bootstrap:
+            from manifold._bootstrap import Bootstrap
+
+            self.bootstrap = Bootstrap(n_bootstrap, seed, self.n_points)
 
     def _once(self, key: str, metric: str, build: Callable[[], Any]) -> Any:
         value = self._built.get(key, _MISSING)
@@ -216,6 +246,22 @@ class ModelContext:
         from manifold.graphs import nnk_graph
 
         return self._once("nnk", "nnk_graph", lambda: nnk_graph(self.knn))
+
+    @property
+    def k_mle(self) -> int:
+        """Neighbours of the MLE dimension: :func:`mle_neighbours` of ``N``."""
+        return mle_neighbours(self.n_points)
+
+    def length_unit(self, knn: Any = None) -> float:
+        """The divisor of every length under ``scale`` (1 for raw lengths).
+
+        For ``"knn"``: the median distance from a point to its last candidate in ``knn``
+        (default: the context's ``k``-NN graph); a driver that builds its own graph (e.g. on
+        anchors) passes it, so that its lengths are in the same unit.
+        """
+        from manifold.metrics._scale import resolve_scale
+
+        return resolve_scale(self.scale, self.knn if knn is None else knn)
 
     def available(self, need: str) -> bool:
         """Whether ``need`` (one of spectrum, knn, mle_knn, nnk; views always) could be built."""
@@ -284,14 +330,20 @@ def _graph_metric(name: str, graph: str) -> Callable[[ModelContext, Any], Any]:
 def _mle(ctx: ModelContext, _: Any) -> float:
     from manifold.metrics import mle_dimension
 
-    return mle_dimension(ctx.mle_knn, k=mle_neighbours(ctx.n_points))
+    return mle_dimension(ctx.mle_knn, k=ctx.k_mle)
+
+
+def _nnk_diameter(ctx: ModelContext, _: Any) -> PointMetric:
+    from manifold.metrics import nnk_diameter
+
+    return nnk_diameter(ctx.nnk, scale=ctx.scale)
 
 
 def _curvature(name: str, attribute: str) -> Callable[[ModelContext, Any], PointMetric]:
     def compute(ctx: ModelContext, _: Any) -> PointMetric:
         from manifold import metrics
 
-        graph = getattr(metrics, name)(ctx.nnk)
+        graph = getattr(metrics, name)(ctx.nnk, scale=ctx.scale)
         values = [d[attribute] for _, _, d in graph.edges(data=True)]
         return PointMetric(name, np.asarray(values, dtype=float))
 
@@ -326,10 +378,10 @@ def _metrics_module(name: str) -> Callable[[Any], Any]:
     return call
 
 
-def _lidar(views: Any) -> float:
+def _lidar(ctx: ModelContext, views: Any) -> float:
     from manifold.spectral import lidar
 
-    return lidar(views)
+    return lidar(views, delta_relative=ctx.delta_relative)
 
 
 #: Every metric of a profile, in the order of the table's rows.
@@ -343,7 +395,7 @@ REGISTRY: tuple[Metric, ...] = (
     Metric("twonn_dimension", SEMANTIC, ("knn",), _graph_metric("twonn_dimension", "knn")),
     Metric("mle_dimension", SEMANTIC, ("mle_knn",), _mle),
     Metric("nnk_degree", SEMANTIC, ("nnk",), _graph_metric("nnk_degree", "nnk")),
-    Metric("nnk_diameter", SEMANTIC, ("nnk",), _graph_metric("nnk_diameter", "nnk")),
+    Metric("nnk_diameter", SEMANTIC, ("nnk",), _nnk_diameter),
     Metric("local_dimension", SEMANTIC, ("nnk",), _graph_metric("local_dimension", "nnk")),
     Metric("subspace_angles", SEMANTIC, ("nnk",), _graph_metric("subspace_angles", "nnk")),
     Metric(
@@ -377,7 +429,7 @@ REGISTRY: tuple[Metric, ...] = (
         _views_only(_metrics_module("augmentation_dimension")),
     ),
     Metric("tangent_alignment", FAMILY, ("views",), _with_semantic("tangent_alignment", "nnk")),
-    Metric("lidar", FAMILY, ("views",), _views_only(_lidar)),
+    Metric("lidar", FAMILY, ("views",), _lidar),
     Metric("alignment", FAMILY, ("views",), _views_only(_metrics_module("alignment"))),
     Metric("rankme", FAMILY, ("views",), _family_rankme),
 )
@@ -414,7 +466,8 @@ def record_semantic(
     """Record every semantic-manifold metric of ``ctx`` (graphs built before the metrics).
 
     Rows go to ``recorder`` (default: the context's); ``needs`` restricts the metrics to those
-    that need no more (e.g. ``{"spectrum"}`` for the spectral metrics alone).
+    that need no more (e.g. ``{"spectrum"}`` for the spectral metrics alone). With a bootstrap
+    in the context, each recorded value and mean gets its ``"se"`` row.
     """
     rec = ctx.recorder if recorder is None else recorder
     entries = metrics_for(SEMANTIC, options, needs)
@@ -423,9 +476,13 @@ def record_semantic(
     # the graphs are built up front, so a failing graph is reported before the metrics
     if any(set(m.needs) & {"knn", "mle_knn", "nnk"} for m in entries):
         ctx.available("nnk")
+    results: dict[str, Any] = {}
     for metric in entries:
         if all(ctx.available(need) for need in metric.needs):
-            rec.run(SEMANTIC, metric.name, lambda m=metric: m.compute(ctx, None))
+            result = rec.run(SEMANTIC, metric.name, lambda m=metric: m.compute(ctx, None))
+            _collect(results, metric.name, result)
+    if ctx.bootstrap is not None:
+        ctx.bootstrap.semantic(ctx, rec, results)
 
 
 def record_family(
@@ -434,7 +491,20 @@ def record_family(
     """Record every metric of one augmentation family (``views`` validated, ``(N, K, D)``).
 
     Rows go to ``recorder`` (default: the context's); the semantic graphs come from ``ctx``.
+    With a bootstrap in the context, each recorded value and mean gets its ``"se"`` row.
     """
     rec = ctx.recorder if recorder is None else recorder
+    results: dict[str, Any] = {}
     for metric in metrics_for(FAMILY):
-        rec.run(family, metric.name, lambda m=metric: m.compute(ctx, views))
+        result = rec.run(family, metric.name, lambda m=metric: m.compute(ctx, views))
+        _collect(results, metric.name, result)
+    if ctx.bootstrap is not None:
+        ctx.bootstrap.family(ctx, rec, family, views, results)
+
+
+def _collect(results: dict[str, Any], name: str, result: Any) -> None:
+    """Keep a recorded result by the name of its row(s) (a dict gives one per key)."""
+    if isinstance(result, dict):
+        results.update(result)
+    elif result is not None:
+        results[name] = result

@@ -506,8 +506,10 @@ def profile_large(
     metrics; ``twonn_dimension``, ``mle_dimension`` as ``"value"``; ``nnk_degree``,
     ``nnk_diameter``, ``local_dimension`` as summary statistics), plus a ``"se"`` row (standard
     error of the ``value`` or ``mean``) for every anchor-based metric. Summary statistics other
-    than the mean (median, quantiles, std) are those of the anchor sample. Subspace angles,
-    Ricci curvature and the augmentation metrics are not computed here.
+    than the mean (median, quantiles, std) are those of the anchor sample. ``nnk_diameter`` is in
+    the engine's unit of length, as in :func:`manifold.profile`: the median distance from an
+    anchor to its k-th neighbour (:meth:`manifold.engine.ModelContext.length_unit`). Subspace
+    angles, Ricci curvature and the augmentation metrics are not computed here.
 
     Args:
         z: ``(N, D)`` numpy array or memmap, torch tensor, or ``.npy`` path.
@@ -608,11 +610,16 @@ def profile_large(
 
     nnk = rec.attempt(SEMANTIC, "nnk_graph", lambda: anchor_nnk(reader, knn, rows, sigma=sigma))
     if nnk is not None:
+        # nnk_diameter in the engine's unit of length, as profile reports it: with the default
+        # scale, the median distance from an anchor to its k-th neighbour
+        unit = rec.attempt(SEMANTIC, "nnk_diameter", lambda: ctx.length_unit(knn))
         for metric, values in (
             ("nnk_degree", nnk.degree.astype(np.float64)),
-            ("nnk_diameter", nnk.diameter),
+            ("nnk_diameter", None if unit is None else nnk.diameter / unit),
             ("local_dimension", nnk.local_dimension),
         ):
+            if values is None:
+                continue
             rec.add(SEMANTIC, metric, PointMetric(metric, values))
             add_se(metric, _mean_se(values, n))
     _merge_mark(stages, "nnk", t0)

@@ -42,6 +42,7 @@ def profile(
     curvature: bool = False,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    n_bootstrap: int = 0,
 ) -> Profile:
     """Profile the geometry of a model's representation, and its response to augmentations.
 
@@ -59,6 +60,12 @@ def profile(
     Ollivier– and Forman–Ricci curvature with ``curvature=True``). Each family gets the
     invariance metrics (spread ratio, augmentation diameter ratio, same-source rate,
     augmentation dimension, tangent alignment, LiDAR, alignment) and the RankMe of its views.
+
+    Every number is invariant to rescaling the embeddings and views by one factor, so models of
+    different scales can be compared: the NNK diameter is divided by the median distance from a
+    point to its k-th neighbour (the unit of the spread ratio too), both curvatures run on edge
+    lengths divided by that unit, and LiDAR's ridge is relative to the within-image variance
+    (``lidar(..., delta_relative=True)``).
 
     A metric that cannot be computed (e.g. alpha of a constant representation) is recorded in
     :attr:`Profile.failures` with the reason; the others are still computed.
@@ -81,12 +88,19 @@ def profile(
         curvature: Also compute Ollivier– and Forman–Ricci curvature of the semantic NNK graph.
         cache_dir: Folder for the Embedder's on-disk cache.
         progress: Show progress bars.
+        n_bootstrap: Resamples of the images (0: none, else at least 2) for bootstrap standard
+            errors: a row with statistic ``"se"`` for every global metric and for the mean of
+            every per-point metric. The spectra come from row-weighted Grams and the graphs are
+            reused, not rebuilt (see ``docs/analysis.md``); seeded by ``seed``.
 
     Returns:
         A :class:`Profile`.
     """
     k = check_int(k, "k", minimum=1)
     n_views = check_int(n_views, "n_views", minimum=2)
+    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    if n_bootstrap == 1:
+        raise ValueError("n_bootstrap must be 0 (no standard errors) or at least 2, got 1")
     started = time.time()
     family_views: dict[str, Any] = {}
     if isinstance(model_or_embeddings, torch.nn.Module):
@@ -133,7 +147,7 @@ def profile(
 
     zt, _ = as_tensor(z, "embeddings", min_sizes={"N": k + 1})
     rec = Recorder(name)
-    ctx = ModelContext(zt, k, rec, seed=seed, max_samples=max_samples)
+    ctx = ModelContext(zt, k, rec, seed=seed, max_samples=max_samples, n_bootstrap=n_bootstrap)
     options = {"curvature"} if curvature else set()
     steps = [SEMANTIC, *family_names]
     bar = _progress(steps, progress, f"profile {name}")
@@ -163,6 +177,7 @@ def profile(
         "layer": layer,
         "max_samples": max_samples,
         "curvature": curvature,
+        "n_bootstrap": n_bootstrap,
         "seconds": round(time.time() - started, 3),
     }
     return Profile(rec.table(), {name: settings}, rec.failures)

@@ -35,7 +35,9 @@ class Profile:
     Attributes:
         table: DataFrame with columns ``model``, ``manifold`` (``"semantic"`` or an augmentation
             family), ``metric``, ``statistic`` (``"value"`` for a scalar metric; ``mean``,
-            ``median``, ``std``, ``q05``, ``q25``, ``q75``, ``q95`` for a per-point metric) and
+            ``median``, ``std``, ``q05``, ``q25``, ``q75``, ``q95`` for a per-point metric, and
+            ``se`` for the standard error of the ``value`` or ``mean``: bootstrap in a profile
+            run with ``n_bootstrap``, anchor sampling in :func:`~manifold.profile_large`) and
             ``value``.
         settings: For each model, the settings of its run (N, K, k, seed, families, layer, ...).
         failures: One dict per metric that could not be computed: model, manifold, metric,

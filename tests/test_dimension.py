@@ -45,9 +45,12 @@ def test_matches_scikit_dimension(i):
     )
     assert mle_dimension(graph) == pytest.approx(float(ref[f"mle{i}"]), rel=1e-9)
     assert mle_dimension(x) == pytest.approx(float(ref[f"mle{i}"]), rel=1e-9)
-    assert mle_dimension(graph, unbiased=True) == pytest.approx(
+    # scikit-dimension's unbiased=True is the k - 2 numerator
+    assert mle_dimension(graph, numerator="k-2") == pytest.approx(
         float(ref[f"mle_unbiased{i}"]), rel=1e-9
     )
+    with pytest.warns(FutureWarning, match="numerator='k-2'"):
+        assert mle_dimension(graph, unbiased=True) == mle_dimension(graph, numerator="k-2")
     assert mle_dimension(graph, k=10) == pytest.approx(float(ref[f"mle_k10_{i}"]), rel=1e-9)
     per_point = mle_dimension(graph, per_point=True)
     np.testing.assert_allclose(per_point.values, ref[f"mle_pw{i}"], rtol=1e-9)
@@ -107,37 +110,55 @@ def test_torch_and_float32_input():
 # --- duplicates and bad input
 
 
-def test_twonn_drops_duplicates_with_warning():
+@pytest.mark.parametrize("fraction", [0.1, 0.3])
+def test_duplicates_give_the_distinct_rows_answer(fraction):
     rng = np.random.default_rng(2)
-    x = rng.random((300, 2))
-    clean = twonn_dimension(x, discard_fraction=0.0)
-    dup = np.vstack([x, x[:10]])
-    with pytest.warns(UserWarning, match="dropping 20 of 310"):
-        value = twonn_dimension(dup, discard_fraction=0.0)
-    assert np.isfinite(value)
-    # the 290 untouched points keep their ratios; only the 10 duplicated pairs are dropped
-    assert value == pytest.approx(clean, rel=0.1)
+    cube = rng.random((500, 3))
+    dup = np.vstack([cube, cube[rng.choice(500, int(fraction * 500), replace=False)]])
+    dup = dup[rng.permutation(len(dup))]
+    merged = len(dup) - 500
+    with pytest.warns(UserWarning, match=f"{merged} of {len(dup)} rows") as record:
+        value = twonn_dimension(dup)
+    assert len(record) == 1
+    assert value == pytest.approx(twonn_dimension(cube), rel=1e-12)
+    with pytest.warns(UserWarning, match=f"{merged} of {len(dup)} rows"):
+        assert mle_dimension(knn_graph(dup, k=20)) == pytest.approx(mle_dimension(cube), rel=1e-12)
 
 
-def test_twonn_all_duplicates_raise():
+def test_every_row_duplicated_gives_the_distinct_rows_answer():
+    rng = np.random.default_rng(3)
+    cube = rng.random((400, 3))
+    dup = np.vstack([cube, cube, cube])
+    with pytest.warns(UserWarning, match="800 of 1200 rows"):
+        assert twonn_dimension(dup) == pytest.approx(twonn_dimension(cube), rel=1e-12)
+    with pytest.warns(UserWarning, match="800 of 1200 rows"):
+        per_point = mle_dimension(dup, k=10, per_point=True)
+    # every copy carries the value of its distinct row
+    expected = mle_dimension(cube, k=10, per_point=True).values
+    np.testing.assert_allclose(per_point.values, np.tile(expected, 3), rtol=1e-12)
+
+
+def test_too_few_distinct_rows_say_so():
     x = np.repeat(np.eye(3), 4, axis=0)
-    with pytest.warns(UserWarning), pytest.raises(ValueError, match="at least 2 points"):
-        twonn_dimension(x)
+    with pytest.raises(ValueError, match="k \\+ 1 = 6 distinct rows"):
+        mle_dimension(x, k=5)
+    # three distinct points at equal distances: TwoNN is undefined on them, and says so
+    with (
+        pytest.warns(UserWarning, match="9 of 12 rows"),
+        pytest.raises(ValueError, match="r2 == r1"),
+    ):
+        twonn_dimension(x, discard_fraction=0.0)
 
 
-def test_mle_duplicates_never_nan():
+def test_graph_without_points_drops_zero_distances():
     rng = np.random.default_rng(3)
     x = rng.random((200, 3))
-    dup = np.vstack([x, x[:50], x[:50]])  # points with two twins: zero distances in their rows
-    result = mle_dimension(dup, k=10, per_point=True)
-    assert np.all(np.isfinite(result.values))
-    assert np.isfinite(mle_dimension(dup, k=10))
-
-
-def test_mle_all_duplicates_raise():
-    x = np.repeat(np.arange(4.0)[:, None] * np.ones((1, 3)), 30, axis=0)
-    with pytest.raises(ValueError, match="undefined"):
-        mle_dimension(x, k=20)
+    dup = np.vstack([x, x[:50]])
+    graph = knn_graph(dup, k=10)
+    graph.points = None
+    with pytest.warns(UserWarning, match="dropping 100 of 250 points"):
+        assert np.isfinite(twonn_dimension(graph))
+    assert np.all(np.isfinite(mle_dimension(graph, k=10, per_point=True).values))
 
 
 def test_twonn_per_point_is_refused():
@@ -151,7 +172,8 @@ def test_twonn_per_point_is_refused():
         (lambda x: twonn_dimension(x, discard_fraction=1.0), "discard_fraction"),
         (lambda x: twonn_dimension(x, method="ols"), "method"),
         (lambda x: mle_dimension(x, k=1), "k must be"),
-        (lambda x: mle_dimension(x, k=2, unbiased=True), "k must be"),
+        (lambda x: mle_dimension(x, k=2, numerator="k-2"), "k must be"),
+        (lambda x: mle_dimension(x, numerator="k"), "numerator"),
         (lambda x: mle_dimension(x[:10], k=20), "N >= 21"),
         (lambda x: mle_dimension(knn_graph(x, k=5), k=10), "needs k = 10"),
     ],
@@ -169,3 +191,26 @@ def test_nan_input_rejected():
         mle_dimension(x)
     with pytest.raises(ValueError, match="NaN"):
         twonn_dimension(x)
+
+
+def _poisson_knn(n, d, k, rng):
+    """kNN distances of a locally uniform d-dimensional sample: (T_j / T_k)^d are uniform order
+    statistics, so the estimators can be checked against their exact sampling law."""
+    from manifold.graphs import KNNGraph
+
+    u = np.sort(rng.random((n, k - 1)), axis=1)
+    dist = np.hstack([u ** (1.0 / d), np.ones((n, 1))])
+    return KNNGraph(np.zeros((n, k), dtype=np.int64), dist, "euclidean", None, n)
+
+
+def test_k_minus_1_is_the_unbiased_harmonic_combination():
+    rng = np.random.default_rng(0)
+    d, k = 5, 20
+    graph = _poisson_knn(40000, d, k, rng)
+    one = mle_dimension(graph, k=k)
+    two = mle_dimension(graph, k=k, numerator="k-2")
+    # the k - 2 global estimate is the k - 1 one times (k - 2)/(k - 1), exactly
+    assert two == pytest.approx(one * (k - 2) / (k - 1), rel=1e-12)
+    # relative sd of the k - 1 estimate: 1/sqrt(N (k - 1)) = 0.11 %; 5 sd of slack
+    assert one == pytest.approx(d, rel=0.006)
+    assert abs(two - d) > 0.04 * d

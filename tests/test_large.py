@@ -96,7 +96,7 @@ def test_all_rows_as_anchors_is_the_full_computation(cloud):
     full = nnk_graph(knn_graph(cloud, k=10), sigma=sigma)
     assert p.value("nnk_degree") == pytest.approx(nnk_degree(full).summary.mean, rel=1e-12)
     assert p.value("nnk_diameter", statistic="median") == pytest.approx(
-        nnk_diameter(full).summary.median, rel=1e-12
+        nnk_diameter(full, scale="knn").summary.median, rel=1e-12
     )
 
 
@@ -108,7 +108,7 @@ def test_anchor_means_are_within_three_standard_errors_of_the_full_means():
     full_nnk = nnk_graph(knn_graph(z, k=10), sigma=sigma)
     full = {
         "nnk_degree": nnk_degree(full_nnk).summary.mean,
-        "nnk_diameter": nnk_diameter(full_nnk).summary.mean,
+        "nnk_diameter": nnk_diameter(full_nnk, scale="knn").summary.mean,
         "local_dimension": local_dimension(full_nnk).summary.mean,
         "mle_dimension": mle_dimension(full_knn, k=20),
         "twonn_dimension": twonn_dimension(full_knn),

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["NNKGraph", "kernel_block", "nnk_graph", "solve_nnk_nodes"]
 
 _KERNELS = ("gaussian", "cosine")
-_SYMMETRIZE = (True, False, "max", "mean")
+_SYMMETRIZE = (True, False, "max", "mean", "error")
 
 # Ridge added to every K_SS, relative to its mean diagonal (which is 1 for both kernels): makes
 # blocks with duplicate or near-duplicate candidates positive definite without moving any weight
@@ -57,7 +57,8 @@ class NNKGraph:
         kernel: ``"gaussian"`` or ``"cosine"``.
         sigma: Gaussian kernel bandwidth (``None`` for the cosine kernel).
         tol: Weight threshold that defines the NNK neighbours.
-        symmetrize: ``"max"``, ``"mean"`` or ``False`` (how ``adjacency`` was built).
+        symmetrize: ``"max"``, ``"mean"``, ``"error"`` or ``False`` (how ``adjacency`` was
+            built).
     """
 
     knn: KNNGraph
@@ -131,8 +132,11 @@ class NNKGraph:
         graph.add_nodes_from(range(self.n_nodes))
         rows, pos = np.nonzero(self.mask)
         cols = self.knn.indices[rows, pos]
-        dist = self.knn.distances[rows, pos]
         theta = np.asarray(self.adjacency[rows, cols]).ravel()
+        # "error" removes some selected edges from the adjacency: keep only those it holds
+        kept = theta > 0
+        rows, pos, cols, theta = rows[kept], pos[kept], cols[kept], theta[kept]
+        dist = self.knn.distances[rows, pos]
         graph.add_edges_from(
             (int(i), int(j), {"weight": float(d), "theta": float(t)})
             for i, j, d, t in zip(rows, cols, dist, theta, strict=True)
@@ -185,10 +189,19 @@ def nnk_graph(
 
     Reconstruction error per node: ``e_i = K_ii - 2 θᵀ K_Si + θᵀ K_SS θ`` (``K_ii = 1``).
 
-    Adjacency: ``W_ij = θ_ij``. ``symmetrize=True`` or ``"max"`` keeps an edge when either
-    endpoint selects the other, with weight ``max(W_ij, W_ji)`` (as the authors' reference
-    code does); ``"mean"`` uses ``(W_ij + W_ji) / 2`` (a one-sided edge gets half its weight);
-    ``False`` keeps the directed ``W``.
+    Adjacency: ``W_ij = θ_ij``. ``symmetrize=True`` or ``"max"`` (the default) keeps an edge
+    when either endpoint selects the other, with weight ``max(W_ij, W_ji)``; ``"mean"`` uses
+    ``(W_ij + W_ji) / 2`` (a one-sided edge gets half its weight); ``False`` keeps the directed
+    ``W``. ``"error"`` is the rule of the authors' reference code: an edge is kept only from the
+    endpoint that reconstructs itself better, i.e. ``W_ij`` survives when ``i`` and ``j`` are
+    each other's candidates and ``e_i < e_j`` (strictly; a tie removes both directions), and
+    then ``max(W_ij, W_ji)`` is taken. It drops every edge that only one endpoint has among
+    its candidates, so points that no neighbour lists among its k nearest (outliers, points at
+    the edge of a cluster) can lose all their edges. The default stays ``"max"`` for that
+    reason: every selected neighbour remains connected and no point is isolated by the
+    symmetrisation. The per-point metrics (degree, diameter, local dimension, ...) read the
+    directed selection ``mask`` and do not depend on this choice; the curvatures and
+    ``to_networkx`` do.
 
     Args:
         z_or_graph: ``(N, D)`` points, or a :class:`KNNGraph` over one point set (its candidates
@@ -198,7 +211,7 @@ def nnk_graph(
         kernel: ``"gaussian"`` or ``"cosine"``.
         sigma: Gaussian bandwidth (default: mean k-th neighbour distance / 3).
         tol: Weights ``<= tol`` are pruned (set to 0).
-        symmetrize: ``True``/``"max"``, ``"mean"`` or ``False`` (see above).
+        symmetrize: ``True``/``"max"``, ``"mean"``, ``"error"`` or ``False`` (see above).
         metric: kNN metric for points (default ``"euclidean"``); for a graph it must match.
         device: Compute device (None: that of the points).
         batch_size: Nodes per block (default: about 128 MiB of working memory per block).
@@ -224,7 +237,7 @@ def nnk_graph(
         and not isinstance(symmetrize, bool)
     ):
         raise ValueError(
-            f"symmetrize must be one of True, False, 'max', 'mean'; got {symmetrize!r}"
+            f"symmetrize must be one of True, False, 'max', 'mean', 'error'; got {symmetrize!r}"
         )
     symmetrize = "max" if symmetrize is True else symmetrize
     if sigma is not None:
@@ -286,7 +299,7 @@ def nnk_graph(
         )
 
     mask = weights > tol
-    adjacency = _adjacency(knn.indices, weights, mask, n, symmetrize)
+    adjacency = _adjacency(knn.indices, weights, mask, n, symmetrize, error)
     return NNKGraph(
         knn=knn,
         weights=weights,
@@ -507,8 +520,16 @@ def _nnls_active_set(
 
 
 def _adjacency(
-    indices: np.ndarray, weights: np.ndarray, mask: np.ndarray, n: int, symmetrize: str | bool
+    indices: np.ndarray,
+    weights: np.ndarray,
+    mask: np.ndarray,
+    n: int,
+    symmetrize: str | bool,
+    error: np.ndarray,
 ) -> scipy.sparse.csr_matrix:
+    if symmetrize == "error":
+        mask = mask & _smaller_error(indices, error)
+        symmetrize = "max"
     rows, pos = np.nonzero(mask)
     directed = scipy.sparse.csr_matrix(
         (weights[rows, pos], (rows, indices[rows, pos])), shape=(n, n)
@@ -522,3 +543,15 @@ def _adjacency(
     out = scipy.sparse.csr_matrix(out)
     out.sort_indices()
     return out
+
+
+def _smaller_error(indices: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """``(N, k)``: j = indices[i, c] lists i among its candidates too, and e_i < e_j."""
+    n, k = indices.shape
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    cols = indices.ravel().astype(np.int64)
+    keys = np.sort(rows * n + cols)
+    reverse = cols * n + rows
+    at = np.minimum(np.searchsorted(keys, reverse), keys.size - 1)
+    mutual = keys[at] == reverse
+    return (mutual & (error[rows] < error[cols])).reshape(n, k)

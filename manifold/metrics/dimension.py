@@ -12,6 +12,7 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
+import torch
 
 from manifold._checks import as_tensor, check_choice, check_int
 from manifold._summary import PointMetric
@@ -19,8 +20,15 @@ from manifold._summary import PointMetric
 __all__ = ["mle_dimension", "twonn_dimension"]
 
 
-def _knn_distances(z_or_graph: Any, k: int) -> np.ndarray:
-    """The ``(N, k)`` sorted neighbour distances of a kNN/NNK graph or of raw points."""
+def _knn_distances(z_or_graph: Any, k: int, who: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The ``(N, k)`` sorted neighbour distances of the *distinct* rows, and the row map.
+
+    From a kNN/NNK graph or raw points. When some rows are exact duplicates (a nearest
+    neighbour at distance 0) and the points are at hand, the graph is rebuilt on the distinct
+    rows, with one warning saying how many rows were merged; the second value then maps each
+    input row to its distinct row (``None`` when nothing was merged). A graph without its points
+    is used as given.
+    """
     from manifold.graphs import as_graph, is_graph
 
     if is_graph(z_or_graph):
@@ -37,9 +45,48 @@ def _knn_distances(z_or_graph: Any, k: int) -> np.ndarray:
             raise ValueError("graph distances contain non-finite values")
         if np.any(dist < 0):
             raise ValueError("graph distances must be >= 0, got negative values")
-        return dist[:, :k]
-    z, _ = as_tensor(z_or_graph, "z", ("N", "D"), min_sizes={"N": k + 1})
-    return np.asarray(as_graph(z, "knn", k=k).distances, dtype=np.float64)
+        dist = dist[:, :k]
+        points, metric = getattr(graph, "points", None), graph.metric
+        if points is not None and points.shape[0] != dist.shape[0]:
+            points = None
+    else:
+        points, _ = as_tensor(z_or_graph, "z", ("N", "D"), min_sizes={"N": k + 1})
+        metric = "euclidean"
+        dist = np.asarray(as_graph(points, "knn", k=k).distances, dtype=np.float64)
+    if points is None or not np.any(dist[:, 0] <= 0):
+        return dist, None
+    distinct, rows = _distinct_distances(points, k, metric, who)
+    return (dist, None) if distinct is None else (distinct, rows)
+
+
+def _distinct_distances(
+    points: Any, k: int, metric: str, who: str
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    from manifold.graphs import as_graph
+
+    rows = points.detach().cpu().numpy()
+    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # distinct rows in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    n, n_distinct = rows.shape[0], order.size
+    if n_distinct == n:
+        # zero distances without equal rows (cosine: parallel vectors) are handled downstream
+        return None, None
+    if n_distinct < k + 1:
+        raise ValueError(
+            f"{who} needs at least k + 1 = {k + 1} distinct rows of z, got {n_distinct} "
+            f"distinct among {n}"
+        )
+    warnings.warn(
+        f"{who}: {n - n_distinct} of {n} rows of z duplicate other rows; computed on the "
+        f"{n_distinct} distinct rows",
+        UserWarning,
+        stacklevel=3,
+    )
+    keep = torch.from_numpy(first[order]).to(points.device)
+    distinct = as_graph(points.index_select(0, keep), "knn", k=k, metric=metric).distances
+    return np.asarray(distinct, dtype=np.float64), rank[inverse.ravel()]
 
 
 def twonn_dimension(
@@ -67,9 +114,13 @@ def twonn_dimension(
     ``method="mle"``), :math:`\hat d = (n - 1) / (\sum_{j \le n} \log\mu_{(j)} +
     (N - n)\log\mu_{(n)})`.
 
-    Duplicates: a point whose nearest neighbour is at distance 0 has an undefined ratio; such
-    points are dropped from the estimate with a warning (:math:`N` then counts the remaining
-    points, as in scikit-dimension). If fewer than 2 points remain, a ``ValueError`` is raised.
+    Duplicates: exact duplicate rows are merged and the estimate is computed on the distinct
+    rows, with one warning that says how many rows were merged (a duplicate has an undefined
+    ratio, and its copies would otherwise keep tied neighbours: dropping only the copies, as
+    scikit-dimension does, biases the estimate upwards). An input whose every row is duplicated
+    gets the answer of its distinct rows. A graph without its points (``points=None``) cannot
+    be rebuilt: its points at distance 0 from their nearest neighbour are dropped, with a
+    warning. If fewer than 2 ratios remain, a ``ValueError`` is raised.
 
     TwoNN is a global estimator: one ratio per point carries too little information for a
     per-point dimension, so ``per_point=True`` raises; use
@@ -108,7 +159,7 @@ def twonn_dimension(
         or not 0 <= discard_fraction < 1
     ):
         raise ValueError(f"discard_fraction must be a number in [0, 1), got {discard_fraction!r}")
-    dist = _knn_distances(z_or_graph, 2)
+    dist, _ = _knn_distances(z_or_graph, 2, "twonn_dimension")
     r1, r2 = dist[:, 0], dist[:, 1]
     zero = r1 <= 0
     if zero.any():
@@ -151,7 +202,8 @@ def mle_dimension(
     k: int = 20,
     per_point: bool = False,
     *,
-    unbiased: bool = False,
+    numerator: str = "k-1",
+    unbiased: bool | None = None,
 ) -> float | PointMetric:
     r"""Maximum-likelihood intrinsic dimension (Levina & Bickel 2005, MacKay–Ghahramani mean).
 
@@ -163,16 +215,29 @@ def mle_dimension(
     and the global estimate averages the inverses (MacKay & Ghahramani 2005):
     :math:`\hat m = \big(\frac{1}{N}\sum_i \hat m_i^{-1}\big)^{-1}`. This is scikit-dimension's
     ``MLE()`` with its defaults (``n_neighbors=20``, ``comb="mle"``, ``unbiased=False``, no
-    noise model): its numerator is ``k - 1``, or ``k - 2`` with ``unbiased=True``, which is the
-    ``unbiased`` option here.
+    noise model).
 
-    Duplicates: neighbours at distance 0 carry no scale information; they are left out of the
-    point's sum and its numerator counts only the :math:`k_i` positive distances
-    (:math:`k_i - 1`, or :math:`k_i - 2` unbiased). A point with too few positive distances, or
-    whose positive distances are all equal (zero log-sum), has no estimate: it is dropped from the
+    Why ``k - 1``: on a locally uniform *d*-dimensional sample,
+    :math:`\sum_{j<k}\log(T_k/T_j)` is a Gamma(k − 1, 1/d) variable, so
+    :math:`\hat m_i^{-1}` (with ``k - 1``) is an unbiased estimate of :math:`1/d`, and the
+    harmonic combination above averages exactly these unbiased inverses. Levina & Bickel's
+    ``k - 2`` makes the per-point :math:`\hat m_i` unbiased instead; combined with the harmonic
+    mean it corrects the same bias twice and the global estimate comes out low by the factor
+    :math:`(k-2)/(k-1)` (d = 5, k = 20: about 4.74 in expectation instead of 5).
+    ``numerator="k-2"`` reproduces scikit-dimension's ``MLE(unbiased=True)``, which makes the
+    same double correction; it is kept for comparison, not recommended for the global value.
+
+    Duplicates: exact duplicate rows are merged and the estimate is computed on the distinct
+    rows, with one warning that says how many were merged; per-point values are given to every
+    input row (a duplicate gets the value of its distinct row). An input whose every row is
+    duplicated gets the answer of its distinct rows. What is left (a graph without its points,
+    or zero cosine distances between parallel vectors): neighbours at distance 0 are left out
+    of the point's sum and its numerator counts only the :math:`k_i` positive distances
+    (:math:`k_i - 1`, or :math:`k_i - 2`). A point with too few positive distances, or whose
+    positive distances are all equal (zero log-sum), has no estimate: it is dropped from the
     global mean with a warning and its per-point value is set to the global estimate. Without
-    duplicates this equals scikit-dimension exactly. No NaN is ever returned; if no point has an
-    estimate a ``ValueError`` is raised.
+    duplicates this equals scikit-dimension exactly. No NaN is ever returned; if no point has
+    an estimate a ``ValueError`` is raised.
 
     References: E. Levina, P. Bickel, "Maximum likelihood estimation of intrinsic dimension",
     NeurIPS 2005; D. MacKay, Z. Ghahramani, "Comments on 'Maximum likelihood estimation of
@@ -181,10 +246,13 @@ def mle_dimension(
     Args:
         z_or_graph: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` with at least ``k``
             neighbours (the first ``k`` columns are used), or an NNK graph (its kNN graph).
-        k: Neighbours per point, ``k >= 2`` (``>= 3`` with ``unbiased``).
+        k: Neighbours per point, ``k >= 2`` (``>= 3`` with ``numerator="k-2"``).
         per_point: Return a :class:`~manifold.PointMetric` of the :math:`\hat m_i` instead of
             the global float.
-        unbiased: Use ``k - 2`` instead of ``k - 1`` in the numerator.
+        numerator: ``"k-1"`` (default, see above) or ``"k-2"`` (scikit-dimension's
+            ``unbiased=True``).
+        unbiased: Deprecated alias: ``unbiased=True`` is ``numerator="k-2"``, which is not an
+            unbiased global estimate (see above).
 
     Returns:
         The global estimate (float), or a ``PointMetric`` named ``"mle_dimension"``.
@@ -197,9 +265,20 @@ def mle_dimension(
         >>> round(mle_dimension(z, k=20), 0)
         3.0
     """
-    offset = 2 if unbiased else 1
+    numerator = check_choice(numerator, "numerator", ("k-1", "k-2"))
+    if unbiased is not None:
+        warnings.warn(
+            "mle_dimension(unbiased=...) is deprecated: with the harmonic combination the "
+            "k - 2 numerator corrects the bias twice (scikit-dimension does the same); pass "
+            "numerator='k-2' to reproduce scikit-dimension's unbiased=True",
+            FutureWarning,
+            stacklevel=2,
+        )
+        if unbiased:
+            numerator = "k-2"
+    offset = 2 if numerator == "k-2" else 1
     k = check_int(k, "k", minimum=offset + 1)
-    dist = _knn_distances(z_or_graph, k)
+    dist, rows = _knn_distances(z_or_graph, k, "mle_dimension")
     positive = dist > 0
     k_i = positive.sum(axis=1)
     t_k = dist[:, -1:]
@@ -228,4 +307,4 @@ def mle_dimension(
         return global_estimate
     values = np.full(len(dist), global_estimate)
     values[valid] = 1.0 / inverse
-    return PointMetric("mle_dimension", values)
+    return PointMetric("mle_dimension", values if rows is None else values[rows])

@@ -217,8 +217,15 @@ def same_source_rate(
 
     The value per image is the mean of its views' rates. 1 means each image's views form their
     own tight cluster (e.g. a model that ignores the augmentation: identical views reconstruct
-    each other exactly); near chance, about :math:`(K-1)/(NK-1)`, means the augmentation
-    scrambles image identity.
+    each other exactly); near chance means the augmentation scrambles image identity.
+
+    Chance level: if which views belong to which image is unrelated to the graph, each of the
+    :math:`d_u = |\mathcal N(u)|` neighbours of view u is one of its image's K − 1 other views
+    with probability :math:`(K-1)/(NK-1)`. The weighted rate is then
+    :math:`(K-1)/(NK-1)` in expectation. The count rate divides :math:`E[c_u] = d_u (K-1)/(NK-1)`
+    by :math:`\min(d_u, K-1)`, so its chance level is
+    :math:`\max(d_u, K-1)/(NK-1)`, averaged over the views: larger than :math:`(K-1)/(NK-1)`
+    whenever NNK degrees exceed K − 1 (with the default k they often do).
 
     Args:
         views: Augmentation embeddings (N, K, D).

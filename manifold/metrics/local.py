@@ -110,17 +110,24 @@ def nnk_degree(z_or_graph: Any, k: int = 10, **graph_options: Any) -> PointMetri
 
 
 def nnk_diameter(
-    z_or_graph: Any, k: int = 10, *, z: Any = None, **graph_options: Any
+    z_or_graph: Any, k: int = 10, *, z: Any = None, scale: Any = None, **graph_options: Any
 ) -> PointMetric:
     """NNK diameter: the largest distance between two NNK neighbours of each point.
 
     ``max_{j, l in N(i)} ||x_j - x_l||`` (Euclidean, in the embedding space); 0 when the point has
     fewer than two neighbours. The size of the NNK polytope around ``i``.
 
+    Scale: the raw diameter (``scale=None``) is a length, so it grows with the embeddings' scale
+    (multiply the embeddings by c and it is multiplied by c). ``scale="knn"`` divides it by the
+    median Euclidean distance from a point to its k-th candidate (k = the graph's ``k``), which
+    makes it scale-free and comparable across models; :func:`manifold.profile` reports that form.
+    A positive number divides by that number.
+
     Args:
         z_or_graph: ``(N, D)`` embeddings or an ``NNKGraph`` (a ``KNNGraph`` is pruned to one).
         k: Candidate neighbours when the graph is built here.
         z: The points, when a graph is passed that does not keep them.
+        scale: ``None`` (raw length), ``"knn"`` or a positive number (see above).
         **graph_options: Passed to :func:`manifold.graphs.nnk_graph`.
 
     Returns:
@@ -137,7 +144,23 @@ def nnk_diameter(
     out = np.zeros(graph.knn.n_nodes)
     for rows, offsets, mask in _blocks(graph, points):
         out[rows.numpy()] = neighbourhood_diameter(offsets, mask).cpu().numpy()
+    if scale is not None:
+        out = out / _length_unit(scale, graph, points)
     return PointMetric("nnk_diameter", out)
+
+
+def _length_unit(scale: Any, graph: Any, points: torch.Tensor) -> float:
+    """The divisor for ``scale``: for ``"knn"``, the median Euclidean k-th candidate distance.
+
+    Computed from the points so that it is Euclidean like the diameter whatever the graph's
+    metric (for a Euclidean graph it is the median of its last distance column).
+    """
+    from manifold.metrics._scale import median_unit, resolve_scale
+
+    if scale != "knn":
+        return resolve_scale(scale, graph)
+    last = torch.from_numpy(np.asarray(graph.knn.indices)[:, -1]).to(points.device)
+    return median_unit(torch.linalg.vector_norm(points[last] - points, dim=1).cpu().numpy())
 
 
 def _local_singular_values(graph: Any, points: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ from scipy.sparse.csgraph import dijkstra, reverse_cuthill_mckee
 
 from manifold._backend import warn_once
 from manifold._checks import check_int, check_positive
+from manifold.metrics._scale import resolve_scale
 
 __all__ = ["forman_ricci", "ollivier_ricci"]
 
@@ -164,6 +165,7 @@ def ollivier_ricci(
     base: float = math.e,
     chunk_size: int = 1024,
     edges: Iterable[tuple[Any, Any]] | None = None,
+    scale: Any = None,
 ) -> nx.Graph:
     r"""Ollivier–Ricci curvature of every edge, with exact Wasserstein-1 transport.
 
@@ -200,6 +202,14 @@ def ollivier_ricci(
     those edges are computed (the measures and distances still use the whole graph, so each
     value is the one a full run gives), and node means are over the computed edges.
 
+    Scale: :math:`\kappa` is a ratio of lengths, but the neighbour weights
+    :math:`e^{-\ell^2}` are not, so with raw lengths (``scale=None``, GraphRicciCurvature's
+    convention) rescaling the points changes the curvature. ``scale="knn"`` (for a kNN or NNK
+    graph) divides every edge length by the median distance from a node to its k-th candidate
+    before the computation, which makes the curvature invariant to rescaling;
+    :func:`manifold.profile` uses it. A positive number divides by that number. The returned
+    graph keeps the raw lengths.
+
     References: Y. Ollivier, "Ricci curvature of Markov chains on metric spaces", J. Funct.
     Anal. 256 (2009); C.-C. Ni, Y.-Y. Lin, F. Luo, J. Gao, "Community detection on networks with
     Ricci flow", Scientific Reports 9 (2019) (GraphRicciCurvature).
@@ -214,6 +224,8 @@ def ollivier_ricci(
             larger; blocks whose distance table would exceed 64 MB are halved).
         edges: Node pairs, each an edge of the graph, whose curvature to compute; all edges
             when ``None``.
+        scale: ``None`` (raw lengths), ``"knn"`` or a positive number: the unit the edge
+            lengths are divided by (see above).
 
     Returns:
         A copy of the graph with ``"ricci_curvature"`` on each (computed) edge and on each node
@@ -230,6 +242,7 @@ def ollivier_ricci(
     exp_power = check_positive(exp_power, "exp_power", allow_zero=True)
     base = check_positive(base, "base")
     chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    unit = resolve_scale(scale, graph)
     if _is_knn(graph):
         # straight from the kNN arrays: no networkx round trip before the computation
         nodes, (u, v, length), g = list(range(graph.n_nodes)), _knn_edges(graph), None
@@ -240,7 +253,7 @@ def ollivier_ricci(
     selected = np.arange(len(u)) if edges is None else _select_edges(nodes, u, v, edges)
     curvature = np.zeros(len(selected))
     if len(selected):
-        adj = _adjacency(n, u, v, length)
+        adj = _adjacency(n, u, v, length / unit)
         curvature = _ollivier_edges(adj, u, v, selected, float(alpha), base, exp_power, chunk_size)
     if g is None:
         g = nx.Graph()
@@ -510,7 +523,7 @@ def _node_means(
         g.nodes[nodes[i]][attr] = float(total[i] / degree[i])
 
 
-def forman_ricci(graph: Any, *, weight: str = "weight") -> nx.Graph:
+def forman_ricci(graph: Any, *, weight: str = "weight", scale: Any = None) -> nx.Graph:
     r"""Augmented Forman–Ricci curvature of every edge (weighted, triangles as faces).
 
     For an edge :math:`e = (v_1, v_2)` with length :math:`w_e`, node weights :math:`w_{v}`
@@ -529,6 +542,12 @@ def forman_ricci(graph: Any, *, weight: str = "weight") -> nx.Graph:
     divides by 0, are given length ``1e-7`` (GraphRicciCurvature fails on them). Node
     attribute: the mean over incident edges.
 
+    Scale: with raw lengths (``scale=None``, GraphRicciCurvature's convention) the value depends
+    on the units: the same points scaled by 0.1, 1 and 10 can give curvatures of opposite signs.
+    ``scale="knn"`` (for a kNN or NNK graph) divides every edge length by the median distance
+    from a node to its k-th candidate first, which makes the curvature invariant to rescaling;
+    :func:`manifold.profile` uses it. A positive number divides by that number.
+
     References: R. Forman, "Bochner's method for cell complexes and combinatorial Ricci
     curvature", Discrete Comput. Geom. 29 (2003); A. Samal et al., "Comparative analysis of two
     discretizations of Ricci curvature for complex networks", Scientific Reports 8 (2018).
@@ -536,6 +555,7 @@ def forman_ricci(graph: Any, *, weight: str = "weight") -> nx.Graph:
     Args:
         graph: An undirected ``networkx.Graph``, or a ``KNNGraph`` / ``NNKGraph``.
         weight: Edge (length) and node attribute name.
+        scale: ``None`` (raw lengths), ``"knn"`` or a positive number (see above).
 
     Returns:
         A copy of the graph with ``"forman_curvature"`` on each edge and node.
@@ -546,6 +566,7 @@ def forman_ricci(graph: Any, *, weight: str = "weight") -> nx.Graph:
         >>> g[0][1]["forman_curvature"]  # 4 - 2 - 2
         0.0
     """
+    unit = resolve_scale(scale, graph)
     g = _to_networkx(graph).copy()
     g.remove_edges_from(nx.selfloop_edges(g))
     nodes, u, v, length = _edge_arrays(g, weight)
@@ -560,7 +581,7 @@ def forman_ricci(graph: Any, *, weight: str = "weight") -> nx.Graph:
         raise ValueError(f"node attribute {weight!r} must be finite")
     if len(u) == 0:
         return g
-    length = np.maximum(length, _EPSILON)
+    length = np.maximum(length / unit, _EPSILON)
     adj = _adjacency(n, u, v, length)
     pattern = adj.copy()
     pattern.data = np.ones_like(pattern.data)

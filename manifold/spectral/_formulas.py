@@ -78,6 +78,7 @@ class PowerLawFit:
         r2: Coefficient of determination of the fit in log space, weighted by 1/n like the fit
             itself: ``1 − Σ w_n r_n² / Σ w_n (y_n − ȳ_w)²``. 1.0 for an exact power law (also
             when the log-eigenvalues are constant over the range, where the denominator is 0).
+            A fit quality over the chosen ranks, not a test of a power law.
         fit_range: The ranks ``(first, last)`` actually used (1-based, inclusive), after
             clipping the requested range to the eigenvalues that exist and are positive.
         eigenvalues: All covariance eigenvalues, descending.

@@ -55,7 +55,9 @@ def _view_chunks(views: Any) -> Iterator[torch.Tensor]:
         start += t.shape[0]
 
 
-def lidar(views: Any, delta: float = 1e-4, eps: float = 1e-8) -> float:
+def lidar(
+    views: Any, delta: float = 1e-4, eps: float = 1e-8, *, delta_relative: bool = False
+) -> float:
     """LiDAR: effective rank of the LDA matrix that separates images from their own views.
 
     For N images with K augmented views each, ``v_ij`` (image i, view j), let μ_i be the mean
@@ -68,9 +70,19 @@ def lidar(views: Any, delta: float = 1e-4, eps: float = 1e-8) -> float:
 
     The λ are also the generalised eigenvalues of ``Σ_b v = λ Σ_w v``. Up to δ, LiDAR is
     invariant to any invertible linear map of the embeddings, and it is at most N − 1 (the rank
-    of Σ_b) plus a slack from ε. Both scatter matrices are accumulated in float64 over chunks
-    of images (memory O(D²)); the means μ_i use the same shifted accumulation as
-    :func:`~manifold.spectral.spectrum`.
+    of Σ_b) plus a slack from ε.
+
+    Scale: the paper's ridge δ is absolute (``delta_relative=False``, the default here), so
+    rescaling the embeddings by c changes LiDAR (it acts like a ridge δ/c²). With
+    ``delta_relative=True`` the ridge is ``δ · tr(Σ_w)/D``, δ times the mean within-image
+    variance per dimension, and LiDAR is invariant to rescaling; when every image's views
+    coincide (``tr Σ_w = 0``) the ridge is ``δ · tr(Σ_b)/D`` instead, which gives the limit of
+    the paper's value as Σ_w → 0 (the effective rank of Σ_b). This is a deviation from the
+    paper, made so that models of different scales can be compared; :func:`manifold.profile`
+    uses it (see ``docs/spectral.md`` for its measured effect).
+
+    Both scatter matrices are accumulated in float64 over chunks of images (memory O(D²)); the
+    means μ_i use the same shifted accumulation as :func:`~manifold.spectral.spectrum`.
 
     Reference: V. Thilak, C. Huang, O. Saremi, L. Dinh, H. Goh, P. Nakkiran, J. Susskind,
     E. Littwin, "LiDAR: Sensing linear probing performance in joint embedding SSL
@@ -82,6 +94,7 @@ def lidar(views: Any, delta: float = 1e-4, eps: float = 1e-8) -> float:
         delta: Ridge δ added to the within-image covariance (δ ≥ 0; with δ = 0 the within
             covariance must be non-singular).
         eps: ε added to each eigenvalue before normalising.
+        delta_relative: Scale δ by the mean within-image variance per dimension (see above).
 
     Returns:
         LiDAR, a float in about [1, min(N − 1, D)].
@@ -103,15 +116,14 @@ def lidar(views: Any, delta: float = 1e-4, eps: float = 1e-8) -> float:
     if delta > 0 and not is_batches(views):
         t, _ = as_tensor(views, "views", ("N", "K", "D"), min_sizes={"K": 2, "N": 2})
         if t.shape[0] * t.shape[1] < t.shape[2]:
-            return _lidar_low_rank(t, delta, eps)
+            return _lidar_low_rank(t, delta, eps, delta_relative)
 
     means = GramAccumulator("views")
     within = None
     n_views = 0
     for chunk in _view_chunks(views):
-        x = chunk.to(torch.float64)
-        mu = x.mean(dim=1)
-        dev = (x - mu[:, None, :]).reshape(-1, x.shape[2])
+        x, mu, dev = _deviations(chunk)
+        dev = dev.reshape(-1, x.shape[2])
         if within is None:
             within = torch.zeros((x.shape[2], x.shape[2]), dtype=torch.float64, device=x.device)
             n_views = x.shape[1]
@@ -125,9 +137,13 @@ def lidar(views: Any, delta: float = 1e-4, eps: float = 1e-8) -> float:
     _, scatter_b = means.matrices()
     sigma_b = scatter_b / (n - 1)
     dim = sigma_b.shape[0]
-    sigma_w = symmetric_part(within / (n * (n_views - 1))) + delta * torch.eye(
-        dim, dtype=torch.float64, device=sigma_b.device
-    )
+    sigma_w = symmetric_part(within / (n * (n_views - 1)))
+    if delta_relative:
+        delta = delta * _relative_unit(sigma_w.trace(), sigma_b.trace(), dim)
+        if delta <= 0:
+            # nothing varies: Σ_b = Σ_w = 0, every λ is 0 and only ε is left
+            return _entropy_rank(torch.zeros(dim, dtype=torch.float64), eps, 0)
+    sigma_w = sigma_w + delta * torch.eye(dim, dtype=torch.float64, device=sigma_b.device)
     w, u = torch.linalg.eigh(sigma_w)
     if float(w[0]) <= 0.0:
         raise ValueError(
@@ -137,6 +153,21 @@ def lidar(views: Any, delta: float = 1e-4, eps: float = 1e-8) -> float:
     inv_sqrt = (u * w.rsqrt()) @ u.T
     lam = torch.linalg.eigvalsh(symmetric_part(inv_sqrt @ sigma_b @ inv_sqrt)).clamp(min=0.0)
     return _entropy_rank(lam, eps, 0)
+
+
+def _deviations(views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """float64 views, each image's mean, and the views minus it (exactly 0 for equal views)."""
+    x = views.to(torch.float64)
+    # measured from the first view, so that identical views give exactly zero deviations
+    d = x - x[:, :1]
+    shift = d.mean(dim=1)
+    return x, x[:, 0] + shift, d - shift[:, None, :]
+
+
+def _relative_unit(trace_w: torch.Tensor, trace_b: torch.Tensor, dim: int) -> float:
+    """tr(Σ_w)/D, or tr(Σ_b)/D when the views of every image coincide."""
+    trace = float(trace_w)
+    return (trace if trace > 0 else float(trace_b)) / dim
 
 
 def _entropy_rank(lam: torch.Tensor, eps: float, n_zero: int) -> float:
@@ -157,7 +188,9 @@ def _entropy_rank(lam: torch.Tensor, eps: float, n_zero: int) -> float:
     return float(torch.exp(entropy))
 
 
-def _lidar_low_rank(views: torch.Tensor, delta: float, eps: float) -> float:
+def _lidar_low_rank(
+    views: torch.Tensor, delta: float, eps: float, delta_relative: bool = False
+) -> float:
     """LiDAR when N·K < D, without any D × D matrix.
 
     With B = (μ_i − μ)ᵀ/√(N−1) (D × N) and W = (v_ij − μ_i)ᵀ/√(N(K−1)) (D × NK), Σ_b = BBᵀ and
@@ -166,11 +199,15 @@ def _lidar_low_rank(views: torch.Tensor, delta: float, eps: float) -> float:
     Bᵀ Σ_w⁻¹ B = (BᵀB − BᵀW (δI + WᵀW)⁻¹ WᵀB) / δ. The other D − N eigenvalues are exactly 0
     and enter the entropy through ε alone.
     """
-    x = views.to(torch.float64)
+    x, mu, dev = _deviations(views)
     n, k, dim = x.shape
-    mu = x.mean(dim=1)
     b = (mu - mu.mean(dim=0)) / (n - 1) ** 0.5  # (N, D): rows are the columns of B
-    w = (x - mu[:, None, :]).reshape(n * k, dim) / (n * (k - 1)) ** 0.5
+    w = dev.reshape(n * k, dim) / (n * (k - 1)) ** 0.5
+    if delta_relative:
+        delta = delta * _relative_unit((w * w).sum(), (b * b).sum(), dim)
+        if delta <= 0:
+            # nothing varies: Σ_b = Σ_w = 0, every λ is 0 and only ε is left
+            return _entropy_rank(torch.zeros(n, dtype=x.dtype), eps, dim - n)
     gram_w = symmetric_part(w @ w.T) + delta * torch.eye(n * k, dtype=x.dtype, device=x.device)
     wb = w @ b.T  # WᵀB, (NK, N)
     chol = torch.linalg.cholesky(gram_w)

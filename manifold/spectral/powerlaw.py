@@ -21,7 +21,16 @@ def alpha(z: Any, fit_range: tuple[int, int] = (6, 100)) -> PowerLawFit:
     over the ranks R = fit_range (1-based, inclusive), clipped to the eigenvalues that exist
     (at most min(N−1, D)) and are positive (eigenvalues at rounding-noise level count as 0).
     For an exact power law λ_n = C n^(−a), α = a exactly. R² is the weighted R² of this fit in
-    log space (see :class:`PowerLawFit`).
+    log space (see :class:`PowerLawFit`): a measure of how well this line fits the chosen ranks,
+    not a test that the spectrum follows a power law (a curved spectrum can still give R² near 1
+    over a short range, and no null distribution or alternative is considered).
+
+    Where the defaults come from: the paper does not state the fit range or the weights. The
+    1/n weights and the range follow the alpha-ReQ authors' code (``get_alpha`` in
+    ``reptrix/alpha.py`` of the ``arnab39/reptrix`` repository, whose fit is adapted from
+    Stringer & Pachitariu's ``get_powerlaw``): 0-based ``np.arange(5, 100)``, i.e. ranks 6..100
+    as here, in its earlier versions; later versions default to ``np.arange(10, 100)`` (ranks
+    11..100), which ``fit_range=(11, 100)`` reproduces.
 
     Reference: K. K. Agrawal, A. K. Mondal, A. Ghosh, B. A. Richards, "α-ReQ: Assessing
     representation quality in self-supervised learning by measuring eigenspectrum decay",
