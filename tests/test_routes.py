@@ -67,20 +67,18 @@ def test_rankme_subsample_is_the_seeded_uniform_subset(tmp_path):
 
 def test_reservoir_sample_of_batches_is_uniform():
     """Batches + ``max_samples``: every row is kept with probability m / N (Algorithm R)."""
-    n, m, draws = 40, 10, 400
-    # rows 30..39 are distinct unit vectors, the others zero: the number of nonzero singular
-    # values of a sample is the number of those rows it kept (expected m * 10 / N)
-    z = np.zeros((n, 10))
-    z[30:] = np.eye(10)
-    kept = [
-        np.count_nonzero(
-            manifold.spectrum([z[:15], z[15:]], max_samples=m, seed=seed).singular_values > 0.5
-        )
-        for seed in range(draws)
-    ]
-    expected = m * 10 / n
-    sd = np.sqrt(expected * (1 - 10 / n) * (n - m) / (n - 1) / draws)  # hypergeometric
-    assert abs(np.mean(kept) - expected) < 4 * sd
+    n, m, draws = 12, 10, 1000
+    # rows 10 and 11 (the two after the reservoir fills) are e_0 and 2 e_1, the others zero:
+    # the singular values of a sample say which of the two it kept
+    z = np.zeros((n, 2))
+    z[10, 0], z[11, 1] = 1.0, 2.0
+    kept = np.zeros(2)
+    for seed in range(draws):
+        s = manifold.spectrum([z[:6], z[6:]], max_samples=m, seed=seed).singular_values
+        kept += [np.isclose(s, 1.0).any(), np.isclose(s, 2.0).any()]
+    p = m / n
+    sd = np.sqrt(p * (1 - p) / draws)
+    np.testing.assert_array_less(np.abs(kept / draws - p), 4 * sd)
 
 
 # --- graphs --------------------------------------------------------------------------------
@@ -221,6 +219,42 @@ def test_summary_statistics_match_numpy():
     assert s.mean == pytest.approx(values.mean(), rel=1e-14)
 
 
+def _ollivier_reference(g, alpha, exp_power, base):
+    """κ = 1 − W₁(m_x, m_y)/d(x, y) with the documented lazy walk, POT's exact transport."""
+    import ot
+    from scipy.sparse.csgraph import dijkstra
+
+    nodes = list(g)
+    index = {node: i for i, node in enumerate(nodes)}
+    dist = dijkstra(nx.to_scipy_sparse_array(g, nodelist=nodes, weight="weight"), directed=False)
+
+    def measure(x):
+        nb = list(g[x])
+        w = np.array([base ** (-(g[x][v]["weight"] ** exp_power)) for v in nb])
+        support = [index[x]] + [index[v] for v in nb]
+        return support, np.concatenate([[alpha], (1 - alpha) * w / w.sum()])
+
+    out = {}
+    for x, y in g.edges():
+        sx, mx = measure(x)
+        sy, my = measure(y)
+        w1 = ot.emd2(mx, my, dist[np.ix_(sx, sy)])
+        out[frozenset((x, y))] = 1.0 - w1 / dist[index[x], index[y]]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("alpha", "exp_power", "base"), [(0.5, 2.0, np.e), (0.3, 1.0, 2.0), (0.0, 0.0, np.e)]
+)
+def test_ollivier_ricci_options_on_a_weighted_graph_match_the_definition(alpha, exp_power, base):
+    z = np.random.default_rng(9).uniform(size=(25, 2)) * 2.0
+    g = manifold.knn_graph(z, k=3).to_networkx()
+    got = manifold.ollivier_ricci(g, alpha=alpha, exp_power=exp_power, base=base)
+    want = _ollivier_reference(g, alpha, exp_power, base)
+    for x, y, d in got.edges(data=True):
+        assert d["ricci_curvature"] == pytest.approx(want[frozenset((x, y))], abs=1e-9)
+
+
 # --- large ---------------------------------------------------------------------------------
 
 
@@ -280,6 +314,23 @@ def test_cluster_models_options_match_scipy(method, distance):
     np.testing.assert_allclose(res.linkage, tree, rtol=1e-12)
     labels = scipy.cluster.hierarchy.fcluster(tree, 3, criterion="maxclust")
     np.testing.assert_array_equal(res.labels.to_numpy(), labels)
+
+
+def test_cluster_models_cuts_at_the_number_of_groups():
+    # two well-separated blobs (the largest gap gives 2 clusters), labelled with 3 groups
+    rng = np.random.default_rng(10)
+    x = pd.DataFrame(
+        np.vstack([rng.normal(size=(5, 3)), 20 + rng.normal(size=(5, 3))]),
+        index=[f"m{i}" for i in range(10)],
+        columns=["a", "b", "c"],
+    )
+    assert cluster_models(x).n_clusters == 2
+    groups = {m: i % 3 for i, m in enumerate(x.index)}
+    res = cluster_models(x, groups=groups)
+    assert res.n_clusters_rule == "groups"
+    want = scipy.cluster.hierarchy.fcluster(res.linkage, 3, criterion="maxclust")
+    np.testing.assert_array_equal(res.labels.to_numpy(), want)
+    assert res.n_clusters == 3
 
 
 @pytest.mark.filterwarnings("ignore:baseline")

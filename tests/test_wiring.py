@@ -149,6 +149,29 @@ def test_rerun_with_other_augmentation_parameters_equals_a_fresh_run(small_image
     pd.testing.assert_frame_equal(_sorted(run(60.0, tmp_path).table), _sorted(run(60.0).table))
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"seed": 1}, {"n_views": 3}, {"family": "crop"}, {"layer": "1"}, {"pool": "max"}],
+    ids=lambda c: next(iter(c)),
+)
+def test_embedding_cache_with_a_changed_argument_equals_a_fresh_run(small_images, tmp_path, change):
+    from manifold.embed import Embedder
+
+    def run(args, cache_dir=None):
+        embedder = Embedder(
+            _small_model(), layer=args["layer"], pool=args["pool"], cache_dir=cache_dir,
+            progress=False,
+        )  # fmt: skip
+        return embedder.embed_views(
+            small_images, args["family"], n_views=args["n_views"], seed=args["seed"]
+        )
+
+    base = {"seed": 0, "n_views": 2, "family": "rotation", "layer": None, "pool": "avg"}
+    run(base, tmp_path)
+    changed = {**base, **change}
+    torch.testing.assert_close(run(changed, tmp_path), run(changed), rtol=0, atol=0)
+
+
 # --- 3. profile: every metric equals its public function with the documented arguments -------
 
 
@@ -246,7 +269,7 @@ def test_profile_rankme_cap_follows_rankme(routed):
 
 def test_profile_zoo_parts_equal_profile_for_every_metric(small_images):
     """The runner's jobs and profile() give the same numbers for every row."""
-    settings = dict(families=("rotation",), n_views=3, k=5, seed=0, curvature=True)
+    settings = dict(families=("rotation",), n_views=3, k=5, seed=3, curvature=True)
     zoo = profile_zoo({"net": _small_model}, small_images, progress=False, **settings)
     direct = manifold.profile(_small_model(), small_images, name="net", progress=False, **settings)
     pd.testing.assert_frame_equal(_sorted(zoo.table), _sorted(direct.table))
