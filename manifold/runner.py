@@ -151,13 +151,54 @@ class _Result:
     seconds: float = 0.0
 
 
-def _fingerprint(settings: dict[str, Any], images: Any) -> str:
-    """Identifies the inputs of a run, so a checkpoint from other settings is not reused."""
+def _fingerprint(settings: dict[str, Any], images: Any, identity: Any = None) -> str:
+    """Identifies the inputs of a run, so a checkpoint from other settings is not reused.
+
+    ``identity`` holds what the settings name only by a label: the model spec's content and
+    the parameters of each augmentation family.
+    """
     h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    if identity is not None:
+        h.update(json.dumps(identity, sort_keys=True, default=str).encode())
     arr = np.ascontiguousarray(images.detach().cpu().numpy() if torch.is_tensor(images) else images)
     h.update(str(arr.shape).encode())
     h.update(arr.tobytes())
     return h.hexdigest()[:16]
+
+
+def _model_identity(spec: Any) -> str:
+    """Text that changes when the model behind a spec changes (weights, file, factory code).
+
+    A module contributes its class and state dict; a file (TorchScript, or the ``.py`` of a
+    ``file.py:factory`` spec) its bytes; a factory its qualified name and source. A factory
+    that reads weights from elsewhere is identified by its code only.
+    """
+    from manifold import __version__
+    from manifold._cache import Hasher
+    from manifold.augment import callable_identity
+
+    h = Hasher().text("version", __version__)
+    if isinstance(spec, torch.nn.Module):
+        h.state_dict("module", spec)
+    elif isinstance(spec, str):
+        h.text("spec", spec)
+        path = Path(spec.rsplit(":", 1)[0] if ".py:" in spec else spec).expanduser()
+        if path.is_file():
+            h.text("file", hashlib.sha256(path.read_bytes()).hexdigest())
+    else:
+        h.text("factory", callable_identity(spec))
+    return h.hexdigest()
+
+
+def _family_identity(family: Any, images: torch.Tensor) -> str:
+    """The family's parameters (a kornia module's repr, a named family's definition)."""
+    from manifold.augment import describe_family
+
+    _, channels, height, width = images.shape
+    try:
+        return describe_family(family, (height, width), channels)
+    except (TypeError, ValueError):  # such a family fails in its job and is reported there
+        return str(family)
 
 
 def _part_path(checkpoint: str, model: str, part: str) -> Path:
@@ -257,8 +298,9 @@ def profile_zoo(
     (the semantic spectrum and graphs are built once per model) and, with ``checkpoint_dir``,
     writes each part's rows there as soon as the part finishes. Rerunning with the same
     arguments reads the finished parts and computes only the missing ones, so the final table
-    equals an uninterrupted run's. A checkpoint written with other settings or other images is
-    ignored (it is keyed by a fingerprint of both).
+    equals an uninterrupted run's. A checkpoint written with other settings, other images,
+    another model under the same name (other weights, file or factory code) or other
+    augmentation parameters is ignored (it is keyed by a fingerprint of all of them).
 
     A model whose job raises (unreadable checkpoint, wrong input shape, ...) is reported in
     :attr:`Profile.failures` (``metric == "model"``) with the reason; the others finish.
@@ -308,7 +350,11 @@ def profile_zoo(
         "curvature": curvature, "batch_size": batch_size,
         "device": None if device is None else str(device),
     }  # fmt: skip
-    fingerprint = _fingerprint(settings, images)
+    families_identity = [_family_identity(f, images) for f in fams]
+    fingerprints = {
+        name: _fingerprint(settings, images, [_model_identity(spec), families_identity])
+        for name, spec in models.items()
+    }
     ckpt = None if checkpoint_dir is None else str(checkpoint_dir)
     if ckpt is not None:
         Path(ckpt).mkdir(parents=True, exist_ok=True)
@@ -320,13 +366,15 @@ def profile_zoo(
         missing = []
         for part, family in parts:
             if ckpt is not None:
-                found = _read_part(_part_path(ckpt, model_name, part), fingerprint)
+                found = _read_part(_part_path(ckpt, model_name, part), fingerprints[model_name])
                 if found is not None:
                     done[(model_name, part)] = found
                     continue
             missing.append((part, family))
         if missing:
-            jobs.append(_Job(model_name, spec, images, settings, ckpt, missing, fingerprint))
+            jobs.append(
+                _Job(model_name, spec, images, settings, ckpt, missing, fingerprints[model_name])
+            )
 
     failed: dict[str, str] = {}
     bar = None
@@ -376,7 +424,9 @@ def profile_zoo(
             result = done[(model_name, part)]
             tables.append(result.table)
             failures.extend(result.failures)
-        run_settings[model_name] = {**settings, "mode": "model", "fingerprint": fingerprint}
+        run_settings[model_name] = {
+            **settings, "mode": "model", "fingerprint": fingerprints[model_name]
+        }  # fmt: skip
     if not run_settings:
         reasons = "; ".join(f"{m}: {e}" for m, e in failed.items())
         raise RuntimeError(f"every model failed: {reasons}")
