@@ -193,3 +193,59 @@ def test_channels_last_images_say_how_to_fix():
     with pytest.raises(ValueError, match="channels-last"):
         check_channels_first(images.numpy())
     check_channels_first(_images())  # channels-first passes
+
+
+# -- collapse ---------------------------------------------------------------------------------
+
+
+def _collapsed_metrics():
+    from manifold import graphs, metrics, spectral
+
+    def nnk(z):
+        return graphs.nnk_graph(z, k=6)
+
+    return {
+        "participation_ratio": spectral.participation_ratio,
+        "nesum": spectral.nesum,
+        "alpha": lambda z: spectral.alpha(z).alpha,
+        "twonn_dimension": metrics.twonn_dimension,
+        "mle_dimension": lambda z: metrics.mle_dimension(z, k=8),
+        "nnk_diameter": lambda z: metrics.nnk_diameter(z, k=6, scale="knn").summary.mean,
+        "ollivier_ricci": lambda z: next(
+            iter(metrics.ollivier_ricci(nnk(z), scale="knn").edges(data=True))
+        )[2]["ricci_curvature"],
+        "forman_ricci": lambda z: next(
+            iter(metrics.forman_ricci(nnk(z), scale="knn").edges(data=True))
+        )[2]["forman_curvature"],
+        "spread_ratio": lambda z: (
+            metrics.spread_ratio(z, np.repeat(z[:, None], 3, axis=1), k=5).summary.mean
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", list(_collapsed_metrics()))
+def test_collapsed_embeddings_give_nan_with_a_warning(name):
+    import manifold
+
+    z = np.tile(np.array([[0.3, -1.7, 2.0, 0.1]], dtype=np.float32), (30, 1))
+    # before: participation_ratio, nesum, alpha, the dimensions, the curvatures and the spread
+    # ratio raised ValueError on a collapsed representation, while rankme returned 1.0
+    with pytest.warns(manifold.DegenerateWarning):
+        assert np.isnan(_collapsed_metrics()[name](z))
+
+
+def test_a_sweep_over_checkpoints_survives_the_collapsed_one():
+    import manifold
+
+    rng = np.random.default_rng(0)
+    sweep = [rng.standard_normal((30, 6)), np.ones((30, 6)), rng.standard_normal((30, 6))]
+    ratios = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", manifold.DegenerateWarning)
+        for z in sweep:
+            ratios.append(manifold.participation_ratio(z))
+    assert np.isfinite(ratios[0]) and np.isnan(ratios[1]) and np.isfinite(ratios[2])
+    with pytest.warns(UserWarning, match="participation_ratio not computed: the centered"):
+        prof = profile(np.ones((30, 6)), k=5, progress=False)
+    assert not prof.table["value"].isna().any()
+    assert "participation_ratio" in {f["metric"] for f in prof.failures}
