@@ -260,8 +260,8 @@ def profile(
     if mode == "model":
         settings.update(
             output=output, batch_size=batch_size, device=str(embedder.device),
-            transform=None if transform is None else getattr(
-                transform, "__qualname__", type(transform).__name__),
+            transform=None if transform is None else (
+                getattr(transform, "__qualname__", None) or repr(transform)),
         )  # fmt: skip
     warn_failures(rec.failures)
     return Profile(rec.table(), {name: settings}, rec.failures)

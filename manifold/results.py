@@ -20,12 +20,14 @@ import pandas as pd
 from manifold._summary import STATISTICS
 from manifold.io import atomic_write
 
-__all__ = ["COLUMNS", "SEMANTIC", "Profile"]
+__all__ = ["COLUMNS", "COMPARABLE_SETTINGS", "SEMANTIC", "Profile", "describe_mismatch"]
 
 #: Name of the semantic manifold (one clean embedding per image) in profile tables.
 SEMANTIC = "semantic"
 #: Columns of a profile table.
 COLUMNS = ["model", "manifold", "metric", "statistic", "value"]
+#: Settings that must agree for two models' metrics to be compared (N, K, k, families, layer).
+COMPARABLE_SETTINGS = ("n_images", "n_views", "k", "families", "layer", "max_samples")
 
 
 @dataclass
@@ -80,6 +82,39 @@ class Profile:
                 f"statistic={statistic!r}, model={model!r}; found {len(rows)}"
             )
         return float(rows["value"].iloc[0])
+
+    def mismatched_settings(
+        self, keys: Iterable[str] = COMPARABLE_SETTINGS
+    ) -> dict[str, dict[str, list[str]]]:
+        """Settings whose values differ between the models of this profile.
+
+        Metrics of models profiled with different N, K, k, families or layer are not directly
+        comparable (e.g. the MLE dimension and the NNK degree depend on k and N), so
+        :func:`~manifold.cluster_models` and :class:`~manifold.TransferPredictor` warn when
+        this is not empty. A model without recorded settings is not compared.
+
+        Args:
+            keys: The settings to compare (default :data:`COMPARABLE_SETTINGS`).
+
+        Returns:
+            ``setting -> {value as text: [models]}`` for every setting with two or more
+            values; empty when the models agree.
+
+        Examples:
+            >>> import pandas as pd
+            >>> p = Profile(pd.DataFrame(columns=COLUMNS), {"a": {"k": 10}, "b": {"k": 5}})
+            >>> p.mismatched_settings()
+            {'k': {'10': ['a'], '5': ['b']}}
+        """
+        out: dict[str, dict[str, list[str]]] = {}
+        for key in keys:
+            values: dict[str, list[str]] = {}
+            for model, settings in self.settings.items():
+                if key in settings:
+                    values.setdefault(str(settings[key]), []).append(model)
+            if len(values) > 1:
+                out[key] = values
+        return out
 
     def to_matrix(self, statistic: str = "mean") -> pd.DataFrame:
         """Pivot to a model × metric matrix for clustering and transfer prediction.
@@ -153,6 +188,18 @@ class Profile:
         meta_path = path.with_suffix(".json")
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         return cls(table[COLUMNS], meta.get("settings", {}), meta.get("failures", []))
+
+
+def describe_mismatch(mismatch: dict[str, dict[str, list[str]]]) -> str:
+    """One line naming each differing setting and which models have which value."""
+
+    def models(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+
+    return "; ".join(
+        f"{key}: " + ", ".join(f"{value} ({models(names)})" for value, names in values.items())
+        for key, values in mismatch.items()
+    )
 
 
 def _json_default(obj: Any) -> Any:
