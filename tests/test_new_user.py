@@ -249,3 +249,18 @@ def test_a_sweep_over_checkpoints_survives_the_collapsed_one():
         prof = profile(np.ones((30, 6)), k=5, progress=False)
     assert not prof.table["value"].isna().any()
     assert "participation_ratio" in {f["metric"] for f in prof.failures}
+
+
+# -- quiet output -----------------------------------------------------------------------------
+
+
+def test_quiet_outside_a_terminal_and_one_bar_at_a_time(capsys):
+    images = _images()
+    # before: progress defaulted to True and drew the profile's, the embedder's and the views'
+    # bars, nested, even into a log file
+    profile(_conv(), images, families=["flip"], n_views=2, k=5, batch_size=8)
+    assert capsys.readouterr().err == ""
+    profile(_conv(), images, families=["flip"], n_views=2, k=5, batch_size=8, progress=True)
+    err = capsys.readouterr().err
+    assert "profile model" in err
+    assert "embed" not in err and "views (" not in err
