@@ -1,0 +1,70 @@
+"""The report gives numbers with their meaning (issue 17): verdicts, units, settings, version.
+
+Each test failed on the report before the fix.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+import manifold
+from manifold import profile
+from manifold.profiling import Profile
+from manifold.report import METRIC_GUIDE, write_report
+
+
+def _one_model(tmp_path):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((60, 8))
+    views = z[:, None, :] + 0.2 * rng.standard_normal((60, 3, 8))
+    prof = profile(z, views={"crop": views}, k=5, name="mine", progress=False)
+    return prof, write_report(prof, tmp_path / "report.html").read_text()
+
+
+def _section(page: str, section: str) -> str:
+    start = page.index(f'id="{section}"')
+    nxt = page.find("<h2", start)
+    return page[start : nxt if nxt > 0 else len(page)]
+
+
+def test_no_one_by_one_heat_map_for_one_model(tmp_path):
+    _, page = _one_model(tmp_path)
+    invariance = _section(page, "invariance")
+    # before: a 1x1 heat map per metric for one model and one family
+    assert "<img" not in invariance
+    assert "<table" in invariance and "spread ratio" in invariance
+
+
+def test_invariance_verdict(tmp_path):
+    _, page = _one_model(tmp_path)
+    # before: heat maps without a sentence saying what they mean
+    assert re.search(r"<b>Verdict.</b> Spread ratio \(lower = more invariant.*crop: mine",
+                     _section(page, "invariance"))  # fmt: skip
+
+
+def test_units_and_direction_of_every_metric(tmp_path):
+    prof, page = _one_model(tmp_path)
+    # before: no unit or direction anywhere (higher is better? degrees?)
+    assert set(prof.table["metric"]) <= set(METRIC_GUIDE)
+    assert "degrees (0..90)" in page and "lower: more invariant" in page
+
+
+def test_settings_are_a_table_with_the_version(tmp_path):
+    _, page = _one_model(tmp_path)
+    settings = _section(page, "settings")
+    # before: settings as prose ("mode=embeddings, n_images=60, ..."), no package version
+    assert "<table" in settings and "n_images=" not in settings
+    assert f"manifold {manifold.__version__}" in page
+
+
+def test_poor_alpha_fit_is_flagged(tmp_path):
+    table = pd.DataFrame(
+        [["a", "semantic", "alpha", "value", 1.3], ["a", "semantic", "alpha_r2", "value", 0.42]],
+        columns=["model", "manifold", "metric", "statistic", "value"],
+    )
+    page = write_report(Profile(table, {"a": {}}), tmp_path / "r.html").read_text()
+    # before: alpha = 1.3 shown as a result with nothing said about its R² of 0.42
+    assert "fits the eigenspectrum poorly for a (R² = 0.42)" in page
