@@ -68,3 +68,14 @@ def test_poor_alpha_fit_is_flagged(tmp_path):
     page = write_report(Profile(table, {"a": {}}), tmp_path / "r.html").read_text()
     # before: alpha = 1.3 shown as a result with nothing said about its R² of 0.42
     assert "fits the eigenspectrum poorly for a (R² = 0.42)" in page
+
+
+def test_value_of_an_unknown_metric_lists_the_valid_names(tmp_path):
+    import pytest
+
+    prof, _ = _one_model(tmp_path)
+    # before: KeyError "expected one row ... found 0", with no valid names
+    with pytest.raises(KeyError, match=r"no metric 'rank_me' in this profile; valid: .*'rankme'"):
+        prof.value("rank_me")
+    with pytest.raises(KeyError, match=r"no manifold 'blur'.*valid: \['crop', 'semantic'\]"):
+        prof.value("spread_ratio", manifold="blur")
