@@ -79,3 +79,18 @@ def test_value_of_an_unknown_metric_lists_the_valid_names(tmp_path):
         prof.value("rank_me")
     with pytest.raises(KeyError, match=r"no manifold 'blur'.*valid: \['crop', 'semantic'\]"):
         prof.value("spread_ratio", manifold="blur")
+
+
+def test_docstring_math_becomes_arithmatex_delimiters():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "scripts" / "griffe_markdown.py"
+    spec = importlib.util.spec_from_file_location("griffe_markdown", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "With :math:`\\hat m` and\n\n    .. math::\n        a_i = b_i\n\n    done"
+    out = module.to_markdown(text)
+    # before: the role became inline code and the block a code block (raw LaTeX on the page)
+    assert "\\(\\hat m\\)" in out
+    assert "    \\[ a_i = b_i \\]" in out and out.rstrip().endswith("done")
