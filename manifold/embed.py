@@ -186,7 +186,7 @@ def check_channels_first(images: Any, name: str = "images") -> None:
         >>> try:
         ...     check_channels_first(np.zeros((2, 8, 8, 3)))
         ... except ValueError as err:
-        ...     print(str(err)[:49])
+        ...     print(str(err)[:53])
         images look channels-last (N, H, W, C) = (2, 8, 8, 3)
     """
     shape = tuple(getattr(images, "shape", ()))
