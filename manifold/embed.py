@@ -9,7 +9,8 @@ have embeddings skip this module: every metric takes arrays.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from manifold import __version__
-from manifold._backend import SeedLike, resolve_device, seed_int, warn_once
+from manifold._backend import SeedLike, resolve_device, seed_int, show_progress, warn_once
 from manifold._cache import Hasher, entry_path, load_entry, save_entry
 from manifold._checks import check_choice, check_int
 from manifold.augment import (
@@ -28,7 +29,7 @@ from manifold.augment import (
     iter_views,
 )
 
-__all__ = ["Embedder", "POOLS", "pool_features"]
+__all__ = ["Embedder", "POOLS", "check_channels_first", "pool_features", "select_output"]
 
 POOLS = ("auto", "avg", "max", "cls", "flatten")
 
@@ -83,6 +84,119 @@ def pool_features(features: torch.Tensor, pool: str | Callable = "auto") -> torc
     return features.mean(dim=dims)
 
 
+def select_output(value: Any, output: int | str | None = None) -> torch.Tensor:
+    """The representation in what a model (or a layer) returned.
+
+    A tensor is the representation. When ``forward`` returns a tuple or list (e.g.
+    ``(logits, features)``) or a dict (e.g. ``{"logits": ..., "features": ...}``), ``output``
+    picks the element: an index for a tuple or list, a key for a dict. Without ``output`` the
+    first element is used and a warning names it and the others, since a model that returns
+    ``(logits, features)`` would otherwise be profiled by its logits without a word.
+
+    Args:
+        value: The model's (or layer's) output.
+        output: Index or key of the representation; ``None``: the tensor itself, or the first
+            element with a warning.
+
+    Returns:
+        The selected tensor.
+
+    Raises:
+        ValueError: ``output`` names no element (the message lists the valid ones), or is given
+            for a model that returns a single tensor.
+        TypeError: the selected element is not a tensor.
+
+    Examples:
+        >>> import torch
+        >>> select_output({"logits": torch.zeros(2, 10), "features": torch.ones(2, 4)},
+        ...               "features").shape
+        torch.Size([2, 4])
+    """
+    if isinstance(value, torch.Tensor):
+        if output is not None:
+            raise ValueError(
+                f"output={output!r} was given but the model returns a single tensor of shape "
+                f"{tuple(value.shape)}; leave output unset"
+            )
+        return value
+    if isinstance(value, (tuple, list)) and value:
+        valid = f"an index in 0..{len(value) - 1}"
+        if output is None:
+            chosen, label = value[0], "item 0"
+        elif isinstance(output, (int, np.integer)) and not isinstance(output, bool):
+            if not -len(value) <= int(output) < len(value):
+                raise ValueError(
+                    f"output={output!r} is out of range: the model returns a "
+                    f"{type(value).__name__} of {len(value)} items; use {valid}"
+                )
+            chosen, label = value[int(output)], f"item {int(output)}"
+        else:
+            raise ValueError(
+                f"the model returns a {type(value).__name__} of {len(value)} items; output must "
+                f"be {valid}, got {output!r}"
+            )
+    elif isinstance(value, Mapping) and value:
+        keys = list(value)
+        if output is None:
+            chosen, label = value[keys[0]], f"key {keys[0]!r}"
+        elif output in value:
+            chosen, label = value[output], f"key {output!r}"
+        else:
+            raise ValueError(f"output={output!r} is not a key of the model's output; keys: {keys}")
+    else:
+        raise TypeError(
+            f"the model (or layer) returned {type(value).__name__}; expected a tensor, or a "
+            "tuple, list or dict of tensors. Pick a layer with layer=... or wrap the model."
+        )
+    if not isinstance(chosen, torch.Tensor):
+        raise TypeError(
+            f"{label} of the model's output is a {type(chosen).__name__}, not a tensor; choose "
+            "another with output=..."
+        )
+    if output is None:
+        warnings.warn(
+            f"the model returns a {type(value).__name__} of {len(value)} items "
+            f"({_describe_items(value)}); using {label} as the representation. Pass "
+            "output=<index or key> (CLI: --output) to choose another",
+            UserWarning,
+            stacklevel=2,
+        )
+    return chosen
+
+
+def _describe_items(value: Any) -> str:
+    items = value.items() if isinstance(value, Mapping) else enumerate(value)
+    parts = [
+        f"{key!r}: {tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__}"
+        for key, v in items
+    ]
+    return ", ".join(parts[:6]) + (", ..." if len(parts) > 6 else "")
+
+
+def check_channels_first(images: Any, name: str = "images") -> None:
+    """Reject channels-last images ``(N, H, W, C)`` with a message that says how to fix them.
+
+    Images are ``(N, C, H, W)``. A 4-D array whose last axis has 1 or 3 entries while its
+    second has neither is almost surely channels-last (as PIL, matplotlib and TensorFlow store
+    images); a model would fail on it deep inside a convolution.
+
+    Examples:
+        >>> import numpy as np
+        >>> check_channels_first(np.zeros((2, 3, 8, 8)))
+        >>> try:
+        ...     check_channels_first(np.zeros((2, 8, 8, 3)))
+        ... except ValueError as err:
+        ...     print(str(err)[:53])
+        images look channels-last (N, H, W, C) = (2, 8, 8, 3)
+    """
+    shape = tuple(getattr(images, "shape", ()))
+    if len(shape) == 4 and shape[1] not in (1, 3) and shape[3] in (1, 3):
+        raise ValueError(
+            f"{name} look channels-last (N, H, W, C) = {shape}; expected (N, C, H, W): pass "
+            f"{name}.permute(0, 3, 1, 2) (torch) or {name}.transpose(0, 3, 1, 2) (numpy)"
+        )
+
+
 class Embedder:
     """Embed images with a model's output or one of its layers, in batches, with a cache.
 
@@ -110,7 +224,10 @@ class Embedder:
         amp: Mixed precision (``torch.autocast``, float16) when the device is CUDA; ignored
             with a warning on other devices.
         cache_dir: Folder of the on-disk cache; ``None`` disables it.
-        progress: Show a tqdm progress bar when there is more than one batch.
+        progress: Show a tqdm progress bar when there is more than one batch; ``None``: only
+            when stderr is a terminal.
+        output: When the model (or layer) returns a tuple, list or dict, the index or key of
+            the representation (see :func:`select_output`; default: the first, with a warning).
 
     Examples:
         >>> import torch
@@ -133,7 +250,8 @@ class Embedder:
         pool: str | Callable = "auto",
         amp: bool = False,
         cache_dir: str | None = None,
-        progress: bool = True,
+        progress: bool | None = None,
+        output: int | str | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -159,6 +277,10 @@ class Embedder:
         self.amp = bool(amp)
         self.cache_dir = cache_dir
         self.progress = progress
+        if output is not None and not isinstance(output, (int, str)):
+            raise TypeError(f"output must be an index (int) or a key (str), got {output!r}")
+        self.output = output
+        self._warned_output = False
         if device is None:
             first = next(iter(model.parameters()), None)
             if first is None:
@@ -179,6 +301,7 @@ class Embedder:
         Returns:
             float32 CPU tensor of shape (N, D).
         """
+        check_channels_first(images)
         x = check_images(images, channels=False)
         key = self._key(x, "embed") if self.cache_dir is not None else None
         cached = self._load(key)
@@ -212,6 +335,7 @@ class Embedder:
         Returns:
             float32 CPU tensor of shape (N, K, D).
         """
+        check_channels_first(images)
         x = check_images(images)
         n_views = check_int(n_views, "n_views", minimum=1)
         base_seed = seed_int(seed)
@@ -272,7 +396,7 @@ class Embedder:
         return (
             f"Embedder(model={type(self.model).__name__}, layer={self.layer!r}, "
             f"device={str(self.device)!r}, batch_size={self.batch_size}, pool={self.pool!r}, "
-            f"amp={self.amp}, cache_dir={self.cache_dir!r})"
+            f"output={self.output!r}, amp={self.amp}, cache_dir={self.cache_dir!r})"
         )
 
     # internals --------------------------------------------------------------------------
@@ -326,7 +450,7 @@ class Embedder:
                     )
             finally:
                 self._captured = None
-            out = _first_tensor(out)
+            out = self._select(out)
             feats = pool_features(out, self.pool)
         if feats.shape[0] != x.shape[0]:
             raise ValueError(
@@ -334,8 +458,17 @@ class Embedder:
             )
         return feats.detach().float().cpu()
 
+    def _select(self, out: Any) -> torch.Tensor:
+        """The representation in the model's output; warn about the choice once per Embedder."""
+        if self.output is not None or isinstance(out, torch.Tensor) or self._warned_output:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return select_output(out, self.output)
+        self._warned_output = True
+        return select_output(out, self.output)
+
     def _bar(self, iterable: Any, total: int, desc: str) -> Any:
-        if not self.progress or total < 2:
+        if not show_progress(self.progress) or total < 2:
             return iterable
         from tqdm.auto import tqdm
 
@@ -345,6 +478,7 @@ class Embedder:
         h = Hasher().text("version", __version__).text("kind", kind)
         h.state_dict("model", self.model)
         h.text("layer", self.layer)
+        h.text("output", self.output)
         h.text("pool", callable_identity(self.pool) if callable(self.pool) else self.pool)
         h.text("amp", self.amp)
         if self.transform is None:
@@ -369,19 +503,3 @@ class Embedder:
             save_entry(
                 entry_path(self.cache_dir, key), key, out.numpy().astype(np.float32), __version__
             )
-
-
-def _first_tensor(out: Any) -> torch.Tensor:
-    """The model's feature tensor: a tensor, or the first tensor of a tuple/list/dict."""
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    if isinstance(out, dict) and out:
-        first = next(iter(out.values()))
-        if isinstance(first, torch.Tensor):
-            return first
-    raise TypeError(
-        f"the model (or layer) returned {type(out).__name__}; expected a tensor (or a tuple, "
-        "list or dict whose first item is one). Pick a layer with layer=... or wrap the model."
-    )

@@ -32,10 +32,24 @@ import numpy as np
 import pandas as pd
 import torch
 
+from manifold import __version__
+from manifold._backend import resolve_device, show_progress
 from manifold._checks import as_tensor, check_int
-from manifold.engine import ModelContext, Recorder, record_family, record_semantic
+from manifold.engine import (
+    ModelContext,
+    Recorder,
+    mle_neighbours,
+    record_family,
+    record_semantic,
+)
 from manifold.io import atomic_write
-from manifold.profiling import DEFAULT_FAMILIES, check_views
+from manifold.profiling import (
+    DEFAULT_FAMILIES,
+    DEFAULT_N_VIEWS,
+    check_families,
+    check_views,
+    warn_failures,
+)
 from manifold.results import COLUMNS, SEMANTIC, Profile
 
 __all__ = ["ModelSpec", "load_model", "profile_zoo"]
@@ -55,6 +69,8 @@ def load_model(spec: ModelSpec, device: Any = None) -> torch.nn.Module:
         ValueError: an unknown spec or zoo name, a missing or unreadable file, or a factory that
             fails or returns no Module (one-line messages that say how to fix it).
     """
+    if device is not None:
+        device = resolve_device(device)
     if isinstance(spec, torch.nn.Module):
         model = spec
     elif isinstance(spec, str):
@@ -251,7 +267,7 @@ def _run_job(job: _Job) -> list[_Result]:
     cache = None if job.checkpoint is None else str(Path(job.checkpoint) / "embeddings")
     embedder = Embedder(
         model, layer=s["layer"], device=s["device"], batch_size=s["batch_size"],
-        cache_dir=cache, progress=False,
+        cache_dir=cache, progress=False, output=s.get("output"),
     )  # fmt: skip
     z, _ = as_tensor(embedder.embed(job.images), "embeddings", min_sizes={"N": s["k"] + 1})
     # graph failures are reported by the semantic part (this job's or a checkpointed one)
@@ -277,19 +293,20 @@ def _run_job(job: _Job) -> list[_Result]:
 def profile_zoo(
     models: Mapping[str, ModelSpec],
     images: Any,
-    families: Iterable[Any] = DEFAULT_FAMILIES,
-    n_views: int = 16,
+    families: str | Iterable[str | Callable] = DEFAULT_FAMILIES,
+    n_views: int = DEFAULT_N_VIEWS,
     k: int = 10,
     seed: int = 0,
     *,
     checkpoint_dir: str | os.PathLike | None = None,
     executor: Executor | None = None,
     layer: str | None = None,
-    device: Any = None,
+    device: str | torch.device | None = None,
     batch_size: int = 256,
     max_samples: int | None = 25600,
     curvature: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
+    output: int | str | None = None,
 ) -> Profile:
     """Profile many models, part by part, with checkpoints and an optional executor.
 
@@ -311,7 +328,8 @@ def profile_zoo(
             ``"file.py:factory"``). With a remote executor prefer strings or factories: they
             travel instead of pickled weights, and each worker loads the model itself.
         images: Images (N, C, H, W) in [0, 1], sent to every job.
-        families: Augmentation family names or kornia augmentations.
+        families: One family name, or an iterable of names, kornia augmentations or callables
+            (checked at the call, as in :func:`~manifold.profile`).
         n_views: Views per image (K).
         k: Neighbours per node.
         seed: Seed for augmentations and subsampling.
@@ -320,11 +338,14 @@ def profile_zoo(
         executor: A :class:`concurrent.futures.Executor` (e.g.
             ``dask.distributed.Client(...).get_executor()``); ``None`` runs jobs in this process.
         layer: Submodule whose output is the representation.
-        device: Device for the models (on each worker).
+        device: Device for the models (on each worker): ``"auto"``, ``"cpu"``, ``"cuda"``,
+            ``"cuda:<index>"``, ``"mps"`` or a :class:`torch.device`; checked here first.
         batch_size: Images per forward pass.
         max_samples: Row cap for RankMe.
         curvature: Also compute Ricci curvatures of the semantic NNK graph.
-        progress: Show a progress bar over jobs.
+        progress: Show a progress bar over jobs; ``None``: only when stderr is a terminal.
+        output: Index or key of the representation when a model returns a tuple, list or
+            dict (see :func:`manifold.embed.select_output`).
 
     Returns:
         The :class:`Profile` of every model that did not fail, in the order of ``models``.
@@ -334,6 +355,15 @@ def profile_zoo(
     """
     k = check_int(k, "k", minimum=1)
     n_views = check_int(n_views, "n_views", minimum=2)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if max_samples is not None:
+        max_samples = check_int(max_samples, "max_samples", minimum=2)
+    if device is not None:
+        resolve_device(device)  # an unknown device fails here, not in every job
+    if output is not None and not isinstance(output, (int, str)):
+        raise TypeError(f"output must be an index (int) or a key (str), got {output!r}")
+    if not isinstance(models, Mapping):
+        raise TypeError(f"models must be a mapping name -> model spec, got {type(models).__name__}")
     if not models:
         raise ValueError("models is empty: give a mapping name -> model spec")
     if executor is not None and not isinstance(executor, Executor):
@@ -342,13 +372,15 @@ def profile_zoo(
     from manifold.augment import check_images
 
     images = check_images(images, channels=False)
-    fams = list(families)
-    names = [f if isinstance(f, str) else type(f).__name__ for f in fams]
+    checked = check_families(families)
+    fams, names = list(checked.values()), list(checked)
     settings = {
         "n_images": int(images.shape[0]), "n_views": n_views, "k": k, "seed": seed,
         "families": names, "layer": layer, "max_samples": max_samples,
         "curvature": curvature, "batch_size": batch_size,
         "device": None if device is None else str(device),
+        "k_mle": mle_neighbours(int(images.shape[0])), "version": __version__,
+        **({} if output is None else {"output": output}),
     }  # fmt: skip
     families_identity = [_family_identity(f, images) for f in fams]
     fingerprints = {
@@ -378,7 +410,7 @@ def profile_zoo(
 
     failed: dict[str, str] = {}
     bar = None
-    if progress and jobs:
+    if show_progress(progress) and jobs:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(jobs), desc="profile_zoo", leave=False)
@@ -431,4 +463,5 @@ def profile_zoo(
         reasons = "; ".join(f"{m}: {e}" for m, e in failed.items())
         raise RuntimeError(f"every model failed: {reasons}")
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
+    warn_failures(failures)
     return Profile(table[COLUMNS], run_settings, failures)

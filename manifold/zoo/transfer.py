@@ -639,6 +639,14 @@ class TransferPredictor(BaseEstimator):
         folds = _folds(len(y), group_values)
         xv = x.to_numpy()
         notes: list[str] = [f"metric {m!r} left out: {why}" for m, why in dropped.items()]
+        if dropped:
+            warnings.warn(
+                f"TransferPredictor: {len(dropped)} metrics left out: "
+                + "; ".join(f"{m} ({why})" for m, why in list(dropped.items())[:5])
+                + (" ..." if len(dropped) > 5 else ""),
+                UserWarning,
+                stacklevel=2,
+            )
         baseline_x: dict[str, np.ndarray | None] = {}
         for name, column in BASELINES.items():
             col, why = _baseline_column(full, column)
