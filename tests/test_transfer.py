@@ -334,3 +334,20 @@ def test_headline_names_both_predictors():
     x, y = synthetic(seed=16, n=12)
     line = TransferPredictor().evaluate(x, y, n_permutations=9).headline("task")
     assert line.startswith("task: profile rho") and "RankMe rho" in line and "regret" in line
+
+
+def test_baseline_ranks_its_metric_in_the_training_direction():
+    from scipy.stats import spearmanr
+
+    x, _ = synthetic(seed=17, n=20)
+    rng = np.random.default_rng(1)
+    # the score falls as alpha rises, and is unrelated to RankMe
+    y = (-2 * x["semantic/alpha"] + 0.3 * rng.normal(size=20)).rename("task")
+    row = TransferPredictor().evaluate(x, y, n_permutations=0).table.loc["task"]
+    assert row["alpha_spearman"] == pytest.approx(-spearmanr(x["semantic/alpha"], y).statistic)
+    # an unrelated metric is judged by its own ranking (its direction may flip between folds),
+    # not by the leave-one-out training mean, whose rank correlation with the score is -1
+    from manifold.zoo.transfer import _mean_lomo
+
+    assert spearmanr(_mean_lomo(y.to_numpy()), y).statistic == pytest.approx(-1.0)
+    assert row["rankme_spearman"] > -0.9

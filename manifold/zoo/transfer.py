@@ -327,6 +327,26 @@ def _align(x: pd.DataFrame, y: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     return x.loc[y.index], y
 
 
+def _directed(x: np.ndarray, y: np.ndarray, folds: list[np.ndarray]) -> np.ndarray:
+    """A one-metric score ranked in the direction the training models show.
+
+    Held-out model i gets ``sign(corr(x, y) over the other folds) * x_i``. Ranking the raw
+    metric this way is how a label-free score is judged (RankMe: higher is better); ranking
+    the held-out *ridge* predictions instead would let the leave-one-out training mean,
+    ``(sum(y) - y_i) / (n - 1)``, which falls as ``y_i`` rises, dominate whenever the penalty
+    shrinks the slope, and push the rank correlation towards -1 for reasons unrelated to the
+    metric.
+    """
+    out = np.empty_like(x, dtype=float)
+    for test in folds:
+        mask = np.ones(x.size, dtype=bool)
+        mask[test] = False
+        xc, yc = x[mask] - x[mask].mean(), y[mask] - y[mask].mean()
+        direction = 1.0 if float(xc @ yc) >= 0 else -1.0
+        out[test] = direction * x[test]
+    return out
+
+
 def _baseline_column(full: pd.DataFrame, column: str) -> tuple[pd.DataFrame | None, str]:
     """The one-column matrix of a baseline (``"*/lidar"``: mean over families), or a reason."""
     if column.startswith("*/"):
@@ -597,7 +617,11 @@ class TransferPredictor(BaseEstimator):
           evaluation rerun, p = (1 + #{rho_perm >= rho}) / (1 + n_permutations) (NaN if 0).
 
         One-metric baselines (:data:`BASELINES`: RankMe, alpha, TwoNN, and LiDAR where the
-        profiles have views) are fitted the same way and get the same agreement columns.
+        profiles have views) get the same agreement columns. Their rank statistics, regret and
+        top-k rank the metric itself in the direction of its correlation with the score on the
+        training folds (``sign * metric``, as a label-free score is judged); their ``r2`` and
+        their column in :attr:`TransferEvaluation.predictions` come from a one-metric ridge
+        fitted like the profile's.
 
         Args:
             profiles: A Profile or DataFrame (models × metrics).
@@ -691,8 +715,10 @@ class TransferPredictor(BaseEstimator):
                     bp = np.full(yt.size, np.nan)
                     stats = {k: np.nan for k in AGREEMENT}
                 else:
-                    bp = _lomo(col.loc[y.index].to_numpy(), yt, alphas, None, cv, folds)[0]
-                    stats = _agreement(yt, bp, n_bootstrap, rng)
+                    xb = col.loc[y.index].to_numpy()
+                    bp = _lomo(xb, yt, alphas, None, cv, folds)[0]
+                    stats = _agreement(yt, _directed(xb[:, 0], yt, folds), n_bootstrap, rng)
+                    stats["r2"] = _r2(yt, bp)
                 pred_table[name] = bp
                 row.update({f"{name}_{k}": stats[k] for k in AGREEMENT})
             pred_table["mean"] = null_pred
