@@ -16,7 +16,7 @@ import torch
 
 from manifold._checks import as_tensor, check_int
 from manifold.engine import ModelContext, Recorder, record_family, record_semantic
-from manifold.results import COLUMNS, SEMANTIC, Profile
+from manifold.results import COLUMNS, LAYER, SEMANTIC, Profile
 
 __all__ = ["COLUMNS", "DEFAULT_FAMILIES", "Profile", "SEMANTIC", "profile"]
 
@@ -43,6 +43,7 @@ def profile(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     n_bootstrap: int = 0,
+    layers: str | Iterable[str] | None = None,
 ) -> Profile:
     """Profile the geometry of a model's representation, and its response to augmentations.
 
@@ -70,6 +71,13 @@ def profile(
     A metric that cannot be computed (e.g. alpha of a constant representation) is recorded in
     :attr:`Profile.failures` with the reason; the others are still computed.
 
+    With ``layers`` (a model only), every layer is profiled from one forward pass per batch
+    (see :class:`~manifold.Embedder`): the views of each family are drawn once and shared by
+    all layers. The table gets a ``layer`` column after ``model``, in the order of the layers;
+    its rows for one layer are those of ``profile(..., layer=name)``, number for number. Use
+    :meth:`Profile.to_matrix` with ``layer=`` or ``by="layer"``, and
+    :func:`manifold.plot.plot_layers` for a metric against depth.
+
     Args:
         model_or_embeddings: A ``torch.nn.Module`` or embeddings (N, D).
         images: Images (N, C, H, W) in [0, 1]; required with a model.
@@ -81,6 +89,8 @@ def profile(
         views: With embeddings: family name -> views (N, K, D).
         name: The model's name in the table.
         layer: Submodule whose output is the representation (default: the model's output).
+        layers: Several submodules at once: names, glob patterns (``"blocks.*"``) or ``"all"``
+            (see :func:`~manifold.embed.select_layers`); not together with ``layer``.
         device: Device for the model and augmentations (default: the images' device).
         batch_size: Images per forward pass.
         transform: Applied to image batches before the model (e.g. normalisation).
@@ -102,7 +112,23 @@ def profile(
     if n_bootstrap == 1:
         raise ValueError("n_bootstrap must be 0 (no standard errors) or at least 2, got 1")
     started = time.time()
+    if layers is not None:
+        if not isinstance(model_or_embeddings, torch.nn.Module):
+            raise ValueError("layers= needs a model (torch.nn.Module) and images, not embeddings")
+        if layer is not None:
+            raise ValueError("give layer= (one submodule) or layers= (several), not both")
     family_views: dict[str, Any] = {}
+    if layers is not None:
+        if images is None:
+            raise ValueError("profile needs images when given a model")
+        if views is not None:
+            raise ValueError("pass either a model (views are computed) or embeddings with views")
+        return _profile_layers(
+            model_or_embeddings, images, families, n_views, k, seed, name=name, layers=layers,
+            device=device, batch_size=batch_size, transform=transform, max_samples=max_samples,
+            curvature=curvature, cache_dir=cache_dir, progress=progress,
+            n_bootstrap=n_bootstrap, started=started,
+        )  # fmt: skip
     if isinstance(model_or_embeddings, torch.nn.Module):
         if images is None:
             raise ValueError("profile needs images when given a model")
@@ -181,6 +207,90 @@ def profile(
         "seconds": round(time.time() - started, 3),
     }
     return Profile(rec.table(), {name: settings}, rec.failures)
+
+
+def _profile_layers(
+    model: torch.nn.Module,
+    images: Any,
+    families: Iterable[Any] | None,
+    n_views: int,
+    k: int,
+    seed: int,
+    *,
+    name: str,
+    layers: str | Iterable[str],
+    started: float,
+    **options: Any,
+) -> Profile:
+    """The layer sweep of :func:`profile`: one Embedder pass, one context per layer."""
+    from manifold.embed import Embedder
+
+    embedder = Embedder(
+        model, layers=layers, device=options["device"], batch_size=options["batch_size"],
+        transform=options["transform"], cache_dir=options["cache_dir"],
+        progress=options["progress"],
+    )  # fmt: skip
+    names = embedder.layers
+    fams = list(families or ())
+    family_names = [f if isinstance(f, str) else type(f).__name__ for f in fams]
+    n_bootstrap = options["n_bootstrap"]
+    recorders = {layer: Recorder(name) for layer in names}
+    contexts: dict[str, ModelContext] = {}
+    dims: dict[str, int] = {}
+    flags = {"curvature"} if options["curvature"] else set()
+    bar = _progress([SEMANTIC, *family_names], options["progress"], f"profile {name}")
+    for step in bar:
+        if step == SEMANTIC:
+            for layer, z in embedder.embed(images).items():
+                zt, _ = as_tensor(z, f"embeddings of layer {layer!r}", min_sizes={"N": k + 1})
+                dims[layer] = int(zt.shape[1])
+                contexts[layer] = ModelContext(
+                    zt, k, recorders[layer], seed=seed, max_samples=options["max_samples"],
+                    n_bootstrap=n_bootstrap,
+                )  # fmt: skip
+                record_semantic(contexts[layer], flags)
+            continue
+        fam = fams[family_names.index(step)]
+        try:
+            per_layer = embedder.embed_views(images, fam, n_views=n_views, seed=seed)
+        except (ValueError, RuntimeError, TypeError) as err:
+            per_layer = {layer: err for layer in names}
+        for layer in names:
+            rec = recorders[layer]
+            try:
+                if isinstance(per_layer[layer], Exception):
+                    raise per_layer[layer]
+                vt = check_views(per_layer[layer], step, contexts[layer].z)
+            except (ValueError, RuntimeError, TypeError) as err:
+                rec.failures.append(
+                    {"model": name, "manifold": step, "metric": "views", "error": str(err)}
+                )
+                continue
+            record_family(contexts[layer], step, vt)
+    tables, failures = [], []
+    for layer in names:
+        table = recorders[layer].table()
+        table.insert(1, LAYER, layer)
+        tables.append(table)
+        failures.extend({**f, LAYER: layer} for f in recorders[layer].failures)
+    settings = {
+        "mode": "model",
+        "n_images": int(next(iter(contexts.values())).n_points),
+        "dims": dims,
+        "n_views": int(n_views),
+        "k": k,
+        "seed": seed,
+        "families": family_names,
+        "layer": None,
+        "layers": names,
+        "max_samples": options["max_samples"],
+        "curvature": options["curvature"],
+        "n_bootstrap": n_bootstrap,
+        "seconds": round(time.time() - started, 3),
+    }
+    import pandas as pd
+
+    return Profile(pd.concat(tables, ignore_index=True), {name: settings}, failures)
 
 
 def _progress(items: list[str], enabled: bool, desc: str):
