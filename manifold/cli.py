@@ -328,7 +328,8 @@ def _write_transfer_tables(evaluation: Any, out: Path) -> list[str]:
 def _write_profile_tables(prof: Any, out: Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     prof.save(out / "profile.csv")
-    prof.to_matrix().to_csv(out / "metrics_matrix.csv")
+    # a layer sweep: one row per (model, layer)
+    prof.to_matrix(by="layer" if prof.layers else "model").to_csv(out / "metrics_matrix.csv")
     return ["profile.csv", "profile.json", "metrics_matrix.csv"]
 
 
@@ -358,6 +359,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if args.embeddings:
         if args.model:
             raise CLIError("give either --model or --embeddings, not both")
+        if args.layers:
+            raise CLIError("--layers needs --model: embeddings have no layers")
         z, views = _load_embeddings(Path(args.embeddings))
         fams = _families(args.families) if args.families else list(views)
         missing = [f for f in fams if f not in views]
@@ -393,7 +396,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
                     print(f"kept the {len(profiles)} finished model(s) in {out / 'profile.csv'}")
                 raise
             profiles.append(prof)
-            spectra[name] = _spectrum_of(z)
+            if z is not None:
+                spectra[name] = _spectrum_of(z)
             if len(args.model) > 1:  # never lose finished models to a later failure
                 _write_profile_tables(Profile.concat(profiles), out)
     prof = Profile.concat(profiles)
@@ -426,8 +430,17 @@ def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: ar
     if z.ndim != 2:
         raise CLIError(f"model {name!r} returns outputs of shape {tuple(z.shape)}; expected "
                        "(N, D) embeddings (pool or flatten in the model)")  # fmt: skip
-    prof = profile(model, images, families=fams, n_views=args.n_views, k=args.k, seed=args.seed,
-                   name=name, device=args.device, progress=not args.quiet)  # fmt: skip
+    layers = [t.strip() for t in args.layers.split(",") if t.strip()] if args.layers else None
+    try:
+        prof = profile(model, images, families=fams, n_views=args.n_views, k=args.k,
+                       seed=args.seed, name=name, device=args.device, progress=not args.quiet,
+                       layers=layers)  # fmt: skip
+    except ValueError as err:
+        if layers is None or "layer" not in str(err):
+            raise
+        raise CLIError(f"model {name!r}: {err}") from err
+    if layers is not None:  # the eigenspectrum figure is of the model's output: not drawn
+        return prof, None
     z = Embedder(model, device=args.device, progress=False).embed(images)
     return prof, z
 
@@ -629,6 +642,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_sizes(prof, 500, 8)
     prof.add_argument("--name", action="append", help="model name in the table (one per model)")
+    prof.add_argument(
+        "--layers",
+        help="profile these submodules of each model from one forward pass per batch: "
+        "comma-separated names, a pattern such as 'features.*', or 'all'",
+    )
     prof.add_argument("--out", default="manifold-profile", help="output folder")
     _add_common(prof)
     prof.set_defaults(func=cmd_profile)

@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["INVARIANCE_FIGURES", "SECTIONS", "write_report"]
+__all__ = ["INVARIANCE_FIGURES", "LAYER_FIGURES", "SECTIONS", "write_report"]
 
 #: Section ids (HTML ``id`` of each ``<h2>``) in page order, with their headings.
 SECTIONS = {
     "summary": "Per-model summary",
+    "layers": "Geometry across layers",
     "invariance": "Augmentation invariance",
     "spectra": "Eigenspectra",
     "clusters": "Models clustered by geometry",
@@ -33,6 +34,8 @@ SECTIONS = {
 
 #: Invariance metrics drawn as heat maps (when the profile has them).
 INVARIANCE_FIGURES = ("spread_ratio", "same_source_rate", "augmentation_dimension", "lidar")
+#: Semantic metrics drawn against depth when a profile sweeps several layers.
+LAYER_FIGURES = ("twonn_dimension", "mle_dimension", "rankme", "alpha")
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
@@ -221,9 +224,11 @@ def write_report(
 
     Sections (HTML ids in :data:`SECTIONS`), each present when its input is: a per-model summary
     table of the semantic manifold (spectral metrics and the mean of per-point geometry
-    metrics), invariance heat maps per family, eigenspectra with their alpha fits (``spectra``),
-    the clustering of the models (``clusters``), the transfer predictions (``transfer``), the
-    settings of each run, and the metrics that could not be computed with the reason.
+    metrics; one row per model and layer for a layer sweep), the metrics against depth when the
+    profile sweeps several layers, invariance heat maps per family, eigenspectra with their
+    alpha fits (``spectra``), the clustering of the models (``clusters``), the transfer
+    predictions (``transfer``), the settings of each run, and the metrics that could not be
+    computed with the reason.
 
     Args:
         profile: The profile to report.
@@ -252,7 +257,7 @@ def write_report(
         >>> 'id="summary"' in out.read_text()
         True
     """
-    from manifold.plot import plot_invariance, plot_spectrum
+    from manifold.plot import plot_invariance, plot_layers, plot_spectrum
     from manifold.profiling import SEMANTIC
 
     path = Path(path)
@@ -262,9 +267,11 @@ def write_report(
 
     t = profile.table
     semantic = t[(t["manifold"] == SEMANTIC) & t["statistic"].isin(["value", "mean"])]
+    # a layer sweep: one summary row per (model, layer), never an average over layers
+    rows_by = ["model", "layer"] if profile.layers else "model"
     if not semantic.empty:
         present.append("summary")
-        summary = semantic.pivot_table(index="model", columns="metric", values="value", sort=False)
+        summary = semantic.pivot_table(index=rows_by, columns="metric", values="value", sort=False)
         summary.columns.name = None  # one header row: the metric names
         body.append(_heading("summary"))
         body.append(
@@ -272,6 +279,21 @@ def write_report(
             "the mean over points of the geometry metrics on the semantic NNK graph.</p>"
         )
         body.append(_table_html(summary))
+
+    if len(profile.layers) > 1:
+        present.append("layers")
+        body.append(_heading("layers"))
+        body.append(
+            f'<p class="note">{len(profile.layers)} layers, one line per model; error bars are '
+            "bootstrap standard errors where the profile has them (n_bootstrap).</p>"
+        )
+        body.append('<div class="figs">')
+        for metric in LAYER_FIGURES:
+            if ((t["metric"] == metric) & (t["manifold"] == SEMANTIC)).any():
+                fig = plot_layers(profile, metric)
+                body.append(_figure_html(fig, f"{metric} across layers", f"layers_{metric}",
+                                         fig_dir))  # fmt: skip
+        body.append("</div>")
 
     families = [m for m in dict.fromkeys(t["manifold"]) if m != SEMANTIC]
     if families:

@@ -233,3 +233,72 @@ def test_profile_zoo_sweep_equals_profile_and_resumes(images, tmp_path):
     (model_failure,) = [f for f in failed.failures if f["metric"] == "model"]
     assert model_failure["model"] == "flat" and "is not a submodule" in model_failure["error"]
     assert {f["layer"] for f in failed.failures if f["model"] == "a"} == {"features.0"}
+
+
+def test_plot_layers_one_line_per_model_with_error_bars(images):
+    from manifold.plot import plot_layers
+
+    kwargs = dict(families=["flip"], n_views=2, k=4, layers="features.*", progress=False)
+    with_se = profile(Net(), images, name="a", n_bootstrap=3, **kwargs)
+    without = profile(Net(), images[:20], name="b", **kwargs)
+    prof = Profile.concat([with_se, without])
+    fig = plot_layers(prof, "twonn_dimension")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "3", "4"]
+    assert ax.get_xlabel() == "layer (features.*)"
+    lines = ax.get_lines()
+    assert len(ax.containers) == 2  # one errorbar container per model
+    a, b = ax.containers
+    assert a.has_yerr and not b.has_yerr  # standard errors only where the profile has them
+    ys = a.lines[0].get_ydata()
+    expected = [with_se.value("twonn_dimension", layer=f"features.{i}") for i in range(5)]
+    assert list(ys) == expected and len(lines) >= 2
+    assert (
+        plot_layers(prof, "spread_ratio", manifold="flip")
+        .axes[0]
+        .get_title()
+        .endswith("flip views")
+    )
+    with pytest.raises(ValueError, match="needs a layer sweep"):
+        plot_layers(profile(torch.randn(20, 4), k=3, progress=False))
+    with pytest.raises(ValueError, match="no metric 'nope'"):
+        plot_layers(prof, "nope")
+
+
+def test_report_shows_layers_only_for_a_sweep(images, tmp_path):
+    from manifold.report import write_report
+
+    sweep = profile(Net(), images, families=["flip"], n_views=2, k=4, layers="features.*",
+                    name="net", progress=False)  # fmt: skip
+    html = write_report(sweep, tmp_path / "r.html", figure_dir=tmp_path / "figs").read_text()
+    assert 'id="layers"' in html
+    assert (tmp_path / "figs" / "layers_twonn_dimension.png").exists()
+    # the summary has one row per layer, not an average over layers
+    value = sweep.value("rankme", layer="features.3")
+    assert f"{value:.4g}" in html
+    one = profile(Net(), images, families=["flip"], n_views=2, k=4, layers=["features.3"],
+                  progress=False)  # fmt: skip
+    assert 'id="layers"' not in write_report(one, tmp_path / "one.html").read_text()
+
+
+def test_cli_layers(tmp_path, capsys):
+    from manifold.cli import main
+
+    (tmp_path / "net.py").write_text(
+        "import torch\nfrom torch import nn\n\n\ndef make():\n    torch.manual_seed(0)\n"
+        "    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 6, 3),\n"
+        "                         nn.AdaptiveAvgPool2d(1), nn.Flatten())\n"
+    )
+    out = tmp_path / "out"
+    common = ["profile", "--model", f"{tmp_path / 'net.py'}:make", "--data", "digits",
+              "--n-images", "40", "--n-views", "3", "--k", "5", "--families", "flip",
+              "--quiet", "--out", str(out)]  # fmt: skip
+    assert main([*common, "--layers", "0,2"]) == 0
+    prof = Profile.load(out / "profile.csv")
+    assert prof.layers == ["0", "2"]
+    matrix = pd.read_csv(out / "metrics_matrix.csv")
+    assert list(matrix["layer"].astype(str)) == ["0", "2"]
+    assert 'id="layers"' in (out / "report.html").read_text()
+    assert main([*common, "--layers", "0,9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'9' is not a submodule" in err[0] and "available names" in err[0]
