@@ -377,15 +377,24 @@ class Embedder:
         family: FamilyLike | None = None,
         n_views: int | None = None,
         seed: int | None = None,
+        layer: str | None = None,
     ) -> str:
-        """The cache key of :meth:`embed` (no family) or :meth:`embed_views` (a family)."""
+        """The cache key of :meth:`embed` (no family) or :meth:`embed_views` (a family).
+
+        ``layer``: with ``layers``, the layer whose entry to name (each layer has its own).
+        """
         x = check_images(images, channels=family is not None)
+        if self.layers is None and layer is not None:
+            raise ValueError("layer= names an entry of a multi-layer Embedder (layers=)")
+        if self.layers is not None and layer not in self.layers:
+            raise ValueError(f"name one of the Embedder's layers {self.layers}, got {layer!r}")
         if family is None:
-            return self._key(x, "embed")
+            return self._key(x, "embed", layer=layer)
         _, c, h, w = x.shape
         return self._key(
             x,
             "views",
+            layer=layer,
             family=describe_family(family, (h, w), c),
             n_views=check_int(n_views, "n_views", minimum=1),
             seed=seed_int(seed),

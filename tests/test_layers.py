@@ -183,6 +183,12 @@ def test_sweep_shares_the_cache_of_one_layer_embedders(images, tmp_path):
     again = Embedder(model, layers=["features.3", "features.4"], cache_dir=tmp_path, progress=False)
     out = again.embed(images)  # one layer from the cache, the other computed
     assert model.calls == 1 and torch.equal(out["features.3"], first["features.3"])
+    one_layer = Embedder(model, layer="features.3", cache_dir=tmp_path)
+    assert again.cache_key(images, "crop", 2, 0, layer="features.3") == one_layer.cache_key(
+        images, "crop", 2, 0
+    )
+    with pytest.raises(ValueError, match="name one of the Embedder's layers"):
+        again.cache_key(images)
 
 
 def test_matrix_value_and_save_load_of_a_sweep(images, tmp_path):
@@ -302,3 +308,20 @@ def test_cli_layers(tmp_path, capsys):
     assert main([*common, "--layers", "0,9"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'9' is not a submodule" in err[0] and "available names" in err[0]
+
+
+def test_layer_sweep_example_quick(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run(
+        [sys.executable, str(root / "examples" / "layer_sweep.py"), "--quick", "--n-bootstrap",
+         "2", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, check=True, env=env,
+    )  # fmt: skip
+    assert (tmp_path / "layers_efficientnet.png").stat().st_size > 10_000
+    assert "16 layers" in out.stdout and "head, re-initialised: TwoNN" in out.stdout
