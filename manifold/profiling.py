@@ -112,13 +112,11 @@ def profile(
     if n_bootstrap == 1:
         raise ValueError("n_bootstrap must be 0 (no standard errors) or at least 2, got 1")
     started = time.time()
-    if layers is not None:
+    if layers is not None:  # a layer sweep: its own driver below
         if not isinstance(model_or_embeddings, torch.nn.Module):
             raise ValueError("layers= needs a model (torch.nn.Module) and images, not embeddings")
         if layer is not None:
             raise ValueError("give layer= (one submodule) or layers= (several), not both")
-    family_views: dict[str, Any] = {}
-    if layers is not None:
         if images is None:
             raise ValueError("profile needs images when given a model")
         if views is not None:
@@ -129,6 +127,7 @@ def profile(
             curvature=curvature, cache_dir=cache_dir, progress=progress,
             n_bootstrap=n_bootstrap, started=started,
         )  # fmt: skip
+    family_views: dict[str, Any] = {}
     if isinstance(model_or_embeddings, torch.nn.Module):
         if images is None:
             raise ValueError("profile needs images when given a model")
@@ -223,6 +222,8 @@ def _profile_layers(
     **options: Any,
 ) -> Profile:
     """The layer sweep of :func:`profile`: one Embedder pass, one context per layer."""
+    import pandas as pd
+
     from manifold.embed import Embedder
 
     embedder = Embedder(
@@ -288,8 +289,6 @@ def _profile_layers(
         "n_bootstrap": n_bootstrap,
         "seconds": round(time.time() - started, 3),
     }
-    import pandas as pd
-
     return Profile(pd.concat(tables, ignore_index=True), {name: settings}, failures)
 
 
