@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 # public name -> submodule that defines it
 _EXPORTS = {
     "ClusterResult": "manifold.zoo",
+    "DegenerateWarning": "manifold._checks",
     "Embedder": "manifold.embed",
     "KNNGraph": "manifold.graphs",
     "NNKGraph": "manifold.graphs",

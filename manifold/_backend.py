@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 import warnings
 from functools import lru_cache
 from types import ModuleType
@@ -17,12 +18,14 @@ import numpy as np
 import torch
 
 __all__ = [
+    "DEVICES",
     "SeedLike",
     "faiss_gpu_usable",
     "get_faiss",
     "numpy_generator",
     "require",
     "resolve_device",
+    "show_progress",
     "torch_generator",
     "warn_once",
     "working_budget",
@@ -110,22 +113,72 @@ def faiss_gpu_usable() -> bool:
         return False
 
 
+#: Device names :func:`resolve_device` accepts (with an optional ``:index`` for cuda).
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
 def resolve_device(device: Any = None, like: torch.Tensor | None = None) -> torch.device:
-    """Choose the compute device.
+    """Choose the compute device: the one resolver of every entry point.
 
     Args:
-        device: ``None`` (follow ``like``, else CPU), ``"auto"`` (CUDA when available, else CPU),
-            or anything :class:`torch.device` accepts.
+        device: ``None`` (follow ``like``, else CPU), ``"auto"`` (CUDA when available, else
+            CPU), ``"cpu"``, ``"cuda"``, ``"cuda:<index>"``, ``"mps"``, or a
+            :class:`torch.device`.
         like: A tensor whose device is used when ``device`` is ``None``.
+
+    Raises:
+        ValueError: an unknown device name, or a device this machine does not have (one line
+            that lists the allowed names).
+
+    Examples:
+        >>> resolve_device("cpu"), resolve_device(None)
+        (device(type='cpu'), device(type='cpu'))
     """
     if device is None:
         return like.device if like is not None else torch.device("cpu")
-    if isinstance(device, str) and device == "auto":
+    if isinstance(device, str) and device.strip().lower() == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was requested but CUDA is not available here")
+    allowed = "auto, cpu, cuda, cuda:<index>, mps or a torch.device"
+    if isinstance(device, torch.device):
+        dev = device
+    elif isinstance(device, str):
+        try:
+            dev = torch.device(device.strip().lower())
+        except RuntimeError:
+            raise ValueError(f"unknown device {device!r}; expected {allowed}") from None
+    else:
+        raise TypeError(f"device must be a str or a torch.device ({allowed}), got {device!r}")
+    if dev.type not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; expected {allowed}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {str(device)!r} was requested but CUDA is not available here; use "
+                "'cpu' or 'auto'"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {str(device)!r} was requested but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
+    if dev.type == "mps" and not _mps_available():
+        raise ValueError(
+            f"device {str(device)!r} was requested but MPS (Apple GPU) is not available here; "
+            "use 'cpu' or 'auto'"
+        )
     return dev
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def show_progress(progress: bool | None) -> bool:
+    """Whether to draw progress bars: ``None`` means only when stderr is a terminal."""
+    if progress is None:
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return bool(progress)
 
 
 def working_budget(elements: int, device: torch.device) -> int:

@@ -19,16 +19,43 @@ import torch
 
 __all__ = [
     "ArrayInfo",
+    "DegenerateWarning",
     "all_finite",
     "as_tensor",
     "check_choice",
     "check_int",
     "check_positive",
+    "degenerate",
     "restore",
     "to_numpy",
 ]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+class DegenerateWarning(UserWarning):
+    """A metric is undefined on this (valid) input, e.g. collapsed embeddings; it returned NaN.
+
+    Collapse is a result, not an error: a sweep over checkpoints must not die at the collapsed
+    one. Filter it like any warning (``warnings.simplefilter("error", DegenerateWarning)`` to
+    stop at the first one).
+    """
+
+
+def degenerate(message: str, value: float = float("nan"), stacklevel: int = 3) -> float:
+    """Warn that a metric is undefined on this input (:class:`DegenerateWarning`); return NaN.
+
+    Examples:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     degenerate("the covariance is zero")
+        nan
+    """
+    import warnings
+
+    warnings.warn(message, DegenerateWarning, stacklevel=stacklevel)
+    return value
 
 
 @dataclass(frozen=True)

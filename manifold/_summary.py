@@ -43,12 +43,18 @@ class Summary:
 def summarize(values: Any) -> Summary:
     """Summarise a 1-D array of finite per-point values.
 
+    All-NaN values (a metric undefined on collapsed embeddings, which warned) give NaN
+    statistics.
+
     Raises:
-        ValueError: if ``values`` is empty or holds NaN/Inf (a per-point metric must not).
+        ValueError: if ``values`` is empty or holds some NaN/Inf (a per-point metric must not).
     """
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0:
         raise ValueError("cannot summarise an empty set of values")
+    if np.isnan(v).all():
+        nan = float("nan")
+        return Summary(nan, nan, nan, nan, nan, nan, nan, count=int(v.size))
     if not np.all(np.isfinite(v)):
         bad = int(np.sum(~np.isfinite(v)))
         raise ValueError(f"per-point values contain {bad} non-finite entries")

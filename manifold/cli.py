@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,79 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
+def _note(message: str) -> None:
+    """A user-facing remark (a capped or ignored request, a warning): one ``note:`` line."""
+    lines = str(message).strip().splitlines()
+    print(f"note: {lines[0] if lines else repr(message)}")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings.showwarning for the command: one ``note:`` line, no source snippet."""
+    _note(str(message))
+
+
+class _Normalize:
+    """``(x - mean) / std`` per channel: the ``--normalize`` transform (picklable, hashable)."""
+
+    def __init__(self, mean: list[float], std: list[float]) -> None:
+        self.mean, self.std = mean, std
+
+    def __call__(self, x: Any) -> Any:
+        shape = (1, -1, 1, 1)
+        mean = x.new_tensor(self.mean).view(shape)
+        return (x - mean) / x.new_tensor(self.std).view(shape)
+
+    def __repr__(self) -> str:
+        return f"normalize(mean={self.mean}, std={self.std})"
+
+
+def _normalize(text: str) -> _Normalize:
+    """Parse ``--normalize``: ``MEAN,STD`` for every channel, or ``M1,M2,M3,S1,S2,S3``."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (2, 6) or any(s <= 0 for s in values[len(values) // 2 :]):
+        raise argparse.ArgumentTypeError(
+            f"expected MEAN,STD (e.g. 0.5,0.5) or three means and three positive stds "
+            f"(e.g. 0.485,0.456,0.406,0.229,0.224,0.225), got {text!r}"
+        )
+    half = len(values) // 2
+    return _Normalize(values[:half], values[half:])
+
+
+def _output_choice(text: str) -> int | str:
+    """``--output``: an index (an integer) or a key of the model's tuple or dict output."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+#: Files and folders a command writes into --out; an earlier run's copies are removed first.
+_OUTPUTS = ("profile.csv", "profile.json", "metrics_matrix.csv", "clusters.csv", "clusters.json",
+            "transfer_evaluation.csv", "transfer_predictions.csv", "report.html",
+            "figures")  # fmt: skip
+
+
+def _fresh_out(out: Path) -> None:
+    """Remove what an earlier run wrote into ``out`` (only the command's own files)."""
+    import shutil
+
+    stale = [out / name for name in _OUTPUTS if (out / name).exists()]
+    if not stale:
+        return
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    names = ", ".join(p.name for p in stale[:4]) + (" ..." if len(stale) > 4 else "")
+    _note(f"removed {len(stale)} file(s) of an earlier run from {out} ({names})")
+
+
 # -- inputs --------------------------------------------------------------------------------------
-def _load_images(name: str, n_images: int | None, seed: int):
+def _load_images(name: str, n_images: int | None, seed: int, channels: int | None = None):
     import torch
 
     from manifold import datasets
@@ -51,9 +123,11 @@ def _load_images(name: str, n_images: int | None, seed: int):
         "photos": datasets.load_photos,
     }
     if path.is_dir():
-        images = _read_folder(path)
+        images = _read_folder(path, channels)
     elif name in loaders:
         images, _ = loaders[name]()
+        if channels is not None and images.shape[1] != channels:
+            images = _convert_channels(images, channels)
     elif path.exists():
         raise CLIError(f"--data {name} is a file; give a folder of images or one of {DATASETS}")
     elif "/" in name or "\\" in name or name.startswith("."):
@@ -63,28 +137,55 @@ def _load_images(name: str, n_images: int | None, seed: int):
         raise CLIError(
             f"unknown dataset {name!r}: use one of {', '.join(DATASETS)} or a folder of images"
         )
+    if n_images is not None and n_images > len(images):
+        _note(f"--n-images {n_images} asked for more images than {name} has; using all "
+              f"{len(images)}")  # fmt: skip
     if n_images is not None and n_images < len(images):
         gen = torch.Generator().manual_seed(seed)
         images = images[torch.randperm(len(images), generator=gen)[:n_images].sort().values]
     return images
 
 
-def _read_folder(path: Path):
+def _convert_channels(images: Any, channels: int):
+    """Grey to RGB (repeat) or RGB to grey (ITU-R 601 luma, as PIL's convert("L"))."""
+    if channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    weights = images.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (images * weights).sum(dim=1, keepdim=True)
+
+
+def _read_folder(path: Path, channels: int | None = None):
+    """Images of a folder and its subfolders (the ImageFolder layout: one folder per class).
+
+    ``channels`` None keeps the images' mode: 1 channel when every image is grey, else RGB.
+    """
     import numpy as np
     import torch
     from PIL import Image, UnidentifiedImageError
 
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
     if not files:
-        raise CLIError(f"no {'/'.join(IMAGE_SUFFIXES)} images in folder {path}; add some or "
-                       "point --data at another folder")  # fmt: skip
-    arrays = []
+        raise CLIError(f"no {'/'.join(IMAGE_SUFFIXES)} images in folder {path} or its "
+                       "subfolders; add some or point --data at another folder")  # fmt: skip
+    images = []
     for f in files:
         try:
             with Image.open(f) as im:
-                arrays.append(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0)
+                im.load()
+                images.append(im.copy())
         except (OSError, UnidentifiedImageError) as err:
             raise CLIError(f"cannot read image {f} ({err}); remove it from the folder") from err
+    if channels is None:
+        channels = 1 if all(im.mode in ("L", "I", "I;16", "F", "1") for im in images) else 3
+    mode = "L" if channels == 1 else "RGB"
+    arrays = [np.asarray(im.convert(mode), dtype=np.float32) / 255.0 for im in images]
+    arrays = [a[..., None] if a.ndim == 2 else a for a in arrays]
     shapes = sorted({a.shape[:2] for a in arrays})
     if len(shapes) != 1:
         raise CLIError(
@@ -264,7 +365,13 @@ def _run_cluster(prof: Any, groups: Any, args: argparse.Namespace):
 
 
 def _run_predict(
-    prof: Any, scores: Any, n_permutations: int, seed: int, max_features: Any, controls=None
+    prof: Any,
+    scores: Any,
+    n_permutations: int,
+    seed: int,
+    max_features: Any,
+    controls=None,
+    bundled: bool = False,
 ):
     import warnings
 
@@ -274,12 +381,26 @@ def _run_predict(
     scores = scores.copy()
     scores.index = scores.index.map(str)
     common = [m for m in prof.models if m in scores.index]
+    if len(common) < MIN_MODELS and bundled:
+        raise CLIError(
+            f"transfer prediction needs downstream scores for your models: pass --transfer "
+            f"scores.csv with a first column 'model' holding the names in your profiles "
+            f"({', '.join(prof.models[:3])}{', ...' if len(prof.models) > 3 else ''}) and one "
+            f"column per task (e.g. linear-probe accuracy), for at least {MIN_MODELS} models; "
+            "without --transfer only the bundled zoo's models have scores"
+        )
     if len(common) < MIN_MODELS:
         raise CLIError(
             f"transfer prediction needs at least {MIN_MODELS} models with both a profile and "
             f"scores; found {len(common)} ({common}). Profile models named like the transfer "
             f"table's rows ({list(scores.index)[:6]}...)"
         )
+    mismatch = prof.mismatched_settings()
+    if mismatch:
+        from manifold.results import describe_mismatch
+
+        _note("the profiles were computed with different settings, so their metrics are not "
+              f"directly comparable: {describe_mismatch(mismatch)}")  # fmt: skip
     matrix = prof.to_matrix().loc[common]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # baseline notes are kept in .notes
@@ -356,12 +477,25 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     profiles, spectra = [], {}
+    if getattr(args, "layer", None) and getattr(args, "layers", None):
+        raise CLIError(f"give --layer (one submodule: {args.layer!r}) or --layers (a sweep: "
+                       f"{args.layers!r}), not both")  # fmt: skip
     if args.embeddings:
         if args.model:
             raise CLIError("give either --model or --embeddings, not both")
         if args.layers:
             raise CLIError("--layers needs --model: embeddings have no layers")
         z, views = _load_embeddings(Path(args.embeddings))
+        ignored = [f"--{name.replace('_', '-')}" for name in _MODEL_OPTIONS
+                   if getattr(args, name, None) not in (None, False)]  # fmt: skip
+        if args.data != DEFAULT_DATA:
+            ignored.append("--data")
+        if ignored:
+            _note(f"{', '.join(ignored)} apply to a model and are ignored with --embeddings")
+        if args.n_views is not None and views:
+            _note(f"--n-views is ignored with --embeddings: the file's views have K = "
+                  f"{sorted({v.shape[1] for v in views.values()})}")  # fmt: skip
+        _fresh_out(out)
         fams = _families(args.families) if args.families else list(views)
         missing = [f for f in fams if f not in views]
         if missing and args.families:
@@ -369,8 +503,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
                            f"{sorted(views) or 'none'} (arrays named views_<family>)")  # fmt: skip
         name = args.name[0] if args.name else Path(args.embeddings).stem
         profiles.append(profile(z, views={f: views[f] for f in fams}, families=fams or None,
-                                k=args.k, seed=args.seed, name=name,
-                                progress=not args.quiet))  # fmt: skip
+                                k=args.k, seed=args.seed, name=name, curvature=args.curvature,
+                                progress=False if args.quiet else None))  # fmt: skip
         spectra[name] = _spectrum_of(z)
     else:
         if not args.model:
@@ -382,11 +516,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
                            "name per model or none")  # fmt: skip
         fams = _families(args.families or DEFAULT_FAMILIES)
         # every model is loaded before the images, so that a bad model fails fast
-        models = {(names[i] if names else spec.removeprefix("zoo:")): _load_model(spec, args.device)
+        models = {(names[i] if names else _default_name(spec)): _load_model(spec, args.device)
                   for i, spec in enumerate(args.model)}  # fmt: skip
         if len(models) != len(args.model):
             raise CLIError("two models have the same name; give distinct --name values")
-        images = _load_images(args.data, args.n_images, args.seed)
+        n_images = DEFAULT_N_IMAGES if args.n_images is None else args.n_images
+        images = _load_images(args.data, n_images, args.seed, args.channels)
+        _fresh_out(out)
         for name, model in models.items():
             try:
                 prof, z = _profile_model(model, images, fams, name, args)
@@ -401,6 +537,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
             if len(args.model) > 1:  # never lose finished models to a later failure
                 _write_profile_tables(Profile.concat(profiles), out)
     prof = Profile.concat(profiles)
+    command = _command_line()
+    for settings in prof.settings.values():
+        settings["command"] = command
     files = _write_profile_tables(prof, out)
     title = f"manifold profile: {', '.join(prof.models[:4])}" + (
         " ..." if len(prof.models) > 4 else ""
@@ -408,41 +547,93 @@ def cmd_profile(args: argparse.Namespace) -> int:
     spectra = {k: v for k, v in spectra.items() if v is not None}
     report = _report(prof, out, files, spectra=spectra, title=title)
     print(f"wrote {out / 'profile.csv'}, {out / 'metrics_matrix.csv'} and {report}")
-    for f in prof.failures:
-        print(f"note: {f['model']}: {f['manifold']}/{f['metric']} not computed: {f['error']}")
     return 0
 
 
+#: profile options that apply to a model only (ignored, with a note, with --embeddings).
+_MODEL_OPTIONS = ("device", "layer", "normalize", "output", "channels", "n_images")
+DEFAULT_DATA = "mnist"
+DEFAULT_N_IMAGES = 500
+
+
+def _default_name(spec: str) -> str:
+    """A model's name in the table without --name: the zoo name, or the file's stem."""
+    if spec.startswith("zoo:"):
+        return spec.removeprefix("zoo:")
+    if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
+        return Path(spec.rsplit(":", 1)[0]).stem
+    path = Path(spec)
+    return path.stem if path.suffix in (".pt", ".pth", ".ts", ".jit") else spec
+
+
+def _command_line() -> str:
+    import shlex
+
+    return " ".join(["manifold", *map(shlex.quote, sys.argv[1:])])
+
+
 def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: argparse.Namespace):
-    """Profile one model; a model that does not take these images is a one-line error."""
+    """Profile one model; a model that does not take these images is a one-line error.
+
+    Returns the profile and the embeddings of the model's output (or ``--layer``) for the
+    eigenspectrum figure; ``None`` for a layer sweep (``--layers``), whose figures are the
+    metrics against depth.
+    """
     from manifold.embed import Embedder
-    from manifold.profiling import profile
+    from manifold.profiling import DEFAULT_N_VIEWS, profile
 
     shape = tuple(images.shape)
+    options = {
+        "layer": getattr(args, "layer", None),
+        "transform": getattr(args, "normalize", None),
+        "batch_size": getattr(args, "batch_size", None) or 256,
+        "output": getattr(args, "output", None),
+    }
+    layers = _layer_names(getattr(args, "layers", None))
+    # a sweep is probed as it runs: every layer, each read by the --output rule
+    probe = options if layers is None else {**options, "layer": None, "layers": layers}
     try:
-        z = Embedder(model, device=args.device, progress=False).embed(images[:2])
+        embedder = Embedder(model, device=args.device, progress=False, **probe)
+    except ValueError as err:  # an unknown --layer or --layers name: the message lists them
+        raise CLIError(f"model {name!r}: {err}") from err
+    try:
+        with warnings.catch_warnings():
+            # a probe: the profile below says the same (e.g. which output element), once
+            warnings.simplefilter("ignore", UserWarning)
+            z = embedder.embed(images[:2])
     except (RuntimeError, ValueError, TypeError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if layers is not None and "layer" in first:  # e.g. --output against a swept layer
+            raise CLIError(f"model {name!r}: {first}") from err
         raise CLIError(
             f"model {name!r} cannot embed images of shape {shape[1:]} (C, H, W) ({first}); pick "
             f"--data that matches the model's input (bundled: {', '.join(DATASETS)})"
         ) from err
-    if z.ndim != 2:
-        raise CLIError(f"model {name!r} returns outputs of shape {tuple(z.shape)}; expected "
-                       "(N, D) embeddings (pool or flatten in the model)")  # fmt: skip
-    layers = [t.strip() for t in args.layers.split(",") if t.strip()] if args.layers else None
-    try:
-        prof = profile(model, images, families=fams, n_views=args.n_views, k=args.k,
-                       seed=args.seed, name=name, device=args.device, progress=not args.quiet,
-                       layers=layers)  # fmt: skip
-    except ValueError as err:
-        if layers is None or "layer" not in str(err):
-            raise
-        raise CLIError(f"model {name!r}: {err}") from err
-    if layers is not None:  # the eigenspectrum figure is of the model's output: not drawn
+    for where, out in z.items() if layers is not None else [(None, z)]:
+        if out.ndim != 2:
+            what = f"layer {where!r} of model {name!r}" if where is not None else f"model {name!r}"
+            raise CLIError(f"{what} returns outputs of shape {tuple(out.shape)}; expected "
+                           "(N, D) embeddings (pool or flatten in the model)")  # fmt: skip
+    n_views = args.n_views or DEFAULT_N_VIEWS
+    prof = profile(model, images, families=fams, n_views=n_views, k=args.k, seed=args.seed,
+                   name=name, device=args.device, progress=False if args.quiet else None,
+                   curvature=getattr(args, "curvature", False), layers=layers,
+                   **options)  # fmt: skip
+    if layers is not None:  # the eigenspectrum figure is of one representation: not drawn
         return prof, None
-    z = Embedder(model, device=args.device, progress=False).embed(images)
+    z = Embedder(model, device=args.device, progress=False, **options).embed(images)
     return prof, z
+
+
+def _layer_names(text: str | None) -> list[str] | None:
+    """The entries of ``--layers`` (comma-separated names, patterns or ``all``)."""
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise CLIError("--layers is empty; give comma-separated submodule names, a pattern such "
+                       "as 'features.*', or 'all'")  # fmt: skip
+    return names
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -452,12 +643,22 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     result = _run_cluster(prof, groups, args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    _fresh_out(out)
     files = _write_cluster_tables(result, out)
     report = _report(prof, out, files, clusters=result, title="manifold cluster")
     ari = result.adjusted_rand_index
+    if ari is None:
+        agreement = ""
+    elif ari != ari:  # NaN: a degenerate grouping
+        n_groups = result.groups.nunique()
+        agreement = (f", agreement with the groups undefined ({n_groups} group(s) for "
+                     f"{len(result.models)} models: any clustering matches it)")  # fmt: skip
+    else:
+        p = result.ari_p_value
+        agreement = f", ARI vs groups = {ari:.3f}" + (f" (p = {p:.3f})" if p == p else "")
     print(
         f"{len(result.models)} models in {result.n_clusters} clusters ({result.n_clusters_rule})"
-        + (f", ARI vs groups = {ari:.3f}" if ari is not None else "")
+        + agreement
         + f"; wrote {out / 'clusters.csv'}, {out / 'figures'} and {report}"
     )
     return 0
@@ -467,13 +668,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """``manifold predict``: leave-one-model-out transfer prediction from saved profiles."""
     scores = _read_transfer(args.transfer)
     prof = _load_profiles(args.profiles)
-    evaluation = _run_predict(prof, scores, args.permutations, args.seed, args.max_features)
+    evaluation = _run_predict(prof, scores, args.permutations, args.seed, args.max_features,
+                              bundled=args.transfer is None)  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    _fresh_out(out)
     files = _write_transfer_tables(evaluation, out)
     report = _report(prof, out, files, transfer=evaluation, title="manifold predict",
                      notes=evaluation.notes)  # fmt: skip
-    print(evaluation.table[["r2", "spearman", "kendall", "p_value"]].round(3).to_string())
+    columns = ["spearman", "kendall", "p_value", "r2", "null_r2"]
+    print(evaluation.table[columns].round(3).to_string())
+    n_models = int(evaluation.table["n_models"].max())
+    print(f"R² is over {n_models} models, leave one model out: with so few it is noisy and "
+          "often negative; read it against null_r2 (the intercept-only R², itself < 0) and "
+          "rank it below Spearman and its p-value")  # fmt: skip
+    for note in evaluation.notes:
+        if not note.startswith("R² over"):
+            _note(note)
     print(f"wrote {out / 'transfer_evaluation.csv'}, {out / 'figures'} and {report}")
     return 0
 
@@ -513,6 +724,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     args.n_views = n_views
     out = Path(args.out)
+    _fresh_out(out)
     profiles, spectra = [], {}
     for name, model in models.items():
         t0 = time.time()
@@ -581,6 +793,17 @@ def _groups_series(groups: dict[str, str], models: list[str]):
 
 
 # -- parser ---------------------------------------------------------------------------------------
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows every default: appended unless the text already states it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        quiet = action.default is None or action.default is False
+        if "default" in text or quiet or action.default == argparse.SUPPRESS:
+            return text
+        return text + " (default: %(default)s)"
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -597,32 +820,68 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="show tracebacks on errors")  # fmt: skip
 
 
-def _add_sizes(p: argparse.ArgumentParser, n_images: int | None, n_views: int | None) -> None:
+def _add_sizes(p: argparse.ArgumentParser, n_images: str, n_views: str) -> None:
+    """Size options; ``n_images``/``n_views`` describe the defaults (the values stay None)."""
     p.add_argument(
         "--families",
         default=None,
         help=f"comma-separated augmentation families (default: {DEFAULT_FAMILIES})",
     )
-    p.add_argument("--n-images", type=_positive_int, default=n_images, help="images (N)")
-    p.add_argument("--n-views", type=_positive_int, default=n_views, help="views per image (K)")
+    p.add_argument("--n-images", type=_positive_int, default=None,
+                   help=f"images (N) (default: {n_images})")  # fmt: skip
+    p.add_argument("--n-views", type=_positive_int, default=None,
+                   help=f"views per image and family (K) (default: {n_views})")  # fmt: skip
     p.add_argument("--k", type=_positive_int, default=10, help="neighbours per node (k)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="seed of the views and subsamples")
+    p.add_argument("--device", default=None,
+                   help="auto, cpu, cuda, cuda:<index> or mps (default: the model's "
+                   "device)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars (they show only on a terminal anyway)")  # fmt: skip
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """Own-model and own-image options of ``profile`` (Python's Embedder/profile arguments)."""
+    p.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                   help="read images as 1 (grey) or 3 (RGB) channels (default: 1 when every "
+                   "image in the folder is grey, else 3)")  # fmt: skip
+    p.add_argument("--layer", default=None,
+                   help="submodule whose output is the representation, e.g. 'blocks.3' "
+                   "(default: the model's output); not with --layers")  # fmt: skip
+    p.add_argument("--layers", default=None, metavar="NAMES|PATTERN|all",
+                   help="a layer sweep: profile these submodules of each model from one forward "
+                   "pass per batch: comma-separated names, a pattern such as 'features.*', or "
+                   "'all'; not with --layer")  # fmt: skip
+    p.add_argument("--output", type=_output_choice, default=None,
+                   help="when the model returns a tuple or dict: the index or key of the "
+                   "representation (default: the first, with a note)")  # fmt: skip
+    p.add_argument("--normalize", type=_normalize, default=None, metavar="MEAN,STD",
+                   help="normalise images before the model: MEAN,STD for all channels or "
+                   "M1,M2,M3,S1,S2,S3 (default: none; images are in [0, 1])")  # fmt: skip
+    p.add_argument("--batch-size", type=_positive_int, default=256,
+                   help="images per forward pass")  # fmt: skip
+    p.add_argument("--curvature", action="store_true",
+                   help="also compute Ollivier- and Forman-Ricci curvature (slower)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``manifold`` command."""
+    from manifold import __version__
+
     parser = argparse.ArgumentParser(
         prog="manifold",
         description="Label-free geometry of learned representations.",
+        formatter_class=_DefaultsFormatter,
     )
     parser.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"manifold {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = {"formatter_class": _DefaultsFormatter}
 
     prof = sub.add_parser(
         "profile",
         help="profile models (or ready embeddings) on a data set",
+        **fmt,
         description="Profile one or more models, or ready embeddings, and "
         "write profile.csv, metrics_matrix.csv, figures and report.html.",
     )
@@ -637,16 +896,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prof.add_argument(
         "--data",
-        default="mnist",
-        help=f"{', '.join(DATASETS)} or a folder of images (default: mnist)",
+        default=DEFAULT_DATA,
+        help=f"{', '.join(DATASETS)}, or a folder of images (.png/.jpg/.bmp, read recursively: "
+        "class subfolders are fine)",
     )
-    _add_sizes(prof, 500, 8)
+    from manifold.profiling import DEFAULT_N_VIEWS
+
+    _add_sizes(prof, str(DEFAULT_N_IMAGES), str(DEFAULT_N_VIEWS))
+    _add_model_options(prof)
     prof.add_argument("--name", action="append", help="model name in the table (one per model)")
-    prof.add_argument(
-        "--layers",
-        help="profile these submodules of each model from one forward pass per batch: "
-        "comma-separated names, a pattern such as 'features.*', or 'all'",
-    )
     prof.add_argument("--out", default="manifold-profile", help="output folder")
     _add_common(prof)
     prof.set_defaults(func=cmd_profile)
@@ -654,6 +912,7 @@ def build_parser() -> argparse.ArgumentParser:
     clus = sub.add_parser(
         "cluster",
         help="cluster saved profiles by geometry",
+        **fmt,
         description="Cluster models by their z-scored metrics; write "
         "clusters.csv, clusters.json, a dendrogram, a model map and a report.",
     )
@@ -680,6 +939,7 @@ def build_parser() -> argparse.ArgumentParser:
     pred = sub.add_parser(
         "predict",
         help="predict transfer from saved profiles",
+        **fmt,
         description="Leave-one-model-out transfer prediction: write "
         "transfer_evaluation.csv, transfer_predictions.csv, a figure and a "
         "report.",
@@ -688,8 +948,9 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument(
         "--transfer",
         default=None,
-        help="CSV: a model column, one column per task (default: the bundled "
-        "linear-probe table of the zoo)",
+        help="CSV: a first column 'model' (the names in your profiles) and one column per "
+        "task with a downstream score, e.g. linear-probe accuracy (default: the bundled zoo's "
+        "table, which scores only the zoo's models)",
     )
     pred.add_argument(
         "--permutations", type=int, default=100, help="permutations for the p-values (0: none)"
@@ -700,7 +961,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="keep at most this many metrics per task (screened in each fold)",
     )
-    pred.add_argument("--seed", type=int, default=0)
+    pred.add_argument("--seed", type=int, default=0, help="seed of the permutations")
     pred.add_argument("--out", default="manifold-predict", help="output folder")
     _add_common(pred)
     pred.set_defaults(func=cmd_predict)
@@ -708,6 +969,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="profile, cluster and predict on the bundled factor zoo",
+        **fmt,
         description="Profile the bundled factor zoo (seed 0 of every augmentation recipe and "
         "objective, plus an untrained and a supervised control) on factor-controlled MNIST, "
         "cluster the models, predict each factor task's probe accuracy, write a report.",
@@ -720,7 +982,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--permutations", type=int, default=50, help="permutations for the transfer p-values"
     )
-    _add_sizes(demo, None, None)
+    _add_sizes(demo, "300 (--quick: 120)", "8 (--quick: 4)")
     demo.add_argument("--out", default="manifold-report", help="output folder")
     _add_common(demo)
     demo.set_defaults(func=cmd_demo)
@@ -742,10 +1004,16 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         0 on success, 2 on a user error (one line on stderr), 130 when interrupted.
     """
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            # warnings reach the user as single note: lines, each distinct one once
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except KeyboardInterrupt:
         print("manifold: interrupted", file=sys.stderr)
         return 130

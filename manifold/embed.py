@@ -12,7 +12,7 @@ import contextlib
 import difflib
 import functools
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from manifold import __version__
-from manifold._backend import SeedLike, resolve_device, seed_int, warn_once
+from manifold._backend import SeedLike, resolve_device, seed_int, show_progress, warn_once
 from manifold._cache import Hasher, entry_path, load_entry, save_entry
 from manifold._checks import check_choice, check_int
 from manifold.augment import (
@@ -32,7 +32,15 @@ from manifold.augment import (
     iter_views,
 )
 
-__all__ = ["Embedder", "POOLS", "pool_features", "select_layers"]
+__all__ = [
+    "Embedder",
+    "POOLS",
+    "check_channels_first",
+    "check_layer_entries",
+    "pool_features",
+    "select_layers",
+    "select_output",
+]
 
 POOLS = ("auto", "avg", "max", "cls", "flatten")
 
@@ -73,21 +81,10 @@ def select_layers(model: nn.Module, layers: str | Iterable[str]) -> list[str]:
         >>> select_layers(net, "all"), select_layers(net, ["2.*", "0"])
         (['0', '1', '2'], ['2.0', '0'])
     """
-    if isinstance(layers, str):
-        layers = [layers]
-    try:
-        entries = list(layers)
-    except TypeError:
-        raise TypeError(
-            f"layers must be a submodule name, a pattern, 'all' or a list of them, got {layers!r}"
-        ) from None
-    if not entries:
-        raise ValueError("layers is empty: give submodule names, a pattern or 'all'")
+    entries = check_layer_entries(layers)
     names = [n for n, _ in model.named_modules() if n]
     chosen: list[str] = []
     for entry in entries:
-        if not isinstance(entry, str) or not entry:
-            raise TypeError(f"each layer must be a non-empty submodule name, got {entry!r}")
         if entry == "all":
             found = _block_family(model)
         elif any(c in entry for c in "*?["):
@@ -98,6 +95,33 @@ def select_layers(model: nn.Module, layers: str | Iterable[str]) -> list[str]:
             raise ValueError(_unknown_layer_message(entry, names))
         chosen.extend(found)
     return list(dict.fromkeys(chosen))
+
+
+def check_layer_entries(layers: str | Iterable[str]) -> list[str]:
+    """The entries of a layer selection, checked before any model is read.
+
+    Raises:
+        TypeError: not a str or an iterable of non-empty str.
+        ValueError: no entry.
+
+    Examples:
+        >>> check_layer_entries("blocks.*"), check_layer_entries(("0", "2"))
+        (['blocks.*'], ['0', '2'])
+    """
+    if isinstance(layers, str):
+        layers = [layers]
+    try:
+        entries = list(layers)
+    except TypeError:
+        raise TypeError(
+            f"layers must be a submodule name, a pattern, 'all' or a list of them, got {layers!r}"
+        ) from None
+    if not entries:
+        raise ValueError("layers is empty: give submodule names, a pattern or 'all'")
+    for entry in entries:
+        if not isinstance(entry, str) or not entry:
+            raise TypeError(f"each layer must be a non-empty submodule name, got {entry!r}")
+    return entries
 
 
 def _glob_match(name: str, pattern: str) -> bool:
@@ -181,6 +205,119 @@ def pool_features(features: torch.Tensor, pool: str | Callable = "auto") -> torc
     return features.mean(dim=dims)
 
 
+def select_output(value: Any, output: int | str | None = None) -> torch.Tensor:
+    """The representation in what a model (or a layer) returned.
+
+    A tensor is the representation. When ``forward`` returns a tuple or list (e.g.
+    ``(logits, features)``) or a dict (e.g. ``{"logits": ..., "features": ...}``), ``output``
+    picks the element: an index for a tuple or list, a key for a dict. Without ``output`` the
+    first element is used and a warning names it and the others, since a model that returns
+    ``(logits, features)`` would otherwise be profiled by its logits without a word.
+
+    Args:
+        value: The model's (or layer's) output.
+        output: Index or key of the representation; ``None``: the tensor itself, or the first
+            element with a warning.
+
+    Returns:
+        The selected tensor.
+
+    Raises:
+        ValueError: ``output`` names no element (the message lists the valid ones), or is given
+            for a model that returns a single tensor.
+        TypeError: the selected element is not a tensor.
+
+    Examples:
+        >>> import torch
+        >>> select_output({"logits": torch.zeros(2, 10), "features": torch.ones(2, 4)},
+        ...               "features").shape
+        torch.Size([2, 4])
+    """
+    if isinstance(value, torch.Tensor):
+        if output is not None:
+            raise ValueError(
+                f"output={output!r} was given but the model returns a single tensor of shape "
+                f"{tuple(value.shape)}; leave output unset"
+            )
+        return value
+    if isinstance(value, (tuple, list)) and value:
+        valid = f"an index in 0..{len(value) - 1}"
+        if output is None:
+            chosen, label = value[0], "item 0"
+        elif isinstance(output, (int, np.integer)) and not isinstance(output, bool):
+            if not -len(value) <= int(output) < len(value):
+                raise ValueError(
+                    f"output={output!r} is out of range: the model returns a "
+                    f"{type(value).__name__} of {len(value)} items; use {valid}"
+                )
+            chosen, label = value[int(output)], f"item {int(output)}"
+        else:
+            raise ValueError(
+                f"the model returns a {type(value).__name__} of {len(value)} items; output must "
+                f"be {valid}, got {output!r}"
+            )
+    elif isinstance(value, Mapping) and value:
+        keys = list(value)
+        if output is None:
+            chosen, label = value[keys[0]], f"key {keys[0]!r}"
+        elif output in value:
+            chosen, label = value[output], f"key {output!r}"
+        else:
+            raise ValueError(f"output={output!r} is not a key of the model's output; keys: {keys}")
+    else:
+        raise TypeError(
+            f"the model (or layer) returned {type(value).__name__}; expected a tensor, or a "
+            "tuple, list or dict of tensors. Pick a layer with layer=... or wrap the model."
+        )
+    if not isinstance(chosen, torch.Tensor):
+        raise TypeError(
+            f"{label} of the model's output is a {type(chosen).__name__}, not a tensor; choose "
+            "another with output=..."
+        )
+    if output is None:
+        warnings.warn(
+            f"the model returns a {type(value).__name__} of {len(value)} items "
+            f"({_describe_items(value)}); using {label} as the representation. Pass "
+            "output=<index or key> (CLI: --output) to choose another",
+            UserWarning,
+            stacklevel=2,
+        )
+    return chosen
+
+
+def _describe_items(value: Any) -> str:
+    items = value.items() if isinstance(value, Mapping) else enumerate(value)
+    parts = [
+        f"{key!r}: {tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__}"
+        for key, v in items
+    ]
+    return ", ".join(parts[:6]) + (", ..." if len(parts) > 6 else "")
+
+
+def check_channels_first(images: Any, name: str = "images") -> None:
+    """Reject channels-last images ``(N, H, W, C)`` with a message that says how to fix them.
+
+    Images are ``(N, C, H, W)``. A 4-D array whose last axis has 1 or 3 entries while its
+    second has neither is almost surely channels-last (as PIL, matplotlib and TensorFlow store
+    images); a model would fail on it deep inside a convolution.
+
+    Examples:
+        >>> import numpy as np
+        >>> check_channels_first(np.zeros((2, 3, 8, 8)))
+        >>> try:
+        ...     check_channels_first(np.zeros((2, 8, 8, 3)))
+        ... except ValueError as err:
+        ...     print(str(err)[:53])
+        images look channels-last (N, H, W, C) = (2, 8, 8, 3)
+    """
+    shape = tuple(getattr(images, "shape", ()))
+    if len(shape) == 4 and shape[1] not in (1, 3) and shape[3] in (1, 3):
+        raise ValueError(
+            f"{name} look channels-last (N, H, W, C) = {shape}; expected (N, C, H, W): pass "
+            f"{name}.permute(0, 3, 1, 2) (torch) or {name}.transpose(0, 3, 1, 2) (numpy)"
+        )
+
+
 class Embedder:
     """Embed images with a model's output or one of its layers, in batches, with a cache.
 
@@ -195,9 +332,12 @@ class Embedder:
     the pooled (batch, D) features of each layer are kept, never the full-resolution activations
     of all layers, and the pass stops once the last of them has run. :meth:`embed` and
     :meth:`embed_views` then return a dict layer name -> tensor, in the order of
-    :attr:`layers`, each equal to what ``Embedder(model, layer=name)`` returns. A layer whose
-    output is a tuple, list or dict is read from its first tensor, with a warning that names the
-    element used.
+    :attr:`layers`, each equal to what ``Embedder(model, layer=name, output=output)`` returns.
+    A layer whose output is a tuple, list or dict follows :func:`select_output`: ``output``
+    picks its element (an index or a key), and without ``output`` its first element is used with
+    a warning, once per layer, that names the layer and its elements. ``output`` applies only to
+    the swept layers that return such a container (the others are tensors, used as they are);
+    it is an error when none of them does.
 
     Cache: with ``cache_dir``, results are stored under the sha256 of (model class and state
     dict, layer, pool, transform, amp, images, family and its parameters, K, seed, package
@@ -219,8 +359,13 @@ class Embedder:
         amp: Mixed precision (``torch.autocast``, float16) when the device is CUDA; ignored
             with a warning on other devices.
         cache_dir: Folder of the on-disk cache; ``None`` disables it. Each layer of ``layers``
-            has its own entry, the one ``Embedder(model, layer=name)`` reads and writes.
-        progress: Show a tqdm progress bar when there is more than one batch.
+            has its own entry, the one ``Embedder(model, layer=name, output=output)`` reads and
+            writes.
+        progress: Show a tqdm progress bar when there is more than one batch; ``None``: only
+            when stderr is a terminal.
+        output: When the model (or layer) returns a tuple, list or dict, the index or key of
+            the representation (see :func:`select_output`; default: the first, with a warning).
+            With ``layers``, it applies to every swept layer that returns one.
 
     Examples:
         >>> import torch
@@ -246,7 +391,8 @@ class Embedder:
         pool: str | Callable = "auto",
         amp: bool = False,
         cache_dir: str | None = None,
-        progress: bool = True,
+        progress: bool | None = None,
+        output: int | str | None = None,
         layers: str | Iterable[str] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -277,6 +423,11 @@ class Embedder:
         self.amp = bool(amp)
         self.cache_dir = cache_dir
         self.progress = progress
+        if output is not None and not isinstance(output, (int, str)):
+            raise TypeError(f"output must be an index (int) or a key (str), got {output!r}")
+        self.output = output
+        self._warned_output = False
+        self._warned_layers: set[str] = set()  # swept layers whose element choice was warned
         if device is None:
             first = next(iter(model.parameters()), None)
             if first is None:
@@ -297,6 +448,7 @@ class Embedder:
         Returns:
             float32 CPU tensor of shape (N, D); with ``layers``, a dict layer -> (N, D_layer).
         """
+        check_channels_first(images)
         x = check_images(images, channels=False)
         if self.layers is not None:
             return self._embed_layers(x)
@@ -333,6 +485,7 @@ class Embedder:
             float32 CPU tensor of shape (N, K, D); with ``layers``, a dict layer ->
             (N, K, D_layer), all from the same views.
         """
+        check_channels_first(images)
         x = check_images(images)
         n_views = check_int(n_views, "n_views", minimum=1)
         base_seed = seed_int(seed)
@@ -405,7 +558,7 @@ class Embedder:
         return (
             f"Embedder(model={type(self.model).__name__}, {which}, "
             f"device={str(self.device)!r}, batch_size={self.batch_size}, pool={self.pool!r}, "
-            f"amp={self.amp}, cache_dir={self.cache_dir!r})"
+            f"output={self.output!r}, amp={self.amp}, cache_dir={self.cache_dir!r})"
         )
 
     # internals --------------------------------------------------------------------------
@@ -422,7 +575,7 @@ class Embedder:
         if layers is not None:
             self._active = list(layers)
             self._pooled: dict[str, torch.Tensor] = {}
-            self._warned: set[str] = set()
+            self._containers: set[str] = set()
             for name in layers:
                 hook = functools.partial(self._layer_hook, name)
                 handles.append(self.model.get_submodule(name).register_forward_hook(hook))
@@ -445,7 +598,11 @@ class Embedder:
     def _layer_hook(self, name: str, module: nn.Module, inputs: Any, output: Any) -> None:
         if name in self._pooled:  # a module that runs several times: its first call, as `layer`
             return
-        feats = pool_features(self._layer_tensor(name, output), self.pool)
+        tensor = self._layer_tensor(name, output)
+        try:
+            feats = pool_features(tensor, self.pool)
+        except (TypeError, ValueError) as err:  # e.g. output= picked a scalar: name the layer
+            raise type(err)(f"layer {name!r}: {err}") from err
         # pooled now, copied off the activation: later in-place ops (ReLU(inplace=True)) cannot
         # change it, and the layer's full-resolution output is not kept
         self._pooled[name] = feats.detach().to("cpu", torch.float32, copy=True)
@@ -453,13 +610,24 @@ class Embedder:
             raise _Captured
 
     def _layer_tensor(self, name: str, output: Any) -> torch.Tensor:
-        tensor = _first_tensor(output)
-        if tensor is not output and name not in self._warned:
-            self._warned.add(name)
-            element = "[0]" if isinstance(output, (tuple, list)) else f"[{next(iter(output))!r}]"
+        """The representation in a swept layer's output: the rule of :func:`select_output`."""
+        if isinstance(output, torch.Tensor):
+            return output  # `output` picks an element of the layers that return a container
+        self._containers.add(name)
+        try:
+            if self.output is not None or name in self._warned_layers:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    return select_output(output, self.output)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                tensor = select_output(output, None)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"layer {name!r}: {err}") from err
+        self._warned_layers.add(name)
+        for record in caught:  # once per layer and Embedder, naming the layer
             warnings.warn(
-                f"layer {name!r} returns a {type(output).__name__}; using its first element "
-                f"{element}, a tensor of shape {tuple(tensor.shape)}",
+                f"layer {name!r}: {str(record.message).replace('the model returns', 'it returns')}",
                 UserWarning,
                 stacklevel=2,
             )
@@ -479,6 +647,11 @@ class Embedder:
         missing = [name for name in self._active if name not in pooled]
         if missing:
             raise RuntimeError(f"layers {missing} did not run during the model's forward pass")
+        if self.output is not None and not self._containers:
+            raise ValueError(
+                f"output={self.output!r} was given but none of the layers {self._active} returns "
+                "a tuple, list or dict (each returns a single tensor); leave output unset"
+            )
         for name, feats in pooled.items():
             if feats.shape[0] != x.shape[0]:
                 raise ValueError(
@@ -574,7 +747,7 @@ class Embedder:
                     )
             finally:
                 self._captured = None
-            out = _first_tensor(out)
+            out = self._select(out)
             feats = pool_features(out, self.pool)
         if feats.shape[0] != x.shape[0]:
             raise ValueError(
@@ -582,8 +755,17 @@ class Embedder:
             )
         return feats.detach().float().cpu()
 
+    def _select(self, out: Any) -> torch.Tensor:
+        """The representation in the model's output; warn about the choice once per Embedder."""
+        if self.output is not None or isinstance(out, torch.Tensor) or self._warned_output:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return select_output(out, self.output)
+        self._warned_output = True
+        return select_output(out, self.output)
+
     def _bar(self, iterable: Any, total: int, desc: str) -> Any:
-        if not self.progress or total < 2:
+        if not show_progress(self.progress) or total < 2:
             return iterable
         from tqdm.auto import tqdm
 
@@ -593,6 +775,7 @@ class Embedder:
         h = Hasher().text("version", __version__).text("kind", kind)
         h.state_dict("model", self.model)
         h.text("layer", self.layer if layer is None else layer)
+        h.text("output", self.output)
         h.text("pool", callable_identity(self.pool) if callable(self.pool) else self.pool)
         h.text("amp", self.amp)
         if self.transform is None:
@@ -617,19 +800,3 @@ class Embedder:
             save_entry(
                 entry_path(self.cache_dir, key), key, out.numpy().astype(np.float32), __version__
             )
-
-
-def _first_tensor(out: Any) -> torch.Tensor:
-    """The model's feature tensor: a tensor, or the first tensor of a tuple/list/dict."""
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    if isinstance(out, dict) and out:
-        first = next(iter(out.values()))
-        if isinstance(first, torch.Tensor):
-            return first
-    raise TypeError(
-        f"the model (or layer) returned {type(out).__name__}; expected a tensor (or a tuple, "
-        "list or dict whose first item is one). Pick a layer with layer=... or wrap the model."
-    )

@@ -29,6 +29,7 @@ by the :class:`Recorder`; the others are still computed.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ import pandas as pd
 import torch
 
 from manifold._backend import numpy_generator
+from manifold._checks import DegenerateWarning
 from manifold._summary import PointMetric
 from manifold.results import COLUMNS, SEMANTIC
 
@@ -117,14 +119,34 @@ class Recorder:
             self.rows.append((self.model, manifold, metric, statistic or "value", float(result)))
 
     def attempt(self, manifold: str, metric: str, compute: Callable[[], Any]) -> Any:
-        """Run ``compute``; on a failure record it and return None."""
-        try:
-            return compute()
-        except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
+        """Run ``compute``; on a failure record it and return None.
+
+        A metric that is undefined on this input (it returns NaN with a
+        :class:`~manifold.DegenerateWarning`, e.g. on collapsed embeddings) is recorded as a
+        failure with the warning's message, so the table holds no NaN.
+        """
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DegenerateWarning)
+            try:
+                result = compute()
+            except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
+                result, error = None, str(err)
+            else:
+                error = None
+        reasons = []
+        for w in caught:
+            if issubclass(w.category, DegenerateWarning):
+                reasons.append(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if error is None and result is not None and _undefined(result):
+            error = "; ".join(dict.fromkeys(reasons)) or "the metric is undefined (NaN)"
+        if error is not None:
             self.failures.append(
-                {"model": self.model, "manifold": manifold, "metric": metric, "error": str(err)}
+                {"model": self.model, "manifold": manifold, "metric": metric, "error": error}
             )
             return None
+        return result
 
     def run(self, manifold: str, metric: str, compute: Callable[[], Any]) -> Any:
         """Run ``compute`` and record its value(s) as rows (a dict gives one row per key)."""
@@ -141,6 +163,19 @@ class Recorder:
     def table(self) -> pd.DataFrame:
         """The rows as a profile table."""
         return pd.DataFrame(self.rows, columns=COLUMNS)
+
+
+def _undefined(result: Any) -> bool:
+    """Whether a metric's result holds NaN (a degenerate input), which a table must not."""
+    if isinstance(result, PointMetric):
+        return bool(np.isnan(result.summary.mean))
+    if isinstance(result, dict):
+        return any(_undefined(v) for v in result.values())
+    if isinstance(result, tuple):
+        return any(_undefined(v) for v in result)
+    if isinstance(result, (float, int, np.floating, np.integer)):
+        return bool(np.isnan(result))
+    return False
 
 
 _MISSING = object()

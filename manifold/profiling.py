@@ -9,40 +9,55 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
 
+from manifold import __version__
+from manifold._backend import show_progress
 from manifold._checks import as_tensor, check_int
 from manifold.engine import ModelContext, Recorder, record_family, record_semantic
 from manifold.results import COLUMNS, LAYER, SEMANTIC, Profile
 
-__all__ = ["COLUMNS", "DEFAULT_FAMILIES", "Profile", "SEMANTIC", "profile"]
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_FAMILIES",
+    "DEFAULT_N_VIEWS",
+    "Profile",
+    "SEMANTIC",
+    "check_families",
+    "check_views",
+    "profile",
+]
 
 #: Augmentation families profiled by default.
 DEFAULT_FAMILIES = ("crop", "color", "rotation", "flip", "blur")
+#: Views per image (K) by default, in Python and on the command line.
+DEFAULT_N_VIEWS = 16
 
 
 def profile(
     model_or_embeddings: Any,
     images: Any = None,
-    families: Iterable[Any] | None = DEFAULT_FAMILIES,
-    n_views: int = 16,
+    families: str | Iterable[str | Callable] | None = DEFAULT_FAMILIES,
+    n_views: int = DEFAULT_N_VIEWS,
     k: int = 10,
     seed: int = 0,
     *,
     views: Mapping[str, Any] | None = None,
     name: str = "model",
     layer: str | None = None,
-    device: Any = None,
+    device: str | torch.device | None = None,
     batch_size: int = 256,
-    transform: Callable | None = None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     max_samples: int | None = 25600,
     curvature: bool = False,
     cache_dir: str | os.PathLike | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     n_bootstrap: int = 0,
+    output: int | str | None = None,
     layers: str | Iterable[str] | None = None,
 ) -> Profile:
     """Profile the geometry of a model's representation, and its response to augmentations.
@@ -68,8 +83,12 @@ def profile(
     lengths divided by that unit, and LiDAR's ridge is relative to the within-image variance
     (``lidar(..., delta_relative=True)``).
 
-    A metric that cannot be computed (e.g. alpha of a constant representation) is recorded in
-    :attr:`Profile.failures` with the reason; the others are still computed.
+    Parameters are checked at the call, as scikit-learn checks its parameters: an unknown
+    family, ``views`` that are not a mapping of ``(N, K, D)`` arrays matching the embeddings,
+    or an unknown device raise a one-line ``ValueError`` or ``TypeError`` before anything is
+    computed. A metric that cannot be computed on valid input (e.g. alpha of a constant
+    representation) is recorded in :attr:`Profile.failures` with the reason, and a warning says
+    so; the others are still computed.
 
     With ``layers`` (a model only), every layer is profiled from one forward pass per batch
     (see :class:`~manifold.Embedder`): the views of each family are drawn once and shared by
@@ -81,8 +100,10 @@ def profile(
     Args:
         model_or_embeddings: A ``torch.nn.Module`` or embeddings (N, D).
         images: Images (N, C, H, W) in [0, 1]; required with a model.
-        families: Augmentation family names (see :data:`manifold.augment.FAMILIES`) or kornia
-            augmentations; with embeddings, defaults to the keys of ``views``.
+        families: One family name, or an iterable of names (see
+            :data:`manifold.augment.FAMILIES`), kornia augmentations or callables
+            ``f(images, generator) -> images``; with embeddings, names of ``views`` (default:
+            all of its keys).
         n_views: Views per image (K).
         k: Neighbours per node for the kNN and NNK graphs.
         seed: Seed for the augmentations and subsampling.
@@ -91,26 +112,41 @@ def profile(
         layer: Submodule whose output is the representation (default: the model's output).
         layers: Several submodules at once: names, glob patterns (``"blocks.*"``) or ``"all"``
             (see :func:`~manifold.embed.select_layers`); not together with ``layer``.
-        device: Device for the model and augmentations (default: the images' device).
+        device: Device for the model and augmentations: ``"auto"``, ``"cpu"``, ``"cuda"``,
+            ``"cuda:<index>"``, ``"mps"`` or a :class:`torch.device` (default: the model's
+            device).
         batch_size: Images per forward pass.
         transform: Applied to image batches before the model (e.g. normalisation).
         max_samples: Row cap for RankMe (the paper uses 25,600).
         curvature: Also compute Ollivier– and Forman–Ricci curvature of the semantic NNK graph.
         cache_dir: Folder for the Embedder's on-disk cache.
-        progress: Show progress bars.
+        progress: Show a progress bar; ``None`` (default): only when stderr is a terminal.
         n_bootstrap: Resamples of the images (0: none, else at least 2) for bootstrap standard
             errors: a row with statistic ``"se"`` for every global metric and for the mean of
             every per-point metric. The spectra come from row-weighted Grams and the graphs are
             reused, not rebuilt (see ``docs/analysis.md``); seeded by ``seed``.
+        output: Which element of the model's output is the representation when ``forward``
+            returns a tuple, list or dict: an index or a key (see
+            :func:`manifold.embed.select_output`). With ``layers``, the element of every swept
+            layer that returns a tuple, list or dict.
 
     Returns:
         A :class:`Profile`.
+
+    Raises:
+        ValueError: bad sizes, an unknown family, device or layer, views of the wrong shape,
+            ``layers`` with embeddings or together with ``layer``.
+        TypeError: ``families`` or ``views`` of the wrong type.
     """
     k = check_int(k, "k", minimum=1)
     n_views = check_int(n_views, "n_views", minimum=2)
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
     if n_bootstrap == 1:
         raise ValueError("n_bootstrap must be 0 (no standard errors) or at least 2, got 1")
+    if max_samples is not None:
+        max_samples = check_int(max_samples, "max_samples", minimum=2)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str, got {name!r}")
     started = time.time()
     if layers is not None:  # a layer sweep: its own driver below
         if not isinstance(model_or_embeddings, torch.nn.Module):
@@ -122,10 +158,10 @@ def profile(
         if views is not None:
             raise ValueError("pass either a model (views are computed) or embeddings with views")
         return _profile_layers(
-            model_or_embeddings, images, families, n_views, k, seed, name=name, layers=layers,
-            device=device, batch_size=batch_size, transform=transform, max_samples=max_samples,
-            curvature=curvature, cache_dir=cache_dir, progress=progress,
-            n_bootstrap=n_bootstrap, started=started,
+            model_or_embeddings, images, check_families(families), n_views, k, seed, name=name,
+            layers=layers, device=device, batch_size=batch_size, transform=transform,
+            max_samples=max_samples, curvature=curvature, cache_dir=cache_dir,
+            progress=progress, n_bootstrap=n_bootstrap, output=output, started=started,
         )  # fmt: skip
     family_views: dict[str, Any] = {}
     if isinstance(model_or_embeddings, torch.nn.Module):
@@ -133,6 +169,7 @@ def profile(
             raise ValueError("profile needs images when given a model")
         if views is not None:
             raise ValueError("pass either a model (views are computed) or embeddings with views")
+        fams = check_families(families)
         from manifold.embed import Embedder
 
         embedder = Embedder(
@@ -142,12 +179,13 @@ def profile(
             batch_size=batch_size,
             transform=transform,
             cache_dir=cache_dir,
-            progress=progress,
+            # one progress bar at a time: the profile's own bar when it shows one
+            progress=False,
+            output=output,
         )
         z = embedder.embed(images)
-        fams = list(families or ())
-        family_names = [f if isinstance(f, str) else type(f).__name__ for f in fams]
-        for fam, fam_name in zip(fams, family_names, strict=True):
+        family_names = list(fams)
+        for fam_name, fam in fams.items():
             family_views[fam_name] = lambda fam=fam: embedder.embed_views(
                 images, fam, n_views=n_views, seed=seed
             )
@@ -158,25 +196,64 @@ def profile(
                 "images were given but model_or_embeddings is not a torch.nn.Module; pass a "
                 "model to embed the images, or embeddings (and views) without images"
             )
+        ignored = [
+            arg
+            for arg, value, default in (
+                ("layer", layer, None),
+                ("device", device, None),
+                ("transform", transform, None),
+                ("output", output, None),
+                ("cache_dir", cache_dir, None),
+            )
+            if value is not default
+        ]
+        if ignored:
+            warnings.warn(
+                f"profile: {', '.join(ignored)} apply to a model and are ignored with embeddings",
+                UserWarning,
+                stacklevel=2,
+            )
         z = model_or_embeddings
-        views = dict(views or {})
+        if views is None:
+            views = {}
+        elif not isinstance(views, Mapping):
+            raise TypeError(
+                "views must be a mapping family name -> views (N, K, D), got "
+                f"{type(views).__name__}"
+            )
+        views = dict(views)
+        bad_keys = [key for key in views if not isinstance(key, str)]
+        if bad_keys:
+            raise TypeError(f"views keys must be family names (str), got {bad_keys}")
         if families is not None and families is not DEFAULT_FAMILIES:
-            unknown = [f for f in families if f not in views]
+            wanted = [families] if isinstance(families, str) else list(families)
+            bad = [f for f in wanted if not isinstance(f, str)]
+            if bad:
+                raise TypeError(
+                    "with embeddings, families must be names of views, got "
+                    f"{[type(f).__name__ for f in bad]}"
+                )
+            unknown = [f for f in wanted if f not in views]
             if unknown:
-                raise ValueError(f"no views given for families {unknown}")
-            views = {f: views[f] for f in families}
+                raise ValueError(
+                    f"no views given for families {unknown}; views has {sorted(views) or 'none'}"
+                )
+            views = {f: views[f] for f in dict.fromkeys(wanted)}
         family_names = list(views)
-        for fam_name, v in views.items():
-            family_views[fam_name] = lambda v=v: v
         mode = "embeddings"
 
     zt, _ = as_tensor(z, "embeddings", min_sizes={"N": k + 1})
+    if mode == "embeddings":
+        # bad views are the caller's mistake: raised here, before any metric runs
+        for fam_name, v in views.items():
+            vt = check_views(v, fam_name, zt)
+            family_views[fam_name] = lambda vt=vt: vt
     rec = Recorder(name)
     ctx = ModelContext(zt, k, rec, seed=seed, max_samples=max_samples, n_bootstrap=n_bootstrap)
     options = {"curvature"} if curvature else set()
     steps = [SEMANTIC, *family_names]
     bar = _progress(steps, progress, f"profile {name}")
-    n_views_seen = None
+    views_per_family: dict[str, int] = {}
     for step in bar:
         if step == SEMANTIC:
             record_semantic(ctx, options)
@@ -188,15 +265,16 @@ def profile(
                 {"model": name, "manifold": step, "metric": "views", "error": str(err)}
             )
             continue
-        n_views_seen = vt.shape[1]
+        views_per_family[step] = int(vt.shape[1])
         record_family(ctx, step, vt)
 
     settings = {
         "mode": mode,
         "n_images": int(zt.shape[0]),
         "dim": int(zt.shape[1]),
-        "n_views": int(n_views_seen if mode == "embeddings" and n_views_seen else n_views),
+        "n_views": n_views if mode == "model" else _views_used(views_per_family),
         "k": k,
+        "k_mle": ctx.k_mle,
         "seed": seed,
         "families": family_names,
         "layer": layer,
@@ -204,14 +282,18 @@ def profile(
         "curvature": curvature,
         "n_bootstrap": n_bootstrap,
         "seconds": round(time.time() - started, 3),
+        "version": __version__,
     }
+    if mode == "model":
+        settings.update(_model_settings(embedder, output, batch_size, transform))
+    warn_failures(rec.failures)
     return Profile(rec.table(), {name: settings}, rec.failures)
 
 
 def _profile_layers(
     model: torch.nn.Module,
     images: Any,
-    families: Iterable[Any] | None,
+    fams: dict[str, Any],
     n_views: int,
     k: int,
     seed: int,
@@ -229,11 +311,11 @@ def _profile_layers(
     embedder = Embedder(
         model, layers=layers, device=options["device"], batch_size=options["batch_size"],
         transform=options["transform"], cache_dir=options["cache_dir"],
-        progress=options["progress"],
+        # one progress bar at a time: the profile's own bar when it shows one
+        progress=False, output=options["output"],
     )  # fmt: skip
     names = embedder.layers
-    fams = list(families or ())
-    family_names = [f if isinstance(f, str) else type(f).__name__ for f in fams]
+    family_names = list(fams)
     n_bootstrap = options["n_bootstrap"]
     recorders = {layer: Recorder(name) for layer in names}
     contexts: dict[str, ModelContext] = {}
@@ -251,7 +333,7 @@ def _profile_layers(
                 )  # fmt: skip
                 record_semantic(contexts[layer], flags)
             continue
-        fam = fams[family_names.index(step)]
+        fam = fams[step]
         try:
             per_layer = embedder.embed_views(images, fam, n_views=n_views, seed=seed)
         except (ValueError, RuntimeError, TypeError) as err:
@@ -274,12 +356,14 @@ def _profile_layers(
         table.insert(1, LAYER, layer)
         tables.append(table)
         failures.extend({**f, LAYER: layer} for f in recorders[layer].failures)
+    first = next(iter(contexts.values()))
     settings = {
         "mode": "model",
-        "n_images": int(next(iter(contexts.values())).n_points),
+        "n_images": int(first.n_points),
         "dims": dims,
         "n_views": int(n_views),
         "k": k,
+        "k_mle": first.k_mle,
         "seed": seed,
         "families": family_names,
         "layer": None,
@@ -288,12 +372,110 @@ def _profile_layers(
         "curvature": options["curvature"],
         "n_bootstrap": n_bootstrap,
         "seconds": round(time.time() - started, 3),
+        "version": __version__,
+        **_model_settings(embedder, options["output"], options["batch_size"], options["transform"]),
     }
+    warn_failures(failures)
     return Profile(pd.concat(tables, ignore_index=True), {name: settings}, failures)
 
 
-def _progress(items: list[str], enabled: bool, desc: str):
-    if not enabled:
+def _model_settings(
+    embedder: Any, output: int | str | None, batch_size: int, transform: Callable | None
+) -> dict[str, Any]:
+    """The settings of a profile computed from a model, beyond those of any profile."""
+    return {
+        "output": output,
+        "batch_size": batch_size,
+        "device": str(embedder.device),
+        "transform": None
+        if transform is None
+        else (getattr(transform, "__qualname__", None) or repr(transform)),
+    }
+
+
+def warn_failures(failures: Iterable[Mapping[str, str]]) -> None:
+    """One warning per metric that could not be computed (also kept in ``Profile.failures``).
+
+    In a layer sweep, the same failure of several layers (e.g. views that could not be drawn)
+    is one warning that names the layers.
+    """
+    grouped: dict[tuple[str, str, str, str], list[str]] = {}
+    for f in failures:
+        layers = grouped.setdefault((f["model"], f["manifold"], f["metric"], f["error"]), [])
+        if f.get(LAYER) is not None:
+            layers.append(str(f[LAYER]))
+    for (model, manifold, metric, error), layers in grouped.items():
+        where = f" (layer{'s' if len(layers) > 1 else ''} {', '.join(layers)})" if layers else ""
+        warnings.warn(
+            f"{model}{where}: {manifold}/{metric} not computed: {error}",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _views_used(views_per_family: dict[str, int]) -> int | dict[str, int] | None:
+    """K of the views given with embeddings: one int, a dict when families differ, or None."""
+    counts = set(views_per_family.values())
+    if not counts:
+        return None
+    return counts.pop() if len(counts) == 1 else dict(views_per_family)
+
+
+def check_families(families: Any) -> dict[str, Any]:
+    """Validate ``families``: one name, or an iterable of names, kornia modules or callables.
+
+    Returns:
+        Family name (a module or callable is named by its type) -> family, in the given order.
+
+    Raises:
+        ValueError: an unknown name, or two families with the same name.
+        TypeError: a family that is neither a name, a module nor a callable.
+
+    Examples:
+        >>> list(check_families("crop")), list(check_families(["crop", "blur"]))
+        (['crop'], ['crop', 'blur'])
+    """
+    from manifold.augment import FAMILIES
+
+    if families is None:
+        return {}
+    if isinstance(families, (str, torch.nn.Module)) or (
+        callable(families) and not isinstance(families, Iterable)
+    ):
+        families = [families]
+    elif not isinstance(families, Iterable):
+        raise TypeError(
+            "families must be a family name or an iterable of names, kornia augmentations or "
+            f"callables, got {type(families).__name__}"
+        )
+    out: dict[str, Any] = {}
+    for fam in families:
+        if isinstance(fam, str):
+            if fam not in FAMILIES:
+                raise ValueError(
+                    f"unknown augmentation family {fam!r}; expected one of "
+                    f"{', '.join(FAMILIES)}, a kornia augmentation or a callable "
+                    "f(images, generator) -> images"
+                )
+            label = fam
+        elif isinstance(fam, torch.nn.Module) or callable(fam):
+            label = getattr(fam, "__name__", None) or type(fam).__name__
+        else:
+            raise TypeError(
+                "each family must be a name, a kornia augmentation or a callable, got "
+                f"{type(fam).__name__} ({fam!r})"
+            )
+        if label in out:
+            raise ValueError(
+                f"family {label!r} is given twice; give each family once (wrap two "
+                "augmentations of one type in distinctly named functions)"
+            )
+        out[label] = fam
+    return out
+
+
+def _progress(items: list[str], enabled: bool | None, desc: str):
+    if not show_progress(enabled):
         return items
     from tqdm.auto import tqdm
 

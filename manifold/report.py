@@ -17,7 +17,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["INVARIANCE_FIGURES", "LAYER_FIGURES", "SECTIONS", "write_report"]
+__all__ = [
+    "ALPHA_R2_WARN",
+    "INVARIANCE_FIGURES",
+    "LAYER_FIGURES",
+    "METRIC_GUIDE",
+    "SECTIONS",
+    "write_report",
+]
 
 #: Section ids (HTML ``id`` of each ``<h2>``) in page order, with their headings.
 SECTIONS = {
@@ -36,6 +43,34 @@ SECTIONS = {
 INVARIANCE_FIGURES = ("spread_ratio", "same_source_rate", "augmentation_dimension", "lidar")
 #: Semantic metrics drawn against depth when a profile sweeps several layers.
 LAYER_FIGURES = ("twonn_dimension", "mle_dimension", "rankme", "alpha")
+
+#: Unit and direction of every metric of a profile: how to read its number.
+METRIC_GUIDE = {
+    "rankme": ("dimensions (1..D)", "higher: more directions used (collapse gives 1)"),
+    "effective_rank": ("dimensions (1..D)", "higher: more directions used"),
+    "stable_rank": ("dimensions (1..D)", "higher: energy spread beyond the top direction"),
+    "participation_ratio": ("dimensions (1..D)", "higher: variance spread over more directions"),
+    "nesum": ("dimensions (1..D)", "higher: slower eigenvalue decay"),
+    "alpha": ("exponent (no unit)", "higher: faster spectral decay, fewer effective dimensions"),
+    "alpha_r2": ("R² (≤ 1)", "fit quality of alpha; below 0.9 the power law fits poorly"),
+    "twonn_dimension": ("dimensions", "intrinsic dimension of the data manifold"),
+    "mle_dimension": ("dimensions", "intrinsic dimension (20 neighbours)"),
+    "nnk_degree": ("neighbours", "higher: locally more complex, higher-dimensional"),
+    "nnk_diameter": ("k-NN units", "size of a point's NNK polytope (median k-th distance = 1)"),
+    "local_dimension": ("dimensions", "local PCA dimension of each NNK neighbourhood"),
+    "subspace_angles": ("degrees (0..90)", "higher: more curved (tangent spaces turn faster)"),
+    "ollivier_ricci": ("curvature (≤ 1)", "> 0 clustered, < 0 tree-like / bottlenecks"),
+    "forman_ricci": ("curvature", "more negative: more tree-like, fewer triangles"),
+    "spread_ratio": ("semantic k-NN units", "lower: more invariant (0 = ignores the augmentation)"),
+    "augmentation_diameter_ratio": ("ratio", "lower: views stay within the semantic polytope"),
+    "same_source_rate": ("fraction (0..1)", "higher: an image's views stay together"),
+    "augmentation_dimension": ("dimensions", "lower: the augmentation moves fewer directions"),
+    "tangent_alignment": ("degrees (0..90)", "lower: views move along the data manifold"),
+    "lidar": ("dimensions", "higher: more discriminative directions between images"),
+    "alignment": ("squared distance (0..2K/(K-1))", "lower: views of an image agree"),
+}
+#: An alpha fit with R² below this is flagged in the report.
+ALPHA_R2_WARN = 0.9
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
@@ -206,6 +241,92 @@ def _transfer_html(
     return parts
 
 
+def _settings_table(settings: Mapping[str, Mapping[str, Any]]) -> Any:
+    """Settings as a table: one row per setting, one column per model (equal ones merged)."""
+    import pandas as pd
+
+    columns = {
+        model: {k: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+                for k, v in s.items() if k not in ("command", "seconds", "fingerprint")}
+        for model, s in settings.items()
+    }  # fmt: skip
+    frame = pd.DataFrame(columns).astype(object)
+    if frame.shape[1] > 1:
+        same = frame.apply(lambda row: row.astype(str).nunique() == 1, axis=1)
+        merged = frame[same].iloc[:, :1].set_axis(["every model"], axis=1)
+        if same.all():
+            frame = merged
+        else:
+            frame = frame[~same].join(merged, how="outer").loc[frame.index]
+    frame.index.name = "setting"
+    return frame.fillna("–").astype(str)
+
+
+def _invariance_table(t: Any, metrics: list[str]) -> Any:
+    from manifold.profiling import SEMANTIC
+
+    rows = t[(t["manifold"] != SEMANTIC) & t["metric"].isin(metrics)
+             & t["statistic"].isin(["value", "mean"])]  # fmt: skip
+    table = rows.pivot_table(index="manifold", columns="metric", values="value", sort=False)
+    table.index.name = "family"
+    table.columns.name = None
+    return table
+
+
+def _invariance_verdict(t: Any, families: list[str]) -> str:
+    """Per family, the most and least invariant model by spread ratio (with its se if known)."""
+    rows = t[(t["metric"] == "spread_ratio") & t["manifold"].isin(families)]
+    means = rows[rows["statistic"] == "mean"]
+    if means.empty:
+        return ""
+    ses = rows[rows["statistic"] == "se"].set_index(["model", "manifold"])["value"]
+
+    def fmt(model: str, family: str, value: float) -> str:
+        se = ses.get((model, family))
+        return f"{model} ({value:.2f}" + (f" ± {se:.2f}" if se is not None else "") + ")"
+
+    said = []
+    for family, group in means.groupby("manifold", sort=False):
+        group = group.sort_values("value")
+        best = group.iloc[0]
+        if len(group) == 1:
+            level = "largely invariant" if best["value"] < 0.5 else "not invariant"
+            said.append(f"{family}: {fmt(best['model'], family, best['value'])} is {level}")
+            continue
+        worst = group.iloc[-1]
+        said.append(f"{family}: most invariant {fmt(best['model'], family, best['value'])}, "
+                    f"least {fmt(worst['model'], family, worst['value'])}")  # fmt: skip
+    note = ("" if not ses.empty else
+            "; no standard errors (run with n_bootstrap to judge differences)")  # fmt: skip
+    return ("Spread ratio (lower = more invariant; 0.5 = views move half a neighbour "
+            "distance): " + "; ".join(said) + note + ".")  # fmt: skip
+
+
+def _per_layer(profile: Any) -> Any:
+    """The table with one ``model`` per row of a layer sweep: ``model@layer``.
+
+    The invariance table, verdict and alpha warning then read each (model, layer) as a model of
+    its own, never an average over layers.
+    """
+    t = profile.table
+    if len(getattr(profile, "layers", [])) > 1:
+        t = t.assign(model=t["model"].astype(str) + "@" + t["layer"].astype(str))
+    return t
+
+
+def _alpha_warning(t: Any) -> list[str]:
+    """A warning for every model whose alpha fit is poor (R² below :data:`ALPHA_R2_WARN`)."""
+    r2 = t[(t["metric"] == "alpha_r2") & (t["statistic"] == "value")]
+    poor = r2[r2["value"] < ALPHA_R2_WARN]
+    if poor.empty:
+        return []
+    pairs = zip(poor["model"], poor["value"], strict=True)
+    names = ", ".join(f"{m} (R² = {v:.2f})" for m, v in pairs)
+    return [f'<p class="note"><b>Warning:</b> the power law fits the eigenspectrum poorly for '
+            f"{html.escape(names)}; their alpha describes no clean power-law decay, read it with "
+            "care.</p>"]  # fmt: skip
+
+
 def write_report(
     profile: Any,
     path: str | Path,
@@ -274,11 +395,27 @@ def write_report(
         summary = semantic.pivot_table(index=rows_by, columns="metric", values="value", sort=False)
         summary.columns.name = None  # one header row: the metric names
         body.append(_heading("summary"))
+        unit = "one row per model and layer" if profile.layers else "one value per model"
         body.append(
-            '<p class="note">Spectral metrics of the clean embeddings (one value per model) and '
+            f'<p class="note">Spectral metrics of the clean embeddings ({unit}) and '
             "the mean over points of the geometry metrics on the semantic NNK graph.</p>"
         )
         body.append(_table_html(summary))
+        body.extend(_alpha_warning(_per_layer(profile)))
+
+    guide = [m for m in METRIC_GUIDE if m in set(t["metric"])]
+    if guide:
+        import pandas as pd
+
+        table = pd.DataFrame(
+            [METRIC_GUIDE[m] for m in guide], index=guide, columns=["unit", "how to read it"]
+        )
+        table.index.name = "metric"
+        body.append(
+            '<details><summary class="note">Units and direction of every metric</summary>'
+            + _table_html(table)
+            + "</details>"
+        )
 
     if len(profile.layers) > 1:
         present.append("layers")
@@ -303,14 +440,24 @@ def write_report(
             '<p class="note">One heat map per invariance metric: models (rows) × augmentation '
             "families (columns).</p>"
         )
-        # heat maps of many models are tall: one per row keeps their labels readable
-        wide = " wide" if len(profile.models) > 10 else ""
-        body.append(f'<div class="figs{wide}">')
-        for metric in INVARIANCE_FIGURES:
-            if ((t["metric"] == metric) & (t["manifold"] != SEMANTIC)).any():
+        shown = [m for m in INVARIANCE_FIGURES
+                 if ((t["metric"] == m) & (t["manifold"] != SEMANTIC)).any()]  # fmt: skip
+        rows = _per_layer(profile)  # a layer sweep: each (model, layer) is a row of the maps
+        n_rows = rows["model"].nunique()
+        if n_rows == 1:
+            # a one-row heat map says less than the numbers: a table of families × metrics
+            body.append(_table_html(_invariance_table(t, shown)))
+        else:
+            # heat maps of many models are tall: one per row keeps their labels readable
+            wide = " wide" if n_rows > 10 else ""
+            body.append(f'<div class="figs{wide}">')
+            for metric in shown:
                 fig = plot_invariance(profile, metric)
                 body.append(_figure_html(fig, metric, f"invariance_{metric}", fig_dir))
-        body.append("</div>")
+            body.append("</div>")
+        verdict = _invariance_verdict(rows, families)
+        if verdict:
+            body.append(f"<p><b>Verdict.</b> {html.escape(verdict)}</p>")
 
     if spectra:
         present.append("spectra")
@@ -327,16 +474,16 @@ def write_report(
 
     present.append("settings")
     body.append(_heading("settings"))
-    for model, settings in profile.settings.items():
-        items = ", ".join(f"{k}={v}" for k, v in settings.items())
-        body.append(f"<p><b>{html.escape(model)}</b>: {html.escape(items)}</p>")
+    body.append(_table_html(_settings_table(profile.settings)))
 
     if profile.failures:
         present.append("failures")
         body.append(_heading("failures") + "<ul>")
         for f in profile.failures:
+            where = f" @ {f['layer']}" if f.get("layer") is not None else ""
             body.append(
-                f"<li>{html.escape(str(f['model']))} / {html.escape(str(f['manifold']))} / "
+                f"<li>{html.escape(str(f['model']) + where)} / "
+                f"{html.escape(str(f['manifold']))} / "
                 f"{html.escape(str(f['metric']))}: {html.escape(str(f['error']))}</li>"
             )
         body.append("</ul>")
@@ -348,7 +495,14 @@ def write_report(
             body.append(f'<li><a href="{html.escape(name)}">{html.escape(name)}</a></li>')
         body.append("</ul>")
 
+    from manifold import __version__
+
     head = [f"<h1>{html.escape(title)}</h1>"]
+    commands = {s.get("command") for s in profile.settings.values() if s.get("command")}
+    made = f"manifold {__version__}" + (
+        f"; command: {' | '.join(sorted(commands))}" if commands else ""
+    )
+    head.append(f'<p class="note" id="version">{html.escape(made)}</p>')
     for line in notes or []:
         head.append(f'<p class="note">{html.escape(line)}</p>')
     links = " ".join(f'<a href="#{s}">{html.escape(SECTIONS[s])}</a>' for s in present)

@@ -20,7 +20,15 @@ import pandas as pd
 from manifold._summary import STATISTICS
 from manifold.io import atomic_write
 
-__all__ = ["COLUMNS", "LAYER", "LAYERED_COLUMNS", "SEMANTIC", "Profile"]
+__all__ = [
+    "COLUMNS",
+    "COMPARABLE_SETTINGS",
+    "LAYER",
+    "LAYERED_COLUMNS",
+    "SEMANTIC",
+    "Profile",
+    "describe_mismatch",
+]
 
 #: Name of the semantic manifold (one clean embedding per image) in profile tables.
 SEMANTIC = "semantic"
@@ -30,6 +38,9 @@ COLUMNS = ["model", "manifold", "metric", "statistic", "value"]
 LAYER = "layer"
 #: Columns of a layer sweep's table.
 LAYERED_COLUMNS = ["model", LAYER, "manifold", "metric", "statistic", "value"]
+#: Settings that must agree for two models' metrics to be compared (N, K, k, families, the
+#: layer, or the layers of a sweep).
+COMPARABLE_SETTINGS = ("n_images", "n_views", "k", "families", "layer", "layers", "max_samples")
 
 
 @dataclass
@@ -55,7 +66,15 @@ class Profile:
 
     @property
     def models(self) -> list[str]:
-        """Model names, in order of first appearance."""
+        """Model names, in order of first appearance in the table.
+
+        Examples:
+            >>> import pandas as pd
+            >>> rows = [["b", "semantic", "rankme", "value", 3.0],
+            ...         ["a", "semantic", "rankme", "value", 2.0]]
+            >>> Profile(pd.DataFrame(rows, columns=COLUMNS)).models
+            ['b', 'a']
+        """
         return list(dict.fromkeys(self.table["model"]))
 
     @property
@@ -80,11 +99,40 @@ class Profile:
         model: str | None = None,
         layer: str | None = None,
     ) -> float:
-        """One number from the table (``statistic`` defaults to ``value`` or ``mean``).
+        """One number from the table.
 
-        ``layer`` picks the row of one layer in a layer sweep.
+        Args:
+            metric: A metric name as in the table's ``metric`` column (e.g. ``"rankme"``,
+                ``"spread_ratio"``).
+            manifold: ``"semantic"`` (default) or an augmentation family.
+            statistic: ``"value"`` for a scalar metric; for a per-point metric ``"mean"``,
+                ``"median"``, ``"std"``, a quantile, or ``"se"``. Default: ``"value"`` when the
+                metric has one, else ``"mean"``.
+            model: The model; required when the profile holds several.
+            layer: The layer; required in a layer sweep of several layers.
+
+        Returns:
+            The number, as a float.
+
+        Raises:
+            KeyError: no such row, or several (the message lists the valid metrics,
+                manifolds, statistics, models or layers).
+
+        Examples:
+            >>> import pandas as pd
+            >>> rows = [["m", "semantic", "rankme", "value", 3.5]]
+            >>> Profile(pd.DataFrame(rows, columns=COLUMNS)).value("rankme")
+            3.5
+            >>> swept = [["m", "0", "semantic", "rankme", "value", 3.5],
+            ...          ["m", "1", "semantic", "rankme", "value", 1.5]]
+            >>> Profile(pd.DataFrame(swept, columns=LAYERED_COLUMNS)).value("rankme", layer="1")
+            1.5
         """
         t = self.table
+        for column, wanted in (("metric", metric), ("manifold", manifold), ("model", model)):
+            if wanted is not None and not (t[column] == wanted).any():
+                valid = sorted(map(str, t[column].unique()))
+                raise KeyError(f"no {column} {wanted!r} in this profile; valid: {valid}")
         sel = (t["metric"] == metric) & (t["manifold"] == manifold)
         if model is not None:
             sel &= t["model"] == model
@@ -96,13 +144,60 @@ class Profile:
             statistic = "value" if (rows["statistic"] == "value").any() else "mean"
         rows = rows[rows["statistic"] == statistic]
         if len(rows) != 1:
+            if len(rows) > 1 and rows["model"].nunique() > 1:
+                hint = f"; pass model= one of {sorted(set(rows['model']))}"
+            elif len(rows) > 1 and LAYER in rows.columns:
+                hint = f"; pass layer= one of {list(dict.fromkeys(rows[LAYER].dropna()))}"
+            else:
+                hint = f"; statistics of {metric!r} here: {sorted(set(t[sel]['statistic']))}"
             raise KeyError(
                 f"expected one row for metric={metric!r}, manifold={manifold!r}, "
                 f"statistic={statistic!r}, model={model!r}"
                 + (f", layer={layer!r}" if layer is not None else "")
                 + f"; found {len(rows)}"
+                + hint
             )
         return float(rows["value"].iloc[0])
+
+    def mismatched_settings(
+        self, keys: Iterable[str] = COMPARABLE_SETTINGS
+    ) -> dict[str, dict[str, list[str]]]:
+        """Settings whose values differ between the models of this profile.
+
+        Metrics of models profiled with different N, K, k, families or layer are not directly
+        comparable (e.g. the MLE dimension and the NNK degree depend on k and N), so
+        :func:`~manifold.cluster_models` and :class:`~manifold.TransferPredictor` warn when
+        this is not empty. A model without recorded settings is not compared. ``layers`` (the
+        layers of a sweep) counts as ``None`` for a model that was not swept, so a sweep and
+        a profile of one representation disagree.
+
+        Args:
+            keys: The settings to compare (default :data:`COMPARABLE_SETTINGS`).
+
+        Returns:
+            ``setting -> {value as text: [models]}`` for every setting with two or more
+            values; empty when the models agree.
+
+        Examples:
+            >>> import pandas as pd
+            >>> p = Profile(pd.DataFrame(columns=COLUMNS), {"a": {"k": 10}, "b": {"k": 5}})
+            >>> p.mismatched_settings()
+            {'k': {'10': ['a'], '5': ['b']}}
+            >>> swept = {"a": {"layer": None, "layers": ["0", "1"]}, "b": {"layer": "1"}}
+            >>> Profile(pd.DataFrame(columns=COLUMNS), swept).mismatched_settings()
+            {'layer': {'None': ['a'], '1': ['b']}, 'layers': {"['0', '1']": ['a'], 'None': ['b']}}
+        """
+        out: dict[str, dict[str, list[str]]] = {}
+        for key in keys:
+            values: dict[str, list[str]] = {}
+            for model, settings in self.settings.items():
+                if key in settings:
+                    values.setdefault(str(settings[key]), []).append(model)
+                elif key == "layers" and settings:  # not a sweep
+                    values.setdefault(str(None), []).append(model)
+            if len(values) > 1:
+                out[key] = values
+        return out
 
     def to_matrix(
         self, statistic: str = "mean", *, layer: str | None = None, by: str = "model"
@@ -120,9 +215,26 @@ class Profile:
         more than one layer is an error rather than an average over layers.
 
         Args:
-            statistic: Statistic of per-point metrics (one of ``mean``, ``median``, ...).
+            statistic: Statistic of per-point metrics: one of ``mean``, ``median``, ``std``,
+                ``q05``, ``q25``, ``q75``, ``q95``.
             layer: With a layer sweep: the layer whose matrix to return.
             by: ``"model"`` (rows are models) or ``"layer"`` (rows are (model, layer) pairs).
+
+        Returns:
+            A DataFrame indexed by model (``by="layer"``: by ``(model, layer)``), one float
+            column per ``manifold/metric``.
+
+        Raises:
+            ValueError: an unknown ``statistic`` or ``by``, an unknown ``layer``,
+                ``by="layer"`` without a layer sweep, or a sweep of several layers with
+                neither ``layer`` nor ``by="layer"``.
+
+        Examples:
+            >>> import pandas as pd
+            >>> rows = [["m", "semantic", "rankme", "value", 3.5],
+            ...         ["m", "crop", "spread_ratio", "mean", 0.2]]
+            >>> list(Profile(pd.DataFrame(rows, columns=COLUMNS)).to_matrix().columns)
+            ['semantic/rankme', 'crop/spread_ratio']
         """
         if statistic not in STATISTICS:
             raise ValueError(f"statistic must be one of {', '.join(STATISTICS)}; got {statistic!r}")
@@ -156,7 +268,26 @@ class Profile:
 
     @classmethod
     def concat(cls, profiles: Iterable[Profile]) -> Profile:
-        """Join the profiles of several models into one."""
+        """Join the profiles of several models into one (tables, settings and failures).
+
+        Args:
+            profiles: Profiles of distinct models (e.g. one per :func:`~manifold.profile`
+                call).
+
+        Returns:
+            One Profile; models keep their order.
+
+        Raises:
+            ValueError: no profile, or a model that appears in two of them.
+
+        Examples:
+            >>> import pandas as pd
+            >>> def one(name):
+            ...     row = [[name, "semantic", "rankme", "value", 1.0]]
+            ...     return Profile(pd.DataFrame(row, columns=COLUMNS), {name: {"k": 10}})
+            >>> Profile.concat([one("a"), one("b")]).models
+            ['a', 'b']
+        """
         profiles = list(profiles)
         if not profiles:
             raise ValueError("concat needs at least one Profile")
@@ -182,7 +313,18 @@ class Profile:
     def save(self, path: str | os.PathLike) -> Path:
         """Save the table (``.parquet`` or ``.csv``) and a ``.json`` sidecar with the settings.
 
-        Both files are written atomically (temporary file, then rename).
+        Both files are written atomically (temporary file, then rename). The sidecar holds
+        ``{"settings": ..., "failures": ...}``; :meth:`load` reads both back.
+
+        Args:
+            path: ``something.csv`` or ``something.parquet`` (parquet needs pyarrow); the
+                sidecar is ``something.json`` beside it.
+
+        Returns:
+            ``path`` as a :class:`~pathlib.Path`.
+
+        Raises:
+            ValueError: another suffix.
         """
         path = Path(path)
         suffix = path.suffix.lower()
@@ -201,7 +343,19 @@ class Profile:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Profile:
-        """Load a profile written by :meth:`save`."""
+        """Load a profile written by :meth:`save` (the sidecar's settings and failures too).
+
+        Args:
+            path: The ``.csv`` or ``.parquet`` table; a missing ``.json`` sidecar gives empty
+                settings and failures.
+
+        Returns:
+            The Profile.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            ValueError: another suffix, or a table without the profile columns.
+        """
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no profile at {path}")
@@ -219,6 +373,18 @@ class Profile:
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         columns = LAYERED_COLUMNS if LAYER in table.columns else COLUMNS
         return cls(table[columns], meta.get("settings", {}), meta.get("failures", []))
+
+
+def describe_mismatch(mismatch: dict[str, dict[str, list[str]]]) -> str:
+    """One line naming each differing setting and which models have which value."""
+
+    def models(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+
+    return "; ".join(
+        f"{key}: " + ", ".join(f"{value} ({models(names)})" for value, names in values.items())
+        for key, values in mismatch.items()
+    )
 
 
 def _json_default(obj: Any) -> Any:

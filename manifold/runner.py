@@ -32,10 +32,24 @@ import numpy as np
 import pandas as pd
 import torch
 
+from manifold import __version__
+from manifold._backend import resolve_device, show_progress
 from manifold._checks import as_tensor, check_int
-from manifold.engine import ModelContext, Recorder, record_family, record_semantic
+from manifold.engine import (
+    ModelContext,
+    Recorder,
+    mle_neighbours,
+    record_family,
+    record_semantic,
+)
 from manifold.io import atomic_write
-from manifold.profiling import DEFAULT_FAMILIES, check_views
+from manifold.profiling import (
+    DEFAULT_FAMILIES,
+    DEFAULT_N_VIEWS,
+    check_families,
+    check_views,
+    warn_failures,
+)
 from manifold.results import COLUMNS, LAYER, LAYERED_COLUMNS, SEMANTIC, Profile
 
 __all__ = ["ModelSpec", "load_model", "profile_zoo"]
@@ -55,6 +69,8 @@ def load_model(spec: ModelSpec, device: Any = None) -> torch.nn.Module:
         ValueError: an unknown spec or zoo name, a missing or unreadable file, or a factory that
             fails or returns no Module (one-line messages that say how to fix it).
     """
+    if device is not None:
+        device = resolve_device(device)
     if isinstance(spec, torch.nn.Module):
         model = spec
     elif isinstance(spec, str):
@@ -151,13 +167,54 @@ class _Result:
     seconds: float = 0.0
 
 
-def _fingerprint(settings: dict[str, Any], images: Any) -> str:
-    """Identifies the inputs of a run, so a checkpoint from other settings is not reused."""
+def _fingerprint(settings: dict[str, Any], images: Any, identity: Any = None) -> str:
+    """Identifies the inputs of a run, so a checkpoint from other settings is not reused.
+
+    ``identity`` holds what the settings name only by a label: the model spec's content and
+    the parameters of each augmentation family.
+    """
     h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    if identity is not None:
+        h.update(json.dumps(identity, sort_keys=True, default=str).encode())
     arr = np.ascontiguousarray(images.detach().cpu().numpy() if torch.is_tensor(images) else images)
     h.update(str(arr.shape).encode())
     h.update(arr.tobytes())
     return h.hexdigest()[:16]
+
+
+def _model_identity(spec: Any) -> str:
+    """Text that changes when the model behind a spec changes (weights, file, factory code).
+
+    A module contributes its class and state dict; a file (TorchScript, or the ``.py`` of a
+    ``file.py:factory`` spec) its bytes; a factory its qualified name and source. A factory
+    that reads weights from elsewhere is identified by its code only.
+    """
+    from manifold import __version__
+    from manifold._cache import Hasher
+    from manifold.augment import callable_identity
+
+    h = Hasher().text("version", __version__)
+    if isinstance(spec, torch.nn.Module):
+        h.state_dict("module", spec)
+    elif isinstance(spec, str):
+        h.text("spec", spec)
+        path = Path(spec.rsplit(":", 1)[0] if ".py:" in spec else spec).expanduser()
+        if path.is_file():
+            h.text("file", hashlib.sha256(path.read_bytes()).hexdigest())
+    else:
+        h.text("factory", callable_identity(spec))
+    return h.hexdigest()
+
+
+def _family_identity(family: Any, images: torch.Tensor) -> str:
+    """The family's parameters (a kornia module's repr, a named family's definition)."""
+    from manifold.augment import describe_family
+
+    _, channels, height, width = images.shape
+    try:
+        return describe_family(family, (height, width), channels)
+    except (TypeError, ValueError):  # such a family fails in its job and is reported there
+        return str(family)
 
 
 def _part_path(checkpoint: str, model: str, part: str) -> Path:
@@ -212,7 +269,7 @@ def _run_job(job: _Job) -> list[_Result]:
         return _run_layers_job(job, model, cache, started)
     embedder = Embedder(
         model, layer=s["layer"], device=s["device"], batch_size=s["batch_size"],
-        cache_dir=cache, progress=False,
+        cache_dir=cache, progress=False, output=s.get("output"),
     )  # fmt: skip
     z, _ = as_tensor(embedder.embed(job.images), "embeddings", min_sizes={"N": s["k"] + 1})
     # graph failures are reported by the semantic part (this job's or a checkpointed one)
@@ -246,7 +303,7 @@ def _run_layers_job(job: _Job, model: torch.nn.Module, cache: str | None, starte
     s = job.settings
     embedder = Embedder(
         model, layers=s["layers"], device=s["device"], batch_size=s["batch_size"],
-        cache_dir=cache, progress=False,
+        cache_dir=cache, progress=False, output=s.get("output"),
     )  # fmt: skip
     contexts = {}
     for layer, z in embedder.embed(job.images).items():
@@ -293,19 +350,20 @@ def _layer_major(table: pd.DataFrame) -> pd.DataFrame:
 def profile_zoo(
     models: Mapping[str, ModelSpec],
     images: Any,
-    families: Iterable[Any] = DEFAULT_FAMILIES,
-    n_views: int = 16,
+    families: str | Iterable[str | Callable] = DEFAULT_FAMILIES,
+    n_views: int = DEFAULT_N_VIEWS,
     k: int = 10,
     seed: int = 0,
     *,
     checkpoint_dir: str | os.PathLike | None = None,
     executor: Executor | None = None,
     layer: str | None = None,
-    device: Any = None,
+    device: str | torch.device | None = None,
     batch_size: int = 256,
     max_samples: int | None = 25600,
     curvature: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
+    output: int | str | None = None,
     layers: str | Iterable[str] | None = None,
 ) -> Profile:
     """Profile many models, part by part, with checkpoints and an optional executor.
@@ -315,8 +373,9 @@ def profile_zoo(
     (the semantic spectrum and graphs are built once per model) and, with ``checkpoint_dir``,
     writes each part's rows there as soon as the part finishes. Rerunning with the same
     arguments reads the finished parts and computes only the missing ones, so the final table
-    equals an uninterrupted run's. A checkpoint written with other settings or other images is
-    ignored (it is keyed by a fingerprint of both).
+    equals an uninterrupted run's. A checkpoint written with other settings, other images,
+    another model under the same name (other weights, file or factory code) or other
+    augmentation parameters is ignored (it is keyed by a fingerprint of all of them).
 
     A model whose job raises (unreadable checkpoint, wrong input shape, ...) is reported in
     :attr:`Profile.failures` (``metric == "model"``) with the reason; the others finish.
@@ -327,7 +386,8 @@ def profile_zoo(
             ``"file.py:factory"``). With a remote executor prefer strings or factories: they
             travel instead of pickled weights, and each worker loads the model itself.
         images: Images (N, C, H, W) in [0, 1], sent to every job.
-        families: Augmentation family names or kornia augmentations.
+        families: One family name, or an iterable of names, kornia augmentations or callables
+            (checked at the call, as in :func:`~manifold.profile`).
         n_views: Views per image (K).
         k: Neighbours per node.
         seed: Seed for augmentations and subsampling.
@@ -341,11 +401,14 @@ def profile_zoo(
             all of them, and the table gets a ``layer`` column, as in
             :func:`~manifold.profile`. A model without one of the names fails with the list of
             its names; the others finish.
-        device: Device for the models (on each worker).
+        device: Device for the models (on each worker): ``"auto"``, ``"cpu"``, ``"cuda"``,
+            ``"cuda:<index>"``, ``"mps"`` or a :class:`torch.device`; checked here first.
         batch_size: Images per forward pass.
         max_samples: Row cap for RankMe.
         curvature: Also compute Ricci curvatures of the semantic NNK graph.
-        progress: Show a progress bar over jobs.
+        progress: Show a progress bar over jobs; ``None``: only when stderr is a terminal.
+        output: Index or key of the representation when a model returns a tuple, list or
+            dict (see :func:`manifold.embed.select_output`).
 
     Returns:
         The :class:`Profile` of every model that did not fail, in the order of ``models``.
@@ -355,6 +418,15 @@ def profile_zoo(
     """
     k = check_int(k, "k", minimum=1)
     n_views = check_int(n_views, "n_views", minimum=2)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if max_samples is not None:
+        max_samples = check_int(max_samples, "max_samples", minimum=2)
+    if device is not None:
+        resolve_device(device)  # an unknown device fails here, not in every job
+    if output is not None and not isinstance(output, (int, str)):
+        raise TypeError(f"output must be an index (int) or a key (str), got {output!r}")
+    if not isinstance(models, Mapping):
+        raise TypeError(f"models must be a mapping name -> model spec, got {type(models).__name__}")
     if not models:
         raise ValueError("models is empty: give a mapping name -> model spec")
     if executor is not None and not isinstance(executor, Executor):
@@ -365,17 +437,25 @@ def profile_zoo(
     images = check_images(images, channels=False)
     if layers is not None and layer is not None:
         raise ValueError("give layer= (one submodule) or layers= (several), not both")
-    fams = list(families)
-    names = [f if isinstance(f, str) else type(f).__name__ for f in fams]
+    checked = check_families(families)
+    fams, names = list(checked.values()), list(checked)
     settings = {
         "n_images": int(images.shape[0]), "n_views": n_views, "k": k, "seed": seed,
         "families": names, "layer": layer, "max_samples": max_samples,
         "curvature": curvature, "batch_size": batch_size,
         "device": None if device is None else str(device),
+        "k_mle": mle_neighbours(int(images.shape[0])), "version": __version__,
+        **({} if output is None else {"output": output}),
     }  # fmt: skip
     if layers is not None:  # only in sweeps, so the fingerprints of other runs do not change
-        settings["layers"] = [layers] if isinstance(layers, str) else list(layers)
-    fingerprint = _fingerprint(settings, images)
+        from manifold.embed import check_layer_entries
+
+        settings["layers"] = check_layer_entries(layers)  # resolved per model, in its job
+    families_identity = [_family_identity(f, images) for f in fams]
+    fingerprints = {
+        name: _fingerprint(settings, images, [_model_identity(spec), families_identity])
+        for name, spec in models.items()
+    }
     ckpt = None if checkpoint_dir is None else str(checkpoint_dir)
     if ckpt is not None:
         Path(ckpt).mkdir(parents=True, exist_ok=True)
@@ -387,17 +467,19 @@ def profile_zoo(
         missing = []
         for part, family in parts:
             if ckpt is not None:
-                found = _read_part(_part_path(ckpt, model_name, part), fingerprint)
+                found = _read_part(_part_path(ckpt, model_name, part), fingerprints[model_name])
                 if found is not None:
                     done[(model_name, part)] = found
                     continue
             missing.append((part, family))
         if missing:
-            jobs.append(_Job(model_name, spec, images, settings, ckpt, missing, fingerprint))
+            jobs.append(
+                _Job(model_name, spec, images, settings, ckpt, missing, fingerprints[model_name])
+            )
 
     failed: dict[str, str] = {}
     bar = None
-    if progress and jobs:
+    if show_progress(progress) and jobs:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(jobs), desc="profile_zoo", leave=False)
@@ -447,10 +529,13 @@ def profile_zoo(
         if layers is not None:  # layer by layer, as profile(..., layers=) orders its rows
             model_tables = [_layer_major(pd.concat(model_tables, ignore_index=True))]
         tables.extend(model_tables)
-        run_settings[model_name] = {**settings, "mode": "model", "fingerprint": fingerprint}
+        run_settings[model_name] = {
+            **settings, "mode": "model", "fingerprint": fingerprints[model_name]
+        }  # fmt: skip
     if not run_settings:
         reasons = "; ".join(f"{m}: {e}" for m, e in failed.items())
         raise RuntimeError(f"every model failed: {reasons}")
     columns = LAYERED_COLUMNS if layers is not None else COLUMNS
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
+    warn_failures(failures)
     return Profile(table[columns], run_settings, failures)

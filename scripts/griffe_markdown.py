@@ -8,9 +8,10 @@ by default:
   which Markdown shows literally.
 
 This extension rewrites each docstring before it is parsed: a role becomes inline code of its
-target (the last dotted part with ``~``), and a ``.. math::`` line is dropped so that its
-indented formula renders as a code block (a formula on the same line is moved to an indented
-line of its own).
+target (the last dotted part with ``~``), a ``:math:`` role becomes ``\( ... \)`` and a
+``.. math::`` block (or a formula on the directive's line) becomes ``\[ ... \]``, which
+pymdownx.arithmatex marks and MathJax renders (shipped with the site, see
+``scripts/mkdocs_mathjax.py``).
 Used by ``mkdocs.yml``.
 """
 
@@ -21,9 +22,9 @@ from typing import Any
 
 import griffe
 
-_ROLE = re.compile(r":(?:func|class|meth|data|attr|mod|obj|exc|math):`(~?)([^`]+)`")
-_MATH_BLOCK = re.compile(r"^\s*\.\. math::\s*$", re.MULTILINE)
-_MATH_LINE = re.compile(r"^(\s*)\.\. math::\s*(\S.*)$", re.MULTILINE)
+_ROLE = re.compile(r":(?:func|class|meth|data|attr|mod|obj|exc):`(~?)([^`]+)`")
+_MATH_ROLE = re.compile(r":math:`([^`]+)`")
+_MATH_DIRECTIVE = re.compile(r"^(\s*)\.\. math::\s*(.*)$")
 
 
 def _role(match: re.Match) -> str:
@@ -31,11 +32,32 @@ def _role(match: re.Match) -> str:
     return f"`{target.rsplit('.', 1)[-1] if tilde else target}`"
 
 
+def _math_blocks(text: str) -> str:
+    r"""Each ``.. math::`` directive and its indented formula as a ``\[ ... \]`` block."""
+    lines, out, i = text.split("\n"), [], 0
+    while i < len(lines):
+        match = _MATH_DIRECTIVE.match(lines[i])
+        if match is None:
+            out.append(lines[i])
+            i += 1
+            continue
+        indent, formula = match.group(1), [match.group(2).strip()]
+        i += 1
+        while i < len(lines) and (
+            not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > len(indent)
+        ):
+            formula.append(lines[i].strip())
+            i += 1
+        body = " ".join(f for f in formula if f)
+        out.extend(["", f"{indent}\\[ {body} \\]", ""])
+    return "\n".join(out)
+
+
 def to_markdown(text: str) -> str:
     """The docstring ``text`` with the rewrites above."""
+    text = _MATH_ROLE.sub(lambda m: f"\\({m.group(1)}\\)", text)
     text = _ROLE.sub(_role, text)
-    text = _MATH_LINE.sub(lambda m: f"\n{m.group(1)}    {m.group(2)}\n", text)
-    return _MATH_BLOCK.sub("", text)
+    return _math_blocks(text)
 
 
 class MarkdownDocstrings(griffe.Extension):

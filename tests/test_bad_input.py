@@ -10,8 +10,13 @@ A case either
 * must fail (``"error"``): NaN/Inf, empty, wrong rank, bool/complex/string dtypes, meta tensors.
   The error must be a ValueError/TypeError naming the argument, raised from manifold's own code
   (the last traceback frame lies in the package), not from inside numpy/scipy/torch/faiss;
-* may do either (``"either"``): one row, N <= k, all-identical rows. A result must be finite, an
-  error must be named and ours.
+* may do either (``"either"``): one row, N <= k. A result must be finite, an error must be
+  named and ours;
+* must return (``"collapse"``): all-identical rows, as a collapsed model gives. Collapse is a
+  result, not an error (a sweep over checkpoints must not die at the collapsed one): no
+  exception; a number the metric cannot define is NaN, and then a
+  :class:`~manifold.DegenerateWarning` says why. A profile keeps its table NaN-free and lists
+  the undefined metrics in its failures.
 
 Huge values use the scale 2**100 (about 1.3e30): a power of two scales floating-point numbers
 exactly, so a correct implementation gives exactly the rescaled answer and any difference is a
@@ -339,7 +344,7 @@ CASES = [
     Case("float16", "equal", _plain(_low_precision_numpy)),
     Case("bfloat16", "equal", _plain(_bfloat16)),
     Case("huge (2**100)", "equal", _plain(_huge), ARRAYS),
-    Case("identical rows", "either", _plain(_identical)),
+    Case("identical rows", "collapse", _plain(_identical)),
     Case("duplicate rows", "equal", _plain(_duplicates)),
     Case("non-contiguous", "equal", _plain(_noncontiguous)),
     Case("transposed (F order)", "equal", _plain(_transposed)),
@@ -435,6 +440,9 @@ def _params():
 @pytest.mark.parametrize(("entry", "case"), list(_params()))
 def test_bad_input(entry: Entry, case: Case, tmp_path: Path) -> None:
     x, reference, scale = case.build(_base(entry.kind), tmp_path)
+    if case.mode == "collapse":
+        _check_collapse(entry, x)
+        return
     try:
         result = _call(entry, x)
     except Exception as err:  # noqa: BLE001 - every exception is inspected here
@@ -458,6 +466,20 @@ def test_bad_input(entry: Entry, case: Case, tmp_path: Path) -> None:
         np.testing.assert_allclose(
             value, want, rtol=entry.rtol, atol=1e-12 * scale**power, err_msg=f"{key}"
         )
+
+
+def _check_collapse(entry: Entry, x: Any) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = entry.call(x)  # no exception at all
+    flat = _flatten(result)
+    if isinstance(result, Profile):
+        assert not result.table["value"].isna().any(), f"{entry.name}: NaN in the table"
+    degenerate = [w for w in caught if issubclass(w.category, manifold.DegenerateWarning)]
+    for key, value in flat.items():
+        assert not np.isinf(value).any(), f"{entry.name}: infinite {key}: {value}"
+        if np.isnan(value).any():
+            assert degenerate, f"{entry.name}: NaN {key} without a DegenerateWarning"
 
 
 # --------------------------------------------------------------------------- graphs
@@ -563,6 +585,7 @@ def test_catalogue_covers_every_public_array_function() -> None:
     covered = {e.name.split("/")[0].split("(")[0] for e in ENTRIES + GRAPH_ENTRIES}
     covered |= {"Embedder"}
     not_array_functions = {
+        "DegenerateWarning",
         "KNNGraph",
         "NNKGraph",
         "PointMetric",

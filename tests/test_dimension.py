@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import manifold
 from manifold.graphs import knn_graph
 from manifold.metrics import mle_dimension, twonn_dimension
 
@@ -140,14 +141,16 @@ def test_every_row_duplicated_gives_the_distinct_rows_answer():
 
 def test_too_few_distinct_rows_say_so():
     x = np.repeat(np.eye(3), 4, axis=0)
-    with pytest.raises(ValueError, match="k \\+ 1 = 6 distinct rows"):
-        mle_dimension(x, k=5)
+    with pytest.warns(manifold.DegenerateWarning, match="k \\+ 1 = 6 distinct rows"):
+        assert np.isnan(mle_dimension(x, k=5))
+    with pytest.warns(manifold.DegenerateWarning, match="k \\+ 1 = 6 distinct rows"):
+        assert np.isnan(mle_dimension(x, k=5, per_point=True).values).all()
     # three distinct points at equal distances: TwoNN is undefined on them, and says so
     with (
         pytest.warns(UserWarning, match="9 of 12 rows"),
-        pytest.raises(ValueError, match="r2 == r1"),
+        pytest.warns(manifold.DegenerateWarning, match="r2 == r1"),
     ):
-        twonn_dimension(x, discard_fraction=0.0)
+        assert np.isnan(twonn_dimension(x, discard_fraction=0.0))
 
 
 def test_graph_without_points_drops_zero_distances():

@@ -143,6 +143,43 @@ def test_unknown_layers_give_one_error_listing_the_names(images):
         select_layers(model, [])
 
 
+def test_sweeps_check_their_parameters_as_profile_does(images):
+    # check_families and the other call-time checks of issue 17 apply to sweeps too
+    model = Net()
+    with pytest.raises(ValueError, match="unknown augmentation family 'rot'"):
+        profile(model, images, families=["rot"], layers="features.*", progress=False)
+    with pytest.raises(ValueError, match="family 'flip' is given twice"):
+        profile(model, images, families=["flip", "flip"], layers="features.*", progress=False)
+    with pytest.raises(ValueError, match="unknown augmentation family 'rot'"):
+        profile_zoo({"a": model}, images, families="rot", layers="features.*", progress=False)
+    with pytest.raises(TypeError, match="each layer must be a non-empty submodule name"):
+        profile_zoo({"a": model}, images, families="flip", layers=["features.0", 3])
+    with pytest.raises(ValueError, match="not both"):
+        profile_zoo({"a": model}, images, layer="head", layers="features.*")
+    one = profile(model, images, families="flip", n_views=2, k=4, layers="features.0",
+                  progress=False)  # fmt: skip
+    assert set(one.table["manifold"]) == {"semantic", "flip"}
+    settings = one.settings["model"]
+    assert settings["version"] and settings["output"] is None and settings["k_mle"] > 0
+
+
+def test_mismatched_settings_know_the_layers(images):
+    kwargs = dict(families="flip", n_views=2, k=4, progress=False)
+    model = Net()
+    sweep = profile(model, images, layers=["features.0", "features.3"], name="swept", **kwargs)
+    one = profile(model, images, layer="features.3", name="one", **kwargs)
+    other = profile(model, images, layers=["features.1", "features.3"], name="other", **kwargs)
+    assert sweep.mismatched_settings() == {}
+    mixed = Profile.concat([sweep, one]).mismatched_settings()
+    assert mixed["layer"] == {"None": ["swept"], "features.3": ["one"]}
+    assert mixed["layers"] == {"['features.0', 'features.3']": ["swept"], "None": ["one"]}
+    assert set(Profile.concat([sweep, other]).mismatched_settings()) == {"layers"}
+    with pytest.raises(ValueError, match=r"sweeps 3 layers.*to_matrix\(layer=\.\.\.\)"):
+        Profile.concat([sweep, other]).to_matrix()
+    with pytest.raises(KeyError, match=r"pass layer= one of \['features.0', 'features.3'\]"):
+        sweep.value("rankme")
+
+
 def test_select_layers_patterns_and_all():
     model = Net()
     assert select_layers(model, "all") == [f"features.{i}" for i in range(5)]
@@ -159,18 +196,39 @@ def test_select_layers_patterns_and_all():
         select_layers(flat, "all")
 
 
-def test_tuple_and_dict_outputs_use_their_first_tensor_with_a_warning(images):
+def test_tuple_and_dict_outputs_follow_select_output(images):
     model = TupleNet()
     sweep = Embedder(model, layers=["pair", "keyed"], progress=False)
     with pytest.warns(UserWarning) as record:
         z = sweep.embed(images)
+        sweep.embed(images[:5])  # the same Embedder does not warn again
     messages = [str(w.message) for w in record]
-    assert any("layer 'pair' returns a tuple; using its first element [0]" in m for m in messages)
-    assert any("layer 'keyed' returns a dict; using its first element ['tokens']" in m
+    assert any(m.startswith("layer 'pair': it returns a tuple of 2 items") and "using item 0" in m
                for m in messages)  # fmt: skip
+    assert any(m.startswith("layer 'keyed': it returns a dict of 2 items")
+               and "using key 'tokens'" in m and "output=" in m for m in messages)  # fmt: skip
     assert len(messages) == 2  # once per layer, not once per batch
     for layer in ("pair", "keyed"):
-        assert torch.equal(z[layer], Embedder(model, layer=layer, progress=False).embed(images))
+        with pytest.warns(UserWarning, match="using"):
+            one = Embedder(model, layer=layer, progress=False).embed(images)
+        assert torch.equal(z[layer], one)
+
+
+def test_output_chooses_the_element_of_every_swept_container(images, recwarn):
+    model = TupleNet()
+    keyed = Embedder(model, layers=["conv", "keyed"], output="extra", progress=False)
+    z = keyed.embed(images)  # conv returns a tensor, used as it is; keyed's 'extra' element
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+    one = Embedder(model, layer="keyed", output="extra", progress=False).embed(images)
+    assert torch.equal(z["keyed"], one)
+    assert torch.equal(z["conv"], Embedder(model, layer="conv", progress=False).embed(images))
+    with pytest.raises(ValueError, match=r"layer 'pair': .*got 'extra'"):
+        Embedder(model, layers=["pair", "keyed"], output="extra", progress=False).embed(images)
+    with pytest.raises(ValueError, match="none of the layers"):
+        Embedder(model, layers=["conv"], output=1, progress=False).embed(images)
+    tuples = Embedder(model, layers=["pair"], output=1, progress=False)
+    with pytest.raises(ValueError, match="layer 'pair'"):  # item 1 is a scalar: nothing to pool
+        tuples.embed(images)
 
 
 def test_sweep_shares_the_cache_of_one_layer_embedders(images, tmp_path):
@@ -308,6 +366,10 @@ def test_cli_layers(tmp_path, capsys):
     assert main([*common, "--layers", "0,9"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'9' is not a submodule" in err[0] and "available names" in err[0]
+    assert main([*common, "--layer", "2", "--layers", "0,2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "give --layer (one submodule: '2') or --layers" in err[0]
+    assert "not both" in err[0]
 
 
 def test_layer_sweep_example_quick(tmp_path):

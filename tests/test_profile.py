@@ -118,5 +118,6 @@ def test_bad_input_messages(embeddings):
         profile(z, views=views, families=("crop",), progress=False)
     with pytest.raises(ValueError, match="N >= 11"):
         profile(z[:5], k=10, progress=False)
-    bad = profile(z, views={"wrong": np.ones((79, 4, 12))}, k=8, progress=False)
-    assert any(f["manifold"] == "wrong" for f in bad.failures)
+    # bad views are the caller's mistake: raised at the call, not hidden in failures
+    with pytest.raises(ValueError, match=r"views\['wrong'\] has shape \(79, 4, 12\)"):
+        profile(z, views={"wrong": np.ones((79, 4, 12))}, k=8, progress=False)

@@ -95,7 +95,7 @@ def test_recovers_planted_relation_and_beats_baselines():
     assert row["spearman"] <= row["spearman_high"] <= 1.0
     preds = ev.predictions
     assert list(preds.columns) == ["task", "model", "control", "actual", "predicted", "rankme",
-                                   "alpha", "twonn", "lidar"]  # fmt: skip
+                                   "alpha", "twonn", "lidar", "mean"]  # fmt: skip
     assert not preds["control"].any() and preds["lidar"].isna().all()
     np.testing.assert_allclose(preds["actual"].to_numpy(), y.to_numpy())
 

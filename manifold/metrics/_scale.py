@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from manifold._checks import degenerate
+
 SCALE_CHOICES = "None, 'knn' or a positive number"
 
 
@@ -34,9 +36,12 @@ def median_unit(kth_distances: np.ndarray) -> float:
     """The median of the k-th neighbour distances, checked to be positive."""
     unit = float(np.median(kth_distances))
     if not unit > 0:
-        raise ValueError(
+        # collapse: every length in this unit is undefined, so the metric is NaN, not an error
+        return degenerate(
             "scale='knn' is undefined: the median distance to the k-th neighbour is 0 (most "
-            "points coincide with their neighbours); use a larger k or remove duplicates"
+            "points coincide with their neighbours, e.g. collapsed embeddings); use a larger k "
+            "or remove duplicates; returning NaN",
+            stacklevel=4,
         )
     return unit
 

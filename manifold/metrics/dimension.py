@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from manifold._checks import as_tensor, check_choice, check_int
+from manifold._checks import as_tensor, check_choice, check_int, degenerate
 from manifold._summary import PointMetric
 
 __all__ = ["mle_dimension", "twonn_dimension"]
@@ -74,10 +74,13 @@ def _distinct_distances(
         # zero distances without equal rows (cosine: parallel vectors) are handled downstream
         return None, None
     if n_distinct < k + 1:
-        raise ValueError(
+        # collapse (e.g. a constant representation) is a result, not an error: NaN
+        degenerate(
             f"{who} needs at least k + 1 = {k + 1} distinct rows of z, got {n_distinct} "
-            f"distinct among {n}"
+            f"distinct among {n} (collapsed embeddings); returning NaN",
+            stacklevel=4,
         )
+        return np.empty((0, k)), np.zeros(n, dtype=np.int64)
     warnings.warn(
         f"{who}: {n - n_distinct} of {n} rows of z duplicate other rows; computed on the "
         f"{n_distinct} distinct rows",
@@ -159,7 +162,9 @@ def twonn_dimension(
         or not 0 <= discard_fraction < 1
     ):
         raise ValueError(f"discard_fraction must be a number in [0, 1), got {discard_fraction!r}")
-    dist, _ = _knn_distances(z_or_graph, 2, "twonn_dimension")
+    dist, rows = _knn_distances(z_or_graph, 2, "twonn_dimension")
+    if dist.size == 0 and rows is not None:
+        return float("nan")
     r1, r2 = dist[:, 0], dist[:, 1]
     zero = r1 <= 0
     if zero.any():
@@ -187,9 +192,9 @@ def twonn_dimension(
     else:
         denominator = float(np.dot(log_mu, log_mu))
     if denominator <= 0:
-        raise ValueError(
+        return degenerate(
             "twonn_dimension is undefined for this z: every kept point has r2 == r1 (equidistant "
-            "first and second neighbours, e.g. a regular lattice)"
+            "first and second neighbours, e.g. a regular lattice); returning NaN"
         )
     if method == "mle":
         return float((n_keep - 1) / denominator)
@@ -279,6 +284,9 @@ def mle_dimension(
     offset = 2 if numerator == "k-2" else 1
     k = check_int(k, "k", minimum=offset + 1)
     dist, rows = _knn_distances(z_or_graph, k, "mle_dimension")
+    if dist.size == 0 and rows is not None:
+        nan = float("nan")
+        return PointMetric("mle_dimension", np.full(rows.size, nan)) if per_point else nan
     positive = dist > 0
     k_i = positive.sum(axis=1)
     t_k = dist[:, -1:]
@@ -290,10 +298,15 @@ def mle_dimension(
     valid = (numerator > 0) & (log_sum > 0)
     n_bad = int((~valid).sum())
     if not valid.any():
-        raise ValueError(
+        nan = degenerate(
             "mle_dimension is undefined: no point of z has enough distinct positive neighbour "
-            f"distances among its k = {k} neighbours (duplicate or equidistant points)"
+            f"distances among its k = {k} neighbours (duplicate or equidistant points); "
+            "returning NaN"
         )
+        if per_point:
+            n_points = len(dist) if rows is None else rows.size
+            return PointMetric("mle_dimension", np.full(n_points, nan))
+        return nan
     if n_bad:
         warnings.warn(
             f"mle_dimension: {n_bad} of {len(dist)} points have no estimate (duplicate or "

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from manifold._checks import as_tensor, check_choice, check_int, check_positive, to_numpy
+from manifold._checks import (
+    as_tensor,
+    check_choice,
+    check_int,
+    check_positive,
+    degenerate,
+    to_numpy,
+)
 from manifold._summary import PointMetric
 from manifold.graphs.neighbourhood import pca_dimension
 
@@ -138,12 +145,13 @@ def spread_ratio(z: Any, views: Any, k: int = 10, graph: Any = None) -> PointMet
     zt = _semantic(z, v.shape[0])
     _check_same_dim(zt, v)
     scale = semantic_scale(zt, k, graph)
-    if scale <= 0:
-        raise ValueError(
+    if not scale > 0:
+        degenerate(
             "the semantic scale (median distance to the k-th neighbour) is 0: most rows of z "
-            "coincide with their neighbours, so the spread ratio is undefined; use a larger k "
-            "or remove duplicate images"
+            "coincide with their neighbours (collapsed embeddings?), so the spread ratio is "
+            "undefined; use a larger k or remove duplicate images; returning NaN"
         )
+        return PointMetric("spread_ratio", np.full(v.shape[0], np.nan))
     centred = _centre(v)
     spread = torch.linalg.vector_norm(centred, dim=2).mean(dim=1)
     return PointMetric("spread_ratio", to_numpy(spread / scale))
@@ -186,10 +194,12 @@ def augmentation_diameter_ratio(z: Any, views: Any, k: int = 10, graph: Any = No
     diameters = nnk_diameter(nnk, z=zt).values
     positive = diameters > 0
     if not positive.any():
-        raise ValueError(
-            "every semantic NNK diameter is 0 (no row of z has two distinct NNK neighbours), so "
-            "the augmentation diameter ratio is undefined"
+        degenerate(
+            "every semantic NNK diameter is 0 (no row of z has two distinct NNK neighbours: "
+            "collapsed embeddings?), so the augmentation diameter ratio is undefined; "
+            "returning NaN"
         )
+        return PointMetric("augmentation_diameter_ratio", np.full(v.shape[0], np.nan))
     diameters = np.where(positive, diameters, np.median(diameters[positive]))
     view_diameters = to_numpy(_max_pairwise_distance(v))
     return PointMetric("augmentation_diameter_ratio", view_diameters / diameters)
@@ -368,10 +378,12 @@ def tangent_alignment(
         angles[start:stop] = torch.where(m > 0, mean, torch.nan).numpy()
     defined = ~np.isnan(angles)
     if not defined.any():
-        raise ValueError(
+        degenerate(
             "tangent alignment is undefined: no image's views move (augmentation dimension 0 "
-            "everywhere in views) or no semantic neighbourhood of z has spread"
+            "everywhere in views) or no semantic neighbourhood of z has spread (collapsed "
+            "embeddings?); returning NaN"
         )
+        return PointMetric("tangent_alignment", angles)
     return PointMetric("tangent_alignment", angles[defined])
 
 

@@ -251,8 +251,8 @@ def ollivier_ricci(
         nodes, u, v, length = _edge_arrays(g, weight)
     n = len(nodes)
     selected = np.arange(len(u)) if edges is None else _select_edges(nodes, u, v, edges)
-    curvature = np.zeros(len(selected))
-    if len(selected):
+    curvature = np.zeros(len(selected)) if np.isfinite(unit) else np.full(len(selected), np.nan)
+    if len(selected) and np.isfinite(unit):
         adj = _adjacency(n, u, v, length / unit)
         curvature = _ollivier_edges(adj, u, v, selected, float(alpha), base, exp_power, chunk_size)
     if g is None:
@@ -580,6 +580,12 @@ def forman_ricci(graph: Any, *, weight: str = "weight", scale: Any = None) -> nx
     if not np.all(np.isfinite(node_w)):
         raise ValueError(f"node attribute {weight!r} must be finite")
     if len(u) == 0:
+        return g
+    if not np.isfinite(unit):  # collapsed points: lengths in an undefined unit (warned)
+        nan = np.full(len(u), np.nan)
+        for a, b in zip(u.tolist(), v.tolist(), strict=True):
+            g[nodes[a]][nodes[b]]["forman_curvature"] = math.nan
+        _node_means(g, nodes, u, v, nan, "forman_curvature")
         return g
     length = np.maximum(length / unit, _EPSILON)
     adj = _adjacency(n, u, v, length)

@@ -11,6 +11,8 @@ from numbers import Integral
 
 import numpy as np
 
+from manifold._checks import degenerate
+
 __all__ = [
     "PowerLawFit",
     "entropy_rank",
@@ -25,9 +27,9 @@ def entropy_rank(values: np.ndarray, eps: float) -> float:
     """Entropy rank exp(H) of ``p_k = v_k/‖v‖₁ + eps`` (RankMe; the effective rank when eps = 0)."""
     total = float(values.sum())
     if total <= 0.0:
-        raise ValueError(
+        return degenerate(
             "the embeddings z are all zeros: every singular value is 0, so the entropy of the "
-            "normalised spectrum (RankMe / effective rank) is undefined"
+            "normalised spectrum (RankMe / effective rank) is undefined; returning NaN"
         )
     p = values / total + eps
     positive = p[p > 0]
@@ -38,33 +40,38 @@ def stable_rank(singular_values: np.ndarray) -> float:
     """Σσ²/σ₁²."""
     top = float(singular_values[0])
     if top <= 0.0:
-        raise ValueError(
+        return degenerate(
             "the embeddings z are all zeros: the largest singular value is 0, so the stable rank "
-            "Σσ²/σ₁² is undefined"
+            "Σσ²/σ₁² is undefined; returning NaN"
         )
     sq = (singular_values / top) ** 2
     return float(sq.sum())
 
 
-def _require_spread(eigenvalues: np.ndarray, metric: str) -> None:
+def _collapsed(eigenvalues: np.ndarray, metric: str) -> bool:
+    """Whether the covariance is zero (collapse); warns (:class:`DegenerateWarning`) if so."""
     if eigenvalues.size == 0 or float(eigenvalues[0]) <= 0.0:
-        raise ValueError(
-            f"the centered covariance of z is zero (constant embeddings: every row is the same), "
-            f"so "
-            f"the {metric} is undefined; check that the model's output varies across inputs"
+        degenerate(
+            f"the centered covariance of z is zero (constant embeddings: every row is the same, "
+            f"a collapsed representation), so the {metric} is undefined; returning NaN",
+            stacklevel=4,
         )
+        return True
+    return False
 
 
 def participation_ratio(eigenvalues: np.ndarray) -> float:
-    """(Σλ)²/Σλ²."""
-    _require_spread(eigenvalues, "participation ratio (Σλ)²/Σλ²")
+    """(Σλ)²/Σλ² (NaN with a :class:`DegenerateWarning` when the covariance is zero)."""
+    if _collapsed(eigenvalues, "participation ratio (Σλ)²/Σλ²"):
+        return float("nan")
     scaled = eigenvalues / eigenvalues[0]
     return float(scaled.sum() ** 2 / np.sum(scaled**2))
 
 
 def nesum(eigenvalues: np.ndarray) -> float:
-    """Σλ_n/λ_1."""
-    _require_spread(eigenvalues, "NESum Σλ_n/λ_1")
+    """Σλ_n/λ_1 (NaN with a :class:`DegenerateWarning` when the covariance is zero)."""
+    if _collapsed(eigenvalues, "NESum Σλ_n/λ_1"):
+        return float("nan")
     return float(np.sum(eigenvalues / eigenvalues[0]))
 
 
@@ -116,17 +123,21 @@ def _check_fit_range(fit_range: tuple[int, int]) -> tuple[int, int]:
 def fit_power_law(eigenvalues: np.ndarray, fit_range: tuple[int, int]) -> PowerLawFit:
     """Weighted least-squares fit of ``log λ_n = −α log n + c`` with weights 1/n."""
     lo, hi = _check_fit_range(fit_range)
-    _require_spread(eigenvalues, "power-law exponent alpha")
+    nan = float("nan")
+    if _collapsed(eigenvalues, "power-law exponent alpha"):
+        return PowerLawFit(nan, nan, nan, (lo, lo), eigenvalues)
     n_positive = int(np.count_nonzero(eigenvalues > 0))
     last = min(hi, n_positive)
     if last - lo + 1 < 2:
-        raise ValueError(
+        degenerate(
             f"alpha needs at least 2 positive eigenvalues at ranks {lo}..{hi} to fit a line, "
             f"but the covariance has {eigenvalues.size} eigenvalues of which {n_positive} are "
             f"positive (its rank is at most min(N-1, D), and eigenvalues at rounding-noise level "
             f"count as 0); use more samples, a lower fit_range, or check for collapsed "
-            f"embeddings"
+            f"embeddings; returning NaN",
+            stacklevel=3,
         )
+        return PowerLawFit(nan, nan, nan, (lo, max(lo, last)), eigenvalues)
     ranks = np.arange(lo, last + 1, dtype=np.float64)
     x = np.log(ranks)
     y = np.log(eigenvalues[lo - 1 : last])

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_matrix", "split_usable", "zscore"]
+__all__ = ["as_matrix", "split_usable", "warn_mismatched", "zscore"]
+
+
+def warn_mismatched(profile: Any) -> None:
+    """Warn when the models of a Profile were profiled with different settings."""
+    from manifold.results import describe_mismatch
+
+    mismatch = profile.mismatched_settings()
+    if mismatch:
+        warnings.warn(
+            "the profiles were computed with different settings, so their metrics are not "
+            f"directly comparable: {describe_mismatch(mismatch)}; profile every model with the "
+            "same N, K, k, families and layer (or layers)",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def as_matrix(
@@ -32,6 +48,7 @@ def as_matrix(
     from manifold.profiling import Profile
 
     if isinstance(profiles, Profile):
+        warn_mismatched(profiles)
         frame = profiles.to_matrix(statistic=statistic)
     elif isinstance(profiles, pd.DataFrame):
         frame = profiles

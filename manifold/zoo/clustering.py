@@ -303,6 +303,16 @@ def cluster_models(
         raise ValueError(
             f"no usable metric: all {frame.shape[1]} are constant or non-finite ({dropped})"
         )
+    if dropped:
+        import warnings
+
+        warnings.warn(
+            f"cluster_models: {len(dropped)} of {frame.shape[1]} metrics left out: "
+            + "; ".join(f"{m} ({why})" for m, why in list(dropped.items())[:5])
+            + (" ..." if len(dropped) > 5 else ""),
+            UserWarning,
+            stacklevel=2,
+        )
     z, _, _ = zscore(usable.to_numpy())
     matrix = pd.DataFrame(z, index=usable.index, columns=usable.columns)
     models = list(matrix.index)

@@ -372,8 +372,9 @@ class TransferEvaluation:
             ``spearman``); then the same agreement columns prefixed ``<baseline>_`` for each
             one-metric baseline (``rankme``, ``alpha``, ``twonn``, ``lidar``).
         predictions: Long table with columns ``task``, ``model``, ``control``, ``actual``,
-            ``predicted`` and one column per baseline: the held-out predictions (controls are
-            predicted by a model fitted on every non-control model).
+            ``predicted``, one column per baseline and ``mean`` (the intercept-only model): the
+            held-out predictions (controls are predicted by models fitted on every non-control
+            model).
         null_spearman: Task -> Spearman rho of each permutation (behind ``p_value``).
         notes: Things the reader should know: metrics left out, baselines that could not be
             fitted, the cross-validation used, and the small-n caveat of R².
@@ -638,6 +639,14 @@ class TransferPredictor(BaseEstimator):
         folds = _folds(len(y), group_values)
         xv = x.to_numpy()
         notes: list[str] = [f"metric {m!r} left out: {why}" for m, why in dropped.items()]
+        if dropped:
+            warnings.warn(
+                f"TransferPredictor: {len(dropped)} metrics left out: "
+                + "; ".join(f"{m} ({why})" for m, why in list(dropped.items())[:5])
+                + (" ..." if len(dropped) > 5 else ""),
+                UserWarning,
+                stacklevel=2,
+            )
         baseline_x: dict[str, np.ndarray | None] = {}
         for name, column in BASELINES.items():
             col, why = _baseline_column(full, column)
@@ -664,7 +673,8 @@ class TransferPredictor(BaseEstimator):
             pred, _ = _lomo(xv, yt, alphas, max_features, cv, folds)
             row: dict[str, float] = {"n_models": len(yt), "n_features": xv.shape[1]}
             row.update(_agreement(yt, pred, n_bootstrap, rng))
-            row["null_r2"] = _r2(yt, _mean_lomo(yt, folds))
+            null_pred = _mean_lomo(yt, folds)
+            row["null_r2"] = _r2(yt, null_pred)
             if n_permutations and np.isfinite(row["spearman"]):
                 perm = np.array([
                     _spearman(yp, _lomo(xv, yp, alphas, max_features, cv, folds)[0])
@@ -685,6 +695,7 @@ class TransferPredictor(BaseEstimator):
                     stats = _agreement(yt, bp, n_bootstrap, rng)
                 pred_table[name] = bp
                 row.update({f"{name}_{k}": stats[k] for k in AGREEMENT})
+            pred_table["mean"] = null_pred
             rows.append(pd.Series(row, name=task))
             frame = pd.DataFrame(pred_table)
             if control_names:
@@ -716,6 +727,7 @@ class TransferPredictor(BaseEstimator):
                 continue
             bfit = _fit_task(col.loc[y.index].to_numpy(), y[task].to_numpy(), alphas, None, cv)
             out[name] = bfit.predict(col.loc[names].to_numpy())
+        out["mean"] = np.full(len(names), float(y[task].mean()))
         return pd.DataFrame(out)
 
     def drivers(self, profiles: Any, scores: Any) -> pd.DataFrame:
