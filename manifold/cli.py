@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -448,7 +449,8 @@ def _write_transfer_tables(evaluation: Any, out: Path) -> list[str]:
 def _write_profile_tables(prof: Any, out: Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     prof.save(out / "profile.csv")
-    prof.to_matrix().to_csv(out / "metrics_matrix.csv")
+    # a layer sweep: one row per (model, layer)
+    prof.to_matrix(by="layer" if prof.layers else "model").to_csv(out / "metrics_matrix.csv")
     return ["profile.csv", "profile.json", "metrics_matrix.csv"]
 
 
@@ -475,9 +477,14 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     profiles, spectra = [], {}
+    if getattr(args, "layer", None) and getattr(args, "layers", None):
+        raise CLIError(f"give --layer (one submodule: {args.layer!r}) or --layers (a sweep: "
+                       f"{args.layers!r}), not both")  # fmt: skip
     if args.embeddings:
         if args.model:
             raise CLIError("give either --model or --embeddings, not both")
+        if args.layers:
+            raise CLIError("--layers needs --model: embeddings have no layers")
         z, views = _load_embeddings(Path(args.embeddings))
         ignored = [f"--{name.replace('_', '-')}" for name in _MODEL_OPTIONS
                    if getattr(args, name, None) not in (None, False)]  # fmt: skip
@@ -525,7 +532,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
                     print(f"kept the {len(profiles)} finished model(s) in {out / 'profile.csv'}")
                 raise
             profiles.append(prof)
-            spectra[name] = _spectrum_of(z)
+            if z is not None:
+                spectra[name] = _spectrum_of(z)
             if len(args.model) > 1:  # never lose finished models to a later failure
                 _write_profile_tables(Profile.concat(profiles), out)
     prof = Profile.concat(profiles)
@@ -565,9 +573,14 @@ def _command_line() -> str:
 
 
 def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: argparse.Namespace):
-    """Profile one model; a model that does not take these images is a one-line error."""
+    """Profile one model; a model that does not take these images is a one-line error.
+
+    Returns the profile and the embeddings of the model's output (or ``--layer``) for the
+    eigenspectrum figure; ``None`` for a layer sweep (``--layers``), whose figures are the
+    metrics against depth.
+    """
     from manifold.embed import Embedder
-    from manifold.profiling import profile
+    from manifold.profiling import DEFAULT_N_VIEWS, profile
 
     shape = tuple(images.shape)
     options = {
@@ -576,25 +589,51 @@ def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: ar
         "batch_size": getattr(args, "batch_size", None) or 256,
         "output": getattr(args, "output", None),
     }
+    layers = _layer_names(getattr(args, "layers", None))
+    # a sweep is probed as it runs: every layer, each read by the --output rule
+    probe = options if layers is None else {**options, "layer": None, "layers": layers}
     try:
-        z = Embedder(model, device=args.device, progress=False, **options).embed(images[:2])
+        embedder = Embedder(model, device=args.device, progress=False, **probe)
+    except ValueError as err:  # an unknown --layer or --layers name: the message lists them
+        raise CLIError(f"model {name!r}: {err}") from err
+    try:
+        with warnings.catch_warnings():
+            # a probe: the profile below says the same (e.g. which output element), once
+            warnings.simplefilter("ignore", UserWarning)
+            z = embedder.embed(images[:2])
     except (RuntimeError, ValueError, TypeError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if layers is not None and "layer" in first:  # e.g. --output against a swept layer
+            raise CLIError(f"model {name!r}: {first}") from err
         raise CLIError(
             f"model {name!r} cannot embed images of shape {shape[1:]} (C, H, W) ({first}); pick "
             f"--data that matches the model's input (bundled: {', '.join(DATASETS)})"
         ) from err
-    if z.ndim != 2:
-        raise CLIError(f"model {name!r} returns outputs of shape {tuple(z.shape)}; expected "
-                       "(N, D) embeddings (pool or flatten in the model)")  # fmt: skip
-    from manifold.profiling import DEFAULT_N_VIEWS
-
+    for where, out in z.items() if layers is not None else [(None, z)]:
+        if out.ndim != 2:
+            what = f"layer {where!r} of model {name!r}" if where is not None else f"model {name!r}"
+            raise CLIError(f"{what} returns outputs of shape {tuple(out.shape)}; expected "
+                           "(N, D) embeddings (pool or flatten in the model)")  # fmt: skip
     n_views = args.n_views or DEFAULT_N_VIEWS
     prof = profile(model, images, families=fams, n_views=n_views, k=args.k, seed=args.seed,
                    name=name, device=args.device, progress=False if args.quiet else None,
-                   curvature=getattr(args, "curvature", False), **options)  # fmt: skip
+                   curvature=getattr(args, "curvature", False), layers=layers,
+                   **options)  # fmt: skip
+    if layers is not None:  # the eigenspectrum figure is of one representation: not drawn
+        return prof, None
     z = Embedder(model, device=args.device, progress=False, **options).embed(images)
     return prof, z
+
+
+def _layer_names(text: str | None) -> list[str] | None:
+    """The entries of ``--layers`` (comma-separated names, patterns or ``all``)."""
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise CLIError("--layers is empty; give comma-separated submodule names, a pattern such "
+                       "as 'features.*', or 'all'")  # fmt: skip
+    return names
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -808,7 +847,11 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    "image in the folder is grey, else 3)")  # fmt: skip
     p.add_argument("--layer", default=None,
                    help="submodule whose output is the representation, e.g. 'blocks.3' "
-                   "(default: the model's output)")  # fmt: skip
+                   "(default: the model's output); not with --layers")  # fmt: skip
+    p.add_argument("--layers", default=None, metavar="NAMES|PATTERN|all",
+                   help="a layer sweep: profile these submodules of each model from one forward "
+                   "pass per batch: comma-separated names, a pattern such as 'features.*', or "
+                   "'all'; not with --layer")  # fmt: skip
     p.add_argument("--output", type=_output_choice, default=None,
                    help="when the model returns a tuple or dict: the index or key of the "
                    "representation (default: the first, with a note)")  # fmt: skip

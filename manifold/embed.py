@@ -9,8 +9,11 @@ have embeddings skip this module: every metric takes arrays.
 from __future__ import annotations
 
 import contextlib
+import difflib
+import functools
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from fnmatch import fnmatchcase
 from typing import Any
 
 import numpy as np
@@ -29,13 +32,131 @@ from manifold.augment import (
     iter_views,
 )
 
-__all__ = ["Embedder", "POOLS", "check_channels_first", "pool_features", "select_output"]
+__all__ = [
+    "Embedder",
+    "POOLS",
+    "check_channels_first",
+    "check_layer_entries",
+    "pool_features",
+    "select_layers",
+    "select_output",
+]
 
 POOLS = ("auto", "avg", "max", "cls", "flatten")
 
 
 class _Captured(Exception):
-    """Raised by the layer hook to stop the forward pass once the layer has run."""
+    """Raised by the layer hook to stop the forward pass once the layer(s) have run."""
+
+
+def select_layers(model: nn.Module, layers: str | Iterable[str]) -> list[str]:
+    """Resolve a layer selection to submodule names, in the order asked for.
+
+    Each entry is a submodule name (``model.get_submodule(name)``), a glob pattern, or
+    ``"all"``:
+
+    - a pattern (``*``, ``?``, ``[...]``) is matched part by part on the dotted names, so
+      ``"blocks.*"`` selects ``blocks.0``, ``blocks.1``, ... but not ``blocks.0.conv``; its
+      matches come in the model's module order (the order of depth for a stack of blocks);
+    - ``"all"`` is the family of blocks of the model: the items of its longest
+      ``nn.Sequential`` or ``nn.ModuleList`` (the first such when several are as long), or the
+      model's direct children when it has no container of two or more items.
+
+    A name given twice is kept once, at its first place.
+
+    Args:
+        model: The model.
+        layers: One entry (a str) or several.
+
+    Returns:
+        The submodule names.
+
+    Raises:
+        ValueError: a name that is not a submodule or a pattern that matches none; the message
+            lists the available names.
+
+    Examples:
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Sequential(nn.Linear(4, 2)))
+        >>> select_layers(net, "all"), select_layers(net, ["2.*", "0"])
+        (['0', '1', '2'], ['2.0', '0'])
+    """
+    entries = check_layer_entries(layers)
+    names = [n for n, _ in model.named_modules() if n]
+    chosen: list[str] = []
+    for entry in entries:
+        if entry == "all":
+            found = _block_family(model)
+        elif any(c in entry for c in "*?["):
+            found = [n for n in names if _glob_match(n, entry)]
+        else:
+            found = [entry] if entry in names else []
+        if not found:
+            raise ValueError(_unknown_layer_message(entry, names))
+        chosen.extend(found)
+    return list(dict.fromkeys(chosen))
+
+
+def check_layer_entries(layers: str | Iterable[str]) -> list[str]:
+    """The entries of a layer selection, checked before any model is read.
+
+    Raises:
+        TypeError: not a str or an iterable of non-empty str.
+        ValueError: no entry.
+
+    Examples:
+        >>> check_layer_entries("blocks.*"), check_layer_entries(("0", "2"))
+        (['blocks.*'], ['0', '2'])
+    """
+    if isinstance(layers, str):
+        layers = [layers]
+    try:
+        entries = list(layers)
+    except TypeError:
+        raise TypeError(
+            f"layers must be a submodule name, a pattern, 'all' or a list of them, got {layers!r}"
+        ) from None
+    if not entries:
+        raise ValueError("layers is empty: give submodule names, a pattern or 'all'")
+    for entry in entries:
+        if not isinstance(entry, str) or not entry:
+            raise TypeError(f"each layer must be a non-empty submodule name, got {entry!r}")
+    return entries
+
+
+def _glob_match(name: str, pattern: str) -> bool:
+    parts, wanted = name.split("."), pattern.split(".")
+    return len(parts) == len(wanted) and all(
+        fnmatchcase(p, w) for p, w in zip(parts, wanted, strict=True)
+    )
+
+
+def _block_family(model: nn.Module) -> list[str]:
+    best: tuple[str, nn.Module] | None = None
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Sequential, nn.ModuleList)) and len(module) >= 2:
+            if best is None or len(module) > len(best[1]):
+                best = (name, module)
+    if best is None:
+        return [name for name, _ in model.named_children()]
+    prefix = f"{best[0]}." if best[0] else ""
+    return [prefix + child for child, _ in best[1].named_children()]
+
+
+def _unknown_layer_message(entry: str, names: list[str]) -> str:
+    what = "pattern" if any(c in entry for c in "*?[") else "submodule"
+    shallow = sorted(names, key=lambda n: n.count("."))[:60]
+    shown = [n for n in names if n in set(shallow)]
+    listing = ", ".join(shown)
+    if len(shown) < len(names):
+        listing += (
+            f", ... ({len(names)} in all; see [n for n, _ in model.named_modules()]; a pattern "
+            "such as 'blocks.*' selects a family)"
+        )
+    close = difflib.get_close_matches(entry, names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close and what == "submodule" else ""
+    found = "matches no submodule" if what == "pattern" else "is not a submodule of the model"
+    return f"layer {what} {entry!r} {found}{hint}; available names: {listing}, or 'all'"
 
 
 def pool_features(features: torch.Tensor, pool: str | Callable = "auto") -> torch.Tensor:
@@ -206,6 +327,18 @@ class Embedder:
     pass stops there. Features of rank > 2 are pooled (see :func:`pool_features`). Results are
     float32 torch tensors on the CPU, whatever the compute device.
 
+    With ``layers`` (several submodules, see :func:`select_layers`), one forward pass per batch
+    feeds every layer through forward hooks; each hook pools its layer's output at once, so only
+    the pooled (batch, D) features of each layer are kept, never the full-resolution activations
+    of all layers, and the pass stops once the last of them has run. :meth:`embed` and
+    :meth:`embed_views` then return a dict layer name -> tensor, in the order of
+    :attr:`layers`, each equal to what ``Embedder(model, layer=name, output=output)`` returns.
+    A layer whose output is a tuple, list or dict follows :func:`select_output`: ``output``
+    picks its element (an index or a key), and without ``output`` its first element is used with
+    a warning, once per layer, that names the layer and its elements. ``output`` applies only to
+    the swept layers that return such a container (the others are tensors, used as they are);
+    it is an error when none of them does.
+
     Cache: with ``cache_dir``, results are stored under the sha256 of (model class and state
     dict, layer, pool, transform, amp, images, family and its parameters, K, seed, package
     version). Entries are written atomically and carry a checksum; a corrupt, truncated or stale
@@ -216,6 +349,8 @@ class Embedder:
         model: Any ``torch.nn.Module`` taking a batch of images (N, C, H, W).
         layer: Name of a submodule (``model.get_submodule(layer)``, e.g. ``"blocks.3"``) whose
             output is used instead of the model's output.
+        layers: Several layers at once: names, glob patterns or ``"all"`` (resolved by
+            :func:`select_layers` into :attr:`layers`); not together with ``layer``.
         device: ``None`` (the model's device), ``"auto"``, or a device; the model is moved there.
         batch_size: Images (or views) per forward pass.
         transform: Applied to each image batch on the device before the model, e.g. a
@@ -223,11 +358,14 @@ class Embedder:
         pool: One of :data:`POOLS` or a callable ``features -> (N, D)``.
         amp: Mixed precision (``torch.autocast``, float16) when the device is CUDA; ignored
             with a warning on other devices.
-        cache_dir: Folder of the on-disk cache; ``None`` disables it.
+        cache_dir: Folder of the on-disk cache; ``None`` disables it. Each layer of ``layers``
+            has its own entry, the one ``Embedder(model, layer=name, output=output)`` reads and
+            writes.
         progress: Show a tqdm progress bar when there is more than one batch; ``None``: only
             when stderr is a terminal.
         output: When the model (or layer) returns a tuple, list or dict, the index or key of
             the representation (see :func:`select_output`; default: the first, with a warning).
+            With ``layers``, it applies to every swept layer that returns one.
 
     Examples:
         >>> import torch
@@ -238,6 +376,9 @@ class Embedder:
         torch.Size([5, 8])
         >>> emb.embed_views(torch.rand(5, 3, 16, 16), "crop", n_views=3).shape
         torch.Size([5, 3, 8])
+        >>> sweep = Embedder(model, layers="all", progress=False)
+        >>> {name: tuple(z.shape) for name, z in sweep.embed(torch.rand(5, 3, 16, 16)).items()}
+        {'0': (5, 8), '1': (5, 8), '2': (5, 4)}
     """
 
     def __init__(
@@ -252,9 +393,14 @@ class Embedder:
         cache_dir: str | None = None,
         progress: bool | None = None,
         output: int | str | None = None,
+        layers: str | Iterable[str] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if layers is not None and layer is not None:
+            raise ValueError("give layer= (one submodule) or layers= (several), not both")
+        #: The resolved layer names of a multi-layer Embedder (None: one output per image).
+        self.layers = None if layers is None else select_layers(model, layers)
         if layer is not None:
             if not isinstance(layer, str):
                 raise TypeError(f"layer must be a submodule name (str) or None, got {layer!r}")
@@ -281,6 +427,7 @@ class Embedder:
             raise TypeError(f"output must be an index (int) or a key (str), got {output!r}")
         self.output = output
         self._warned_output = False
+        self._warned_layers: set[str] = set()  # swept layers whose element choice was warned
         if device is None:
             first = next(iter(model.parameters()), None)
             if first is None:
@@ -299,10 +446,12 @@ class Embedder:
             images: Float images in [0, 1], shape (N, C, H, W), numpy or torch.
 
         Returns:
-            float32 CPU tensor of shape (N, D).
+            float32 CPU tensor of shape (N, D); with ``layers``, a dict layer -> (N, D_layer).
         """
         check_channels_first(images)
         x = check_images(images, channels=False)
+        if self.layers is not None:
+            return self._embed_layers(x)
         key = self._key(x, "embed") if self.cache_dir is not None else None
         cached = self._load(key)
         if cached is not None:
@@ -333,12 +482,15 @@ class Embedder:
             seed: int, numpy or torch generator; the views of image i depend on (seed, i).
 
         Returns:
-            float32 CPU tensor of shape (N, K, D).
+            float32 CPU tensor of shape (N, K, D); with ``layers``, a dict layer ->
+            (N, K, D_layer), all from the same views.
         """
         check_channels_first(images)
         x = check_images(images)
         n_views = check_int(n_views, "n_views", minimum=1)
         base_seed = seed_int(seed)
+        if self.layers is not None:
+            return self._embed_views_layers(x, family, n_views, base_seed)
         n, c, h, w = x.shape
         key = None
         if self.cache_dir is not None:
@@ -378,23 +530,33 @@ class Embedder:
         family: FamilyLike | None = None,
         n_views: int | None = None,
         seed: int | None = None,
+        layer: str | None = None,
     ) -> str:
-        """The cache key of :meth:`embed` (no family) or :meth:`embed_views` (a family)."""
+        """The cache key of :meth:`embed` (no family) or :meth:`embed_views` (a family).
+
+        ``layer``: with ``layers``, the layer whose entry to name (each layer has its own).
+        """
         x = check_images(images, channels=family is not None)
+        if self.layers is None and layer is not None:
+            raise ValueError("layer= names an entry of a multi-layer Embedder (layers=)")
+        if self.layers is not None and layer not in self.layers:
+            raise ValueError(f"name one of the Embedder's layers {self.layers}, got {layer!r}")
         if family is None:
-            return self._key(x, "embed")
+            return self._key(x, "embed", layer=layer)
         _, c, h, w = x.shape
         return self._key(
             x,
             "views",
+            layer=layer,
             family=describe_family(family, (h, w), c),
             n_views=check_int(n_views, "n_views", minimum=1),
             seed=seed_int(seed),
         )
 
     def __repr__(self) -> str:
+        which = f"layers={self.layers!r}" if self.layers is not None else f"layer={self.layer!r}"
         return (
-            f"Embedder(model={type(self.model).__name__}, layer={self.layer!r}, "
+            f"Embedder(model={type(self.model).__name__}, {which}, "
             f"device={str(self.device)!r}, batch_size={self.batch_size}, pool={self.pool!r}, "
             f"output={self.output!r}, amp={self.amp}, cache_dir={self.cache_dir!r})"
         )
@@ -402,18 +564,29 @@ class Embedder:
     # internals --------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _session(self) -> Iterator[None]:
-        """Eval mode, no grad, and the layer hook, all undone on exit."""
+    def _session(self, layers: list[str] | None = None) -> Iterator[None]:
+        """Eval mode, no grad, and the layer hook(s), all undone on exit.
+
+        ``layers`` (multi-layer Embedders): the layers to hook, e.g. those missing from the
+        cache.
+        """
         modes = [(m, m.training) for m in self.model.modules()]
-        handle = None
-        if self.layer is not None:
-            handle = self.model.get_submodule(self.layer).register_forward_hook(self._hook)
+        handles = []
+        if layers is not None:
+            self._active = list(layers)
+            self._pooled: dict[str, torch.Tensor] = {}
+            self._containers: set[str] = set()
+            for name in layers:
+                hook = functools.partial(self._layer_hook, name)
+                handles.append(self.model.get_submodule(name).register_forward_hook(hook))
+        elif self.layer is not None:
+            handles.append(self.model.get_submodule(self.layer).register_forward_hook(self._hook))
         self.model.eval()
         try:
             with torch.no_grad():
                 yield
         finally:
-            if handle is not None:
+            for handle in handles:
                 handle.remove()
             for module, mode in modes:
                 module.training = mode
@@ -421,6 +594,130 @@ class Embedder:
     def _hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
         self._captured = output
         raise _Captured
+
+    def _layer_hook(self, name: str, module: nn.Module, inputs: Any, output: Any) -> None:
+        if name in self._pooled:  # a module that runs several times: its first call, as `layer`
+            return
+        tensor = self._layer_tensor(name, output)
+        try:
+            feats = pool_features(tensor, self.pool)
+        except (TypeError, ValueError) as err:  # e.g. output= picked a scalar: name the layer
+            raise type(err)(f"layer {name!r}: {err}") from err
+        # pooled now, copied off the activation: later in-place ops (ReLU(inplace=True)) cannot
+        # change it, and the layer's full-resolution output is not kept
+        self._pooled[name] = feats.detach().to("cpu", torch.float32, copy=True)
+        if len(self._pooled) == len(self._active):
+            raise _Captured
+
+    def _layer_tensor(self, name: str, output: Any) -> torch.Tensor:
+        """The representation in a swept layer's output: the rule of :func:`select_output`."""
+        if isinstance(output, torch.Tensor):
+            return output  # `output` picks an element of the layers that return a container
+        self._containers.add(name)
+        try:
+            if self.output is not None or name in self._warned_layers:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    return select_output(output, self.output)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                tensor = select_output(output, None)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"layer {name!r}: {err}") from err
+        self._warned_layers.add(name)
+        for record in caught:  # once per layer and Embedder, naming the layer
+            warnings.warn(
+                f"layer {name!r}: {str(record.message).replace('the model returns', 'it returns')}",
+                UserWarning,
+                stacklevel=2,
+            )
+        return tensor
+
+    def _forward_layers(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One forward pass; the pooled features of every hooked layer."""
+        if self.transform is not None:
+            x = self.transform(x)
+        self._pooled = {}
+        with self._autocast():
+            try:
+                self.model(x)
+            except _Captured:
+                pass
+        pooled, self._pooled = self._pooled, {}
+        missing = [name for name in self._active if name not in pooled]
+        if missing:
+            raise RuntimeError(f"layers {missing} did not run during the model's forward pass")
+        if self.output is not None and not self._containers:
+            raise ValueError(
+                f"output={self.output!r} was given but none of the layers {self._active} returns "
+                "a tuple, list or dict (each returns a single tensor); leave output unset"
+            )
+        for name, feats in pooled.items():
+            if feats.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"features of layer {name!r} have {feats.shape[0]} rows for a batch of "
+                    f"{x.shape[0]} images"
+                )
+        return pooled
+
+    def _cached_layers(
+        self, x: torch.Tensor, kind: str, **extra: Any
+    ) -> tuple[dict[str, str | None], dict[str, torch.Tensor]]:
+        """Each layer's cache key (None without a cache) and the layers found in the cache."""
+        keys: dict[str, str | None] = {}
+        found: dict[str, torch.Tensor] = {}
+        for name in self.layers:
+            keys[name] = None if self.cache_dir is None else self._key(x, kind, layer=name, **extra)
+            cached = self._load(keys[name])
+            if cached is not None:
+                found[name] = cached
+        return keys, found
+
+    def _embed_layers(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        keys, out = self._cached_layers(x, "embed")
+        missing = [name for name in self.layers if name not in out]
+        if missing:
+            chunks = (x[i : i + self.batch_size] for i in range(0, x.shape[0], self.batch_size))
+            n_batches = -(-x.shape[0] // self.batch_size)
+            with self._session(missing):
+                feats = [
+                    self._forward_layers(chunk.to(self.device))
+                    for chunk in self._bar(chunks, n_batches, f"embed ({len(missing)} layers)")
+                ]
+            for name in missing:
+                out[name] = torch.cat([f[name] for f in feats])
+                self._save(keys[name], out[name])
+        return {name: out[name] for name in self.layers}
+
+    def _embed_views_layers(
+        self, x: torch.Tensor, family: FamilyLike, n_views: int, base_seed: int
+    ) -> dict[str, torch.Tensor]:
+        n, c, h, w = x.shape
+        described = describe_family(family, (h, w), c) if self.cache_dir is not None else None
+        keys, out = self._cached_layers(
+            x, "views", family=described, n_views=n_views, seed=base_seed
+        )
+        missing = [name for name in self.layers if name not in out]
+        if missing:
+            per_chunk = max(1, self.batch_size // n_views)
+            stream = iter_views(x, family, n_views, base_seed, per_chunk, device=self.device)
+            desc = f"views ({n_views}/image, {len(missing)} layers)"
+            with self._session(missing):
+                for index, chunk in self._bar(stream, -(-n // per_chunk), desc):
+                    b = chunk.shape[0]
+                    flat = chunk.reshape(b * n_views, *chunk.shape[2:])
+                    parts = [
+                        self._forward_layers(flat[i : i + self.batch_size])
+                        for i in range(0, flat.shape[0], self.batch_size)
+                    ]
+                    for name in missing:
+                        feats = torch.cat([p[name] for p in parts])
+                        if name not in out:
+                            out[name] = torch.empty((n, n_views, feats.shape[1]))
+                        out[name][index] = feats.reshape(b, n_views, -1)
+            for name in missing:
+                self._save(keys[name], out[name])
+        return {name: out[name] for name in self.layers}
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if not self.amp:
@@ -474,10 +771,10 @@ class Embedder:
 
         return tqdm(iterable, total=total, desc=desc, leave=False)
 
-    def _key(self, x: torch.Tensor, kind: str, **extra: Any) -> str:
+    def _key(self, x: torch.Tensor, kind: str, layer: str | None = None, **extra: Any) -> str:
         h = Hasher().text("version", __version__).text("kind", kind)
         h.state_dict("model", self.model)
-        h.text("layer", self.layer)
+        h.text("layer", self.layer if layer is None else layer)
         h.text("output", self.output)
         h.text("pool", callable_identity(self.pool) if callable(self.pool) else self.pool)
         h.text("amp", self.amp)

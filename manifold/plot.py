@@ -16,6 +16,7 @@ __all__ = [
     "plot_correlations",
     "plot_dendrogram",
     "plot_invariance",
+    "plot_layers",
     "plot_model_map",
     "plot_predictions",
     "plot_spectrum",
@@ -45,7 +46,8 @@ def plot_invariance(
     """Heat map of one invariance metric: models (rows) × augmentation families (columns).
 
     Args:
-        profile: A :class:`~manifold.Profile` (one or several models).
+        profile: A :class:`~manifold.Profile` (one or several models; a layer sweep gives one
+            row per layer, named ``model@layer`` when there are several models).
         metric: An invariance metric in the profile, e.g. ``"spread_ratio"``.
         statistic: Which statistic of per-image values to show (``"value"`` for scalar
             metrics such as LiDAR is used automatically).
@@ -63,6 +65,9 @@ def plot_invariance(
     stats = set(rows["statistic"])
     stat = statistic if statistic in stats else "value"
     rows = rows[rows["statistic"] == stat]
+    if len(getattr(profile, "layers", [])) > 1:  # a layer sweep: one row per (model, layer)
+        several = len(profile.models) > 1
+        rows = rows.assign(model=rows["model"] + "@" + rows["layer"] if several else rows["layer"])
     mat = rows.pivot_table(index="model", columns="manifold", values="value", sort=False)
     plt = _pyplot()
     if ax is None:
@@ -85,6 +90,100 @@ def plot_invariance(
     ax.set_title(f"{metric} per augmentation family")
     fig.tight_layout()
     return fig
+
+
+def plot_layers(
+    profile: Any,
+    metric: str = "twonn_dimension",
+    manifold: str = "semantic",
+    statistic: str | None = None,
+    models: Any = None,
+    ax: Any = None,
+):
+    """One metric against depth: one line per model over the layers of a layer sweep.
+
+    The x axis lists the layers in the sweep's order (a prefix shared by every name, e.g.
+    ``model._blocks.``, is moved to the axis label). Error bars are drawn from the profile's
+    ``"se"`` rows (``profile(..., n_bootstrap=B)``) where it has them.
+
+    Args:
+        profile: A :class:`~manifold.Profile` of a layer sweep (``profile(..., layers=...)``).
+        metric: A metric of the profile, e.g. ``"twonn_dimension"`` or ``"rankme"``.
+        manifold: ``"semantic"`` or an augmentation family (for invariance metrics).
+        statistic: Which statistic to draw; default ``"value"`` for a scalar metric, ``"mean"``
+            for a per-point one.
+        models: Models to draw (default: all).
+        ax: Optional matplotlib Axes to draw into.
+
+    Returns:
+        The matplotlib Figure (one line, with error bars where there are standard errors, per
+        model).
+    """
+    layers = profile.layers
+    if not layers:
+        raise ValueError(
+            "plot_layers needs a layer sweep: profile(model, images, layers=[...]) gives one"
+        )
+    t = profile.table
+    rows = t[(t["metric"] == metric) & (t["manifold"] == manifold)]
+    if rows.empty:
+        have = sorted(set(t.loc[t["manifold"] == manifold, "metric"]))
+        raise ValueError(f"the profile has no metric {metric!r} on {manifold!r}; it has {have}")
+    if statistic is None:
+        statistic = "value" if (rows["statistic"] == "value").any() else "mean"
+    models = profile.models if models is None else list(models)
+    unknown = [m for m in models if m not in profile.models]
+    if unknown:
+        raise ValueError(f"unknown models {unknown}; available: {profile.models}")
+    prefix = _common_prefix(layers)
+    position = {layer: i for i, layer in enumerate(layers)}
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(5.0, 0.42 * len(layers) + 2.5), 4))
+    else:
+        fig = ax.figure
+    for model in models:
+        mine = rows[rows["model"] == model]
+        values = mine[mine["statistic"] == statistic].set_index("layer")["value"]
+        if values.empty:
+            continue
+        errors = None
+        if statistic in ("value", "mean"):
+            se = mine[mine["statistic"] == "se"].set_index("layer")["value"]
+            if not se.empty:
+                errors = se.reindex(values.index).to_numpy()
+        x = [position[layer] for layer in values.index]
+        ax.errorbar(x, values.to_numpy(), yerr=errors, marker="o", ms=4, lw=1.4, capsize=2,
+                    label=model)  # fmt: skip
+    ax.set_xticks(range(len(layers)), [layer[len(prefix) :] for layer in layers],
+                  rotation=0 if prefix else 45, ha="center" if prefix else "right")  # fmt: skip
+    ax.set_xlabel(f"layer ({prefix}*)" if prefix else "layer")
+    label = metric if statistic == "value" else f"{metric} ({statistic})"
+    ax.set_ylabel(label)
+    where = "" if manifold == "semantic" else f", {manifold} views"
+    ax.set_title(f"{metric} across layers{where}")
+    if len(models) > 1:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _common_prefix(names: list[str]) -> str:
+    """The dotted prefix every name shares (``"blocks."`` for ``blocks.0``, ``blocks.1``)."""
+    if len(names) < 2:
+        return ""
+    parts = [name.split(".") for name in names]
+    shared = []
+    for pieces in zip(*parts, strict=False):
+        if len(set(pieces)) != 1:
+            break
+        shared.append(pieces[0])
+    if any(len(p) <= len(shared) for p in parts):  # a name would be left empty
+        shared = shared[:-1] if shared else shared
+        if any(len(p) <= len(shared) for p in parts):
+            return ""
+    return "".join(piece + "." for piece in shared)
 
 
 def plot_spectrum(spectra: dict[str, Any] | Any, fit: bool = True, ax: Any = None):

@@ -19,7 +19,7 @@ from manifold import __version__
 from manifold._backend import show_progress
 from manifold._checks import as_tensor, check_int
 from manifold.engine import ModelContext, Recorder, record_family, record_semantic
-from manifold.results import COLUMNS, SEMANTIC, Profile
+from manifold.results import COLUMNS, LAYER, SEMANTIC, Profile
 
 __all__ = [
     "COLUMNS",
@@ -58,6 +58,7 @@ def profile(
     progress: bool | None = None,
     n_bootstrap: int = 0,
     output: int | str | None = None,
+    layers: str | Iterable[str] | None = None,
 ) -> Profile:
     """Profile the geometry of a model's representation, and its response to augmentations.
 
@@ -89,6 +90,13 @@ def profile(
     representation) is recorded in :attr:`Profile.failures` with the reason, and a warning says
     so; the others are still computed.
 
+    With ``layers`` (a model only), every layer is profiled from one forward pass per batch
+    (see :class:`~manifold.Embedder`): the views of each family are drawn once and shared by
+    all layers. The table gets a ``layer`` column after ``model``, in the order of the layers;
+    its rows for one layer are those of ``profile(..., layer=name)``, number for number. Use
+    :meth:`Profile.to_matrix` with ``layer=`` or ``by="layer"``, and
+    :func:`manifold.plot.plot_layers` for a metric against depth.
+
     Args:
         model_or_embeddings: A ``torch.nn.Module`` or embeddings (N, D).
         images: Images (N, C, H, W) in [0, 1]; required with a model.
@@ -102,6 +110,8 @@ def profile(
         views: With embeddings: family name -> views (N, K, D).
         name: The model's name in the table.
         layer: Submodule whose output is the representation (default: the model's output).
+        layers: Several submodules at once: names, glob patterns (``"blocks.*"``) or ``"all"``
+            (see :func:`~manifold.embed.select_layers`); not together with ``layer``.
         device: Device for the model and augmentations: ``"auto"``, ``"cpu"``, ``"cuda"``,
             ``"cuda:<index>"``, ``"mps"`` or a :class:`torch.device` (default: the model's
             device).
@@ -117,13 +127,15 @@ def profile(
             reused, not rebuilt (see ``docs/analysis.md``); seeded by ``seed``.
         output: Which element of the model's output is the representation when ``forward``
             returns a tuple, list or dict: an index or a key (see
-            :func:`manifold.embed.select_output`).
+            :func:`manifold.embed.select_output`). With ``layers``, the element of every swept
+            layer that returns a tuple, list or dict.
 
     Returns:
         A :class:`Profile`.
 
     Raises:
-        ValueError: bad sizes, an unknown family or device, views of the wrong shape.
+        ValueError: bad sizes, an unknown family, device or layer, views of the wrong shape,
+            ``layers`` with embeddings or together with ``layer``.
         TypeError: ``families`` or ``views`` of the wrong type.
     """
     k = check_int(k, "k", minimum=1)
@@ -136,6 +148,21 @@ def profile(
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str, got {name!r}")
     started = time.time()
+    if layers is not None:  # a layer sweep: its own driver below
+        if not isinstance(model_or_embeddings, torch.nn.Module):
+            raise ValueError("layers= needs a model (torch.nn.Module) and images, not embeddings")
+        if layer is not None:
+            raise ValueError("give layer= (one submodule) or layers= (several), not both")
+        if images is None:
+            raise ValueError("profile needs images when given a model")
+        if views is not None:
+            raise ValueError("pass either a model (views are computed) or embeddings with views")
+        return _profile_layers(
+            model_or_embeddings, images, check_families(families), n_views, k, seed, name=name,
+            layers=layers, device=device, batch_size=batch_size, transform=transform,
+            max_samples=max_samples, curvature=curvature, cache_dir=cache_dir,
+            progress=progress, n_bootstrap=n_bootstrap, output=output, started=started,
+        )  # fmt: skip
     family_views: dict[str, Any] = {}
     if isinstance(model_or_embeddings, torch.nn.Module):
         if images is None:
@@ -258,20 +285,129 @@ def profile(
         "version": __version__,
     }
     if mode == "model":
-        settings.update(
-            output=output, batch_size=batch_size, device=str(embedder.device),
-            transform=None if transform is None else (
-                getattr(transform, "__qualname__", None) or repr(transform)),
-        )  # fmt: skip
+        settings.update(_model_settings(embedder, output, batch_size, transform))
     warn_failures(rec.failures)
     return Profile(rec.table(), {name: settings}, rec.failures)
 
 
+def _profile_layers(
+    model: torch.nn.Module,
+    images: Any,
+    fams: dict[str, Any],
+    n_views: int,
+    k: int,
+    seed: int,
+    *,
+    name: str,
+    layers: str | Iterable[str],
+    started: float,
+    **options: Any,
+) -> Profile:
+    """The layer sweep of :func:`profile`: one Embedder pass, one context per layer."""
+    import pandas as pd
+
+    from manifold.embed import Embedder
+
+    embedder = Embedder(
+        model, layers=layers, device=options["device"], batch_size=options["batch_size"],
+        transform=options["transform"], cache_dir=options["cache_dir"],
+        # one progress bar at a time: the profile's own bar when it shows one
+        progress=False, output=options["output"],
+    )  # fmt: skip
+    names = embedder.layers
+    family_names = list(fams)
+    n_bootstrap = options["n_bootstrap"]
+    recorders = {layer: Recorder(name) for layer in names}
+    contexts: dict[str, ModelContext] = {}
+    dims: dict[str, int] = {}
+    flags = {"curvature"} if options["curvature"] else set()
+    bar = _progress([SEMANTIC, *family_names], options["progress"], f"profile {name}")
+    for step in bar:
+        if step == SEMANTIC:
+            for layer, z in embedder.embed(images).items():
+                zt, _ = as_tensor(z, f"embeddings of layer {layer!r}", min_sizes={"N": k + 1})
+                dims[layer] = int(zt.shape[1])
+                contexts[layer] = ModelContext(
+                    zt, k, recorders[layer], seed=seed, max_samples=options["max_samples"],
+                    n_bootstrap=n_bootstrap,
+                )  # fmt: skip
+                record_semantic(contexts[layer], flags)
+            continue
+        fam = fams[step]
+        try:
+            per_layer = embedder.embed_views(images, fam, n_views=n_views, seed=seed)
+        except (ValueError, RuntimeError, TypeError) as err:
+            per_layer = {layer: err for layer in names}
+        for layer in names:
+            rec = recorders[layer]
+            try:
+                if isinstance(per_layer[layer], Exception):
+                    raise per_layer[layer]
+                vt = check_views(per_layer[layer], step, contexts[layer].z)
+            except (ValueError, RuntimeError, TypeError) as err:
+                rec.failures.append(
+                    {"model": name, "manifold": step, "metric": "views", "error": str(err)}
+                )
+                continue
+            record_family(contexts[layer], step, vt)
+    tables, failures = [], []
+    for layer in names:
+        table = recorders[layer].table()
+        table.insert(1, LAYER, layer)
+        tables.append(table)
+        failures.extend({**f, LAYER: layer} for f in recorders[layer].failures)
+    first = next(iter(contexts.values()))
+    settings = {
+        "mode": "model",
+        "n_images": int(first.n_points),
+        "dims": dims,
+        "n_views": int(n_views),
+        "k": k,
+        "k_mle": first.k_mle,
+        "seed": seed,
+        "families": family_names,
+        "layer": None,
+        "layers": names,
+        "max_samples": options["max_samples"],
+        "curvature": options["curvature"],
+        "n_bootstrap": n_bootstrap,
+        "seconds": round(time.time() - started, 3),
+        "version": __version__,
+        **_model_settings(embedder, options["output"], options["batch_size"], options["transform"]),
+    }
+    warn_failures(failures)
+    return Profile(pd.concat(tables, ignore_index=True), {name: settings}, failures)
+
+
+def _model_settings(
+    embedder: Any, output: int | str | None, batch_size: int, transform: Callable | None
+) -> dict[str, Any]:
+    """The settings of a profile computed from a model, beyond those of any profile."""
+    return {
+        "output": output,
+        "batch_size": batch_size,
+        "device": str(embedder.device),
+        "transform": None
+        if transform is None
+        else (getattr(transform, "__qualname__", None) or repr(transform)),
+    }
+
+
 def warn_failures(failures: Iterable[Mapping[str, str]]) -> None:
-    """One warning per metric that could not be computed (also kept in ``Profile.failures``)."""
+    """One warning per metric that could not be computed (also kept in ``Profile.failures``).
+
+    In a layer sweep, the same failure of several layers (e.g. views that could not be drawn)
+    is one warning that names the layers.
+    """
+    grouped: dict[tuple[str, str, str, str], list[str]] = {}
     for f in failures:
+        layers = grouped.setdefault((f["model"], f["manifold"], f["metric"], f["error"]), [])
+        if f.get(LAYER) is not None:
+            layers.append(str(f[LAYER]))
+    for (model, manifold, metric, error), layers in grouped.items():
+        where = f" (layer{'s' if len(layers) > 1 else ''} {', '.join(layers)})" if layers else ""
         warnings.warn(
-            f"{f['model']}: {f['manifold']}/{f['metric']} not computed: {f['error']}",
+            f"{model}{where}: {manifold}/{metric} not computed: {error}",
             UserWarning,
             stacklevel=3,
         )

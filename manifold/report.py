@@ -17,11 +17,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ALPHA_R2_WARN", "INVARIANCE_FIGURES", "METRIC_GUIDE", "SECTIONS", "write_report"]
+__all__ = [
+    "ALPHA_R2_WARN",
+    "INVARIANCE_FIGURES",
+    "LAYER_FIGURES",
+    "METRIC_GUIDE",
+    "SECTIONS",
+    "write_report",
+]
 
 #: Section ids (HTML ``id`` of each ``<h2>``) in page order, with their headings.
 SECTIONS = {
     "summary": "Per-model summary",
+    "layers": "Geometry across layers",
     "invariance": "Augmentation invariance",
     "spectra": "Eigenspectra",
     "clusters": "Models clustered by geometry",
@@ -33,6 +41,8 @@ SECTIONS = {
 
 #: Invariance metrics drawn as heat maps (when the profile has them).
 INVARIANCE_FIGURES = ("spread_ratio", "same_source_rate", "augmentation_dimension", "lidar")
+#: Semantic metrics drawn against depth when a profile sweeps several layers.
+LAYER_FIGURES = ("twonn_dimension", "mle_dimension", "rankme", "alpha")
 
 #: Unit and direction of every metric of a profile: how to read its number.
 METRIC_GUIDE = {
@@ -292,6 +302,18 @@ def _invariance_verdict(t: Any, families: list[str]) -> str:
             "distance): " + "; ".join(said) + note + ".")  # fmt: skip
 
 
+def _per_layer(profile: Any) -> Any:
+    """The table with one ``model`` per row of a layer sweep: ``model@layer``.
+
+    The invariance table, verdict and alpha warning then read each (model, layer) as a model of
+    its own, never an average over layers.
+    """
+    t = profile.table
+    if len(getattr(profile, "layers", [])) > 1:
+        t = t.assign(model=t["model"].astype(str) + "@" + t["layer"].astype(str))
+    return t
+
+
 def _alpha_warning(t: Any) -> list[str]:
     """A warning for every model whose alpha fit is poor (R² below :data:`ALPHA_R2_WARN`)."""
     r2 = t[(t["metric"] == "alpha_r2") & (t["statistic"] == "value")]
@@ -323,9 +345,11 @@ def write_report(
 
     Sections (HTML ids in :data:`SECTIONS`), each present when its input is: a per-model summary
     table of the semantic manifold (spectral metrics and the mean of per-point geometry
-    metrics), invariance heat maps per family, eigenspectra with their alpha fits (``spectra``),
-    the clustering of the models (``clusters``), the transfer predictions (``transfer``), the
-    settings of each run, and the metrics that could not be computed with the reason.
+    metrics; one row per model and layer for a layer sweep), the metrics against depth when the
+    profile sweeps several layers, invariance heat maps per family, eigenspectra with their
+    alpha fits (``spectra``), the clustering of the models (``clusters``), the transfer
+    predictions (``transfer``), the settings of each run, and the metrics that could not be
+    computed with the reason.
 
     Args:
         profile: The profile to report.
@@ -354,7 +378,7 @@ def write_report(
         >>> 'id="summary"' in out.read_text()
         True
     """
-    from manifold.plot import plot_invariance, plot_spectrum
+    from manifold.plot import plot_invariance, plot_layers, plot_spectrum
     from manifold.profiling import SEMANTIC
 
     path = Path(path)
@@ -364,17 +388,20 @@ def write_report(
 
     t = profile.table
     semantic = t[(t["manifold"] == SEMANTIC) & t["statistic"].isin(["value", "mean"])]
+    # a layer sweep: one summary row per (model, layer), never an average over layers
+    rows_by = ["model", "layer"] if profile.layers else "model"
     if not semantic.empty:
         present.append("summary")
-        summary = semantic.pivot_table(index="model", columns="metric", values="value", sort=False)
+        summary = semantic.pivot_table(index=rows_by, columns="metric", values="value", sort=False)
         summary.columns.name = None  # one header row: the metric names
         body.append(_heading("summary"))
+        unit = "one row per model and layer" if profile.layers else "one value per model"
         body.append(
-            '<p class="note">Spectral metrics of the clean embeddings (one value per model) and '
+            f'<p class="note">Spectral metrics of the clean embeddings ({unit}) and '
             "the mean over points of the geometry metrics on the semantic NNK graph.</p>"
         )
         body.append(_table_html(summary))
-        body.extend(_alpha_warning(t))
+        body.extend(_alpha_warning(_per_layer(profile)))
 
     guide = [m for m in METRIC_GUIDE if m in set(t["metric"])]
     if guide:
@@ -390,6 +417,21 @@ def write_report(
             + "</details>"
         )
 
+    if len(profile.layers) > 1:
+        present.append("layers")
+        body.append(_heading("layers"))
+        body.append(
+            f'<p class="note">{len(profile.layers)} layers, one line per model; error bars are '
+            "bootstrap standard errors where the profile has them (n_bootstrap).</p>"
+        )
+        body.append('<div class="figs">')
+        for metric in LAYER_FIGURES:
+            if ((t["metric"] == metric) & (t["manifold"] == SEMANTIC)).any():
+                fig = plot_layers(profile, metric)
+                body.append(_figure_html(fig, f"{metric} across layers", f"layers_{metric}",
+                                         fig_dir))  # fmt: skip
+        body.append("</div>")
+
     families = [m for m in dict.fromkeys(t["manifold"]) if m != SEMANTIC]
     if families:
         present.append("invariance")
@@ -400,18 +442,20 @@ def write_report(
         )
         shown = [m for m in INVARIANCE_FIGURES
                  if ((t["metric"] == m) & (t["manifold"] != SEMANTIC)).any()]  # fmt: skip
-        if len(profile.models) == 1:
+        rows = _per_layer(profile)  # a layer sweep: each (model, layer) is a row of the maps
+        n_rows = rows["model"].nunique()
+        if n_rows == 1:
             # a one-row heat map says less than the numbers: a table of families × metrics
             body.append(_table_html(_invariance_table(t, shown)))
         else:
             # heat maps of many models are tall: one per row keeps their labels readable
-            wide = " wide" if len(profile.models) > 10 else ""
+            wide = " wide" if n_rows > 10 else ""
             body.append(f'<div class="figs{wide}">')
             for metric in shown:
                 fig = plot_invariance(profile, metric)
                 body.append(_figure_html(fig, metric, f"invariance_{metric}", fig_dir))
             body.append("</div>")
-        verdict = _invariance_verdict(t, families)
+        verdict = _invariance_verdict(rows, families)
         if verdict:
             body.append(f"<p><b>Verdict.</b> {html.escape(verdict)}</p>")
 
@@ -436,8 +480,10 @@ def write_report(
         present.append("failures")
         body.append(_heading("failures") + "<ul>")
         for f in profile.failures:
+            where = f" @ {f['layer']}" if f.get("layer") is not None else ""
             body.append(
-                f"<li>{html.escape(str(f['model']))} / {html.escape(str(f['manifold']))} / "
+                f"<li>{html.escape(str(f['model']) + where)} / "
+                f"{html.escape(str(f['manifold']))} / "
                 f"{html.escape(str(f['metric']))}: {html.escape(str(f['error']))}</li>"
             )
         body.append("</ul>")

@@ -20,14 +20,27 @@ import pandas as pd
 from manifold._summary import STATISTICS
 from manifold.io import atomic_write
 
-__all__ = ["COLUMNS", "COMPARABLE_SETTINGS", "SEMANTIC", "Profile", "describe_mismatch"]
+__all__ = [
+    "COLUMNS",
+    "COMPARABLE_SETTINGS",
+    "LAYER",
+    "LAYERED_COLUMNS",
+    "SEMANTIC",
+    "Profile",
+    "describe_mismatch",
+]
 
 #: Name of the semantic manifold (one clean embedding per image) in profile tables.
 SEMANTIC = "semantic"
 #: Columns of a profile table.
 COLUMNS = ["model", "manifold", "metric", "statistic", "value"]
-#: Settings that must agree for two models' metrics to be compared (N, K, k, families, layer).
-COMPARABLE_SETTINGS = ("n_images", "n_views", "k", "families", "layer", "max_samples")
+#: The column of a layer sweep (``profile(..., layers=...)``): the submodule each row describes.
+LAYER = "layer"
+#: Columns of a layer sweep's table.
+LAYERED_COLUMNS = ["model", LAYER, "manifold", "metric", "statistic", "value"]
+#: Settings that must agree for two models' metrics to be compared (N, K, k, families, the
+#: layer, or the layers of a sweep).
+COMPARABLE_SETTINGS = ("n_images", "n_views", "k", "families", "layer", "layers", "max_samples")
 
 
 @dataclass
@@ -40,7 +53,8 @@ class Profile:
             ``median``, ``std``, ``q05``, ``q25``, ``q75``, ``q95`` for a per-point metric, and
             ``se`` for the standard error of the ``value`` or ``mean``: bootstrap in a profile
             run with ``n_bootstrap``, anchor sampling in :func:`~manifold.profile_large`) and
-            ``value``.
+            ``value``. A layer sweep (``layers=``) adds a ``layer`` column after ``model``: the
+            submodule each row describes, in the order of the sweep.
         settings: For each model, the settings of its run (N, K, k, seed, families, layer, ...).
         failures: One dict per metric that could not be computed: model, manifold, metric,
             error.
@@ -63,9 +77,18 @@ class Profile:
         """
         return list(dict.fromkeys(self.table["model"]))
 
+    @property
+    def layers(self) -> list[str]:
+        """Layer names of a layer sweep, in the sweep's order (``[]`` without a layer column)."""
+        if LAYER not in self.table.columns:
+            return []
+        return list(dict.fromkeys(self.table[LAYER].dropna()))
+
     def __repr__(self) -> str:
+        layers = f", layers={len(self.layers)}" if self.layers else ""
         return (
-            f"Profile(models={self.models}, rows={len(self.table)}, failures={len(self.failures)})"
+            f"Profile(models={self.models}{layers}, rows={len(self.table)}, "
+            f"failures={len(self.failures)})"
         )
 
     def value(
@@ -74,6 +97,7 @@ class Profile:
         manifold: str = SEMANTIC,
         statistic: str | None = None,
         model: str | None = None,
+        layer: str | None = None,
     ) -> float:
         """One number from the table.
 
@@ -85,19 +109,24 @@ class Profile:
                 ``"median"``, ``"std"``, a quantile, or ``"se"``. Default: ``"value"`` when the
                 metric has one, else ``"mean"``.
             model: The model; required when the profile holds several.
+            layer: The layer; required in a layer sweep of several layers.
 
         Returns:
             The number, as a float.
 
         Raises:
             KeyError: no such row, or several (the message lists the valid metrics,
-                manifolds, statistics or models).
+                manifolds, statistics, models or layers).
 
         Examples:
             >>> import pandas as pd
             >>> rows = [["m", "semantic", "rankme", "value", 3.5]]
             >>> Profile(pd.DataFrame(rows, columns=COLUMNS)).value("rankme")
             3.5
+            >>> swept = [["m", "0", "semantic", "rankme", "value", 3.5],
+            ...          ["m", "1", "semantic", "rankme", "value", 1.5]]
+            >>> Profile(pd.DataFrame(swept, columns=LAYERED_COLUMNS)).value("rankme", layer="1")
+            1.5
         """
         t = self.table
         for column, wanted in (("metric", metric), ("manifold", manifold), ("model", model)):
@@ -107,19 +136,26 @@ class Profile:
         sel = (t["metric"] == metric) & (t["manifold"] == manifold)
         if model is not None:
             sel &= t["model"] == model
+        if layer is not None:
+            self._check_layer(layer)
+            sel &= t[LAYER] == layer
         rows = t[sel]
         if statistic is None:
             statistic = "value" if (rows["statistic"] == "value").any() else "mean"
         rows = rows[rows["statistic"] == statistic]
         if len(rows) != 1:
-            hint = (
-                f"; pass model= one of {sorted(set(rows['model']))}"
-                if len(rows) > 1
-                else f"; statistics of {metric!r} here: {sorted(set(t[sel]['statistic']))}"
-            )
+            if len(rows) > 1 and rows["model"].nunique() > 1:
+                hint = f"; pass model= one of {sorted(set(rows['model']))}"
+            elif len(rows) > 1 and LAYER in rows.columns:
+                hint = f"; pass layer= one of {list(dict.fromkeys(rows[LAYER].dropna()))}"
+            else:
+                hint = f"; statistics of {metric!r} here: {sorted(set(t[sel]['statistic']))}"
             raise KeyError(
                 f"expected one row for metric={metric!r}, manifold={manifold!r}, "
-                f"statistic={statistic!r}, model={model!r}; found {len(rows)}" + hint
+                f"statistic={statistic!r}, model={model!r}"
+                + (f", layer={layer!r}" if layer is not None else "")
+                + f"; found {len(rows)}"
+                + hint
             )
         return float(rows["value"].iloc[0])
 
@@ -131,7 +167,9 @@ class Profile:
         Metrics of models profiled with different N, K, k, families or layer are not directly
         comparable (e.g. the MLE dimension and the NNK degree depend on k and N), so
         :func:`~manifold.cluster_models` and :class:`~manifold.TransferPredictor` warn when
-        this is not empty. A model without recorded settings is not compared.
+        this is not empty. A model without recorded settings is not compared. ``layers`` (the
+        layers of a sweep) counts as ``None`` for a model that was not swept, so a sweep and
+        a profile of one representation disagree.
 
         Args:
             keys: The settings to compare (default :data:`COMPARABLE_SETTINGS`).
@@ -145,6 +183,9 @@ class Profile:
             >>> p = Profile(pd.DataFrame(columns=COLUMNS), {"a": {"k": 10}, "b": {"k": 5}})
             >>> p.mismatched_settings()
             {'k': {'10': ['a'], '5': ['b']}}
+            >>> swept = {"a": {"layer": None, "layers": ["0", "1"]}, "b": {"layer": "1"}}
+            >>> Profile(pd.DataFrame(columns=COLUMNS), swept).mismatched_settings()
+            {'layer': {'None': ['a'], '1': ['b']}, 'layers': {"['0', '1']": ['a'], 'None': ['b']}}
         """
         out: dict[str, dict[str, list[str]]] = {}
         for key in keys:
@@ -152,25 +193,41 @@ class Profile:
             for model, settings in self.settings.items():
                 if key in settings:
                     values.setdefault(str(settings[key]), []).append(model)
+                elif key == "layers" and settings:  # not a sweep
+                    values.setdefault(str(None), []).append(model)
             if len(values) > 1:
                 out[key] = values
         return out
 
-    def to_matrix(self, statistic: str = "mean") -> pd.DataFrame:
+    def to_matrix(
+        self, statistic: str = "mean", *, layer: str | None = None, by: str = "model"
+    ) -> pd.DataFrame:
         """Pivot to a model × metric matrix for clustering and transfer prediction.
 
         Columns are named ``"<manifold>/<metric>"``; scalar metrics contribute their value and
         per-point metrics the requested ``statistic``.
 
+        A layer sweep has several rows per model. ``layer="blocks.3"`` gives the model × metric
+        matrix of that layer; ``by="layer"`` gives one row per (model, layer) pair, indexed by a
+        ``(model, layer)`` MultiIndex in the sweep's order (``matrix.xs("blocks.3",
+        level="layer")`` is one layer; to cluster the pairs, flatten the index, e.g.
+        ``matrix.index = [f"{m}@{l}" for m, l in matrix.index]``). Without either, a sweep of
+        more than one layer is an error rather than an average over layers.
+
         Args:
             statistic: Statistic of per-point metrics: one of ``mean``, ``median``, ``std``,
                 ``q05``, ``q25``, ``q75``, ``q95``.
+            layer: With a layer sweep: the layer whose matrix to return.
+            by: ``"model"`` (rows are models) or ``"layer"`` (rows are (model, layer) pairs).
 
         Returns:
-            A DataFrame indexed by model, one float column per ``manifold/metric``.
+            A DataFrame indexed by model (``by="layer"``: by ``(model, layer)``), one float
+            column per ``manifold/metric``.
 
         Raises:
-            ValueError: an unknown ``statistic``.
+            ValueError: an unknown ``statistic`` or ``by``, an unknown ``layer``,
+                ``by="layer"`` without a layer sweep, or a sweep of several layers with
+                neither ``layer`` nor ``by="layer"``.
 
         Examples:
             >>> import pandas as pd
@@ -181,10 +238,33 @@ class Profile:
         """
         if statistic not in STATISTICS:
             raise ValueError(f"statistic must be one of {', '.join(STATISTICS)}; got {statistic!r}")
+        if by not in ("model", "layer"):
+            raise ValueError(f"by must be 'model' or 'layer', got {by!r}")
         t = self.table
+        layers = self.layers
+        if by == "layer" and not layers:
+            raise ValueError(
+                "by='layer' needs a layer sweep; this profile has no layer column "
+                "(profile(model, images, layers=[...]) makes one)"
+            )
+        if layer is not None:
+            self._check_layer(layer)
+            t = t[t[LAYER] == layer]
+        elif by == "model" and len(layers) > 1:
+            shown = ", ".join(map(repr, layers[:8])) + (", ..." if len(layers) > 8 else "")
+            raise ValueError(
+                f"this profile sweeps {len(layers)} layers ({shown}); pick one with "
+                "to_matrix(layer=...) or get one row per (model, layer) with to_matrix(by='layer')"
+            )
         t = t[(t["statistic"] == "value") | (t["statistic"] == statistic)]
         t = t.assign(column=t["manifold"] + "/" + t["metric"])
-        return t.pivot_table(index="model", columns="column", values="value", sort=False)
+        index = ["model", LAYER] if by == "layer" else "model"
+        return t.pivot_table(index=index, columns="column", values="value", sort=False)
+
+    def _check_layer(self, layer: str) -> None:
+        if layer not in self.layers:
+            have = ", ".join(map(repr, self.layers)) if self.layers else "none (not a sweep)"
+            raise ValueError(f"no layer {layer!r} in this profile; its layers: {have}")
 
     @classmethod
     def concat(cls, profiles: Iterable[Profile]) -> Profile:
@@ -217,7 +297,11 @@ class Profile:
             settings.update(p.settings)
             failures.extend(p.failures)
         table = pd.concat([p.table for p in profiles], ignore_index=True)
-        dup = table.duplicated(["model", "manifold", "metric", "statistic"])
+        key = ["model", "manifold", "metric", "statistic"]
+        if LAYER in table.columns:
+            table = table[[c for c in LAYERED_COLUMNS if c in table.columns]]
+            key.insert(1, LAYER)
+        dup = table.duplicated(key)
         if dup.any():
             first = table[dup].iloc[0]
             raise ValueError(
@@ -278,7 +362,8 @@ class Profile:
         if path.suffix.lower() == ".parquet":
             table = pd.read_parquet(path)
         elif path.suffix.lower() == ".csv":
-            table = pd.read_csv(path)
+            # layer names such as "0" stay strings
+            table = pd.read_csv(path, dtype={LAYER: str})
         else:
             raise ValueError(f"profile path must end in .parquet or .csv, got {path.name!r}")
         missing = [c for c in COLUMNS if c not in table.columns]
@@ -286,7 +371,8 @@ class Profile:
             raise ValueError(f"{path} is not a profile table: missing columns {missing}")
         meta_path = path.with_suffix(".json")
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        return cls(table[COLUMNS], meta.get("settings", {}), meta.get("failures", []))
+        columns = LAYERED_COLUMNS if LAYER in table.columns else COLUMNS
+        return cls(table[columns], meta.get("settings", {}), meta.get("failures", []))
 
 
 def describe_mismatch(mismatch: dict[str, dict[str, list[str]]]) -> str:

@@ -50,7 +50,7 @@ from manifold.profiling import (
     check_views,
     warn_failures,
 )
-from manifold.results import COLUMNS, SEMANTIC, Profile
+from manifold.results import COLUMNS, LAYER, LAYERED_COLUMNS, SEMANTIC, Profile
 
 __all__ = ["ModelSpec", "load_model", "profile_zoo"]
 
@@ -230,8 +230,8 @@ def _read_part(path: Path, fingerprint: str) -> _Result | None:
         meta = json.loads(meta_path.read_text())
         if meta.get("fingerprint") != fingerprint:
             return None
-        table = pd.read_csv(path)
-        if list(table.columns) != COLUMNS or len(table) != meta.get("rows"):
+        table = pd.read_csv(path, dtype={LAYER: str})
+        if list(table.columns) not in (COLUMNS, LAYERED_COLUMNS) or len(table) != meta.get("rows"):
             return None
     except (OSError, ValueError, pd.errors.ParserError):
         return None
@@ -265,6 +265,8 @@ def _run_job(job: _Job) -> list[_Result]:
     started = time.time()
     model = load_model(job.spec, device=s["device"])
     cache = None if job.checkpoint is None else str(Path(job.checkpoint) / "embeddings")
+    if s.get("layers") is not None:
+        return _run_layers_job(job, model, cache, started)
     embedder = Embedder(
         model, layer=s["layer"], device=s["device"], batch_size=s["batch_size"],
         cache_dir=cache, progress=False, output=s.get("output"),
@@ -290,6 +292,61 @@ def _run_job(job: _Job) -> list[_Result]:
     return results
 
 
+def _run_layers_job(job: _Job, model: torch.nn.Module, cache: str | None, started: float):
+    """A job of a layer sweep: one forward pass per batch for every layer of the model.
+
+    A part (the semantic manifold or a family) holds the rows of every layer, with a ``layer``
+    column; it is checkpointed once all its layers are done.
+    """
+    from manifold.embed import Embedder
+
+    s = job.settings
+    embedder = Embedder(
+        model, layers=s["layers"], device=s["device"], batch_size=s["batch_size"],
+        cache_dir=cache, progress=False, output=s.get("output"),
+    )  # fmt: skip
+    contexts = {}
+    for layer, z in embedder.embed(job.images).items():
+        zt, _ = as_tensor(z, f"embeddings of layer {layer!r}", min_sizes={"N": s["k"] + 1})
+        contexts[layer] = ModelContext(
+            zt, s["k"], Recorder(job.model), seed=s["seed"], max_samples=s["max_samples"]
+        )
+    options = {"curvature"} if s["curvature"] else set()
+    results = []
+    for part, family in job.parts:
+        per_layer = None
+        if part != SEMANTIC:
+            per_layer = embedder.embed_views(
+                job.images, family, n_views=s["n_views"], seed=s["seed"]
+            )
+        tables, failures = [], []
+        for layer, ctx in contexts.items():
+            rec = Recorder(job.model)
+            if part == SEMANTIC:
+                ctx.recorder = rec
+                record_semantic(ctx, options)
+            else:
+                record_family(ctx, part, check_views(per_layer[layer], part, ctx.z), recorder=rec)
+            table = rec.table()
+            table.insert(1, LAYER, layer)
+            tables.append(table)
+            failures.extend({**f, LAYER: layer} for f in rec.failures)
+        table = pd.concat(tables, ignore_index=True)
+        result = _Result(job.model, part, table, failures, time.time() - started)
+        started = time.time()
+        if job.checkpoint is not None:
+            _write_part(_part_path(job.checkpoint, job.model, part), result, job.fingerprint)
+        results.append(result)
+    return results
+
+
+def _layer_major(table: pd.DataFrame) -> pd.DataFrame:
+    """One model's rows grouped by layer (in sweep order), each layer's rows in part order."""
+    order = {layer: i for i, layer in enumerate(dict.fromkeys(table[LAYER]))}
+    rank = table[LAYER].map(order).to_numpy()
+    return table.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
+
+
 def profile_zoo(
     models: Mapping[str, ModelSpec],
     images: Any,
@@ -307,6 +364,7 @@ def profile_zoo(
     curvature: bool = False,
     progress: bool | None = None,
     output: int | str | None = None,
+    layers: str | Iterable[str] | None = None,
 ) -> Profile:
     """Profile many models, part by part, with checkpoints and an optional executor.
 
@@ -338,6 +396,11 @@ def profile_zoo(
         executor: A :class:`concurrent.futures.Executor` (e.g.
             ``dask.distributed.Client(...).get_executor()``); ``None`` runs jobs in this process.
         layer: Submodule whose output is the representation.
+        layers: A layer sweep of every model (names, glob patterns or ``"all"``, resolved per
+            model by :func:`~manifold.embed.select_layers`): one forward pass per batch feeds
+            all of them, and the table gets a ``layer`` column, as in
+            :func:`~manifold.profile`. A model without one of the names fails with the list of
+            its names; the others finish.
         device: Device for the models (on each worker): ``"auto"``, ``"cpu"``, ``"cuda"``,
             ``"cuda:<index>"``, ``"mps"`` or a :class:`torch.device`; checked here first.
         batch_size: Images per forward pass.
@@ -372,6 +435,8 @@ def profile_zoo(
     from manifold.augment import check_images
 
     images = check_images(images, channels=False)
+    if layers is not None and layer is not None:
+        raise ValueError("give layer= (one submodule) or layers= (several), not both")
     checked = check_families(families)
     fams, names = list(checked.values()), list(checked)
     settings = {
@@ -382,6 +447,10 @@ def profile_zoo(
         "k_mle": mle_neighbours(int(images.shape[0])), "version": __version__,
         **({} if output is None else {"output": output}),
     }  # fmt: skip
+    if layers is not None:  # only in sweeps, so the fingerprints of other runs do not change
+        from manifold.embed import check_layer_entries
+
+        settings["layers"] = check_layer_entries(layers)  # resolved per model, in its job
     families_identity = [_family_identity(f, images) for f in fams]
     fingerprints = {
         name: _fingerprint(settings, images, [_model_identity(spec), families_identity])
@@ -452,16 +521,21 @@ def profile_zoo(
                  "error": failed[model_name]}
             )  # fmt: skip
             continue
+        model_tables = []
         for part, _ in parts:
             result = done[(model_name, part)]
-            tables.append(result.table)
+            model_tables.append(result.table)
             failures.extend(result.failures)
+        if layers is not None:  # layer by layer, as profile(..., layers=) orders its rows
+            model_tables = [_layer_major(pd.concat(model_tables, ignore_index=True))]
+        tables.extend(model_tables)
         run_settings[model_name] = {
             **settings, "mode": "model", "fingerprint": fingerprints[model_name]
         }  # fmt: skip
     if not run_settings:
         reasons = "; ".join(f"{m}: {e}" for m, e in failed.items())
         raise RuntimeError(f"every model failed: {reasons}")
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
+    columns = LAYERED_COLUMNS if layers is not None else COLUMNS
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
     warn_failures(failures)
-    return Profile(table[COLUMNS], run_settings, failures)
+    return Profile(table[columns], run_settings, failures)

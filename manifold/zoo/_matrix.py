@@ -21,7 +21,7 @@ def warn_mismatched(profile: Any) -> None:
         warnings.warn(
             "the profiles were computed with different settings, so their metrics are not "
             f"directly comparable: {describe_mismatch(mismatch)}; profile every model with the "
-            "same N, K, k, families and layer",
+            "same N, K, k, families and layer (or layers)",
             UserWarning,
             stacklevel=4,
         )
