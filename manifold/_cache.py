@@ -66,7 +66,10 @@ class Hasher:
         """Add a module's class name and every entry of its state dict."""
         self.text(tag + ".class", f"{type(module).__module__}.{type(module).__qualname__}")
         for name, value in module.state_dict().items():
-            if isinstance(value, torch.Tensor):
+            if isinstance(value, torch.nn.parameter.UninitializedTensorMixin):
+                # a lazy module before its first forward: nothing to hash but its kind
+                self.text(f"{tag}.{name}", "uninitialised")
+            elif isinstance(value, torch.Tensor):
                 self.array(f"{tag}.{name}", value)
             else:
                 self.text(f"{tag}.{name}", repr(value))

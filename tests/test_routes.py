@@ -340,9 +340,9 @@ def test_transfer_p_value_and_intercept_follow_their_definitions():
     y = pd.Series(x.iloc[:, 0] * 0.3 + rng.normal(size=12), name="task")
     est = TransferPredictor()
     ev = est.evaluate(x, y, n_permutations=30, seed=0)
-    null = ev.null_r2["task"]
-    r2 = ev.table.loc["task", "r2"]
-    assert ev.table.loc["task", "p_value"] == (1 + int((null >= r2).sum())) / 31
+    null = ev.null_spearman["task"]
+    rho = ev.table.loc["task", "spearman"]
+    assert ev.table.loc["task", "p_value"] == (1 + int((null >= rho).sum())) / 31
     est.fit(x, y)
     # coef_ is in score SDs per metric SD; intercept_ on the original score scale
     slope = est.coef_.loc["task"].to_numpy() * y.std(ddof=0) / x.std(ddof=0).to_numpy()
