@@ -236,8 +236,8 @@ def analyse(prof: Profile, n_permutations: int, n_bootstrap: int) -> dict[str, s
     numbers["transfer_seconds"] = round(time.time() - t0, 1)
     cols = ["spearman", "spearman_low", "spearman_high", "p_value", "kendall", "weighted_tau",
             "regret", "top1", "top3", "r2", "null_r2"]  # fmt: skip
-    blocks["transfer"] = md_table(ev.table[cols])
-    blocks["transfer by recipe"] = md_table(ev_group.table[cols])
+    blocks["transfer"] = md_table(ev.table[cols], 3)
+    blocks["transfer by recipe"] = md_table(ev_group.table[cols], 3)
     base = []
     for name in ev.baselines:
         sub = ev.table[[f"{name}_spearman", f"{name}_spearman_low", f"{name}_spearman_high",
@@ -255,6 +255,17 @@ def analyse(prof: Profile, n_permutations: int, n_bootstrap: int) -> dict[str, s
         ev.table.loc[t, "spearman"] > ev.table.loc[t, "rankme_spearman"] for t in ev.table.index
     )
     numbers["beats_rankme"] = f"{wins} of {len(ev.table)}"
+    # the zoo's largest axis is colour augmentation on/off; the harder test is within each half
+    halves = []
+    has_color = manifest.loc[ssl, "recipe"].str.split("+").apply(lambda r: "color" in r)
+    for label, members in (("with color", has_color[has_color].index),
+                           ("without color", has_color[~has_color].index)):  # fmt: skip
+        sub = est.evaluate(x.loc[list(members)], y.loc[list(members)], n_bootstrap=n_bootstrap,
+                           n_permutations=n_permutations, seed=SEED)  # fmt: skip
+        part = sub.table[["n_models", "spearman", "spearman_low", "spearman_high", "p_value",
+                          "regret", "rankme_spearman"]].copy()  # fmt: skip
+        halves.append(part.assign(models=label).reset_index().set_index(["models", "task"]))
+    blocks["within colour halves"] = md_table(pd.concat(halves), 3)
     fig = plot_predictions(ev, baseline="rankme")
     fig.savefig(FIGURES / "factor_predictions.png", dpi=100)
     ev.table.to_csv(DOCS / "factor_transfer_evaluation.csv")
