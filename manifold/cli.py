@@ -324,13 +324,16 @@ def _read_groups(path: str):
     return pd.Series(table.iloc[:, 1].to_numpy(), index=table.iloc[:, 0].to_numpy(), name="group")
 
 
-def _read_transfer(path: str | None):
+def _read_transfer(path: str | None, models: list[str] | None = None):
     import pandas as pd
 
     if path is None:
-        from manifold.datasets import load_transfer
+        from manifold.datasets import ZOOS, load_transfer
 
-        return load_transfer()
+        # the shipped zoo whose table names most of the profiled models
+        tables = [load_transfer(zoo) for zoo in ZOOS]
+        wanted = set(models or ())
+        return max(tables, key=lambda t: len(wanted & set(t.index.map(str))))
     file = Path(path).expanduser()
     if not file.is_file():
         raise CLIError(f"transfer table {file} does not exist; give a CSV with a model column "
@@ -666,8 +669,10 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``manifold predict``: leave-one-model-out transfer prediction from saved profiles."""
-    scores = _read_transfer(args.transfer)
+    scores = None if args.transfer is None else _read_transfer(args.transfer)
     prof = _load_profiles(args.profiles)
+    if scores is None:
+        scores = _read_transfer(None, prof.models)
     evaluation = _run_predict(prof, scores, args.permutations, args.seed, args.max_features,
                               bundled=args.transfer is None)  # fmt: skip
     out = Path(args.out)

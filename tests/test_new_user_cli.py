@@ -209,7 +209,7 @@ def test_predict_without_transfer_says_what_it_needs(tmp_path, capsys, monkeypat
     import manifold.datasets
 
     zoo_scores = pd.DataFrame({"task": [0.1, 0.2, 0.3, 0.4]}, index=["a_s0", "b_s0", "c_s0", "d"])
-    monkeypatch.setattr(manifold.datasets, "load_transfer", lambda: zoo_scores)
+    monkeypatch.setattr(manifold.datasets, "load_transfer", lambda zoo="factor": zoo_scores)
     paths = _saved_profiles(tmp_path)
     # before: "Profile models named like the transfer table's rows" (rename after the zoo)
     assert main(["predict", *paths, "--out", str(tmp_path / "p")]) == 2

@@ -142,9 +142,12 @@ def load_zoo(
         ValueError: an unknown name, or a weight file whose checksum does not match.
 
     Examples:
-        >>> models, manifest = load_zoo(["supervised"])
-        >>> models["supervised"](torch.rand(3, 1, 28, 28)).shape
+        >>> models, manifest = load_zoo(["simclr_color_s0"])
+        >>> models["simclr_color_s0"](torch.rand(3, 3, 32, 32)).shape
         torch.Size([3, 64])
+        >>> row = manifest.loc["simclr_color_s0"]
+        >>> (row["method"], row["recipe"], int(row["seed"]))
+        ('simclr', 'color', 0)
     """
     import pandas as pd
 
