@@ -23,7 +23,7 @@ from typing import Any
 
 __all__ = ["CLIError", "build_parser", "main"]
 
-DATASETS = ("mnist", "digits", "faces", "photos")
+DATASETS = ("mnist", "factor-mnist", "digits", "faces", "photos")
 DEFAULT_FAMILIES = "crop,color,rotation,flip,blur"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 PROFILE_SUFFIXES = (".csv", ".parquet")
@@ -121,6 +121,7 @@ def _load_images(name: str, n_images: int | None, seed: int, channels: int | Non
         "digits": datasets.load_digits,
         "faces": datasets.load_faces,
         "photos": datasets.load_photos,
+        "factor-mnist": lambda: datasets.load_factor_mnist("test"),
     }
     if path.is_dir():
         images = _read_folder(path, channels)
