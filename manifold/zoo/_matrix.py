@@ -110,3 +110,16 @@ def zscore(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     std = values.std(axis=0)
     safe = np.where(std > 0, std, 1.0)
     return (values - mean) / safe, mean, safe
+
+
+def warn_dropped(who: str, dropped: dict[str, str], total: int) -> None:
+    """One warning naming the metrics a comparison left out (the first five, with reasons)."""
+    if not dropped:
+        return
+    warnings.warn(
+        f"{who}: {len(dropped)} of {total} metrics left out: "
+        + "; ".join(f"{m} ({why})" for m, why in list(dropped.items())[:5])
+        + (" ..." if len(dropped) > 5 else ""),
+        UserWarning,
+        stacklevel=3,
+    )

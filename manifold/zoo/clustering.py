@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from manifold._checks import check_choice, check_int
-from manifold.zoo._matrix import as_matrix, split_usable, zscore
+from manifold.zoo._matrix import as_matrix, split_usable, warn_dropped, zscore
 
 __all__ = ["ClusterResult", "DISTANCES", "LINKAGE_METHODS", "cluster_models"]
 
@@ -303,16 +303,7 @@ def cluster_models(
         raise ValueError(
             f"no usable metric: all {frame.shape[1]} are constant or non-finite ({dropped})"
         )
-    if dropped:
-        import warnings
-
-        warnings.warn(
-            f"cluster_models: {len(dropped)} of {frame.shape[1]} metrics left out: "
-            + "; ".join(f"{m} ({why})" for m, why in list(dropped.items())[:5])
-            + (" ..." if len(dropped) > 5 else ""),
-            UserWarning,
-            stacklevel=2,
-        )
+    warn_dropped("cluster_models", dropped, frame.shape[1])
     z, _, _ = zscore(usable.to_numpy())
     matrix = pd.DataFrame(z, index=usable.index, columns=usable.columns)
     models = list(matrix.index)

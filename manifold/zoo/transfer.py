@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator
 
 from manifold._backend import numpy_generator
 from manifold._checks import check_int
-from manifold.zoo._matrix import as_matrix, split_usable
+from manifold.zoo._matrix import as_matrix, split_usable, warn_dropped
 
 __all__ = [
     "BASELINES",
@@ -663,14 +663,7 @@ class TransferPredictor(BaseEstimator):
         folds = _folds(len(y), group_values)
         xv = x.to_numpy()
         notes: list[str] = [f"metric {m!r} left out: {why}" for m, why in dropped.items()]
-        if dropped:
-            warnings.warn(
-                f"TransferPredictor: {len(dropped)} metrics left out: "
-                + "; ".join(f"{m} ({why})" for m, why in list(dropped.items())[:5])
-                + (" ..." if len(dropped) > 5 else ""),
-                UserWarning,
-                stacklevel=2,
-            )
+        warn_dropped("TransferPredictor", dropped, len(dropped) + x.shape[1])
         baseline_x: dict[str, np.ndarray | None] = {}
         for name, column in BASELINES.items():
             col, why = _baseline_column(full, column)
