@@ -508,6 +508,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         name = args.name[0] if args.name else Path(args.embeddings).stem
         profiles.append(profile(z, views={f: views[f] for f in fams}, families=fams or None,
                                 k=args.k, seed=args.seed, name=name, curvature=args.curvature,
+                                n_bootstrap=getattr(args, "bootstrap", 0),
                                 progress=False if args.quiet else None))  # fmt: skip
         spectra[name] = _spectrum_of(z)
     else:
@@ -622,7 +623,7 @@ def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: ar
     prof = profile(model, images, families=fams, n_views=n_views, k=args.k, seed=args.seed,
                    name=name, device=args.device, progress=False if args.quiet else None,
                    curvature=getattr(args, "curvature", False), layers=layers,
-                   **options)  # fmt: skip
+                   n_bootstrap=getattr(args, "bootstrap", 0), **options)  # fmt: skip
     if layers is not None:  # the eigenspectrum figure is of one representation: not drawn
         return prof, None
     z = Embedder(model, device=args.device, progress=False, **options).embed(images)
@@ -868,6 +869,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="images per forward pass")  # fmt: skip
     p.add_argument("--curvature", action="store_true",
                    help="also compute Ollivier- and Forman-Ricci curvature (slower)")  # fmt: skip
+    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                   help="bootstrap resamples of the images for standard errors (rows with "
+                   "statistic 'se'; 0: none, else at least 2)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -273,7 +273,10 @@ def _run_job(job: _Job) -> list[_Result]:
     )  # fmt: skip
     z, _ = as_tensor(embedder.embed(job.images), "embeddings", min_sizes={"N": s["k"] + 1})
     # graph failures are reported by the semantic part (this job's or a checkpointed one)
-    ctx = ModelContext(z, s["k"], Recorder(job.model), seed=s["seed"], max_samples=s["max_samples"])
+    ctx = ModelContext(
+        z, s["k"], Recorder(job.model), seed=s["seed"], max_samples=s["max_samples"],
+        n_bootstrap=s.get("n_bootstrap", 0),
+    )  # fmt: skip
     options = {"curvature"} if s["curvature"] else set()
     results = []
     for part, family in job.parts:
@@ -309,8 +312,9 @@ def _run_layers_job(job: _Job, model: torch.nn.Module, cache: str | None, starte
     for layer, z in embedder.embed(job.images).items():
         zt, _ = as_tensor(z, f"embeddings of layer {layer!r}", min_sizes={"N": s["k"] + 1})
         contexts[layer] = ModelContext(
-            zt, s["k"], Recorder(job.model), seed=s["seed"], max_samples=s["max_samples"]
-        )
+            zt, s["k"], Recorder(job.model), seed=s["seed"], max_samples=s["max_samples"],
+            n_bootstrap=s.get("n_bootstrap", 0),
+        )  # fmt: skip
     options = {"curvature"} if s["curvature"] else set()
     results = []
     for part, family in job.parts:
@@ -365,6 +369,7 @@ def profile_zoo(
     progress: bool | None = None,
     output: int | str | None = None,
     layers: str | Iterable[str] | None = None,
+    n_bootstrap: int = 0,
 ) -> Profile:
     """Profile many models, part by part, with checkpoints and an optional executor.
 
@@ -409,6 +414,8 @@ def profile_zoo(
         progress: Show a progress bar over jobs; ``None``: only when stderr is a terminal.
         output: Index or key of the representation when a model returns a tuple, list or
             dict (see :func:`manifold.embed.select_output`).
+        n_bootstrap: Resamples of the images for bootstrap standard errors (rows with
+            statistic ``"se"``, as in :func:`~manifold.profile`; 0: none, else at least 2).
 
     Returns:
         The :class:`Profile` of every model that did not fail, in the order of ``models``.
@@ -447,6 +454,11 @@ def profile_zoo(
         "k_mle": mle_neighbours(int(images.shape[0])), "version": __version__,
         **({} if output is None else {"output": output}),
     }  # fmt: skip
+    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    if n_bootstrap == 1:
+        raise ValueError("n_bootstrap must be 0 (no standard errors) or at least 2, got 1")
+    if n_bootstrap:  # only when asked, so the fingerprints of other runs do not change
+        settings["n_bootstrap"] = n_bootstrap
     if layers is not None:  # only in sweeps, so the fingerprints of other runs do not change
         from manifold.embed import check_layer_entries
 

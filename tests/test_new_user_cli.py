@@ -228,3 +228,14 @@ def test_predict_states_the_small_n_caveat_next_to_r2(tmp_path, capsys):
     out = capsys.readouterr().out
     # before: "r2 -3094.1" for 5 models with no comment
     assert "R² is over 5 models" in out and "null_r2" in out
+
+
+def test_profile_bootstrap_option_adds_standard_errors(tmp_path):
+    from manifold.cli import main
+
+    out = tmp_path / "b"
+    assert main(["profile", "--model", "zoo:simclr_color_s0", "--data", "factor-mnist",
+                 "--n-images", "40", "--n-views", "2", "--k", "5", "--families", "crop",
+                 "--bootstrap", "3", "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    table = pd.read_csv(out / "profile.csv")
+    assert (table["statistic"] == "se").sum() > 10

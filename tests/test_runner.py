@@ -177,3 +177,20 @@ def test_checkpoint_files_are_complete_pairs(images, tmp_path):
     jsons = {p.stem for p in Path(tmp_path).glob("*.json")}
     assert csvs == jsons and len(csvs) == 1 + len(FAMILIES)
     assert not list(Path(tmp_path).glob(".*.tmp"))
+
+
+def test_bootstrap_errors_equal_profile(images):
+    import manifold
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 12))
+    torch.manual_seed(0)
+    torch.nn.init.normal_(model[1].weight)
+    zoo = profile_zoo({"m": model}, images, families=("flip",), n_views=3, k=5,
+                      n_bootstrap=4, progress=False)  # fmt: skip
+    one = manifold.profile(model, images, families=("flip",), n_views=3, k=5, name="m",
+                           n_bootstrap=4, progress=False)  # fmt: skip
+    se = zoo.table[zoo.table["statistic"] == "se"]
+    assert len(se) > 10 and (se["value"] >= 0).all()
+    pd.testing.assert_frame_equal(_sorted(zoo.table), _sorted(one.table))
+    with pytest.raises(ValueError, match="at least 2"):
+        profile_zoo({"m": model}, images, n_bootstrap=1)
