@@ -542,7 +542,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             if len(args.model) > 1:  # never lose finished models to a later failure
                 _write_profile_tables(Profile.concat(profiles), out)
     prof = Profile.concat(profiles)
-    command = _command_line()
+    command = _command_line(args)
     for settings in prof.settings.values():
         settings["command"] = command
     files = _write_profile_tables(prof, out)
@@ -571,10 +571,13 @@ def _default_name(spec: str) -> str:
     return path.stem if path.suffix in (".pt", ".pth", ".ts", ".jit") else spec
 
 
-def _command_line() -> str:
+def _command_line(args: argparse.Namespace | None = None) -> str:
+    """The command as the user gave it (the arguments ``main`` parsed)."""
     import shlex
 
-    return " ".join(["manifold", *map(shlex.quote, sys.argv[1:])])
+    argv = getattr(args, "argv", None)
+    argv = sys.argv[1:] if argv is None else argv
+    return " ".join(["manifold", *map(shlex.quote, argv)])
 
 
 def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: argparse.Namespace):
@@ -1017,7 +1020,9 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         with warnings.catch_warnings():
             # warnings reach the user as single note: lines, each distinct one once
