@@ -203,3 +203,17 @@ def test_vectorised_ari_nmi_match_scikit_learn():
     for i, row in enumerate(truth):
         assert ari[i] == pytest.approx(adjusted_rand_score(row, labels), abs=1e-12)
         assert nmi[i] == pytest.approx(normalized_mutual_info_score(row, labels), abs=1e-12)
+
+
+def test_model_map_names_models_only_while_readable():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from manifold.zoo.figures import MAP_LABELS
+
+    small, groups = planted_groups(n_per_group=3, seed=4)
+    fig = cluster_models(small, groups=groups).plot_map()
+    assert len(fig.axes[0].texts) == len(small)
+    big, big_groups = planted_groups(n_per_group=MAP_LABELS // 3 + 1, seed=5)
+    fig = cluster_models(big, groups=big_groups).plot_map()
+    assert len(fig.axes[0].texts) == 0 and str(len(big)) in fig.axes[0].get_title()

@@ -86,6 +86,10 @@ def plot_dendrogram(result: Any, groups: Any = None, ax: Any = None):
     return fig
 
 
+#: Most models :func:`plot_model_map` writes names beside.
+MAP_LABELS = 20
+
+
 def plot_model_map(result: Any, groups: Any = None, ax: Any = None):
     """2-D map (classical MDS) of the models, coloured by a grouping, marked by cluster.
 
@@ -104,7 +108,7 @@ def plot_model_map(result: Any, groups: Any = None, ax: Any = None):
     groups = result.groups if groups is None else groups
     colours, palette = group_colours(groups, models)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6.5, 5))
+        fig, ax = plt.subplots(figsize=(8.5 if palette else 6.5, 5))
     else:
         fig = ax.figure
     buckets = palette if palette else {"models": "black"}
@@ -112,14 +116,19 @@ def plot_model_map(result: Any, groups: Any = None, ax: Any = None):
         members = [m for m in models if not palette or colours[m] == colour]
         ax.scatter(emb.loc[members, "mds1"], emb.loc[members, "mds2"], color=colour, label=lab,
                    s=40, edgecolor="white", linewidth=0.5)  # fmt: skip
-    for m in models:
-        ax.annotate(f"{m} [{result.labels[m]}]", (emb.loc[m, "mds1"], emb.loc[m, "mds2"]),
-                    fontsize=6, xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    # past MAP_LABELS models the names overlap into an unreadable block: the table and the
+    # report list each model's cluster and coordinates instead
+    labelled = len(models) <= MAP_LABELS
+    if labelled:
+        for m in models:
+            ax.annotate(f"{m} [{result.labels[m]}]", (emb.loc[m, "mds1"], emb.loc[m, "mds2"]),
+                        fontsize=6, xytext=(3, 3), textcoords="offset points")  # fmt: skip
     ex = result.explained
     ax.set_xlabel(f"MDS 1 ({100 * ex[0]:.0f}% of variance)")
     ax.set_ylabel(f"MDS 2 ({100 * ex[1]:.0f}% of variance)")
-    ax.set_title("model map ([n] = cluster)")
+    ax.set_title("model map ([n] = cluster)" if labelled else
+                 f"model map ({len(models)} models; names and clusters in the table)")  # fmt: skip
     if palette:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
