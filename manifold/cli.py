@@ -735,24 +735,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.n_views = n_views
     out = Path(args.out)
     _fresh_out(out)
-    profiles, spectra = [], {}
-    for name, model in models.items():
-        t0 = time.time()
-        try:
-            prof, z = _profile_model(model, images, fams, name, args)
-        except Exception as err:  # noqa: BLE001 - one broken model must not stop the others
-            print(f"  {name}: failed ({type(err).__name__}: {err})")
-            continue
-        profiles.append(prof)
-        spectra[name] = _spectrum_of(z)
-        _write_profile_tables(Profile.concat(profiles), out)
-        if not args.quiet:
-            print(f"  {name}: {time.time() - t0:.1f} s")
-    if not profiles:
-        raise CLIError("every model failed; rerun with --verbose to see why")
-    prof = Profile.concat(profiles)
+    # one job per model through the engine, each part checkpointed as it finishes: an
+    # interrupted demo resumes where it stopped, and a failing model is reported while the
+    # others finish
+    from manifold.embed import Embedder
+    from manifold.runner import profile_zoo
+
+    checkpoints = out / "checkpoints"
+    try:
+        prof = profile_zoo(models, images, families=fams, n_views=n_views, k=args.k,
+                           seed=args.seed, checkpoint_dir=checkpoints, device=args.device,
+                           progress=False if args.quiet else None)  # fmt: skip
+    except RuntimeError as err:  # every model failed
+        raise CLIError(f"{err}; rerun with --verbose to see why") from err
+    for failure in prof.failures:
+        if failure.get("metric") == "model":
+            print(f"  {failure['model']}: failed ({failure['error']})")
     files = _write_profile_tables(prof, out)
     profiled = prof.models
+    # the eigenspectrum figure reads the embeddings the jobs cached, not a second forward pass
+    spectra = {}
+    for name in profiled:
+        embedder = Embedder(models[name], device=args.device, progress=False,
+                            cache_dir=checkpoints / "embeddings")  # fmt: skip
+        spectra[name] = _spectrum_of(embedder.embed(images))
     ssl = [m for m in profiled if m not in controls]
 
     clusters = evaluation = None
@@ -779,9 +785,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for task in evaluation.table.index:
             print("    " + evaluation.headline(task))
     notes = [
-        f"{len(profiles)} models of the factor zoo, {n_images} factor-MNIST test images, "
+        f"{len(profiled)} models of the factor zoo, {n_images} factor-MNIST test images, "
         f"{n_views} views per image and family ({', '.join(fams)}), k = {args.k}, "
-        f"seed = {args.seed}; {time.time() - started:.0f} s on {args.device or 'cpu'}.",
+        f"seed = {args.seed}; {time.time() - started:.0f} s on {args.device or 'cpu'}; "
+        f"per-model checkpoints in {checkpoints} (a rerun resumes from them).",
     ]
     if evaluation is not None:
         notes.extend(evaluation.notes)
