@@ -622,15 +622,23 @@ def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: ar
             what = f"layer {where!r} of model {name!r}" if where is not None else f"model {name!r}"
             raise CLIError(f"{what} returns outputs of shape {tuple(out.shape)}; expected "
                            "(N, D) embeddings (pool or flatten in the model)")  # fmt: skip
+    import tempfile
+
     n_views = args.n_views or DEFAULT_N_VIEWS
-    prof = profile(model, images, families=fams, n_views=n_views, k=args.k, seed=args.seed,
-                   name=name, device=args.device, progress=False if args.quiet else None,
-                   curvature=getattr(args, "curvature", False), layers=layers,
-                   n_bootstrap=getattr(args, "bootstrap", 0), **options)  # fmt: skip
-    if layers is not None:  # the eigenspectrum figure is of one representation: not drawn
-        return prof, None
-    z = Embedder(model, device=args.device, progress=False, **options).embed(images)
-    return prof, z
+    # the profile's embeddings go through a private cache, so the eigenspectrum figure reads
+    # them back instead of running the model a second time
+    with tempfile.TemporaryDirectory(prefix="manifold-cli-") as cache:
+        prof = profile(model, images, families=fams, n_views=n_views, k=args.k,
+                       seed=args.seed, name=name, device=args.device,
+                       progress=False if args.quiet else None,
+                       curvature=getattr(args, "curvature", False), layers=layers,
+                       n_bootstrap=getattr(args, "bootstrap", 0), cache_dir=cache,
+                       **options)  # fmt: skip
+        if layers is not None:  # the eigenspectrum figure is of one representation: not drawn
+            return prof, None
+        embedder = Embedder(model, device=args.device, progress=False, cache_dir=cache,
+                            **options)  # fmt: skip
+        return prof, embedder.embed(images)
 
 
 def _layer_names(text: str | None) -> list[str] | None:

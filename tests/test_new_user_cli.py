@@ -239,3 +239,38 @@ def test_profile_bootstrap_option_adds_standard_errors(tmp_path):
                  "--bootstrap", "3", "--quiet", "--out", str(out)]) == 0  # fmt: skip
     table = pd.read_csv(out / "profile.csv")
     assert (table["statistic"] == "se").sum() > 10
+
+
+COUNTING_MODEL = """
+import torch
+from pathlib import Path
+
+COUNT = Path(__file__).with_suffix(".count")
+
+
+class Counting(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 16))
+
+    def forward(self, x):
+        COUNT.write_text(str(int(COUNT.read_text() or 0) + len(x)) if COUNT.exists()
+                         else str(len(x)))
+        return self.net(x)
+
+
+def factory():
+    torch.manual_seed(0)
+    return Counting()
+"""
+
+
+def test_profile_runs_the_model_once_over_the_clean_images(tmp_path):
+    from manifold.cli import main
+
+    (tmp_path / "counting.py").write_text(COUNTING_MODEL)
+    assert main(["profile", "--model", f"{tmp_path / 'counting.py'}:factory", "--data",
+                 "factor-mnist", "--n-images", "30", "--n-views", "2", "--k", "5",
+                 "--families", "crop", "--quiet", "--out", str(tmp_path / "o")]) == 0  # fmt: skip
+    # 2 probe images, 30 clean images once, 30 x 2 crop views; no second pass for the figure
+    assert int((tmp_path / "counting.count").read_text()) == 2 + 30 + 60
