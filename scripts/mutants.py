@@ -65,25 +65,25 @@ MUTANTS = [
     m(
         "transfer-screen-outside-lomo",
         "zoo/transfer.py",
-        """    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        mask[i] = False
+        """    for f, test in enumerate(folds):
+        mask = np.ones(n, dtype=bool)
+        mask[test] = False
         fit = _fit_task(x[mask], y[mask], alphas, max_features, cv)
-        pred[i] = fit.predict(x[i : i + 1])[0]
-        coefs[i, fit.columns] = fit.coef""",
-        """    mask = np.ones(n, dtype=bool)
-    keep = np.arange(p)
+        pred[test] = fit.predict(x[test])
+        coefs[f, fit.columns] = fit.coef""",
+        """    keep = np.arange(p)
     if max_features is not None and max_features < p:
         xs_all, _, _ = _standardise(x)
         corr = np.abs(xs_all.T @ ((y - y.mean()) / y.std())) / n
         keep = np.sort(np.argsort(-corr, kind="stable")[:max_features])
-    for i in range(n):
-        mask[i] = False
+    for f, test in enumerate(folds):
+        mask = np.ones(n, dtype=bool)
+        mask[test] = False
         fit = _fit_task(x[mask][:, keep], y[mask], alphas, None, cv)
-        pred[i] = fit.predict(x[i : i + 1, keep])[0]
-        coefs[i, keep[fit.columns]] = fit.coef""",
+        pred[test] = fit.predict(x[test][:, keep])
+        coefs[f, keep[fit.columns]] = fit.coef""",
         f"{W} tests/test_transfer.py",
-        "issue 19 #1: feature screening on all models, outside the leave-one-model-out loop",
+        "issue 19 #1: feature screening on all models, outside the held-out folds of _lomo",
     ),
     m(
         "runner-fingerprint-ignores-n-views",
@@ -95,11 +95,11 @@ MUTANTS = [
     ),
     m(
         "profile-mle-on-the-k-graph",
-        "profiling.py",
-        "metrics.mle_dimension(wide, k=k_mle)",
-        "metrics.mle_dimension(knn, k=knn.k)",
-        f"{W} tests/test_profile.py",
-        "issue 19 #3: the profile's MLE dimension on the k-neighbour graph, not k = 20",
+        "engine.py",
+        "return mle_dimension(ctx.mle_knn, k=ctx.k_mle)",
+        "return mle_dimension(ctx.knn, k=ctx.knn.k)",
+        f"{W} tests/test_profile.py tests/test_engine.py",
+        "issue 19 #3: the engine's MLE dimension on the k-neighbour graph, not min(20, N - 1)",
     ),
     m(
         "augment-coupled-stage-streams",
@@ -127,11 +127,12 @@ MUTANTS = [
     ),
     m(
         "local-dimension-threshold-on-s",
-        "metrics/local.py",
+        "graphs/neighbourhood.py",
         "variance = singular**2",
         "variance = singular",
         f"{W} tests/test_local_geometry.py",
-        "issue 19 #7: the local-PCA rule thresholds singular values, not variances",
+        "issue 19 #7: the shared local-PCA rule (pca_dimension) thresholds singular values, "
+        "not variances",
     ),
     # -- spectral ---------------------------------------------------------------------------
     m(
@@ -225,8 +226,8 @@ MUTANTS = [
     m(
         "lidar-within-divides-by-nk",
         "spectral/lidar.py",
-        "sigma_w = _sym(within / (n * (n_views - 1)))",
-        "sigma_w = _sym(within / (n * n_views))",
+        "sigma_w = symmetric_part(within / (n * (n_views - 1)))",
+        "sigma_w = symmetric_part(within / (n * n_views))",
         f"{W} tests/test_spectral.py",
         "LiDAR's within-image covariance normalised by N·K, not N·(K - 1)",
     ),
@@ -256,12 +257,12 @@ MUTANTS = [
         "TwoNN method='mle' without the censored ratios",
     ),
     m(
-        "mle-unbiased-ignored",
+        "mle-numerator-ignored",
         "metrics/dimension.py",
-        "offset = 2 if unbiased else 1",
+        'offset = 2 if numerator == "k-2" else 1',
         "offset = 1",
         "tests/test_dimension.py",
-        "mle_dimension(unbiased=True) ignored",
+        "mle_dimension(numerator='k-2') (and the deprecated unbiased=True) ignored",
     ),
     m(
         "mle-arithmetic-mean",
@@ -274,11 +275,11 @@ MUTANTS = [
     # -- local geometry ---------------------------------------------------------------------
     m(
         "diameter-pairs-or",
-        "metrics/local.py",
-        "pair = mask[:, :, None] & mask[:, None, :]\n        out[rows.numpy()]",
-        "pair = mask[:, :, None] | mask[:, None, :]\n        out[rows.numpy()]",
-        "tests/test_local_geometry.py",
-        "NNK diameter counts pruned candidates (at the origin) as pair ends",
+        "graphs/neighbourhood.py",
+        "pair = mask[:, :, None] & mask[:, None, :]",
+        "pair = mask[:, :, None] | mask[:, None, :]",
+        f"tests/test_local_geometry.py {R}",
+        "the shared neighbourhood diameter counts pruned candidates as pair ends",
     ),
     m(
         "subspace-partner-nearest",
@@ -340,8 +341,8 @@ MUTANTS = [
     m(
         "augmentation-dimension-threshold-ignored",
         "metrics/invariance.py",
-        "out[start : start + _CHUNK] = _explained_dimension(s, threshold).cpu()",
-        "out[start : start + _CHUNK] = _explained_dimension(s, 0.1).cpu()",
+        "out[start : start + _CHUNK] = pca_dimension(s, threshold).cpu()",
+        "out[start : start + _CHUNK] = pca_dimension(s, 0.1).cpu()",
         f"{W} tests/test_invariance.py",
         "augmentation_dimension(threshold=...) ignored",
     ),
@@ -463,59 +464,66 @@ MUTANTS = [
     m(
         "large-mle-on-the-k-graph",
         "large.py",
-        "lambda: _mle_with_se(wide, k_wide, n)",
+        "lambda: _mle_with_se(wide, k_mle, n)",
         "lambda: _mle_with_se(knn, k, n)",
-        f"tests/test_large.py {R}",
-        "profile_large's MLE dimension on the k-neighbour graph, not k = 20",
+        f"tests/test_large.py tests/test_engine.py {R}",
+        "profile_large's MLE dimension on the k-neighbour graph, not min(20, N - 1)",
     ),
     m(
         "large-rankme-subset-seed",
-        "large.py",
-        "sub = _sample_rows(n, max_samples, numpy_generator(seed))",
-        "sub = _sample_rows(n, max_samples, numpy_generator(seed + 1))",
+        "engine.py",
+        "rng = numpy_generator(self.seed)",
+        "rng = numpy_generator(self.seed + 1)",
         f"tests/test_large.py {R}",
-        "profile_large's RankMe subset differs from rankme(z, max_samples, seed)",
+        "the context's RankMe subset of a RowReader (profile_large) differs from "
+        "rankme(z, max_samples, seed)",
     ),
     # -- profile, runner --------------------------------------------------------------------
     m(
         "profile-same-source-count",
-        "profiling.py",
-        "lambda: metrics.same_source_rate(v))",
-        'lambda: metrics.same_source_rate(v, weighting="count"))',
+        "engine.py",
+        '_views_only(_metrics_module("same_source_rate"))',
+        'lambda ctx, v: __import__("manifold.metrics")'
+        '.metrics.same_source_rate(v, weighting="count")',
         f"{W} tests/test_profile.py",
-        "profile's same-source rate uses the count weighting",
+        "the registry's same-source rate uses the count weighting",
     ),
     m(
         "profile-view-rankme-of-means",
-        "profiling.py",
-        "rankme(v.reshape(-1, v.shape[-1]))",
-        "rankme(v.mean(dim=1))",
+        "engine.py",
+        "rankme(views.reshape(-1, views.shape[-1]))",
+        "rankme(views.mean(dim=1))",
         f"{W} tests/test_profile.py",
-        "per-family RankMe of the view means instead of all views",
+        "the registry's per-family RankMe of the view means instead of all views",
     ),
     m(
         "profile-rankme-seed-fixed",
-        "profiling.py",
-        "rankme(z, max_samples=max_samples, seed=seed)",
-        "rankme(z, max_samples=max_samples, seed=0)",
+        "engine.py",
+        "return rankme(self.z, max_samples=self.max_samples, seed=self.seed)",
+        "return rankme(self.z, max_samples=self.max_samples, seed=0)",
         f"{W} tests/test_profile.py",
-        "profile's RankMe subsample ignores seed",
+        "the context's RankMe subsample (in-memory z) ignores seed",
     ),
     m(
         "profile-nnk-on-the-wide-graph",
-        "profiling.py",
-        "lambda: nnk_graph(knn))\n    k_mle",
-        "lambda: nnk_graph(wide))\n    k_mle",
-        f"{W} tests/test_profile.py",
-        "the semantic NNK graph built on the 20-neighbour graph, not k",
+        "engine.py",
+        "lambda: nnk_graph(self.knn))",
+        "lambda: nnk_graph(self.mle_knn))",
+        f"{W} tests/test_profile.py tests/test_engine.py",
+        "the context's NNK graph built on the wider (MLE) neighbour search, not the k-NN graph",
     ),
     m(
-        "runner-family-metrics-on-wide-graph",
-        "runner.py",
-        "knn = graphs[1] if graphs is not None else None",
-        "knn = graphs[0] if graphs is not None else None",
-        W,
-        "the runner's family jobs use the 20-neighbour graph for the semantic scale and NNK",
+        "family-spread-on-wide-graph",
+        "engine.py",
+        '_with_semantic("spread_ratio", "knn")',
+        '_with_semantic("spread_ratio", "mle_knn")',
+        f"{W} tests/test_profile.py",
+        (
+            "(was runner-family-metrics-on-wide-graph: the runner now shares the engine's "
+            "context, so its family jobs cannot pick their own graphs) the registry gives "
+            "spread_ratio the wider MLE graph: the semantic scale is the 20th, not the k-th, "
+            "neighbour distance"
+        ),
     ),
     m(
         "runner-views-seed-fixed",
@@ -545,8 +553,13 @@ MUTANTS = [
     m(
         "embed-cache-key-without-seed",
         "embed.py",
-        "n_views=n_views,\n                seed=seed_int,\n            )\n        cached",
-        "n_views=n_views,\n            )\n        cached",
+        """n_views=n_views,
+                seed=base_seed,
+            )
+        cached""",
+        """n_views=n_views,
+            )
+        cached""",
         f"tests/test_embed.py {W}",
         "the view cache key leaves out the seed",
     ),
@@ -578,10 +591,10 @@ MUTANTS = [
     m(
         "transfer-p-value-without-plus-one",
         "zoo/transfer.py",
-        'row["p_value"] = (1 + int((perm_r2 >= row["r2"]).sum())) / (1 + n_permutations)',
-        'row["p_value"] = int((perm_r2 >= row["r2"]).sum()) / n_permutations',
+        'row["p_value"] = (1 + int((perm >= row["spearman"]).sum())) / (1 + n_permutations)',
+        'row["p_value"] = int((perm >= row["spearman"]).sum()) / n_permutations',
         f"tests/test_transfer.py {R}",
-        "permutation p-value without the +1 (can be 0)",
+        "permutation p-value of the Spearman rho without the +1 (can be 0)",
     ),
     m(
         "transfer-intercept-on-z-scale",
