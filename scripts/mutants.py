@@ -12,7 +12,7 @@ survivor is either a missing test (write one) or an equivalent mutant (the chang
 any result); known equivalents are listed in ``EQUIVALENT`` with the reason, and reported
 apart.
 
-Usage (from the repository root; about 10 minutes on 2 cores)::
+Usage (from the repository root; 6 to 10 minutes on 2 cores)::
 
     OMP_NUM_THREADS=1 python scripts/mutants.py            # every mutant
     python scripts/mutants.py --list                        # the catalogue
