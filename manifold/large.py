@@ -47,6 +47,7 @@ from manifold._backend import numpy_generator, require
 from manifold._checks import as_tensor, check_choice, check_int, check_positive
 from manifold._summary import PointMetric
 from manifold.graphs.knn import KNNGraph, knn_graph
+from manifold.graphs.nnk import PrunedCandidates
 from manifold.io import RowReader
 
 __all__ = ["AnchorNNK", "RowReader", "anchor_knn", "anchor_nnk", "profile_large"]
@@ -255,7 +256,7 @@ def _make_search(
 
 
 @dataclass
-class AnchorNNK:
+class AnchorNNK(PrunedCandidates):
     """NNK neighbourhoods of anchor points, solved against candidates from the full set.
 
     Attributes:
@@ -284,16 +285,6 @@ class AnchorNNK:
     def n_nodes(self) -> int:
         """Number of anchors (the graph's nodes; their rows in ``z`` are :attr:`rows`)."""
         return int(self.rows.size)
-
-    @property
-    def k(self) -> int:
-        """Candidates per anchor."""
-        return self.knn.k
-
-    def neighbors(self, i: int) -> np.ndarray:
-        """Rows of ``z`` that anchor ``i`` keeps as NNK neighbours, nearest first."""
-        i = check_int(i, "i", minimum=-self.n_nodes, maximum=self.n_nodes - 1)
-        return self.knn.indices[i][self.mask[i]]
 
     def to_scipy(self, weight: str = "theta") -> Any:
         """The kept edges as an ``(n_anchors, N)`` CSR matrix (row ``i``: anchor ``i``).

@@ -20,7 +20,7 @@ from manifold.graphs.knn import KNNGraph, knn_graph
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["NNKGraph", "kernel_block", "nnk_graph", "solve_nnk_nodes"]
+__all__ = ["NNKGraph", "PrunedCandidates", "kernel_block", "nnk_graph", "solve_nnk_nodes"]
 
 _KERNELS = ("gaussian", "cosine")
 _SYMMETRIZE = (True, False, "max", "mean", "error")
@@ -42,8 +42,29 @@ _BLOCK_BUDGET = 2**24
 _KERNEL_CHUNK = 2**19
 
 
+class PrunedCandidates:
+    """The ``k`` and ``neighbors(i)`` calls of a graph that prunes kNN candidates.
+
+    Shared by :class:`NNKGraph` and the anchor graphs of :mod:`manifold.large`; a subclass
+    defines ``n_nodes``, ``knn`` (the candidates) and ``mask`` (those each node kept).
+    """
+
+    knn: KNNGraph
+    mask: np.ndarray
+
+    @property
+    def k(self) -> int:
+        """Candidates per node (the kNN graph's ``k``; the kept degree is at most this)."""
+        return self.knn.k
+
+    def neighbors(self, i: int) -> np.ndarray:
+        """Indices of the neighbours node ``i`` kept among its candidates, nearest first."""
+        i = check_int(i, "i", minimum=-self.n_nodes, maximum=self.n_nodes - 1)
+        return self.knn.indices[i][self.mask[i]]
+
+
 @dataclass
-class NNKGraph:
+class NNKGraph(PrunedCandidates):
     """An NNK graph: the kNN candidates of each node pruned by non-negative kernel regression.
 
     Attributes:
@@ -76,16 +97,6 @@ class NNKGraph:
     def n_nodes(self) -> int:
         """Number of nodes ``N``."""
         return self.knn.n_nodes
-
-    @property
-    def k(self) -> int:
-        """Candidates per node (the kNN graph's ``k``; the NNK degree is at most this)."""
-        return self.knn.k
-
-    def neighbors(self, i: int) -> np.ndarray:
-        """Indices of the NNK neighbours of node ``i`` (the candidates it kept), nearest first."""
-        i = check_int(i, "i", minimum=-self.n_nodes, maximum=self.n_nodes - 1)
-        return self.knn.indices[i][self.mask[i]]
 
     def to_scipy(self, weight: str = "theta") -> scipy.sparse.csr_matrix:
         """The graph as an ``(N, N)`` CSR matrix with the edges of :attr:`adjacency`.
