@@ -252,6 +252,15 @@ def _write_part(path: Path, result: _Result, fingerprint: str) -> None:
     atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
 
 
+def _context(job: _Job, z: Any, name: str) -> ModelContext:
+    """The engine context of one representation of a job, with the job's settings."""
+    s = job.settings
+    zt, _ = as_tensor(z, name, min_sizes={"N": s["k"] + 1})
+    return ModelContext(zt, s["k"], Recorder(job.model), seed=s["seed"],
+                        max_samples=s["max_samples"],
+                        n_bootstrap=s.get("n_bootstrap", 0))  # fmt: skip
+
+
 def _run_job(job: _Job) -> list[_Result]:
     """Compute the missing parts of one model (runs in the worker).
 
@@ -271,12 +280,9 @@ def _run_job(job: _Job) -> list[_Result]:
         model, layer=s["layer"], device=s["device"], batch_size=s["batch_size"],
         cache_dir=cache, progress=False, output=s.get("output"),
     )  # fmt: skip
-    z, _ = as_tensor(embedder.embed(job.images), "embeddings", min_sizes={"N": s["k"] + 1})
     # graph failures are reported by the semantic part (this job's or a checkpointed one)
-    ctx = ModelContext(
-        z, s["k"], Recorder(job.model), seed=s["seed"], max_samples=s["max_samples"],
-        n_bootstrap=s.get("n_bootstrap", 0),
-    )  # fmt: skip
+    ctx = _context(job, embedder.embed(job.images), "embeddings")
+    z = ctx.z
     options = {"curvature"} if s["curvature"] else set()
     results = []
     for part, family in job.parts:
@@ -308,13 +314,10 @@ def _run_layers_job(job: _Job, model: torch.nn.Module, cache: str | None, starte
         model, layers=s["layers"], device=s["device"], batch_size=s["batch_size"],
         cache_dir=cache, progress=False, output=s.get("output"),
     )  # fmt: skip
-    contexts = {}
-    for layer, z in embedder.embed(job.images).items():
-        zt, _ = as_tensor(z, f"embeddings of layer {layer!r}", min_sizes={"N": s["k"] + 1})
-        contexts[layer] = ModelContext(
-            zt, s["k"], Recorder(job.model), seed=s["seed"], max_samples=s["max_samples"],
-            n_bootstrap=s.get("n_bootstrap", 0),
-        )  # fmt: skip
+    contexts = {
+        layer: _context(job, z, f"embeddings of layer {layer!r}")
+        for layer, z in embedder.embed(job.images).items()
+    }
     options = {"curvature"} if s["curvature"] else set()
     results = []
     for part, family in job.parts:
