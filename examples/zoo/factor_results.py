@@ -27,12 +27,16 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 from manifold.datasets import load_factor_mnist, load_transfer, load_zoo
-from manifold.profiling import DEFAULT_FAMILIES, Profile, profile
+from manifold.profiling import DEFAULT_FAMILIES, Profile
+
+try:  # run as a script (the folder is on sys.path)
+    from pages import cached_zoo_profile, md_table, update_page
+except ImportError:  # pragma: no cover - imported as a package module
+    from .pages import cached_zoo_profile, md_table, update_page
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -50,43 +54,9 @@ INVARIANCE = ("spread_ratio", "same_source_rate", "lidar", "alignment")
 def zoo_profile() -> Profile:
     """Profile every factor-zoo model; cached models are reused while their SHA-256 matches."""
     models, manifest = load_zoo()
-    done = None
-    if CACHE.exists():
-        cached = Profile.load(CACHE)
-        sha = manifest["sha256"].to_dict()
-        fresh = [m for m in cached.models if cached.settings.get(m, {}).get("sha256") == sha.get(m)]
-        if fresh:
-            done = Profile(cached.table[cached.table["model"].isin(fresh)].reset_index(drop=True),
-                           {m: cached.settings[m] for m in fresh},
-                           [f for f in cached.failures if f["model"] in fresh])  # fmt: skip
-    have = set(done.models) if done is not None else set()
     x, _ = load_factor_mnist("test", n=N_IMAGES, seed=SEED)
-    for name, model in models.items():
-        if name in have:
-            continue
-        t0 = time.time()
-        p = profile(model, x, families=DEFAULT_FAMILIES, n_views=N_VIEWS, k=K, seed=SEED,
-                    name=name, progress=False)  # fmt: skip
-        p.settings[name]["sha256"] = manifest.loc[name, "sha256"]
-        done = p if done is None else Profile.concat([done, p])
-        done.save(CACHE)
-        print(f"profiled {name} in {time.time() - t0:.1f} s ({len(p.failures)} failures)")
-    keep = done.table["model"].isin(list(models))
-    return Profile(done.table[keep].reset_index(drop=True), done.settings, done.failures)
-
-
-def md_table(frame: pd.DataFrame, digits: int = 2) -> str:
-    """A Markdown table."""
-    frame = frame.reset_index()
-
-    def cell(v):
-        if isinstance(v, (float, np.floating)):
-            return "–" if not np.isfinite(v) else f"{v:.{digits}f}"
-        return str(v)
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + " --- |" * frame.shape[1]]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
-    return "\n".join(lines)
+    return cached_zoo_profile(models, manifest, x, CACHE, families=DEFAULT_FAMILIES,
+                              n_views=N_VIEWS, k=K, seed=SEED)  # fmt: skip
 
 
 def recipe_grid(transfer: pd.DataFrame, manifest: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
@@ -168,20 +138,6 @@ def training_figure(manifest: pd.DataFrame, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def update_page(blocks: dict[str, str]) -> None:
-    """Replace the generated blocks of docs/zoo-results.md; add missing ones at the end."""
-    page = DOCS / "zoo-results.md"
-    text = page.read_text() if page.exists() else "# Results on the factor zoo\n"
-    for name, body in blocks.items():
-        begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
-        if begin in text:
-            head, rest = text.split(begin, 1)
-            text = head + begin + "\n" + body.strip() + "\n" + end + rest.split(end, 1)[1]
-        else:
-            text += f"\n## {name}\n\n{begin}\n{body.strip()}\n{end}\n"
-    page.write_text(text)
 
 
 def analyse(prof: Profile, n_permutations: int, n_bootstrap: int) -> dict[str, str]:
@@ -320,7 +276,7 @@ def main() -> None:
     if args.profile_only:
         return
     blocks = analyse(prof, args.permutations, args.bootstrap)
-    update_page(blocks)
+    update_page(DOCS / "zoo-results.md", blocks, "Results on the factor zoo")
     for name, body in blocks.items():
         print(f"\n## {name}\n\n{body}")
 

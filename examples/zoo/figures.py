@@ -58,7 +58,7 @@ def transfer_heatmap(table: pd.DataFrame):
         ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7,
                 color="black" if v > middle else "white")  # fmt: skip
     fig.colorbar(image, ax=ax, label="test accuracy (%)")
-    ax.set_title("Linear-probe transfer (load_transfer(zoo=\"mnist\"))", fontsize=10)
+    ax.set_title('Linear-probe transfer (load_transfer(zoo="mnist"))', fontsize=10)
     fig.tight_layout()
     return fig
 

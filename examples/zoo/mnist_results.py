@@ -7,8 +7,8 @@ models, evaluates transfer prediction leave-one-model-out against the RankMe, al
 baselines, and writes the figures ``docs/figures/zoo_*.png`` and the numbers quoted in
 ``docs/mnist-zoo-results.md`` (printed as Markdown).
 
-    python examples/zoo_results.py                 # profile (cached) + analysis
-    python examples/zoo_results.py --profile-only  # only fill the cache
+    python examples/zoo/mnist_results.py                 # profile (cached) + analysis
+    python examples/zoo/mnist_results.py --profile-only  # only fill the cache
 """
 
 from __future__ import annotations
@@ -22,9 +22,14 @@ import pandas as pd
 import torch
 
 from manifold.datasets import load_mnist, load_zoo
-from manifold.profiling import Profile, profile
+from manifold.profiling import Profile
 
-ROOT = Path(__file__).resolve().parents[1]
+try:  # run as a script (the folder is on sys.path)
+    from pages import cached_zoo_profile, md_table, update_page
+except ImportError:  # pragma: no cover - imported as a package module
+    from .pages import cached_zoo_profile, md_table, update_page
+
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 FIGURES = DOCS / "figures"
 CACHE = DOCS / "zoo_profile.csv"
@@ -42,45 +47,8 @@ def images() -> torch.Tensor:
 def zoo_profile() -> Profile:
     """Profile every zoo model; cached models are reused while their weights' SHA-256 matches."""
     models, manifest = load_zoo(zoo="mnist")
-    done = None
-    if CACHE.exists():
-        cached = Profile.load(CACHE)
-        sha = manifest["sha256"].to_dict()
-        fresh = [m for m in cached.models if cached.settings.get(m, {}).get("sha256") == sha.get(m)]
-        if fresh:
-            done = Profile(cached.table[cached.table["model"].isin(fresh)].reset_index(drop=True),
-                           {m: cached.settings[m] for m in fresh},
-                           [f for f in cached.failures if f["model"] in fresh])  # fmt: skip
-    have = set(done.models) if done is not None else set()
-    x = images()
-    for name, model in models.items():
-        if name in have:
-            continue
-        t0 = time.time()
-        p = profile(model, x, families=FAMILIES, n_views=N_VIEWS, k=K, seed=SEED, name=name,
-                    progress=False)  # fmt: skip
-        p.settings[name]["sha256"] = manifest.loc[name, "sha256"]
-        p.settings[name]["method"] = manifest.loc[name, "method"]
-        done = p if done is None else Profile.concat([done, p])
-        done.save(CACHE)
-        print(f"profiled {name} in {time.time() - t0:.1f} s ({len(p.failures)} failures)")
-    keep = done.table["model"].isin(list(models))
-    return Profile(done.table[keep].reset_index(drop=True), done.settings, done.failures)
-
-
-def md_table(frame: pd.DataFrame, digits: int = 2) -> str:
-    """A Markdown table (no extra dependency)."""
-    frame = frame.reset_index()
-    cols = [str(c) for c in frame.columns]
-
-    def cell(v):
-        if isinstance(v, float):
-            return "–" if not np.isfinite(v) else f"{v:.{digits}f}"
-        return str(v)
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
-    return "\n".join(lines)
+    return cached_zoo_profile(models, manifest, images(), CACHE, families=FAMILIES,
+                              n_views=N_VIEWS, k=K, seed=SEED)  # fmt: skip
 
 
 def baseline_correlations(matrix, transfer, methods) -> pd.DataFrame:
@@ -112,20 +80,6 @@ def invariance_effects(matrix, transfer) -> pd.DataFrame:
     corr.index = [c.split("/")[0] for c in corr.index]
     corr.index.name = "family (spread ratio)"
     return corr
-
-
-def update_page(blocks: dict[str, str]) -> None:
-    """Replace the generated blocks of docs/mnist-zoo-results.md (prose is kept)."""
-    page = DOCS / "mnist-zoo-results.md"
-    text = page.read_text() if page.exists() else "# Geometry of the MNIST zoo\n"
-    for name, body in blocks.items():
-        begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
-        if begin in text:
-            head, rest = text.split(begin, 1)
-            text = head + begin + "\n" + body.strip() + "\n" + end + rest.split(end, 1)[1]
-        else:
-            text += f"\n## {name}\n\n{begin}\n{body.strip()}\n{end}\n"
-    page.write_text(text)
 
 
 def analyse(prof: Profile, n_permutations: int = 200) -> dict[str, str]:
@@ -236,7 +190,7 @@ def main() -> None:
     if args.profile_only:
         return
     blocks = analyse(prof, args.permutations)
-    update_page(blocks)
+    update_page(DOCS / "mnist-zoo-results.md", blocks, "Geometry of the MNIST zoo")
     for name, body in blocks.items():
         print(f"## {name}\n\n{body}\n")
 

@@ -1,0 +1,74 @@
+"""Helpers shared by the zoo results scripts: cached zoo profiles and generated page blocks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manifold.profiling import Profile, profile
+
+
+def cached_zoo_profile(
+    models: dict[str, Any], manifest: pd.DataFrame, images: Any, cache: Path, **options: Any
+) -> Profile:
+    """Profile every model, reusing ``cache`` for models whose weights' SHA-256 is unchanged.
+
+    The cache is rewritten after each new model, so an interrupted run resumes. ``options``
+    go to :func:`manifold.profile` (families, n_views, k, seed).
+    """
+    done = None
+    if cache.exists():
+        cached = Profile.load(cache)
+        sha = manifest["sha256"].to_dict()
+        fresh = [m for m in cached.models if cached.settings.get(m, {}).get("sha256") == sha.get(m)]
+        if fresh:
+            done = Profile(cached.table[cached.table["model"].isin(fresh)].reset_index(drop=True),
+                           {m: cached.settings[m] for m in fresh},
+                           [f for f in cached.failures if f["model"] in fresh])  # fmt: skip
+    have = set(done.models) if done is not None else set()
+    for name, model in models.items():
+        if name in have:
+            continue
+        t0 = time.time()
+        p = profile(model, images, name=name, progress=False, **options)
+        p.settings[name]["sha256"] = manifest.loc[name, "sha256"]
+        p.settings[name]["method"] = manifest.loc[name, "method"]
+        done = p if done is None else Profile.concat([done, p])
+        done.save(cache)
+        print(f"profiled {name} in {time.time() - t0:.1f} s ({len(p.failures)} failures)")
+    keep = done.table["model"].isin(list(models))
+    return Profile(done.table[keep].reset_index(drop=True), done.settings, done.failures)
+
+
+def md_table(frame: pd.DataFrame, digits: int = 2) -> str:
+    """A Markdown table (no extra dependency); non-finite floats print as a dash."""
+    frame = frame.reset_index()
+
+    def cell(v: Any) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "–" if not np.isfinite(v) else f"{v:.{digits}f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + " --- |" * frame.shape[1]]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join(lines)
+
+
+def update_page(page: Path, blocks: dict[str, str], title: str) -> None:
+    """Replace the ``<!-- begin:NAME -->`` blocks of ``page``; add missing ones at the end.
+
+    The hand-written prose around the blocks is kept.
+    """
+    text = page.read_text() if page.exists() else f"# {title}\n"
+    for name, body in blocks.items():
+        begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
+        if begin in text:
+            head, rest = text.split(begin, 1)
+            text = head + begin + "\n" + body.strip() + "\n" + end + rest.split(end, 1)[1]
+        else:
+            text += f"\n## {name}\n\n{begin}\n{body.strip()}\n{end}\n"
+    page.write_text(text)
