@@ -123,7 +123,8 @@ def stage_full(args: argparse.Namespace) -> dict:
 
 def stage_recall(args: argparse.Namespace) -> dict:
     """Exact against IVF anchor search on the same anchors: time and recall@k."""
-    from manifold.large import RowReader, anchor_knn
+    from manifold.graphs import anchor_knn
+    from manifold.io import RowReader
 
     reader = RowReader(np.load(args.path, mmap_mode="r"))
     rows = np.sort(np.random.default_rng(0).choice(reader.n, args.anchors, replace=False))

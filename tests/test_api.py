@@ -11,6 +11,7 @@ SUBMODULES = [
     "manifold.datasets",
     "manifold.embed",
     "manifold.graphs",
+    "manifold.graphs.anchor",
     "manifold.large",
     "manifold.metrics",
     "manifold.plot",

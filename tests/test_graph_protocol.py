@@ -4,9 +4,18 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from manifold.graphs import KNNGraph, NNKGraph, as_graph, is_graph, knn_graph, nnk_graph
+from manifold.graphs import (
+    AnchorNNK,
+    KNNGraph,
+    NNKGraph,
+    anchor_knn,
+    anchor_nnk,
+    as_graph,
+    is_graph,
+    knn_graph,
+    nnk_graph,
+)
 from manifold.graphs.resolve import GRAPH_PROTOCOL
-from manifold.large import AnchorNNK, anchor_knn, anchor_nnk
 from manifold.metrics import local_dimension, mle_dimension, nnk_degree, twonn_dimension
 
 
@@ -93,3 +102,13 @@ def test_metrics_give_the_same_value_from_points_a_knn_graph_or_an_nnk_graph(gra
     for metric in (nnk_degree, local_dimension):
         a, b, c = (metric(x, k=6).values for x in (z, knn, nnk))
         assert np.array_equal(a, b) and np.array_equal(b, c)
+
+
+def test_anchor_graphs_live_in_the_graph_layer_and_large_re_exports_them():
+    import manifold.graphs as graphs
+    import manifold.graphs.anchor as anchor
+    import manifold.large as large
+
+    for name in ("AnchorNNK", "anchor_knn", "anchor_nnk"):
+        assert getattr(large, name) is getattr(graphs, name) is getattr(anchor, name)
+    assert anchor.anchor_knn.__module__ == "manifold.graphs.anchor"

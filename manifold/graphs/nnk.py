@@ -45,7 +45,7 @@ _KERNEL_CHUNK = 2**19
 class PrunedCandidates:
     """The ``k`` and ``neighbors(i)`` calls of a graph that prunes kNN candidates.
 
-    Shared by :class:`NNKGraph` and the anchor graphs of :mod:`manifold.large`; a subclass
+    Shared by :class:`NNKGraph` and the anchor graphs of :mod:`manifold.graphs.anchor`; a subclass
     defines ``n_nodes``, ``knn`` (the candidates) and ``mask`` (those each node kept).
     """
 

@@ -1,7 +1,7 @@
 """One resolver for "points or a graph": every metric that reads a graph accepts either.
 
 Every graph type (:class:`~manifold.graphs.KNNGraph`, :class:`~manifold.graphs.NNKGraph`,
-:class:`~manifold.large.AnchorNNK`) answers the same five calls: ``n_nodes``, ``k``,
+:class:`~manifold.graphs.AnchorNNK`) answers the same five calls: ``n_nodes``, ``k``,
 ``neighbors(i)``, ``to_scipy(weight=...)`` and ``to_networkx()``. :func:`is_graph` checks that
 protocol; :func:`as_graph` turns points or a graph into the graph a metric needs.
 """
