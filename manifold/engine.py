@@ -374,13 +374,12 @@ def _nnk_diameter(ctx: ModelContext, _: Any) -> PointMetric:
     return nnk_diameter(ctx.nnk, scale=ctx.scale)
 
 
-def _curvature(name: str, attribute: str) -> Callable[[ModelContext, Any], PointMetric]:
+def _curvature(name: str) -> Callable[[ModelContext, Any], PointMetric]:
     def compute(ctx: ModelContext, _: Any) -> PointMetric:
         from manifold import metrics
 
-        graph = getattr(metrics, name)(ctx.nnk, scale=ctx.scale)
-        values = [d[attribute] for _, _, d in graph.edges(data=True)]
-        return PointMetric(name, np.asarray(values, dtype=float))
+        edges = getattr(metrics, name)(ctx.nnk, scale=ctx.scale, output="edges")
+        return PointMetric(name, edges.values)
 
     return compute
 
@@ -437,14 +436,14 @@ REGISTRY: tuple[Metric, ...] = (
         "ollivier_ricci",
         SEMANTIC,
         ("nnk",),
-        _curvature("ollivier_ricci", "ricci_curvature"),
+        _curvature("ollivier_ricci"),
         "curvature",
     ),
     Metric(
         "forman_ricci",
         SEMANTIC,
         ("nnk",),
-        _curvature("forman_ricci", "forman_curvature"),
+        _curvature("forman_ricci"),
         "curvature",
     ),
     Metric("spread_ratio", FAMILY, ("views",), _with_semantic("spread_ratio", "knn")),

@@ -115,6 +115,11 @@ def _accumulate(x: Any) -> Any:
     return acc.compute()
 
 
+def _anchor_nnk(x: Any) -> Any:
+    rows = np.arange(len(x))
+    return graphs.anchor_nnk(x, graphs.anchor_knn(x, rows, k=6), rows)
+
+
 ENTRIES = [
     # spectral (manifold.spectral.*)
     _e("rankme", "z", lambda x: spectral.rankme(x), homogeneity=INV),
@@ -143,6 +148,13 @@ ENTRIES = [
     _e("nnk_graph", "z", lambda x: nnk_graph(x, k=6), homogeneity={"distances": 1}),
     _e("as_graph", "z", lambda x: graphs.as_graph(x, "knn", k=5), homogeneity={"distances": 1}),
     _e("as_graph(nnk)", "z", lambda x: graphs.as_graph(x, "nnk", k=6)),
+    _e(
+        "anchor_knn",
+        "z",
+        lambda x: graphs.anchor_knn(x, np.arange(len(x)), k=5),
+        homogeneity={"distances": 1},
+    ),
+    _e("anchor_nnk", "z", lambda x: _anchor_nnk(x), homogeneity={"diameter": 1, "degree": 0}),
     # geometry metrics (manifold.metrics.*)
     _e("twonn_dimension", "z", lambda x: metrics.twonn_dimension(x), homogeneity=INV),
     _e("mle_dimension", "z", lambda x: metrics.mle_dimension(x, k=8), homogeneity=INV),
@@ -381,6 +393,15 @@ def _flatten(result: Any) -> dict[str, np.ndarray]:
         }
     if isinstance(result, KNNGraph):
         return {"indices": result.indices.astype(np.float64), "distances": result.distances}
+    if isinstance(result, graphs.AnchorNNK):
+        return {
+            "weights": result.weights,
+            "degree": result.degree.astype(np.float64),
+            "diameter": result.diameter,
+            "local_dimension": result.local_dimension,
+        }
+    if isinstance(result, metrics.EdgeCurvature):
+        return {result.name: result.values}
     if isinstance(result, Profile):
         table = result.table.sort_values(["manifold", "metric", "statistic"])
         return {"table": table["value"].to_numpy(dtype=np.float64)}
@@ -533,6 +554,18 @@ def _weighted(value: Any) -> nx.Graph:
 GRAPH_ENTRIES = [
     _e("ollivier_ricci", "graph", metrics.ollivier_ricci, ("graph", "weight")),
     _e("forman_ricci", "graph", metrics.forman_ricci, ("graph", "weight")),
+    _e(
+        "ollivier_ricci(edges)",
+        "graph",
+        lambda g: metrics.ollivier_ricci(g, output="edges"),
+        ("graph", "weight"),
+    ),
+    _e(
+        "forman_ricci(edges)",
+        "graph",
+        lambda g: metrics.forman_ricci(g, output="edges"),
+        ("graph", "weight"),
+    ),
 ]
 
 
@@ -595,6 +628,10 @@ def test_catalogue_covers_every_public_array_function() -> None:
         "Summary",
         "__version__",
         "is_graph",  # a yes/no question about any object
+        # result types and the streaming search behind anchor_knn (catalogued through it)
+        "AnchorNNK",
+        "AnchorSearch",
+        "EdgeCurvature",
     }
     # these take profile tables and model-level score matrices, not embeddings (their bad-input
     # handling is tested with the zoo)

@@ -250,3 +250,47 @@ def test_block_splitting_does_not_change_values(monkeypatch, table, batch, group
     np.testing.assert_allclose(
         _edge_values(out, "ricci_curvature", edges), ref["knn_ollivier"], atol=1e-6
     )
+
+
+@pytest.mark.parametrize("function", [ollivier_ricci, forman_ricci], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("source", ["knn", "nnk", "networkx"])
+def test_edges_output_holds_the_graph_outputs_numbers_in_its_edge_order(function, source):
+    from manifold.graphs import knn_graph, nnk_graph
+
+    z = np.random.default_rng(3).normal(size=(60, 4))
+    graph = {
+        "knn": lambda: knn_graph(z, k=5),
+        "nnk": lambda: nnk_graph(z, k=8),
+        "networkx": lambda: nx.relabel_nodes(knn_graph(z, k=5).to_networkx(), str),
+    }[source]()
+    g = function(graph, scale=None if source == "networkx" else "knn")
+    e = function(graph, scale=None if source == "networkx" else "knn", output="edges")
+    name = e.name
+    assert name == {"ollivier_ricci": "ricci_curvature", "forman_ricci": "forman_curvature"}[
+        function.__name__
+    ]
+    assert e.n_edges == g.number_of_edges() > 0
+    np.testing.assert_array_equal(e.values, [d[name] for *_, d in g.edges(data=True)])
+    assert [(e.nodes[a], e.nodes[b]) for a, b in zip(e.u, e.v, strict=True)] == list(g.edges())
+    np.testing.assert_array_equal(e.length, [d["weight"] for *_, d in g.edges(data=True)])
+    means = e.node_means()
+    for i, node in enumerate(e.nodes):
+        if g.degree(node):
+            assert means[i] == pytest.approx(g.nodes[node][name], rel=1e-12)
+        else:
+            assert np.isnan(means[i]) and name not in g.nodes[node]
+    back = e.to_networkx()  # the same graph, labelled alike (other input attributes aside)
+    assert list(back.nodes) == list(g.nodes) and list(back.edges) == list(g.edges)
+    for a, b, d in back.edges(data=True):
+        assert d == {"weight": g[a][b]["weight"], name: g[a][b][name]}
+    assert dict(back.nodes(data=name)) == dict(g.nodes(data=name))
+
+
+def test_edges_output_of_a_subset_of_edges_and_a_bad_output_name():
+    g = nx.cycle_graph(6)
+    e = ollivier_ricci(g, alpha=0.0, edges=[(2, 3), (0, 1)], output="edges")
+    assert [(e.nodes[a], e.nodes[b]) for a, b in zip(e.u, e.v, strict=True)] == [(2, 3), (0, 1)]
+    full = ollivier_ricci(g, alpha=0.0)
+    assert e.values.tolist() == [full[2][3]["ricci_curvature"], full[0][1]["ricci_curvature"]]
+    with pytest.raises(ValueError, match="output"):
+        forman_ricci(g, output="array")

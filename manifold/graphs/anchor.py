@@ -239,7 +239,14 @@ def anchor_knn(
         ([[0, 2], [2, 1]], [[1.0, 2.0], [4.0, 6.0]])
     """
     reader = z if isinstance(z, RowReader) else RowReader(z)
-    k = check_int(k, "k", minimum=1, maximum=reader.n - 1)
+    if reader.n < 2:
+        raise ValueError(f"{reader.name}: an anchor kNN graph needs at least 2 rows, got N = 1")
+    k = check_int(k, "k", minimum=1)
+    if k > reader.n - 1:
+        raise ValueError(
+            f"k must be <= N - 1 = {reader.n - 1} for {reader.name} with N = {reader.n} rows "
+            f"(the point itself is excluded), got k = {k}"
+        )
     chunk_rows = resolve_chunk_rows(chunk_rows, reader.dim)
     rng = numpy_generator(seed)
     search = AnchorSearch.create(reader, anchors, k + 1, index, nlist, nprobe, rng)

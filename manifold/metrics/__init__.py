@@ -15,9 +15,10 @@ from manifold.metrics.invariance import (
     tangent_alignment,
 )
 from manifold.metrics.local import local_dimension, nnk_degree, nnk_diameter, subspace_angles
-from manifold.metrics.ricci import forman_ricci, ollivier_ricci
+from manifold.metrics.ricci import EdgeCurvature, forman_ricci, ollivier_ricci
 
 __all__ = [
+    "EdgeCurvature",
     "alignment",
     "augmentation_diameter_ratio",
     "augmentation_dimension",

@@ -1,16 +1,19 @@
 """Ollivier–Ricci and Forman–Ricci curvature of the edges of weighted graphs.
 
 Both functions take a networkx graph (edge attribute ``weight`` = edge length, default 1) or a
-kNN / NNK graph of :mod:`manifold.graphs` (turned into networkx with ``weight`` = distance), and
-return a copy of the graph with the curvature on every edge and, on every node, the mean over its
-incident edges. Definitions and defaults follow GraphRicciCurvature (Ni et al. 2019) so that the
-values agree with it on the same graph.
+kNN / NNK graph of :mod:`manifold.graphs` (turned into networkx with ``weight`` = distance). By
+default they return a copy of the graph with the curvature on every edge and, on every node, the
+mean over its incident edges; with ``output="edges"`` they return the same numbers as arrays, an
+:class:`EdgeCurvature` (no graph is copied or built: what :func:`manifold.profile` reads).
+Definitions and defaults follow GraphRicciCurvature (Ni et al. 2019) so that the values agree
+with it on the same graph.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
@@ -20,14 +23,89 @@ import scipy.sparse
 from scipy.sparse.csgraph import dijkstra, reverse_cuthill_mckee
 
 from manifold._backend import warn_once
-from manifold._checks import check_int, check_positive
+from manifold._checks import check_choice, check_int, check_positive
 from manifold.metrics._scale import resolve_scale
 
-__all__ = ["forman_ricci", "ollivier_ricci"]
+__all__ = ["EdgeCurvature", "forman_ricci", "ollivier_ricci"]
+
+_OUTPUTS = ("graph", "edges")
 
 #: Graph distances below this count as zero: the edge then gets curvature 0 (as
 #: GraphRicciCurvature does), since 1 - W1 / d is undefined.
 _EPSILON = 1e-7
+
+
+@dataclass(frozen=True)
+class EdgeCurvature:
+    """The curvature of a graph's edges, as arrays (``output="edges"`` of the Ricci functions).
+
+    Edges are listed once, self-loops left out, in the order the networkx output iterates them
+    (``graph.edges()``), so ``values`` equals ``[d[name] for *_, d in g.edges(data=True)]`` of the
+    ``output="graph"`` result.
+
+    Attributes:
+        name: ``"ricci_curvature"`` or ``"forman_curvature"``.
+        nodes: The graph's nodes; ``u`` and ``v`` index into this list.
+        u: ``(E,)`` position in ``nodes`` of each edge's first end.
+        v: ``(E,)`` position in ``nodes`` of each edge's second end.
+        length: ``(E,)`` raw edge lengths (as given; before any ``scale``).
+        values: ``(E,)`` curvature of each edge.
+
+    Examples:
+        >>> import networkx as nx
+        >>> e = forman_ricci(nx.path_graph(3), output="edges")
+        >>> e.values.tolist(), e.node_means().tolist()
+        ([1.0, 1.0], [1.0, 1.0, 1.0])
+    """
+
+    name: str
+    nodes: list
+    u: np.ndarray
+    v: np.ndarray
+    length: np.ndarray
+    values: np.ndarray
+
+    @property
+    def n_edges(self) -> int:
+        """Number of edges ``E``."""
+        return int(self.values.size)
+
+    def node_means(self) -> np.ndarray:
+        """``(len(nodes),)`` mean curvature of each node's edges (NaN where a node has none)."""
+        n = len(self.nodes)
+        total = np.bincount(self.u, weights=self.values, minlength=n) + np.bincount(
+            self.v, weights=self.values, minlength=n
+        )
+        degree = np.bincount(self.u, minlength=n) + np.bincount(self.v, minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(degree > 0, total / np.maximum(degree, 1), np.nan)
+
+    def to_networkx(self, weight: str = "weight") -> nx.Graph:
+        """An undirected graph of these edges, labelled as ``output="graph"`` labels them.
+
+        Edges carry ``weight`` = length and :attr:`name` = curvature; every node with an edge
+        carries the mean curvature of its edges.
+        """
+        g = nx.Graph()
+        g.add_nodes_from(self.nodes)
+        _label_edges(g, self, weight)
+        return g
+
+
+def _label_edges(g: nx.Graph, result: EdgeCurvature, weight: str | None) -> None:
+    """Write the curvature (and, with ``weight``, the length) on ``g``'s edges and nodes."""
+    nodes, name = result.nodes, result.name
+    for a, b, length, value in zip(
+        result.u.tolist(), result.v.tolist(), result.length.tolist(), result.values.tolist(),
+        strict=True,
+    ):  # fmt: skip
+        data = {name: value} if weight is None else {weight: length, name: value}
+        g.add_edge(nodes[a], nodes[b], **data)
+    n = len(nodes)
+    has_edge = (np.bincount(result.u, minlength=n) + np.bincount(result.v, minlength=n)) > 0
+    means = result.node_means()
+    for i in np.flatnonzero(has_edge).tolist():
+        g.nodes[nodes[i]][name] = float(means[i])
 
 
 def _to_networkx(graph: Any, name: str = "graph") -> nx.Graph:
@@ -166,7 +244,8 @@ def ollivier_ricci(
     chunk_size: int = 1024,
     edges: Iterable[tuple[Any, Any]] | None = None,
     scale: Any = None,
-) -> nx.Graph:
+    output: str = "graph",
+) -> nx.Graph | EdgeCurvature:
     r"""Ollivier–Ricci curvature of every edge, with exact Wasserstein-1 transport.
 
     .. math:: \kappa(x, y) = 1 - \frac{W_1(m_x, m_y)}{d(x, y)}
@@ -226,10 +305,13 @@ def ollivier_ricci(
             when ``None``.
         scale: ``None`` (raw lengths), ``"knn"`` or a positive number: the unit the edge
             lengths are divided by (see above).
+        output: ``"graph"`` or ``"edges"`` (see Returns).
 
     Returns:
-        A copy of the graph with ``"ricci_curvature"`` on each (computed) edge and on each node
-        with a computed incident edge.
+        With ``output="graph"``: a copy of the graph with ``"ricci_curvature"`` on each
+        (computed) edge and on each node with a computed incident edge (a ``networkx.Graph``
+        with ``weight`` = distance for a kNN / NNK graph). With ``output="edges"``: an
+        :class:`EdgeCurvature` of the computed edges, in the same order.
 
     Examples:
         >>> import networkx as nx
@@ -242,12 +324,13 @@ def ollivier_ricci(
     exp_power = check_positive(exp_power, "exp_power", allow_zero=True)
     base = check_positive(base, "base")
     chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    output = check_choice(output, "output", _OUTPUTS)
     unit = resolve_scale(scale, graph)
     if _is_knn(graph):
         # straight from the kNN arrays: no networkx round trip before the computation
         nodes, (u, v, length), g = list(range(graph.n_nodes)), _knn_edges(graph), None
     else:
-        g = _to_networkx(graph).copy()
+        g = _to_networkx(graph)
         nodes, u, v, length = _edge_arrays(g, weight)
     n = len(nodes)
     selected = np.arange(len(u)) if edges is None else _select_edges(nodes, u, v, edges)
@@ -255,6 +338,11 @@ def ollivier_ricci(
     if len(selected) and np.isfinite(unit):
         adj = _adjacency(n, u, v, length / unit)
         curvature = _ollivier_edges(adj, u, v, selected, float(alpha), base, exp_power, chunk_size)
+    result = EdgeCurvature(
+        "ricci_curvature", nodes, u[selected], v[selected], length[selected], curvature
+    )
+    if output == "edges":
+        return result
     if g is None:
         g = nx.Graph()
         g.add_nodes_from(nodes)
@@ -262,11 +350,9 @@ def ollivier_ricci(
             zip(u.tolist(), v.tolist(), length.tolist(), strict=True), weight=weight
         )
     else:
+        g = g.copy()
         g.remove_edges_from(nx.selfloop_edges(g))
-    su, sv = u[selected], v[selected]
-    for a, b, kappa in zip(su.tolist(), sv.tolist(), curvature.tolist(), strict=True):
-        g[nodes[a]][nodes[b]]["ricci_curvature"] = kappa
-    _node_means(g, nodes, su, sv, curvature, "ricci_curvature")
+    _label_edges(g, result, None)
     return g
 
 
@@ -511,19 +597,9 @@ def _batch_curvature(
     return curvature
 
 
-def _node_means(
-    g: nx.Graph, nodes: list, u: np.ndarray, v: np.ndarray, values: np.ndarray, attr: str
-) -> None:
-    n = len(nodes)
-    total = np.bincount(u, weights=values, minlength=n) + np.bincount(
-        v, weights=values, minlength=n
-    )
-    degree = np.bincount(u, minlength=n) + np.bincount(v, minlength=n)
-    for i in np.flatnonzero(degree).tolist():
-        g.nodes[nodes[i]][attr] = float(total[i] / degree[i])
-
-
-def forman_ricci(graph: Any, *, weight: str = "weight", scale: Any = None) -> nx.Graph:
+def forman_ricci(
+    graph: Any, *, weight: str = "weight", scale: Any = None, output: str = "graph"
+) -> nx.Graph | EdgeCurvature:
     r"""Augmented Forman–Ricci curvature of every edge (weighted, triangles as faces).
 
     For an edge :math:`e = (v_1, v_2)` with length :math:`w_e`, node weights :math:`w_{v}`
@@ -556,9 +632,11 @@ def forman_ricci(graph: Any, *, weight: str = "weight", scale: Any = None) -> nx
         graph: An undirected ``networkx.Graph``, or a ``KNNGraph`` / ``NNKGraph``.
         weight: Edge (length) and node attribute name.
         scale: ``None`` (raw lengths), ``"knn"`` or a positive number (see above).
+        output: ``"graph"`` or ``"edges"`` (see Returns).
 
     Returns:
-        A copy of the graph with ``"forman_curvature"`` on each edge and node.
+        With ``output="graph"``: a copy of the graph with ``"forman_curvature"`` on each edge and
+        node. With ``output="edges"``: an :class:`EdgeCurvature` of the edges, in the same order.
 
     Examples:
         >>> import networkx as nx
@@ -566,9 +644,9 @@ def forman_ricci(graph: Any, *, weight: str = "weight", scale: Any = None) -> nx
         >>> g[0][1]["forman_curvature"]  # 4 - 2 - 2
         0.0
     """
+    output = check_choice(output, "output", _OUTPUTS)
     unit = resolve_scale(scale, graph)
-    g = _to_networkx(graph).copy()
-    g.remove_edges_from(nx.selfloop_edges(g))
+    g = _to_networkx(graph)
     nodes, u, v, length = _edge_arrays(g, weight)
     n = len(nodes)
     try:
@@ -579,15 +657,23 @@ def forman_ricci(graph: Any, *, weight: str = "weight", scale: Any = None) -> nx
         ) from None
     if not np.all(np.isfinite(node_w)):
         raise ValueError(f"node attribute {weight!r} must be finite")
-    if len(u) == 0:
-        return g
-    if not np.isfinite(unit):  # collapsed points: lengths in an undefined unit (warned)
-        nan = np.full(len(u), np.nan)
-        for a, b in zip(u.tolist(), v.tolist(), strict=True):
-            g[nodes[a]][nodes[b]]["forman_curvature"] = math.nan
-        _node_means(g, nodes, u, v, nan, "forman_curvature")
-        return g
-    length = np.maximum(length / unit, _EPSILON)
+    if len(u) == 0 or not np.isfinite(unit):  # no edge, or collapsed points (warned): NaN
+        value = np.full(len(u), np.nan)
+    else:
+        value = _forman_values(n, u, v, np.maximum(length / unit, _EPSILON), node_w)
+    result = EdgeCurvature("forman_curvature", nodes, u, v, length, value)
+    if output == "edges":
+        return result
+    g = g.copy()
+    g.remove_edges_from(nx.selfloop_edges(g))
+    _label_edges(g, result, None)
+    return g
+
+
+def _forman_values(
+    n: int, u: np.ndarray, v: np.ndarray, length: np.ndarray, node_w: np.ndarray
+) -> np.ndarray:
+    """Augmented Forman curvature of the edges ``(u, v)`` with lengths ``length`` (all > 0)."""
     adj = _adjacency(n, u, v, length)
     pattern = adj.copy()
     pattern.data = np.ones_like(pattern.data)
@@ -601,15 +687,11 @@ def forman_ricci(graph: Any, *, weight: str = "weight", scale: Any = None) -> nx
     self_term = 1.0 / np.sqrt(length)
     rest_u = all_sum[u] - self_term - common
     rest_v = all_sum[v] - self_term - common_rev
-    value = length * (
+    return length * (
         triangles * length
         + (node_w[u] + node_w[v]) / length
         - (node_w[u] * rest_u + node_w[v] * rest_v) / np.sqrt(length)
     )
-    for a, b, f in zip(u.tolist(), v.tolist(), value.tolist(), strict=True):
-        g[nodes[a]][nodes[b]]["forman_curvature"] = f
-    _node_means(g, nodes, u, v, value, "forman_curvature")
-    return g
 
 
 def _pairs(matrix: scipy.sparse.spmatrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
