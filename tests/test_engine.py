@@ -1,4 +1,7 @@
-"""One engine: the drivers agree, shared parameters follow one rule, graphs are built once."""
+"""One engine: shared parameters follow one rule, graphs are built once.
+
+That the drivers and the public functions agree is tests/test_harness.py.
+"""
 
 import numpy as np
 import pytest
@@ -16,62 +19,8 @@ from manifold.engine import (
     record_semantic,
     search_neighbours,
 )
-from manifold.large import profile_large
 from manifold.profiling import profile
 from manifold.runner import profile_zoo
-
-# metrics both drivers report, and the statistics profile_large reports for each
-SHARED = [
-    "rankme",
-    "effective_rank",
-    "stable_rank",
-    "participation_ratio",
-    "nesum",
-    "alpha",
-    "alpha_r2",
-    "twonn_dimension",
-    "mle_dimension",
-    "nnk_degree",
-    "nnk_diameter",
-    "local_dimension",
-]
-
-
-@pytest.fixture(scope="module")
-def points():
-    rng = np.random.default_rng(0)
-    # a 6-dimensional manifold with noise in 24-D: MLE with 20 vs 30 neighbours differ
-    latent = rng.normal(size=(1500, 6))
-    mix = rng.normal(size=(6, 24))
-    return np.tanh(latent @ mix) + 0.01 * rng.normal(size=(1500, 24))
-
-
-def _rows(p):
-    t = p.table[p.table["statistic"] != "se"]
-    t = t[t["metric"].isin(SHARED)]
-    return {(r.metric, r.statistic): r.value for r in t.itertuples()}
-
-
-@pytest.mark.parametrize("k", [10, 30])
-def test_profile_equals_profile_large_with_every_point_an_anchor(points, k):
-    small = profile(points, k=k, progress=False)
-    large = profile_large(points, n_anchors=len(points), k=k)
-    a, b = _rows(small), _rows(large)
-    assert {m for m, _ in a} == set(SHARED)
-    assert set(b) == set(a)
-    for key, value in a.items():
-        assert b[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
-    assert large.settings["model"]["k_mle"] == mle_neighbours(len(points)) == 20
-
-
-def test_mle_dimension_does_not_depend_on_k(points):
-    values = {k: profile(points, k=k, progress=False).value("mle_dimension") for k in (10, 30)}
-    assert values[10] == values[30]
-    # and it is the 20-neighbour estimate, not the 30-neighbour one
-    from manifold.metrics import mle_dimension
-
-    assert values[30] == pytest.approx(mle_dimension(points, k=20))
-    assert values[30] != pytest.approx(mle_dimension(points, k=30), rel=1e-6)
 
 
 def test_shared_rules():

@@ -255,32 +255,6 @@ def test_ollivier_ricci_options_on_a_weighted_graph_match_the_definition(alpha, 
         assert d["ricci_curvature"] == pytest.approx(want[frozenset((x, y))], abs=1e-9)
 
 
-# --- large ---------------------------------------------------------------------------------
-
-
-def test_profile_large_with_every_row_as_anchor_equals_profile(tmp_path):
-    rng = np.random.default_rng(8)
-    z = rng.normal(size=(150, 8)) * np.linspace(2.0, 0.5, 8)
-    np.save(tmp_path / "z.npy", z)
-    large = profile_large(
-        np.load(tmp_path / "z.npy", mmap_mode="r"), n_anchors=150, k=6, seed=3,
-        max_samples=100, chunk_rows=40,
-    )  # fmt: skip
-    direct = manifold.profile(z, k=6, seed=3, max_samples=100, families=None, progress=False)
-    t = large.table
-    checked = 0
-    for (metric, stat), value in t.set_index(["metric", "statistic"])["value"].items():
-        if stat == "se":
-            assert value == 0.0, metric  # every point is an anchor: nothing left to estimate
-            continue
-        assert value == pytest.approx(direct.value(metric, statistic=stat), rel=1e-9), (
-            metric,
-            stat,
-        )
-        checked += 1
-    assert checked == 7 + 2 + 3 * 7  # spectral, TwoNN and MLE, three per-point metrics
-
-
 # --- zoo analysis --------------------------------------------------------------------------
 
 
