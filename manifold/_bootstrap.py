@@ -45,8 +45,6 @@ _IN_KNN_UNITS = ("spread_ratio",)
 # ... and those divided by it when the profile measures lengths in that unit (scale="knn")
 _LENGTHS = ("nnk_diameter",)
 _SPECTRAL = ("effective_rank", "stable_rank", "participation_ratio", "nesum")
-# rankme's default row cap, as the registry calls it on a family's views
-_VIEWS_CAP = 25600
 
 
 class Bootstrap:
@@ -166,8 +164,10 @@ class Bootstrap:
         if _is_value(results.get("rankme")):
             flat = views.reshape(n * k, dim)
             rows = None
-            if n * k > _VIEWS_CAP:
-                rows = np.sort(numpy_generator(0).choice(n * k, _VIEWS_CAP, replace=False))
+            cap = ctx.max_samples
+            if cap is not None and n * k > cap:
+                # the subsample the recorded RankMe was computed on (as rankme() draws it)
+                rows = np.sort(numpy_generator(ctx.seed).choice(n * k, cap, replace=False))
                 flat = flat[torch.from_numpy(rows).to(flat.device)]
             image = np.arange(n * k) // k if rows is None else rows // k
             reps = [

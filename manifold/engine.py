@@ -400,7 +400,8 @@ def _views_only(function: Callable[[Any], Any]) -> Callable[[ModelContext, Any],
 def _family_rankme(ctx: ModelContext, views: torch.Tensor) -> float:
     from manifold.spectral import rankme
 
-    return rankme(views.reshape(-1, views.shape[-1]))
+    # the semantic RankMe's row cap and seed: one rule for every RankMe of a profile
+    return rankme(views.reshape(-1, views.shape[-1]), max_samples=ctx.max_samples, seed=ctx.seed)
 
 
 def _metrics_module(name: str) -> Callable[[Any], Any]:

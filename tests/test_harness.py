@@ -192,7 +192,13 @@ FAMILY_ROUTES: dict[str, FamilyRoutes] = {
     # the profile's LiDAR ridge is relative to the within-image variance (documented)
     "lidar": FamilyRoutes(lambda r, v: manifold.lidar(v, delta_relative=True), VIEWS_ONLY),
     "alignment": FamilyRoutes(lambda r, v: manifold.alignment(v), VIEWS_ONLY),
-    "rankme": FamilyRoutes(lambda r, v: manifold.rankme(v.reshape(-1, v.shape[-1])), VIEWS_ONLY),
+    # the profile's row cap and seed, as for the semantic RankMe (one rule for both)
+    "rankme": FamilyRoutes(
+        lambda r, v: manifold.rankme(
+            v.reshape(-1, v.shape[-1]), max_samples=MAX_SAMPLES[r.k], seed=SEED
+        ),
+        VIEWS_ONLY,
+    ),
 }
 
 SEMANTIC_METRICS = [m.name for m in REGISTRY if m.manifold == SEMANTIC]

@@ -266,9 +266,12 @@ def test_edges_output_holds_the_graph_outputs_numbers_in_its_edge_order(function
     g = function(graph, scale=None if source == "networkx" else "knn")
     e = function(graph, scale=None if source == "networkx" else "knn", output="edges")
     name = e.name
-    assert name == {"ollivier_ricci": "ricci_curvature", "forman_ricci": "forman_curvature"}[
-        function.__name__
-    ]
+    assert (
+        name
+        == {"ollivier_ricci": "ricci_curvature", "forman_ricci": "forman_curvature"}[
+            function.__name__
+        ]
+    )
     assert e.n_edges == g.number_of_edges() > 0
     np.testing.assert_array_equal(e.values, [d[name] for *_, d in g.edges(data=True)])
     assert [(e.nodes[a], e.nodes[b]) for a, b in zip(e.u, e.v, strict=True)] == list(g.edges())
