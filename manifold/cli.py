@@ -465,22 +465,13 @@ def _report(prof: Any, out: Path, files: list[str], **kwargs: Any) -> Path:
                         **kwargs)  # fmt: skip
 
 
-def _spectrum_of(z: Any):
-    from manifold.spectral import spectrum
-
-    try:
-        return spectrum(z)
-    except ValueError:
-        return None
-
-
 # -- commands -------------------------------------------------------------------------------------
 def cmd_profile(args: argparse.Namespace) -> int:
     """``manifold profile``: profile models (or embeddings) and write tables and a report."""
     from manifold.profiling import Profile, profile
 
     out = Path(args.out)
-    profiles, spectra = [], {}
+    profiles = []
     if getattr(args, "layer", None) and getattr(args, "layers", None):
         raise CLIError(f"give --layer (one submodule: {args.layer!r}) or --layers (a sweep: "
                        f"{args.layers!r}), not both")  # fmt: skip
@@ -510,7 +501,6 @@ def cmd_profile(args: argparse.Namespace) -> int:
                                 k=args.k, seed=args.seed, name=name, curvature=args.curvature,
                                 n_bootstrap=getattr(args, "bootstrap", 0),
                                 progress=False if args.quiet else None))  # fmt: skip
-        spectra[name] = _spectrum_of(z)
     else:
         if not args.model:
             raise CLIError("give --model (zoo:<name>, efficientnet-lite0, model.pt, "
@@ -530,15 +520,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
         _fresh_out(out)
         for name, model in models.items():
             try:
-                prof, z = _profile_model(model, images, fams, name, args)
+                prof = _profile_model(model, images, fams, name, args)
             except CLIError:
                 if profiles:
                     _write_profile_tables(Profile.concat(profiles), out)
                     print(f"kept the {len(profiles)} finished model(s) in {out / 'profile.csv'}")
                 raise
             profiles.append(prof)
-            if z is not None:
-                spectra[name] = _spectrum_of(z)
             if len(args.model) > 1:  # never lose finished models to a later failure
                 _write_profile_tables(Profile.concat(profiles), out)
     prof = Profile.concat(profiles)
@@ -549,8 +537,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     title = f"manifold profile: {', '.join(prof.models[:4])}" + (
         " ..." if len(prof.models) > 4 else ""
     )
-    spectra = {k: v for k, v in spectra.items() if v is not None}
-    report = _report(prof, out, files, spectra=spectra, title=title)
+    # the eigenspectra are those the engine read the spectral metrics from (prof.spectra)
+    report = _report(prof, out, files, title=title)
     print(f"wrote {out / 'profile.csv'}, {out / 'metrics_matrix.csv'} and {report}")
     return 0
 
@@ -583,9 +571,9 @@ def _command_line(args: argparse.Namespace | None = None) -> str:
 def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: argparse.Namespace):
     """Profile one model; a model that does not take these images is a one-line error.
 
-    Returns the profile and the embeddings of the model's output (or ``--layer``) for the
-    eigenspectrum figure; ``None`` for a layer sweep (``--layers``), whose figures are the
-    metrics against depth.
+    The profile carries the spectrum of the model's output (or ``--layer``) for the
+    eigenspectrum figure; a layer sweep (``--layers``) has none: its figures are the metrics
+    against depth.
     """
     from manifold.embed import Embedder
     from manifold.profiling import DEFAULT_N_VIEWS, profile
@@ -622,23 +610,11 @@ def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: ar
             what = f"layer {where!r} of model {name!r}" if where is not None else f"model {name!r}"
             raise CLIError(f"{what} returns outputs of shape {tuple(out.shape)}; expected "
                            "(N, D) embeddings (pool or flatten in the model)")  # fmt: skip
-    import tempfile
-
     n_views = args.n_views or DEFAULT_N_VIEWS
-    # the profile's embeddings go through a private cache, so the eigenspectrum figure reads
-    # them back instead of running the model a second time
-    with tempfile.TemporaryDirectory(prefix="manifold-cli-") as cache:
-        prof = profile(model, images, families=fams, n_views=n_views, k=args.k,
-                       seed=args.seed, name=name, device=args.device,
-                       progress=False if args.quiet else None,
-                       curvature=getattr(args, "curvature", False), layers=layers,
-                       n_bootstrap=getattr(args, "bootstrap", 0), cache_dir=cache,
-                       **options)  # fmt: skip
-        if layers is not None:  # the eigenspectrum figure is of one representation: not drawn
-            return prof, None
-        embedder = Embedder(model, device=args.device, progress=False, cache_dir=cache,
-                            **options)  # fmt: skip
-        return prof, embedder.embed(images)
+    return profile(model, images, families=fams, n_views=n_views, k=args.k, seed=args.seed,
+                   name=name, device=args.device, progress=False if args.quiet else None,
+                   curvature=getattr(args, "curvature", False), layers=layers,
+                   n_bootstrap=getattr(args, "bootstrap", 0), **options)  # fmt: skip
 
 
 def _layer_names(text: str | None) -> list[str] | None:
@@ -746,7 +722,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # one job per model through the engine, each part checkpointed as it finishes: an
     # interrupted demo resumes where it stopped, and a failing model is reported while the
     # others finish
-    from manifold.embed import Embedder
     from manifold.runner import profile_zoo
 
     checkpoints = out / "checkpoints"
@@ -761,12 +736,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"  {failure['model']}: failed ({failure['error']})")
     files = _write_profile_tables(prof, out)
     profiled = prof.models
-    # the eigenspectrum figure reads the embeddings the jobs cached, not a second forward pass
-    spectra = {}
-    for name in profiled:
-        embedder = Embedder(models[name], device=args.device, progress=False,
-                            cache_dir=checkpoints / "embeddings")  # fmt: skip
-        spectra[name] = _spectrum_of(embedder.embed(images))
     ssl = [m for m in profiled if m not in controls]
 
     clusters = evaluation = None
@@ -800,9 +769,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ]
     if evaluation is not None:
         notes.extend(evaluation.notes)
-    spectra = {k: v for k, v in spectra.items() if v is not None}
     scores = load_transfer().loc[ssl] if evaluation is not None else None
-    report = _report(prof, out, files, spectra=spectra, clusters=clusters, transfer=evaluation,
+    # the eigenspectra are those the jobs read the spectral metrics from (prof.spectra)
+    report = _report(prof, out, files, clusters=clusters, transfer=evaluation,
                      groupings=groupings, scores=scores,
                      title="manifold demo: the bundled factor zoo", notes=notes)  # fmt: skip
     print(f"wrote {len(files)} tables, {out / 'figures'} and {report} "

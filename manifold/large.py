@@ -271,7 +271,7 @@ def profile_large(
         "stages": stages,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    return Profile(rec.table(), {name: settings}, rec.failures)
+    return Profile(rec.table(), {name: settings}, rec.failures, {name: spec})
 
 
 def _merge_mark(stages: dict[str, dict[str, float]], stage: str, t0: float) -> float:

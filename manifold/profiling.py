@@ -287,7 +287,9 @@ def profile(
     if mode == "model":
         settings.update(_model_settings(embedder, output, batch_size, transform))
     warn_failures(rec.failures)
-    return Profile(rec.table(), {name: settings}, rec.failures)
+    # the spectrum the spectral metrics were read from (built once; None if it failed)
+    spectra = {} if ctx.spectrum is None else {name: ctx.spectrum}
+    return Profile(rec.table(), {name: settings}, rec.failures, spectra)
 
 
 def _profile_layers(

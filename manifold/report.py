@@ -354,8 +354,9 @@ def write_report(
     Args:
         profile: The profile to report.
         path: Output file (``.html``).
-        spectra: Optional dict model name -> :class:`~manifold.Spectrum` for the eigenspectrum
-            figure.
+        spectra: Dict model name -> :class:`~manifold.Spectrum` for the eigenspectrum figure;
+            default: the spectra the profile carries (:attr:`~manifold.Profile.spectra`, those
+            its spectral metrics were read from); ``{}`` leaves the figure out.
         clusters: Optional :class:`~manifold.zoo.ClusterResult`.
         transfer: Optional :class:`~manifold.zoo.TransferEvaluation`.
         groupings: Optional ``{name: {model: group}}`` (e.g. ``method`` and ``recipe``): the
@@ -383,6 +384,8 @@ def write_report(
 
     path = Path(path)
     fig_dir = Path(figure_dir) if figure_dir is not None else None
+    if spectra is None:
+        spectra = {m: s for m, s in profile.spectra.items() if m in profile.models}
     body: list[str] = []
     present: list[str] = []
 

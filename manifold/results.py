@@ -58,11 +58,17 @@ class Profile:
         settings: For each model, the settings of its run (N, K, k, seed, families, layer, ...).
         failures: One dict per metric that could not be computed: model, manifold, metric,
             error.
+        spectra: For each model profiled on one representation, the
+            :class:`~manifold.spectral.Spectrum` of its semantic embeddings, as the engine
+            computed it for the spectral metrics (the report's eigenspectrum figure reads it;
+            nothing is computed twice). Empty for a layer sweep, and for a model whose
+            spectrum failed.
     """
 
     table: pd.DataFrame
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
+    spectra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def models(self) -> list[str]:
@@ -293,9 +299,11 @@ class Profile:
             raise ValueError("concat needs at least one Profile")
         settings: dict[str, dict[str, Any]] = {}
         failures: list[dict[str, str]] = []
+        spectra: dict[str, Any] = {}
         for p in profiles:
             settings.update(p.settings)
             failures.extend(p.failures)
+            spectra.update(p.spectra)
         table = pd.concat([p.table for p in profiles], ignore_index=True)
         key = ["model", "manifold", "metric", "statistic"]
         if LAYER in table.columns:
@@ -308,13 +316,14 @@ class Profile:
                 f"model {first['model']!r} appears in more than one profile; give each run a "
                 "distinct name"
             )
-        return cls(table, settings, failures)
+        return cls(table, settings, failures, spectra)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Save the table (``.parquet`` or ``.csv``) and a ``.json`` sidecar with the settings.
 
         Both files are written atomically (temporary file, then rename). The sidecar holds
-        ``{"settings": ..., "failures": ...}``; :meth:`load` reads both back.
+        ``{"settings": ..., "failures": ..., "spectra": ...}`` (each spectrum as
+        :meth:`~manifold.spectral.Spectrum.to_dict` writes it); :meth:`load` reads them back.
 
         Args:
             path: ``something.csv`` or ``something.parquet`` (parquet needs pyarrow); the
@@ -334,7 +343,11 @@ class Profile:
             atomic_write(path, lambda p: self.table.to_parquet(p, index=False))
         else:
             atomic_write(path, lambda p: self.table.to_csv(p, index=False))
-        meta = {"settings": self.settings, "failures": self.failures}
+        meta = {
+            "settings": self.settings,
+            "failures": self.failures,
+            "spectra": {m: s.to_dict() for m, s in self.spectra.items()},
+        }
         atomic_write(
             path.with_suffix(".json"),
             lambda p: p.write_text(json.dumps(meta, indent=2, default=_json_default)),
@@ -343,11 +356,11 @@ class Profile:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Profile:
-        """Load a profile written by :meth:`save` (the sidecar's settings and failures too).
+        """Load a profile written by :meth:`save` (the sidecar's settings, failures, spectra).
 
         Args:
             path: The ``.csv`` or ``.parquet`` table; a missing ``.json`` sidecar gives empty
-                settings and failures.
+                settings, failures and spectra.
 
         Returns:
             The Profile.
@@ -372,7 +385,12 @@ class Profile:
         meta_path = path.with_suffix(".json")
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         columns = LAYERED_COLUMNS if LAYER in table.columns else COLUMNS
-        return cls(table[columns], meta.get("settings", {}), meta.get("failures", []))
+        spectra = {}
+        if meta.get("spectra"):
+            from manifold.spectral import Spectrum
+
+            spectra = {m: Spectrum.from_dict(d) for m, d in meta["spectra"].items()}
+        return cls(table[columns], meta.get("settings", {}), meta.get("failures", []), spectra)
 
 
 def describe_mismatch(mismatch: dict[str, dict[str, list[str]]]) -> str:

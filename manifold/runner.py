@@ -165,6 +165,7 @@ class _Result:
     table: pd.DataFrame
     failures: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    spectrum: Any = None  # the semantic part's Spectrum (one representation only)
 
 
 def _fingerprint(settings: dict[str, Any], images: Any, identity: Any = None) -> str:
@@ -235,7 +236,12 @@ def _read_part(path: Path, fingerprint: str) -> _Result | None:
             return None
     except (OSError, ValueError, pd.errors.ParserError):
         return None
-    return _Result(meta["model"], meta["part"], table, meta.get("failures", []), 0.0)
+    spectrum = meta.get("spectrum")
+    if spectrum is not None:
+        from manifold.spectral import Spectrum
+
+        spectrum = Spectrum.from_dict(spectrum)
+    return _Result(meta["model"], meta["part"], table, meta.get("failures", []), 0.0, spectrum)
 
 
 def _write_part(path: Path, result: _Result, fingerprint: str) -> None:
@@ -247,6 +253,7 @@ def _write_part(path: Path, result: _Result, fingerprint: str) -> None:
         "failures": result.failures,
         "seconds": result.seconds,
         "fingerprint": fingerprint,
+        "spectrum": None if result.spectrum is None else result.spectrum.to_dict(),
     }
     # the metadata is written last: a part counts as finished only once both files exist
     atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
@@ -294,6 +301,8 @@ def _run_job(job: _Job) -> list[_Result]:
             v = embedder.embed_views(job.images, family, n_views=s["n_views"], seed=s["seed"])
             record_family(ctx, part, check_views(v, part, z), recorder=rec)
         result = _Result(job.model, part, rec.table(), rec.failures, time.time() - started)
+        if part == SEMANTIC:
+            result.spectrum = ctx.spectrum  # built once for the spectral metrics
         started = time.time()
         if job.checkpoint is not None:
             _write_part(_part_path(job.checkpoint, job.model, part), result, job.fingerprint)
@@ -528,7 +537,7 @@ def profile_zoo(
     if bar is not None:
         bar.close()
 
-    tables, failures, run_settings = [], [], {}
+    tables, failures, run_settings, spectra = [], [], {}, {}
     for model_name in models:
         if model_name in failed:
             failures.append(
@@ -541,6 +550,8 @@ def profile_zoo(
             result = done[(model_name, part)]
             model_tables.append(result.table)
             failures.extend(result.failures)
+            if result.spectrum is not None:
+                spectra[model_name] = result.spectrum
         if layers is not None:  # layer by layer, as profile(..., layers=) orders its rows
             model_tables = [_layer_major(pd.concat(model_tables, ignore_index=True))]
         tables.extend(model_tables)
@@ -553,4 +564,4 @@ def profile_zoo(
     columns = LAYERED_COLUMNS if layers is not None else COLUMNS
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
     warn_failures(failures)
-    return Profile(table[columns], run_settings, failures)
+    return Profile(table[columns], run_settings, failures, spectra)

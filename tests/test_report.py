@@ -78,11 +78,26 @@ def test_all_sections_in_order_with_embedded_png(results, tmp_path):
 
 def test_sections_follow_inputs(results, tmp_path):
     prof = results[0]
+    # the profile carries the spectra its metrics were read from: the figure needs no input
     html = write_report(prof, tmp_path / "r.html").read_text()
+    assert section_ids(html) == ["summary", "invariance", "spectra", "settings"]
+    html = write_report(prof, tmp_path / "n.html", spectra={}).read_text()
     assert section_ids(html) == ["summary", "invariance", "settings"]
     semantic_only = Profile(prof.table[prof.table["manifold"] == "semantic"], prof.settings, [])
     html = write_report(semantic_only, tmp_path / "s.html").read_text()
     assert section_ids(html) == ["summary", "settings"]
+
+
+def test_the_profile_carries_the_spectrum_its_metrics_were_read_from(results, tmp_path):
+    prof, spectra, *_ = results
+    assert list(prof.spectra) == prof.models
+    for name, spec in spectra.items():  # spectrum(z) computed apart, in the fixture
+        np.testing.assert_array_equal(prof.spectra[name].eigenvalues, spec.eigenvalues)
+        assert prof.spectra[name].rankme() == prof.value("rankme", model=name)
+    back = Profile.load(prof.save(tmp_path / "p.csv"))
+    for name, spec in prof.spectra.items():
+        np.testing.assert_array_equal(back.spectra[name].singular_values, spec.singular_values)
+        assert back.spectra[name].participation_ratio() == spec.participation_ratio()
 
 
 def test_failures_are_listed(tmp_path):

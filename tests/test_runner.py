@@ -8,6 +8,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -81,6 +82,29 @@ def test_equals_profile_of_each_model(sequential, images, specs):
     )
     pd.testing.assert_frame_equal(_sorted(sequential.table), _sorted(direct.table))
     assert sequential.models == list(specs)
+    # the spectra the report draws are those the spectral metrics were read from
+    assert list(sequential.spectra) == list(specs)
+    for n in specs:
+        np.testing.assert_array_equal(
+            sequential.spectra[n].eigenvalues, direct.spectra[n].eigenvalues
+        )
+
+
+def test_a_resumed_run_reads_the_spectrum_back_from_its_checkpoint(
+    images, specs, tmp_path, monkeypatch
+):
+    first = profile_zoo(specs, images, checkpoint_dir=tmp_path, **SETTINGS)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("every part is checkpointed: no model should be loaded")
+
+    monkeypatch.setattr("manifold.runner.load_model", no_model)
+    again = profile_zoo(specs, images, checkpoint_dir=tmp_path, **SETTINGS)  # all from disk
+    for n in specs:
+        np.testing.assert_array_equal(
+            again.spectra[n].singular_values, first.spectra[n].singular_values
+        )
+        assert again.spectra[n].rankme() == first.value("rankme", model=n)
 
 
 def test_failing_models_are_reported_and_the_others_finish(images, tmp_path):

@@ -413,6 +413,35 @@ class Spectrum:
         """Power-law decay of the covariance eigenvalues (see :func:`manifold.alpha`)."""
         return fit_power_law(self.eigenvalues, fit_range)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The spectrum as JSON-ready lists and numbers (:meth:`from_dict` reads it back)."""
+        return {
+            "singular_values": self.singular_values.tolist(),
+            "eigenvalues": self.eigenvalues.tolist(),
+            "n_samples": int(self.n_samples),
+            "dim": int(self.dim),
+            "centered": bool(self.centered),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Spectrum:
+        """The spectrum :meth:`to_dict` wrote (float64 arrays; every metric reads the same).
+
+        Examples:
+            >>> import numpy as np
+            >>> s = spectrum(np.random.default_rng(0).normal(size=(50, 4)))
+            >>> t = Spectrum.from_dict(s.to_dict())
+            >>> t.rankme() == s.rankme(), t.participation_ratio() == s.participation_ratio()
+            (True, True)
+        """
+        return cls(
+            singular_values=np.asarray(data["singular_values"], dtype=np.float64),
+            eigenvalues=np.asarray(data["eigenvalues"], dtype=np.float64),
+            n_samples=int(data["n_samples"]),
+            dim=int(data["dim"]),
+            centered=bool(data.get("centered", True)),
+        )
+
 
 def spectrum(
     z: Any,
