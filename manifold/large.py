@@ -502,6 +502,10 @@ def profile_large(
     anchor to its k-th neighbour (:meth:`manifold.engine.ModelContext.length_unit`). Subspace
     angles, Ricci curvature and the augmentation metrics are not computed here.
 
+    A metric that cannot be computed (e.g. alpha of a collapsed representation) is recorded in
+    :attr:`Profile.failures` with the reason, and a warning says so, as in
+    :func:`manifold.profile`; the others are still computed.
+
     Args:
         z: ``(N, D)`` numpy array or memmap, torch tensor, or ``.npy`` path.
         n_anchors: Anchor points (all rows when ``>= N``, which is then the exact computation).
@@ -535,6 +539,7 @@ def profile_large(
         mle_neighbours,
         record_semantic,
         search_neighbours,
+        warn_failures,
     )
     from manifold.results import SEMANTIC, Profile
     from manifold.spectral import GramAccumulator
@@ -638,6 +643,7 @@ def profile_large(
         "stages": stages,
         "seconds": round(time.perf_counter() - started, 3),
     }
+    warn_failures(rec.failures)
     return Profile(rec.table(), {name: settings}, rec.failures)
 
 
