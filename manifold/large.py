@@ -528,7 +528,7 @@ def profile_large(
 
     Examples:
         >>> import numpy as np
-        >>> z = np.random.default_rng(0).normal(size=(400, 6))
+        >>> z = np.random.default_rng(0).normal(size=(400, 8))  # alpha needs ranks 6 and 7
         >>> p = profile_large(z, n_anchors=100, k=8)
         >>> round(p.value("stable_rank"), 2) > 1, p.value("nnk_degree", statistic="se") > 0
         (True, True)
