@@ -23,14 +23,15 @@ given the same embeddings give the same numbers:
   and the graphs rather than rebuilding them.
 
 A metric that raises ``ValueError``, ``RuntimeError`` or ``LinAlgError`` is recorded as a failure
-by the :class:`Recorder`; the others are still computed.
+by the :class:`Recorder`; the others are still computed. Every driver then warns once per
+failure through :func:`warn_failures`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ import torch
 from manifold._backend import numpy_generator
 from manifold._checks import DegenerateWarning
 from manifold._summary import PointMetric
-from manifold.results import COLUMNS, SEMANTIC
+from manifold.results import COLUMNS, LAYER, SEMANTIC
 
 __all__ = [
     "FAMILY",
@@ -57,6 +58,7 @@ __all__ = [
     "record_family",
     "record_semantic",
     "search_neighbours",
+    "warn_failures",
 ]
 
 #: Neighbours of the MLE intrinsic dimension (Levina & Bickel's and scikit-dimension's default).
@@ -163,6 +165,28 @@ class Recorder:
     def table(self) -> pd.DataFrame:
         """The rows as a profile table."""
         return pd.DataFrame(self.rows, columns=COLUMNS)
+
+
+def warn_failures(failures: Iterable[Mapping[str, str]]) -> None:
+    """One warning per metric that could not be computed (also kept in ``Profile.failures``).
+
+    In a layer sweep, the same failure of several layers (e.g. views that could not be drawn)
+    is one warning that names the layers. Called by a driver (:func:`manifold.profile`,
+    :func:`manifold.profile_zoo`, :func:`manifold.profile_large`), the warnings point at the
+    driver's caller.
+    """
+    grouped: dict[tuple[str, str, str, str], list[str]] = {}
+    for f in failures:
+        layers = grouped.setdefault((f["model"], f["manifold"], f["metric"], f["error"]), [])
+        if f.get(LAYER) is not None:
+            layers.append(str(f[LAYER]))
+    for (model, manifold, metric, error), layers in grouped.items():
+        where = f" (layer{'s' if len(layers) > 1 else ''} {', '.join(layers)})" if layers else ""
+        warnings.warn(
+            f"{model}{where}: {manifold}/{metric} not computed: {error}",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _undefined(result: Any) -> bool:

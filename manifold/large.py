@@ -135,6 +135,10 @@ def profile_large(
     anchor to its k-th neighbour (:meth:`manifold.engine.ModelContext.length_unit`). Subspace
     angles, Ricci curvature and the augmentation metrics are not computed here.
 
+    A metric that cannot be computed (e.g. alpha of a collapsed representation) is recorded in
+    :attr:`Profile.failures` with the reason, and a warning says so, as in
+    :func:`manifold.profile`; the others are still computed.
+
     Args:
         z: ``(N, D)`` numpy array or memmap, torch tensor, or ``.npy`` path.
         n_anchors: Anchor points (all rows when ``>= N``, which is then the exact computation).
@@ -157,7 +161,7 @@ def profile_large(
 
     Examples:
         >>> import numpy as np
-        >>> z = np.random.default_rng(0).normal(size=(400, 6))
+        >>> z = np.random.default_rng(0).normal(size=(400, 8))  # alpha needs ranks 6 and 7
         >>> p = profile_large(z, n_anchors=100, k=8)
         >>> round(p.value("stable_rank"), 2) > 1, p.value("nnk_degree", statistic="se") > 0
         (True, True)
@@ -168,6 +172,7 @@ def profile_large(
         mle_neighbours,
         record_semantic,
         search_neighbours,
+        warn_failures,
     )
     from manifold.results import SEMANTIC, Profile
     from manifold.spectral import GramAccumulator
@@ -271,6 +276,7 @@ def profile_large(
         "stages": stages,
         "seconds": round(time.perf_counter() - started, 3),
     }
+    warn_failures(rec.failures)
     return Profile(rec.table(), {name: settings}, rec.failures, {name: spec})
 
 

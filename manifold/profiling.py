@@ -18,7 +18,13 @@ import torch
 from manifold import __version__
 from manifold._backend import show_progress
 from manifold._checks import as_tensor, check_int
-from manifold.engine import ModelContext, Recorder, record_family, record_semantic
+from manifold.engine import (
+    ModelContext,
+    Recorder,
+    record_family,
+    record_semantic,
+    warn_failures,
+)
 from manifold.results import COLUMNS, LAYER, SEMANTIC, Profile
 
 __all__ = [
@@ -393,26 +399,6 @@ def _model_settings(
         if transform is None
         else (getattr(transform, "__qualname__", None) or repr(transform)),
     }
-
-
-def warn_failures(failures: Iterable[Mapping[str, str]]) -> None:
-    """One warning per metric that could not be computed (also kept in ``Profile.failures``).
-
-    In a layer sweep, the same failure of several layers (e.g. views that could not be drawn)
-    is one warning that names the layers.
-    """
-    grouped: dict[tuple[str, str, str, str], list[str]] = {}
-    for f in failures:
-        layers = grouped.setdefault((f["model"], f["manifold"], f["metric"], f["error"]), [])
-        if f.get(LAYER) is not None:
-            layers.append(str(f[LAYER]))
-    for (model, manifold, metric, error), layers in grouped.items():
-        where = f" (layer{'s' if len(layers) > 1 else ''} {', '.join(layers)})" if layers else ""
-        warnings.warn(
-            f"{model}{where}: {manifold}/{metric} not computed: {error}",
-            UserWarning,
-            stacklevel=3,
-        )
 
 
 def _views_used(views_per_family: dict[str, int]) -> int | dict[str, int] | None:

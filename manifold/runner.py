@@ -41,6 +41,7 @@ from manifold.engine import (
     mle_neighbours,
     record_family,
     record_semantic,
+    warn_failures,
 )
 from manifold.io import atomic_write
 from manifold.profiling import (
@@ -48,7 +49,6 @@ from manifold.profiling import (
     DEFAULT_N_VIEWS,
     check_families,
     check_views,
-    warn_failures,
 )
 from manifold.results import COLUMNS, LAYER, LAYERED_COLUMNS, SEMANTIC, Profile
 

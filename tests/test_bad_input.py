@@ -12,9 +12,10 @@ A case either
   (the last traceback frame lies in the package), not from inside numpy/scipy/torch/faiss;
 * may do either (``"either"``): one row, N <= k. A result must be finite, an error must be
   named and ours;
-* must return (``"collapse"``): all-identical rows, as a collapsed model gives. Collapse is a
-  result, not an error (a sweep over checkpoints must not die at the collapsed one): no
-  exception; a number the metric cannot define is NaN, and then a
+* must return (``"collapse"``): all-identical rows, as a collapsed model gives, and for views
+  also views that coincide within each image (an invariant model) or everywhere (every view
+  one point). Collapse is a result, not an error (a sweep over checkpoints must not die at the
+  collapsed one): no exception; a number the metric cannot define is NaN, and then a
   :class:`~manifold.DegenerateWarning` says why. A profile keeps its table NaN-free and lists
   the undefined metrics in its failures.
 
@@ -142,6 +143,9 @@ ENTRIES = [
     ),
     # LiDAR's ridge delta is absolute, so it is scale invariant only up to delta / variance
     _e("lidar", "views", lambda v: spectral.lidar(v), homogeneity=INV, rtol=1e-2),
+    # without the ridge or without eps, collapse leaves LiDAR undefined (NaN), never an error
+    _e("lidar(delta=0)", "views", lambda v: spectral.lidar(v, delta=0.0), homogeneity=INV),
+    _e("lidar(eps=0)", "views", lambda v: spectral.lidar(v, eps=0.0), homogeneity=INV, rtol=1e-2),
     # graphs (manifold.graphs.*)
     _e("knn_graph", "z", lambda x: knn_graph(x, k=5), homogeneity={"distances": 1}),
     _e("knn_graph(base=)", "z", lambda x: knn_graph(_partner_z(7), k=3, base=x), ("base",)),
@@ -295,6 +299,14 @@ def _identical(x):
     return np.broadcast_to(x[:1], x.shape).copy(), None, 1.0
 
 
+def _still_views(x):
+    return np.broadcast_to(x[:, :1], x.shape).copy(), None, 1.0
+
+
+def _one_point(x):
+    return np.broadcast_to(x[:1, :1], x.shape).copy(), None, 1.0
+
+
 def _duplicates(x):
     y = x.copy()
     y[-4:] = y[:4]  # four exact duplicate rows (images/views: four duplicate items)
@@ -357,6 +369,8 @@ CASES = [
     Case("bfloat16", "equal", _plain(_bfloat16)),
     Case("huge (2**100)", "equal", _plain(_huge), ARRAYS),
     Case("identical rows", "collapse", _plain(_identical)),
+    Case("coinciding views", "collapse", _plain(_still_views), ("views",)),
+    Case("every view one point", "collapse", _plain(_one_point), ("views",)),
     Case("duplicate rows", "equal", _plain(_duplicates)),
     Case("non-contiguous", "equal", _plain(_noncontiguous)),
     Case("transposed (F order)", "equal", _plain(_transposed)),

@@ -131,6 +131,47 @@ def test_same_source_rate_identical_views_is_one(rng):
         np.testing.assert_allclose(res.values, 1.0)
 
 
+def test_same_source_rate_of_fully_collapsed_views_is_nan_with_a_warning(rng):
+    # every view of every image is one point: no neighbourhood can tell the images apart
+    v = np.broadcast_to(rng.normal(size=5), (30, 4, 5)).copy()
+    for weighting in ("weight", "count"):
+        # before: 0.03 (weight) and 0.11 (count), set by the order in which the neighbour
+        # search returned the tied points
+        with pytest.warns(manifold.DegenerateWarning, match="same point"):
+            res = same_source_rate(v, weighting=weighting)
+        assert np.isnan(res.values).all() and np.isnan(res.summary.mean)
+
+
+def test_same_source_rate_shares_coincident_views_evenly(rng):
+    # an invariant encoder on a set holding each image three times: every view coincides with
+    # 11 others (K - 1 = 3 of its own image), more than the k = 10 candidates of the search
+    n_views = 4
+    centres = np.repeat(rng.normal(size=(8, 5)), 3, axis=0)
+    v = np.repeat(centres[:, None], n_views, axis=1)
+    # before: 0.3, 0.3, 0.2 (weight) and 1, 1, 2/3 (count) for the three copies of an image,
+    # decided by which 10 of the 11 tied points the search returned
+    np.testing.assert_allclose(same_source_rate(v).values, 3 / 11, rtol=1e-9)
+    np.testing.assert_allclose(same_source_rate(v, weighting="count").values, 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("weighting", ["weight", "count"])
+def test_same_source_rate_does_not_depend_on_the_order_of_tied_views(rng, weighting):
+    # five images collapsed onto one point p, which a view of image 5 shares; another view of
+    # image 5 lies next to p and sees p among its candidates (10 of the 16 coincident views)
+    v = rng.normal(size=(20, 3, 4))
+    p = rng.normal(size=4)
+    v[:5] = p
+    v[5, 0] = p
+    v[5, 1] = p + 1e-3
+    rate = same_source_rate(v, weighting=weighting).values
+    perm = rng.permutation(20)
+    shuffled = same_source_rate(v[perm][:, ::-1], weighting=weighting).values
+    np.testing.assert_allclose(shuffled, rate[perm], rtol=1e-9, atol=1e-12)
+    # the collapsed images: 2 of the 15 other views at p are their own (K - 1 = 2)
+    expected = 2 / 15 if weighting == "weight" else 1.0
+    np.testing.assert_allclose(rate[:5], expected, rtol=1e-9)
+
+
 def test_augmentation_diameter_ratio_matches_direct(rng):
     from manifold.graphs import nnk_graph
 

@@ -176,3 +176,26 @@ def test_duplicates_give_no_nan():
     # every anchor's nearest neighbour is its twin: its only NNK neighbour, TwoNN undefined
     assert p.value("nnk_degree", statistic="q95") == 1.0
     assert [f["metric"] for f in p.failures] == ["twonn_dimension"]
+
+
+def test_failures_are_warned_as_profile_warns_them():
+    import warnings
+
+    from manifold import profile
+
+    z = np.tile(np.array([[0.3, -1.7, 2.0, 0.1]]), (40, 1))  # a collapsed representation
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        p = profile_large(z, n_anchors=20, k=5)
+    # before: the failures were recorded but nothing was said
+    said = [str(w.message) for w in caught if "not computed" in str(w.message)]
+    assert len(said) == len(p.failures) > 0
+    assert all(w.filename == __file__ for w in caught if "not computed" in str(w.message))
+    # worded as profile words them: the spectral metrics fail alike in both
+    with warnings.catch_warnings(record=True) as by_profile:
+        warnings.simplefilter("always")
+        profile(z, k=5, progress=False)
+    by_profile = {str(w.message) for w in by_profile}
+    for metric in ("participation_ratio", "nesum", "alpha"):
+        message = next(m for m in said if m.startswith(f"model: semantic/{metric} not computed"))
+        assert message in by_profile

@@ -283,8 +283,34 @@ def test_lidar_streaming_and_errors():
         manifold.lidar(bad)
     with pytest.raises(ValueError, match="first at image 9"):
         manifold.lidar([bad[:5], bad[5:]])
-    with pytest.raises(ValueError, match="singular"):
-        manifold.lidar(np.zeros((4, 3, 2)) + np.arange(4.0)[:, None, None], delta=0.0)
+
+
+def test_lidar_of_coinciding_views_without_regulariser_is_nan_with_a_warning():
+    rng = np.random.default_rng(16)
+    # an invariant model: each image's views coincide, Σ_w = 0, and with δ = 0 the LDA matrix
+    # Σ_w^(-1/2) Σ_b Σ_w^(-1/2) does not exist (before: ValueError "singular")
+    still = np.repeat(rng.normal(size=(6, 1, 3)), 4, axis=1)
+    for views in (still, [still[:2], still[2:]]):
+        for relative in (False, True):
+            with pytest.warns(manifold.DegenerateWarning, match="singular"):
+                assert np.isnan(manifold.lidar(views, delta=0.0, delta_relative=relative))
+    # a ridge δ > 0 gives the documented limit: the effective rank of Σ_b
+    assert np.isfinite(manifold.lidar(still))
+    # δ = 0 is the paper's formula whether or not it is relative (before: the relative ridge of
+    # 0 read as "nothing varies", and LiDAR came out as D)
+    v = make_views(40, 5, 6, 17)
+    assert manifold.lidar(v, delta=0.0, delta_relative=True) == manifold.lidar(v, delta=0.0)
+    assert manifold.lidar(v, delta=0.0) == pytest.approx(lidar_reference(v, 0.0, 1e-8), rel=1e-9)
+    # every image the same, views differing (Σ_b = 0) or not, with ε = 0: every λ is 0 and
+    # p = λ / Σλ is 0/0 (before: ValueError); both the D × D and the N·K < D routes
+    for views in (
+        np.broadcast_to(rng.normal(size=(1, 3, 4)), (6, 3, 4)),
+        np.broadcast_to(rng.normal(size=(1, 2, 10)), (3, 2, 10)),
+        np.ones((5, 3, 2)),
+    ):
+        for relative in (False, True):
+            with pytest.warns(manifold.DegenerateWarning, match="Σ_b = 0"):
+                assert np.isnan(manifold.lidar(views, eps=0.0, delta_relative=relative))
 
 
 # ------------------------------------------------------------------------------- streaming

@@ -229,6 +229,19 @@ def same_source_rate(
     own tight cluster (e.g. a model that ignores the augmentation: identical views reconstruct
     each other exactly); near chance means the augmentation scrambles image identity.
 
+    Coinciding views: views with equal coordinates are one point to any neighbourhood, and when
+    there are more of them than candidates the neighbour search returns an arbitrary ``k``. So
+    the weight (and, for the count, the neighbour) that a view gives to such a point is shared
+    evenly by all the views there, whether or not the search returned them (leaving the view
+    itself out). A view with twins is reconstructed by them alone (see
+    :func:`~manifold.nnk_graph`): its weighted rate is the fraction of its twins that come from
+    its image, its count rate that number over ``min(twins, K − 1)``. The rate therefore does
+    not depend on the order of the views. Coinciding views of an image give 1 while the images
+    differ; if each image is there three times, every view has 3K − 1 twins, K − 1 of them its
+    own, and the rate is (K − 1)/(3K − 1) (weight) or 1 (count). When every view of every
+    image is the same point (a collapsed model), no neighbourhood can tell images apart: the
+    rate is NaN, with a :class:`~manifold.DegenerateWarning`.
+
     Chance level: if which views belong to which image is unrelated to the graph, each of the
     :math:`d_u = |\mathcal N(u)|` neighbours of view u is one of its image's K − 1 other views
     with probability :math:`(K-1)/(NK-1)`. The weighted rate is then
@@ -252,26 +265,81 @@ def same_source_rate(
     n, n_views, d = v.shape
     flat = v.reshape(n * n_views, d)
     if graph is None:
-        from manifold.graphs import nnk_graph
-
         if k is None:
             k = min(max(2 * (n_views - 1), 10), n * n_views - 1)
-        graph = nnk_graph(flat, k=_check_k(k, n * n_views, "views (N·K views)"))
+        k = _check_k(k, n * n_views, "views (N·K views)")
     elif graph.knn.n_nodes != n * n_views:
         raise ValueError(f"graph has {graph.knn.n_nodes} nodes but views hold {n * n_views}")
+    if bool((flat == flat[:1]).all()):
+        degenerate(
+            "every view in views is the same point (collapsed embeddings): no neighbourhood can "
+            "tell the images apart, so the same-source rate is undefined; returning NaN"
+        )
+        return PointMetric("same_source_rate", np.full(n, np.nan))
+    if graph is None:
+        from manifold.graphs import nnk_graph
+
+        graph = nnk_graph(flat, k=k)
     source = np.repeat(np.arange(n), n_views)
-    same = source[graph.knn.indices] == source[:, None]
+    point, members, own = _candidate_points(flat, source, graph.knn.indices, graph.knn.distances)
     mask = graph.mask
     if weighting == "count":
-        degree = mask.sum(axis=1)
-        hits = (same & mask).sum(axis=1)
+        # each selected point once, with all the views there
+        selected = np.where(mask, point, -1)
+        order = np.argsort(selected, axis=1, kind="stable")
+        selected = np.take_along_axis(selected, order, axis=1)
+        first = selected >= 0
+        first[:, 1:] &= selected[:, 1:] != selected[:, :-1]
+        degree = (np.take_along_axis(members, order, axis=1) * first).sum(axis=1)
+        hits = (np.take_along_axis(own, order, axis=1) * first).sum(axis=1)
         norm = np.minimum(degree, n_views - 1)
         rate = np.divide(hits, norm, out=np.zeros(len(hits)), where=norm > 0)
     else:
         w = np.where(mask, graph.weights, 0.0)
         total = w.sum(axis=1)
-        rate = np.divide((w * same).sum(axis=1), total, out=np.zeros(len(total)), where=total > 0)
+        same = (w * (own / members)).sum(axis=1)
+        rate = np.divide(same, total, out=np.zeros(len(total)), where=total > 0)
     return PointMetric("same_source_rate", rate.reshape(n, n_views).mean(axis=1))
+
+
+# A view whose nearest candidate is at most this far may have a twin (exact duplicates are at
+# distance 0, or ~1e-16 under the cosine metric); whether it has one is then decided exactly.
+_TWIN_DISTANCE = 1e-12
+
+
+def _points(flat: torch.Tensor, distances: np.ndarray) -> np.ndarray:
+    """Label of each row's point: rows with equal values share the lowest index among them."""
+    label = np.arange(flat.shape[0])
+    # a row with a twin has it as its nearest candidate
+    maybe = np.flatnonzero(distances[:, 0] <= _TWIN_DISTANCE)
+    if maybe.size < 2:
+        return label
+    rows = to_numpy(flat[torch.from_numpy(maybe).to(flat.device)])
+    rows = np.ascontiguousarray(rows + 0.0)  # -0.0 and 0.0 are one point
+    keys = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    label[maybe] = maybe[first[inverse.ravel()]]
+    return label
+
+
+def _candidate_points(
+    flat: torch.Tensor, source: np.ndarray, indices: np.ndarray, distances: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each view u and candidate j: j's point, the views there, and those of u's image.
+
+    The counts leave u itself out (when j is a twin of u). Without twins they are 1 and
+    ``source[j] == source[u]``.
+    """
+    label = _points(flat, distances)
+    n_images = int(source[-1]) + 1
+    size = np.bincount(label, minlength=len(label))
+    pairs, pair_counts = np.unique(label * n_images + source, return_counts=True)
+    point = label[indices]
+    wanted = point * n_images + source[:, None]
+    at = np.searchsorted(pairs, wanted).clip(max=len(pairs) - 1)
+    same = np.where(pairs[at] == wanted, pair_counts[at], 0)
+    twin = point == label[:, None]
+    return point, size[point] - twin, same - twin
 
 
 def augmentation_dimension(views: Any, threshold: float = 0.1) -> PointMetric:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import as_tensor, check_positive
+from .._checks import as_tensor, check_positive, degenerate
 from ._decomposition import (
     GramAccumulator,
     check_chunk_finite,
@@ -81,6 +81,13 @@ def lidar(
     paper, made so that models of different scales can be compared; :func:`manifold.profile`
     uses it (see ``docs/spectral.md`` for its measured effect).
 
+    Undefined cases (NaN with a :class:`~manifold.DegenerateWarning`, as for collapsed
+    embeddings elsewhere): with δ = 0 and a singular Σ_w, e.g. a model whose views of each image
+    coincide, the matrix Σ_w^(−1/2) does not exist (any δ > 0 gives a number: when every image's
+    views coincide, about the effective rank of Σ_b, its limit as δ → 0); with ε = 0 and
+    Σ_b = 0 (every image has the same mean view) every λ is 0 and p = 0/0. With ε > 0 and
+    Σ_b = 0, every p is equal and LiDAR is D, the limit of the formula.
+
     Both scatter matrices are accumulated in float64 over chunks of images (memory O(D²)); the
     means μ_i use the same shifted accumulation as :func:`~manifold.spectral.spectrum`.
 
@@ -91,17 +98,18 @@ def lidar(
     Args:
         views: Embeddings of the views, shape (N, K, D) (numpy or torch), or an iterable of
             (b, K, D) batches of images. Needs N ≥ 2 images and K ≥ 2 views per image.
-        delta: Ridge δ added to the within-image covariance (δ ≥ 0; with δ = 0 the within
-            covariance must be non-singular).
-        eps: ε added to each eigenvalue before normalising.
+        delta: Ridge δ added to the within-image covariance (δ ≥ 0; with δ = 0 a singular
+            within covariance gives NaN, see above).
+        eps: ε added to each eigenvalue before normalising (ε ≥ 0; with ε = 0 and Σ_b = 0,
+            NaN).
         delta_relative: Scale δ by the mean within-image variance per dimension (see above).
 
     Returns:
         LiDAR, a float in about [1, min(N − 1, D)].
 
     Raises:
-        ValueError: for a shape other than (N, K, D), N < 2, K < 2, non-finite values (count
-            and first image), or a singular within-image covariance when δ = 0.
+        ValueError: for a shape other than (N, K, D), N < 2, K < 2, or non-finite values
+            (count and first image).
 
     Examples:
         >>> import torch
@@ -139,16 +147,20 @@ def lidar(
     dim = sigma_b.shape[0]
     sigma_w = symmetric_part(within / (n * (n_views - 1)))
     if delta_relative:
-        delta = delta * _relative_unit(sigma_w.trace(), sigma_b.trace(), dim)
-        if delta <= 0:
+        unit = _relative_unit(sigma_w.trace(), sigma_b.trace(), dim)
+        if unit <= 0:
             # nothing varies: Σ_b = Σ_w = 0, every λ is 0 and only ε is left
             return _entropy_rank(torch.zeros(dim, dtype=torch.float64), eps, 0)
+        delta = delta * unit
     sigma_w = sigma_w + delta * torch.eye(dim, dtype=torch.float64, device=sigma_b.device)
     w, u = torch.linalg.eigh(sigma_w)
-    if float(w[0]) <= 0.0:
-        raise ValueError(
-            f"the within-image covariance Σ_w + δI is singular (smallest eigenvalue "
-            f"{float(w[0]):.3g}); use delta > 0 (got delta = {delta})"
+    # singular to working precision: Σ_w^(-1/2) would amplify rounding errors without bound
+    if not float(w[0]) > dim * torch.finfo(torch.float64).eps * float(w[-1]):
+        return degenerate(
+            f"the within-image covariance Σ_w + δI of views is singular (eigenvalues from "
+            f"{float(w[0]):.3g} to {float(w[-1]):.3g}; e.g. each image's views coincide, an "
+            f"invariant or collapsed model), so LiDAR with delta = {delta:.3g} is undefined; "
+            f"use delta > 0; returning NaN"
         )
     inv_sqrt = (u * w.rsqrt()) @ u.T
     lam = torch.linalg.eigvalsh(symmetric_part(inv_sqrt @ sigma_b @ inv_sqrt)).clamp(min=0.0)
@@ -175,9 +187,10 @@ def _entropy_rank(lam: torch.Tensor, eps: float, n_zero: int) -> float:
     p = lam + eps
     total = p.sum() + n_zero * eps
     if float(total) <= 0.0:
-        raise ValueError(
-            "all views and images coincide (Σ_b = 0) and eps = 0, so LiDAR is undefined; "
-            "use eps > 0"
+        return degenerate(
+            "every image of views has the same mean view (Σ_b = 0, e.g. collapsed embeddings), "
+            "so every eigenvalue is 0 and with eps = 0 LiDAR is undefined; use eps > 0; "
+            "returning NaN"
         )
     p = p / total
     p = p[p > 0]
@@ -204,10 +217,11 @@ def _lidar_low_rank(
     b = (mu - mu.mean(dim=0)) / (n - 1) ** 0.5  # (N, D): rows are the columns of B
     w = dev.reshape(n * k, dim) / (n * (k - 1)) ** 0.5
     if delta_relative:
-        delta = delta * _relative_unit((w * w).sum(), (b * b).sum(), dim)
-        if delta <= 0:
+        unit = _relative_unit((w * w).sum(), (b * b).sum(), dim)
+        if unit <= 0:
             # nothing varies: Σ_b = Σ_w = 0, every λ is 0 and only ε is left
             return _entropy_rank(torch.zeros(n, dtype=x.dtype), eps, dim - n)
+        delta = delta * unit
     gram_w = symmetric_part(w @ w.T) + delta * torch.eye(n * k, dtype=x.dtype, device=x.device)
     wb = w @ b.T  # WᵀB, (NK, N)
     chol = torch.linalg.cholesky(gram_w)
