@@ -301,16 +301,25 @@ def test_lidar_of_coinciding_views_without_regulariser_is_nan_with_a_warning():
     v = make_views(40, 5, 6, 17)
     assert manifold.lidar(v, delta=0.0, delta_relative=True) == manifold.lidar(v, delta=0.0)
     assert manifold.lidar(v, delta=0.0) == pytest.approx(lidar_reference(v, 0.0, 1e-8), rel=1e-9)
-    # every image the same, views differing (Σ_b = 0) or not, with ε = 0: every λ is 0 and
-    # p = λ / Σλ is 0/0 (before: ValueError); both the D × D and the N·K < D routes
+    # every image the same, views differing (Σ_b = 0) or not: every λ is 0, p = λ / Σλ is 0/0
+    # with ε = 0 (before: ValueError) and uniform with ε > 0, which made a collapsed model's
+    # LiDAR D, the maximum (before: D, silently); both the D × D and the N·K < D routes
     for views in (
         np.broadcast_to(rng.normal(size=(1, 3, 4)), (6, 3, 4)),
         np.broadcast_to(rng.normal(size=(1, 2, 10)), (3, 2, 10)),
         np.ones((5, 3, 2)),
+        np.ones((2, 2, 9)) * 1e3,
     ):
         for relative in (False, True):
-            with pytest.warns(manifold.DegenerateWarning, match="Σ_b = 0"):
-                assert np.isnan(manifold.lidar(views, eps=0.0, delta_relative=relative))
+            for eps in (0.0, 1e-8):
+                with pytest.warns(manifold.DegenerateWarning, match="Σ_b = 0"):
+                    got = manifold.lidar(views, eps=eps, delta_relative=relative)
+                assert np.isnan(got)
+    # image means that differ only by rounding count as equal; a real difference does not
+    base = rng.normal(size=(1, 3, 5)) * 100
+    with pytest.warns(manifold.DegenerateWarning, match="Σ_b = 0"):
+        manifold.lidar(np.concatenate([base, base * (1 + 1e-16)]).repeat(3, axis=0))
+    assert np.isfinite(manifold.lidar(np.concatenate([base, base + 1e-6]).repeat(3, axis=0)))
 
 
 # ------------------------------------------------------------------------------- streaming

@@ -84,9 +84,10 @@ def lidar(
     Undefined cases (NaN with a :class:`~manifold.DegenerateWarning`, as for collapsed
     embeddings elsewhere): with δ = 0 and a singular Σ_w, e.g. a model whose views of each image
     coincide, the matrix Σ_w^(−1/2) does not exist (any δ > 0 gives a number: when every image's
-    views coincide, about the effective rank of Σ_b, its limit as δ → 0); with ε = 0 and
-    Σ_b = 0 (every image has the same mean view) every λ is 0 and p = 0/0. With ε > 0 and
-    Σ_b = 0, every p is equal and LiDAR is D, the limit of the formula.
+    views coincide, about the effective rank of Σ_b, its limit as δ → 0); and with Σ_b = 0 to
+    working precision (every image has the same mean view, a collapsed model) no direction
+    separates the images: every λ is 0, so p is 0/0 with ε = 0 and uniform with ε > 0, which
+    would make LiDAR D, its maximum, for a model that cannot tell images apart.
 
     Both scatter matrices are accumulated in float64 over chunks of images (memory O(D²)); the
     means μ_i use the same shifted accumulation as :func:`~manifold.spectral.spectrum`.
@@ -100,8 +101,7 @@ def lidar(
             (b, K, D) batches of images. Needs N ≥ 2 images and K ≥ 2 views per image.
         delta: Ridge δ added to the within-image covariance (δ ≥ 0; with δ = 0 a singular
             within covariance gives NaN, see above).
-        eps: ε added to each eigenvalue before normalising (ε ≥ 0; with ε = 0 and Σ_b = 0,
-            NaN).
+        eps: ε added to each eigenvalue before normalising (ε ≥ 0).
         delta_relative: Scale δ by the mean within-image variance per dimension (see above).
 
     Returns:
@@ -142,15 +142,14 @@ def lidar(
         got = "no images" if n == 0 else "N = 1"
         raise ValueError(f"views needs N >= 2 images to estimate Σ_b, got {got}")
 
-    _, scatter_b = means.matrices()
+    gram_b, scatter_b = means.matrices()
     sigma_b = scatter_b / (n - 1)
     dim = sigma_b.shape[0]
+    if _no_between(scatter_b.trace(), gram_b.trace(), n, dim):
+        return _collapsed()
     sigma_w = symmetric_part(within / (n * (n_views - 1)))
     if delta_relative:
         unit = _relative_unit(sigma_w.trace(), sigma_b.trace(), dim)
-        if unit <= 0:
-            # nothing varies: Σ_b = Σ_w = 0, every λ is 0 and only ε is left
-            return _entropy_rank(torch.zeros(dim, dtype=torch.float64), eps, 0)
         delta = delta * unit
     sigma_w = sigma_w + delta * torch.eye(dim, dtype=torch.float64, device=sigma_b.device)
     w, u = torch.linalg.eigh(sigma_w)
@@ -174,6 +173,27 @@ def _deviations(views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     d = x - x[:, :1]
     shift = d.mean(dim=1)
     return x, x[:, 0] + shift, d - shift[:, None, :]
+
+
+def _no_between(scatter_trace: torch.Tensor, gram_trace: torch.Tensor, n: int, dim: int) -> bool:
+    """Whether Σ_b is 0 to working precision: the image means agree up to rounding.
+
+    The scatter ``Σ_i |μ_i − μ|²`` (accumulated from shifted rows, so it keeps the precision of
+    the differences) is compared with what rounding the means alone can produce: squared
+    deviations of ``c · eps₆₄ · |μ_i|`` with ``c = 4 (D + √N)``, the factor
+    :func:`~manifold.spectral.spectrum` uses for zero eigenvalues.
+    """
+    rel = 4.0 * (dim + n**0.5) * torch.finfo(torch.float64).eps
+    tol = rel * rel * float(gram_trace)
+    return not float(scatter_trace) > tol
+
+
+def _collapsed() -> float:
+    return degenerate(
+        "every image of views has the same mean view (Σ_b = 0 to working precision, e.g. "
+        "collapsed embeddings): no direction separates the images, so LiDAR is undefined (the "
+        "formula would give D, its maximum, for any eps > 0); returning NaN"
+    )
 
 
 def _relative_unit(trace_w: torch.Tensor, trace_b: torch.Tensor, dim: int) -> float:
@@ -215,12 +235,11 @@ def _lidar_low_rank(
     x, mu, dev = _deviations(views)
     n, k, dim = x.shape
     b = (mu - mu.mean(dim=0)) / (n - 1) ** 0.5  # (N, D): rows are the columns of B
+    if _no_between((b * b).sum() * (n - 1), (mu * mu).sum(), n, dim):
+        return _collapsed()
     w = dev.reshape(n * k, dim) / (n * (k - 1)) ** 0.5
     if delta_relative:
         unit = _relative_unit((w * w).sum(), (b * b).sum(), dim)
-        if unit <= 0:
-            # nothing varies: Σ_b = Σ_w = 0, every λ is 0 and only ε is left
-            return _entropy_rank(torch.zeros(n, dtype=x.dtype), eps, dim - n)
         delta = delta * unit
     gram_w = symmetric_part(w @ w.T) + delta * torch.eye(n * k, dtype=x.dtype, device=x.device)
     wb = w @ b.T  # WᵀB, (NK, N)
