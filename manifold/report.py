@@ -146,6 +146,14 @@ def _clusters_html(
     if result.dropped:
         dropped = ", ".join(f"{k} ({v})" for k, v in result.dropped.items())
         parts.append(f'<p class="note">Metrics left out: {html.escape(dropped)}</p>')
+    if result.within_noise:
+        noisy = ", ".join(result.within_noise)
+        parts.append(
+            f'<p class="note"><b>Within noise:</b> {len(result.within_noise)} of '
+            f"{result.matrix.shape[1]} clustered metrics differ between models by no more than "
+            f"their standard error (median SE ≥ spread across models), yet weigh as much as "
+            f"the others after z-scoring: {html.escape(noisy)}.</p>"
+        )
     parts.append('<div class="figs">')
     first = next(iter(groupings.values())) if groupings else None
     parts.append(_figure_html(result.plot_dendrogram(groups=first), "dendrogram", "dendrogram",

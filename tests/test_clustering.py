@@ -217,3 +217,54 @@ def test_model_map_names_models_only_while_readable():
     big, big_groups = planted_groups(n_per_group=MAP_LABELS // 3 + 1, seed=5)
     fig = cluster_models(big, groups=big_groups).plot_map()
     assert len(fig.axes[0].texts) == 0 and str(len(big)) in fig.axes[0].get_title()
+
+
+def _profile_with_se(values: dict, ses: dict) -> Profile:
+    """Models × {metric: value} with a standard error row per value."""
+    rows = []
+    for model, metrics in values.items():
+        for metric, value in metrics.items():
+            rows.append([model, "semantic", metric, "value", value])
+            rows.append([model, "semantic", metric, "se", ses[model][metric]])
+    return Profile(
+        pd.DataFrame(rows, columns=["model", "manifold", "metric", "statistic", "value"])
+    )
+
+
+def test_metrics_that_differ_by_less_than_their_standard_error_are_flagged():
+    rng = np.random.default_rng(5)
+    models = [f"m{i}" for i in range(6)]
+    signal = dict(zip(models, [0.0, 0.1, 0.2, 5.0, 5.1, 5.2], strict=True))
+    noise = dict(zip(models, rng.normal(size=6) * 0.01, strict=True))
+    values = {m: {"signal": signal[m], "noise": noise[m]} for m in models}
+    ses = {m: {"signal": 0.05, "noise": 0.02 + 0.01 * i} for i, m in enumerate(models)}
+    prof = _profile_with_se(values, ses)
+    with pytest.warns(UserWarning, match=r"1 of 2 metrics .* semantic/noise"):
+        result = cluster_models(prof)
+    assert result.within_noise == ["semantic/noise"]
+    # the table's numbers, from numpy
+    spread = np.std(list(noise.values()))
+    median_se = np.median([ses[m]["noise"] for m in models])
+    row = result.noise.loc["semantic/noise"]
+    assert row["spread"] == pytest.approx(spread, rel=1e-12)
+    assert row["se"] == pytest.approx(median_se, rel=1e-12)
+    assert row["ratio"] == pytest.approx(median_se / spread, rel=1e-12)
+    assert result.noise.loc["semantic/signal", "ratio"] < 1
+    # without standard errors, or for a statistic they do not describe: nothing to say
+    plain = Profile(prof.table[prof.table["statistic"] != "se"])
+    assert cluster_models(plain).noise is None
+    assert cluster_models(prof.table.pivot_table(
+        index="model", columns="metric", values="value")).noise is None  # fmt: skip
+
+
+def test_the_report_names_the_metrics_within_noise(tmp_path):
+    from manifold.report import write_report
+
+    models = [f"m{i}" for i in range(4)]
+    values = {m: {"a": float(i), "b": 0.001 * i} for i, m in enumerate(models)}
+    ses = {m: {"a": 0.01, "b": 1.0} for m in models}
+    prof = _profile_with_se(values, ses)
+    with pytest.warns(UserWarning, match="standard error"):
+        result = cluster_models(prof)
+    page = write_report(prof, tmp_path / "r.html", clusters=result).read_text()
+    assert "Within noise:</b> 1 of 2" in page and "semantic/b" in page

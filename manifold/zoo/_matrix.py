@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_matrix", "split_usable", "warn_mismatched", "zscore"]
+__all__ = ["as_matrix", "noise_table", "split_usable", "warn_mismatched", "zscore"]
 
 
 def warn_mismatched(profile: Any) -> None:
@@ -80,6 +80,47 @@ def as_matrix(
     if bad:
         raise ValueError(f"metric columns must be numeric; these are not: {bad}")
     return frame.astype(np.float64)
+
+
+def noise_table(profiles: Any, frame: pd.DataFrame, statistic: str) -> pd.DataFrame | None:
+    """Per metric of ``frame``: its spread across models against its standard error.
+
+    ``spread`` is the population standard deviation across the models (the z-score's divisor),
+    ``se`` the median over the models of the profile's standard error (statistic ``"se"``:
+    bootstrap, or anchor sampling), and ``ratio = se / spread``. A ratio of 1 or more means the
+    metric differs between models by no more than it differs between two draws of the same
+    images. ``None`` when ``profiles`` is not a Profile, holds no standard errors, or when
+    ``statistic`` is not ``"mean"`` (the standard errors are those of values and means).
+
+    Examples:
+        >>> import pandas as pd
+        >>> from manifold.results import COLUMNS, Profile
+        >>> rows = [[m, "semantic", "rankme", s, v] for m, val, se in
+        ...         [("a", 2.0, 0.5), ("b", 3.0, 0.5)] for s, v in [("value", val), ("se", se)]]
+        >>> prof = Profile(pd.DataFrame(rows, columns=COLUMNS))
+        >>> noise_table(prof, prof.to_matrix(), "mean").round(2).to_dict("records")
+        [{'spread': 0.5, 'se': 0.5, 'ratio': 1.0}]
+    """
+    from manifold.results import Profile
+
+    if not isinstance(profiles, Profile) or statistic != "mean":
+        return None
+    t = profiles.table
+    se = t[t["statistic"] == "se"]
+    if se.empty:
+        return None
+    se = se.assign(column=se["manifold"] + "/" + se["metric"]).pivot_table(
+        index="model", columns="column", values="value", sort=False
+    )
+    se.index = se.index.map(str)
+    columns = [c for c in frame.columns if c in se.columns]
+    if not columns:
+        return None
+    spread = frame[columns].std(axis=0, ddof=0)
+    median_se = se.reindex(index=frame.index)[columns].median(axis=0)
+    table = pd.DataFrame({"spread": spread, "se": median_se, "ratio": median_se / spread})
+    table.index.name = "metric"
+    return table
 
 
 def split_usable(frame: pd.DataFrame, rtol: float = 1e-12) -> tuple[pd.DataFrame, dict[str, str]]:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from manifold._checks import check_choice, check_int
-from manifold.zoo._matrix import as_matrix, split_usable, warn_dropped, zscore
+from manifold.zoo._matrix import as_matrix, noise_table, split_usable, warn_dropped, zscore
 
 __all__ = ["ClusterResult", "DISTANCES", "LINKAGE_METHODS", "cluster_models"]
 
@@ -42,6 +42,10 @@ class ClusterResult:
         nmi_p_value: The same for the NMI.
         method: Linkage method.
         distance: Distance name.
+        noise: With standard errors in the profile (``profile(..., n_bootstrap=B)``), per
+            clustered metric its ``spread`` across models, median ``se`` and ``ratio = se /
+            spread``; a ratio ≥ 1 means the models differ in that metric by no more than its
+            sampling error (None without standard errors).
     """
 
     matrix: pd.DataFrame
@@ -60,6 +64,14 @@ class ClusterResult:
     nmi_p_value: float | None = None
     method: str = "average"
     distance: str = "euclidean"
+    noise: pd.DataFrame | None = None
+
+    @property
+    def within_noise(self) -> list[str]:
+        """Clustered metrics whose spread across models is at most their standard error."""
+        if self.noise is None:
+            return []
+        return [str(m) for m in self.noise.index[self.noise["ratio"] >= 1]]
 
     def agreement(
         self,
@@ -304,6 +316,19 @@ def cluster_models(
             f"no usable metric: all {frame.shape[1]} are constant or non-finite ({dropped})"
         )
     warn_dropped("cluster_models", dropped, frame.shape[1])
+    noise = noise_table(profiles, usable, statistic)
+    if noise is not None and (noise["ratio"] >= 1).any():
+        import warnings
+
+        flagged = list(noise.index[noise["ratio"] >= 1])
+        warnings.warn(
+            f"cluster_models: {len(flagged)} of {usable.shape[1]} metrics differ between models "
+            f"by no more than their standard error (median SE >= spread across models): "
+            f"{', '.join(flagged[:6])}{' ...' if len(flagged) > 6 else ''}; z-scoring gives their "
+            "noise the weight of any other metric (leave them out with metrics=)",
+            UserWarning,
+            stacklevel=2,
+        )
     z, _, _ = zscore(usable.to_numpy())
     matrix = pd.DataFrame(z, index=usable.index, columns=usable.columns)
     models = list(matrix.index)
@@ -345,6 +370,7 @@ def cluster_models(
         adjusted_rand_index=ari,
         method=method,
         distance=distance,
+        noise=noise,
     )
     if aligned is not None:
         stats = result.agreement(aligned, n_permutations=n_permutations, seed=seed,
