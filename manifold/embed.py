@@ -531,12 +531,14 @@ class Embedder:
         self,
         images: Images,
         family: Family | None = None,
-        n_views: int | None = None,
-        seed: int | None = None,
+        n_views: int = 8,
+        seed: SeedLike = 0,
         layer: str | None = None,
     ) -> str:
         """The cache key of :meth:`embed` (no family) or :meth:`embed_views` (a family).
 
+        ``n_views`` and ``seed`` (used with a family) default to those of :meth:`embed_views`,
+        so ``cache_key(images, family)`` names the entry ``embed_views(images, family)`` writes.
         ``layer``: with ``layers``, the layer whose entry to name (each layer has its own).
         """
         x = check_images(images, channels=family is not None)
