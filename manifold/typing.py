@@ -58,8 +58,7 @@ anything :func:`numpy.asarray` turns into an array (nested lists, a pandas DataF
 with ``__array__``).
 
 Values must be real numbers (integers are computed in float64, float16 and bfloat16 in
-float32; booleans, complex numbers and strings are rejected) and finite. A tensor stays on its
-device; results come back in the type of the input where a function returns arrays."""
+float32; booleans, complex numbers and strings are rejected) and finite."""
 
 Embeddings: TypeAlias = ArrayLike
 """Embeddings of shape ``(N, D)``: one row per image (or point), one column per dimension.
