@@ -12,10 +12,11 @@ import sys
 import warnings
 from functools import lru_cache
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 import torch
+
+from manifold.typing import DeviceLike, SeedLike
 
 __all__ = [
     "DEVICES",
@@ -32,8 +33,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("manifold")
-
-SeedLike = int | np.random.Generator | torch.Generator | None
 
 # Which extra provides each optional module, for the error message.
 _EXTRAS = {
@@ -117,7 +116,7 @@ def faiss_gpu_usable() -> bool:
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
-def resolve_device(device: Any = None, like: torch.Tensor | None = None) -> torch.device:
+def resolve_device(device: DeviceLike = None, like: torch.Tensor | None = None) -> torch.device:
     """Choose the compute device: the one resolver of every entry point.
 
     Args:
@@ -209,7 +208,7 @@ def seed_int(seed: SeedLike) -> int:
     )
 
 
-def torch_generator(seed: SeedLike, device: Any = "cpu") -> torch.Generator:
+def torch_generator(seed: SeedLike, device: str | torch.device = "cpu") -> torch.Generator:
     """A fresh :class:`torch.Generator` derived from ``seed``; global RNG state is untouched.
 
     A ``torch.Generator`` on the requested device is returned as is, so a caller can thread one

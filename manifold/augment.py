@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from manifold._backend import SeedLike, resolve_device, seed_int
+from manifold._backend import resolve_device, seed_int
 from manifold._checks import as_tensor, check_int
+from manifold.typing import AugmentFn, DeviceLike, Family, Images, SeedLike
 
 __all__ = ["FAMILIES", "FAMILY_PARAMETERS", "describe_family", "get_family", "iter_views", "views"]
 
@@ -47,9 +48,6 @@ FLIP_P = 0.5
 BLUR_SIGMA = (0.1, 2.0)
 SSL_BLUR_P = 0.5
 
-AugmentFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-FamilyLike = str | nn.Module | AugmentFn
-
 
 def blur_kernel_size(height: int, width: int) -> int:
     """Odd Gaussian-blur kernel size of about 10% of the smaller image side, at least 3.
@@ -61,7 +59,7 @@ def blur_kernel_size(height: int, width: int) -> int:
 
 
 #: Parameters of each named family that :func:`get_family` lets a caller change, with defaults.
-FAMILY_PARAMETERS: dict[str, dict[str, Any]] = {
+FAMILY_PARAMETERS: dict[str, dict[str, float | tuple[float, float]]] = {
     "crop": {"scale": CROP_SCALE, "ratio": CROP_RATIO},
     "color": {
         "brightness": COLOR_JITTER[0],
@@ -136,10 +134,10 @@ def _check_family_name(name: str) -> str:
 
 
 def get_family(
-    name_or_aug: FamilyLike,
+    name_or_aug: Family,
     image_size: int | tuple[int, int] = 224,
     channels: int = 3,
-    **params: Any,
+    **params: float | tuple[float, float],
 ) -> nn.Module | AugmentFn:
     """Return the kornia module of a named family (or pass a user augmentation through).
 
@@ -196,7 +194,7 @@ def get_family(
     return K.AugmentationSequential(*stages)
 
 
-def describe_family(family: FamilyLike, image_size: int | tuple[int, int], channels: int) -> str:
+def describe_family(family: Family, image_size: int | tuple[int, int], channels: int) -> str:
     """A stable text identifying a family and its parameters (used in cache keys)."""
     if isinstance(family, str):
         module = get_family(family, image_size=image_size, channels=channels)
@@ -206,7 +204,7 @@ def describe_family(family: FamilyLike, image_size: int | tuple[int, int], chann
     return f"callable={callable_identity(family)}"
 
 
-def callable_identity(fn: Any) -> str:
+def callable_identity(fn: object) -> str:
     import inspect
 
     name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
@@ -233,7 +231,7 @@ def _check_channels(channels: int) -> int:
     return channels
 
 
-def check_images(images: Any, name: str = "images", *, channels: bool = True) -> torch.Tensor:
+def check_images(images: Images, name: str = "images", *, channels: bool = True) -> torch.Tensor:
     """Validate a batch of images: float in [0, 1], shape (N, C, H, W); return float32.
 
     Args:
@@ -582,15 +580,18 @@ def _apply_opaque(
 
 
 def iter_views(
-    images: Any,
-    family: FamilyLike,
+    images: Images,
+    family: Family,
     n_views: int = 8,
     seed: SeedLike = 0,
     batch_size: int = 256,
     *,
-    device: Any = None,
+    device: DeviceLike = None,
     return_params: bool = False,
-) -> Iterator[tuple]:
+) -> Iterator[
+    tuple[slice, torch.Tensor]
+    | tuple[slice, torch.Tensor, list[dict[str, dict[str, torch.Tensor]]]]
+]:
     """Yield the views of consecutive chunks of images (memory bounded).
 
     Args:
@@ -643,15 +644,15 @@ def iter_views(
 
 
 def views(
-    images: Any,
-    family: FamilyLike,
+    images: Images,
+    family: Family,
     n_views: int = 8,
     seed: SeedLike = 0,
     batch_size: int = 256,
     *,
-    device: Any = None,
+    device: DeviceLike = None,
     return_params: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, list[dict[str, Any]]]:
+) -> torch.Tensor | tuple[torch.Tensor, list[dict[str, dict[str, torch.Tensor]]]]:
     """Draw K augmented views of every image, each with its own random parameters.
 
     View ``k`` of image ``i`` is ``a(x_i; θ_ik)`` with ``θ_ik`` drawn from the family's

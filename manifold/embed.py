@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import functools
+import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from fnmatch import fnmatchcase
@@ -21,16 +22,16 @@ import torch
 from torch import nn
 
 from manifold import __version__
-from manifold._backend import SeedLike, resolve_device, seed_int, show_progress, warn_once
+from manifold._backend import resolve_device, seed_int, show_progress, warn_once
 from manifold._cache import Hasher, entry_path, load_entry, save_entry
 from manifold._checks import check_choice, check_int
 from manifold.augment import (
-    FamilyLike,
     callable_identity,
     check_images,
     describe_family,
     iter_views,
 )
+from manifold.typing import DeviceLike, Family, Images, SeedLike
 
 __all__ = [
     "Embedder",
@@ -159,7 +160,9 @@ def _unknown_layer_message(entry: str, names: list[str]) -> str:
     return f"layer {what} {entry!r} {found}{hint}; available names: {listing}, or 'all'"
 
 
-def pool_features(features: torch.Tensor, pool: str | Callable = "auto") -> torch.Tensor:
+def pool_features(
+    features: torch.Tensor, pool: str | Callable[[torch.Tensor], torch.Tensor] = "auto"
+) -> torch.Tensor:
     """Reduce features of any rank to one vector per sample, shape (N, D).
 
     ========== =================================================================
@@ -205,7 +208,7 @@ def pool_features(features: torch.Tensor, pool: str | Callable = "auto") -> torc
     return features.mean(dim=dims)
 
 
-def select_output(value: Any, output: int | str | None = None) -> torch.Tensor:
+def select_output(value: object, output: int | str | None = None) -> torch.Tensor:
     """The representation in what a model (or a layer) returned.
 
     A tensor is the representation. When ``forward`` returns a tuple or list (e.g.
@@ -294,7 +297,7 @@ def _describe_items(value: Any) -> str:
     return ", ".join(parts[:6]) + (", ..." if len(parts) > 6 else "")
 
 
-def check_channels_first(images: Any, name: str = "images") -> None:
+def check_channels_first(images: Images, name: str = "images") -> None:
     """Reject channels-last images ``(N, H, W, C)`` with a message that says how to fix them.
 
     Images are ``(N, C, H, W)``. A 4-D array whose last axis has 1 or 3 entries while its
@@ -385,12 +388,12 @@ class Embedder:
         self,
         model: nn.Module,
         layer: str | None = None,
-        device: Any = None,
+        device: DeviceLike = None,
         batch_size: int = 256,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        pool: str | Callable = "auto",
+        pool: str | Callable[[torch.Tensor], torch.Tensor] = "auto",
         amp: bool = False,
-        cache_dir: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
         progress: bool | None = None,
         output: int | str | None = None,
         layers: str | Iterable[str] | None = None,
@@ -439,7 +442,7 @@ class Embedder:
 
     # public API -------------------------------------------------------------------------
 
-    def embed(self, images: Any) -> torch.Tensor:
+    def embed(self, images: Images) -> torch.Tensor | dict[str, torch.Tensor]:
         """Embeddings of the images themselves (the semantic manifold).
 
         Args:
@@ -468,8 +471,8 @@ class Embedder:
         return out
 
     def embed_views(
-        self, images: Any, family: FamilyLike, n_views: int = 8, seed: SeedLike = 0
-    ) -> torch.Tensor:
+        self, images: Images, family: Family, n_views: int = 8, seed: SeedLike = 0
+    ) -> torch.Tensor | dict[str, torch.Tensor]:
         """Embeddings of K augmented views of every image (the augmentation manifolds).
 
         Views are drawn by :func:`manifold.augment.iter_views` on the compute device and
@@ -526,14 +529,16 @@ class Embedder:
 
     def cache_key(
         self,
-        images: Any,
-        family: FamilyLike | None = None,
-        n_views: int | None = None,
-        seed: int | None = None,
+        images: Images,
+        family: Family | None = None,
+        n_views: int = 8,
+        seed: SeedLike = 0,
         layer: str | None = None,
     ) -> str:
         """The cache key of :meth:`embed` (no family) or :meth:`embed_views` (a family).
 
+        ``n_views`` and ``seed`` (used with a family) default to those of :meth:`embed_views`,
+        so ``cache_key(images, family)`` names the entry ``embed_views(images, family)`` writes.
         ``layer``: with ``layers``, the layer whose entry to name (each layer has its own).
         """
         x = check_images(images, channels=family is not None)
@@ -690,7 +695,7 @@ class Embedder:
         return {name: out[name] for name in self.layers}
 
     def _embed_views_layers(
-        self, x: torch.Tensor, family: FamilyLike, n_views: int, base_seed: int
+        self, x: torch.Tensor, family: Family, n_views: int, base_seed: int
     ) -> dict[str, torch.Tensor]:
         n, c, h, w = x.shape
         described = describe_family(family, (h, w), c) if self.cache_dir is not None else None

@@ -33,7 +33,7 @@ import dataclasses
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,12 @@ from manifold._backend import numpy_generator
 from manifold._checks import DegenerateWarning
 from manifold._summary import PointMetric
 from manifold.results import COLUMNS, LAYER, SEMANTIC
+from manifold.typing import Scale
+
+if TYPE_CHECKING:
+    from manifold.graphs import AnchorNNK, KNNGraph, NNKGraph
+    from manifold.io import RowReader
+    from manifold.spectral import Spectrum
 
 __all__ = [
     "FAMILY",
@@ -51,6 +57,7 @@ __all__ = [
     "MLE_NEIGHBOURS",
     "REGISTRY",
     "Metric",
+    "MetricResult",
     "ModelContext",
     "Recorder",
     "metrics_for",
@@ -71,6 +78,12 @@ LENGTH_SCALE = "knn"
 #: LiDAR's ridge in a profile: relative to the within-image variance (``delta_relative=``).
 LIDAR_DELTA_RELATIVE = True
 _NEEDS = ("spectrum", "knn", "mle_knn", "nnk", "views")
+
+MetricResult: TypeAlias = float | PointMetric | dict[str, float]
+"""What a metric of the registry returns: a number, per-point values with their summary, or
+several named numbers (one row each, e.g. alpha and its R²)."""
+
+_T = TypeVar("_T")
 
 
 def mle_neighbours(n_points: int) -> int:
@@ -112,7 +125,9 @@ class Recorder:
         self.rows: list[tuple[str, str, str, str, float]] = []
         self.failures: list[dict[str, str]] = []
 
-    def add(self, manifold: str, metric: str, result: Any, statistic: str | None = None) -> None:
+    def add(
+        self, manifold: str, metric: str, result: float | PointMetric, statistic: str | None = None
+    ) -> None:
         """Add a float (``statistic`` defaults to ``"value"``) or a PointMetric's summary."""
         if isinstance(result, PointMetric):
             for stat, val in result.summary.to_dict().items():
@@ -120,7 +135,7 @@ class Recorder:
         else:
             self.rows.append((self.model, manifold, metric, statistic or "value", float(result)))
 
-    def attempt(self, manifold: str, metric: str, compute: Callable[[], Any]) -> Any:
+    def attempt(self, manifold: str, metric: str, compute: Callable[[], _T]) -> _T | None:
         """Run ``compute``; on a failure record it and return None.
 
         A metric that is undefined on this input (it returns NaN with a
@@ -150,7 +165,9 @@ class Recorder:
             return None
         return result
 
-    def run(self, manifold: str, metric: str, compute: Callable[[], Any]) -> Any:
+    def run(
+        self, manifold: str, metric: str, compute: Callable[[], MetricResult]
+    ) -> MetricResult | None:
         """Run ``compute`` and record its value(s) as rows (a dict gives one row per key)."""
         result = self.attempt(manifold, metric, compute)
         if result is None:
@@ -230,14 +247,14 @@ class ModelContext:
 
     def __init__(
         self,
-        z: Any,
+        z: torch.Tensor | RowReader,
         k: int,
         recorder: Recorder,
         *,
         seed: int = 0,
         max_samples: int | None = 25600,
-        spectrum: Any = None,
-        scale: Any = LENGTH_SCALE,
+        spectrum: Spectrum | None = None,
+        scale: Scale = LENGTH_SCALE,
         delta_relative: bool = LIDAR_DELTA_RELATIVE,
         n_bootstrap: int = 0,
     ) -> None:
@@ -266,7 +283,7 @@ class ModelContext:
         return value
 
     @property
-    def spectrum(self) -> Any:
+    def spectrum(self) -> Spectrum | None:
         """The :class:`~manifold.spectral.Spectrum` of ``z`` (None if it failed)."""
         from manifold.spectral import spectrum
 
@@ -286,19 +303,19 @@ class ModelContext:
         return self._once("graphs", "knn_graph", build)
 
     @property
-    def mle_knn(self) -> Any:
+    def mle_knn(self) -> KNNGraph | None:
         """The kNN graph of the neighbour search (at least the MLE neighbours), or None."""
         graphs = self._graphs()
         return None if graphs is None else graphs[0]
 
     @property
-    def knn(self) -> Any:
+    def knn(self) -> KNNGraph | None:
         """The ``k``-NN graph of ``z`` (None if it failed)."""
         graphs = self._graphs()
         return None if graphs is None else graphs[1]
 
     @property
-    def nnk(self) -> Any:
+    def nnk(self) -> NNKGraph | None:
         """The NNK graph on the ``k``-NN candidates (None if it or the kNN graph failed)."""
         if self.knn is None:
             return None
@@ -311,7 +328,7 @@ class ModelContext:
         """Neighbours of the MLE dimension: :func:`mle_neighbours` of ``N``."""
         return mle_neighbours(self.n_points)
 
-    def length_unit(self, knn: Any = None) -> float:
+    def length_unit(self, knn: KNNGraph | NNKGraph | AnchorNNK | None = None) -> float:
         """The divisor of every length under ``scale`` (1 for raw lengths).
 
         For ``"knn"``: the median distance from a point to its last candidate in ``knn``
@@ -359,7 +376,7 @@ class Metric:
     name: str
     manifold: str
     needs: tuple[str, ...]
-    compute: Callable[[ModelContext, Any], Any]
+    compute: Callable[[ModelContext, torch.Tensor | None], MetricResult]
     option: str | None = None
 
     def __post_init__(self) -> None:

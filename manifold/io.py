@@ -10,12 +10,13 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
+
+from manifold.typing import RowSource
 
 __all__ = ["RowReader", "atomic_write", "file_location"]
 
@@ -67,7 +68,7 @@ class RowReader:
         ((4, 3), [[3.0, 4.0, 5.0], [6.0, 7.0, 8.0]], [[0.0, 1.0, 2.0], [9.0, 10.0, 11.0]])
     """
 
-    def __init__(self, z: Any, name: str = "z") -> None:
+    def __init__(self, z: RowSource, name: str = "z") -> None:
         if isinstance(z, (str, os.PathLike)):
             z = np.load(os.fspath(z), mmap_mode="r")
         shape = tuple(getattr(z, "shape", np.shape(z)))
@@ -122,7 +123,7 @@ class RowReader:
         if got != view.nbytes:
             raise OSError(f"short read from {path}: rows {lo}..{hi - 1} ({got} of {view.nbytes})")
 
-    def read(self, lo: int, hi: int) -> Any:
+    def read(self, lo: int, hi: int) -> np.ndarray | torch.Tensor:
         """Rows ``lo .. hi-1`` (a copy for file-backed memmaps, else a slice)."""
         if self._file is None:
             return self._z[lo:hi]
@@ -130,7 +131,7 @@ class RowReader:
         self._read_file(lo, hi, out)
         return out
 
-    def take(self, rows: np.ndarray) -> Any:
+    def take(self, rows: np.ndarray) -> np.ndarray | torch.Tensor:
         """Rows at the sorted, distinct indices ``rows`` (a copy)."""
         rows = np.asarray(rows, dtype=np.int64)
         if self._file is None:
@@ -147,13 +148,13 @@ class RowReader:
                 pos += run.size
         return out
 
-    def chunks(self, chunk_rows: int):
+    def chunks(self, chunk_rows: int) -> Iterator[tuple[int, np.ndarray | torch.Tensor]]:
         """Yield ``(lo, rows lo..hi-1)`` over the whole array."""
         for lo in range(0, self.n, chunk_rows):
             yield lo, self.read(lo, min(self.n, lo + chunk_rows))
 
 
-def file_location(z: Any) -> tuple[str, int, np.dtype] | None:
+def file_location(z: object) -> tuple[str, int, np.dtype] | None:
     """``(path, byte offset of row 0, dtype)`` for a file-backed memmap, else None.
 
     Examples:

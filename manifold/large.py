@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import resource
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -55,6 +55,10 @@ from manifold.graphs.anchor import (
 )
 from manifold.graphs.knn import KNNGraph
 from manifold.io import RowReader
+from manifold.typing import RowSource
+
+if TYPE_CHECKING:
+    from manifold.results import Profile
 
 # anchor_knn, anchor_nnk and AnchorNNK live in manifold.graphs.anchor; re-exported here, where
 # they were first published
@@ -107,7 +111,7 @@ def _peak_rss_mib() -> float:
 
 
 def profile_large(
-    z: Any,
+    z: RowSource | RowReader,
     *,
     n_anchors: int = 10_000,
     k: int = 10,
@@ -119,7 +123,7 @@ def profile_large(
     max_samples: int | None = 25600,
     sigma: float | None = None,
     name: str = "model",
-) -> Any:
+) -> Profile:
     """Profile the semantic manifold of up to millions of embeddings in bounded memory.
 
     One streaming pass over ``z`` accumulates the spectral statistics (exact, all rows) and the

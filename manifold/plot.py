@@ -6,11 +6,22 @@ figures render without a display (the Agg backend is used when no other backend 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from manifold.typing import SeedLike
 from manifold.zoo.figures import plot_dendrogram, plot_model_map
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from manifold.results import Profile
+    from manifold.spectral import Spectrum
+    from manifold.zoo import TransferEvaluation
 
 __all__ = [
     "plot_correlations",
@@ -41,8 +52,8 @@ def _pyplot():
 
 
 def plot_invariance(
-    profile: Any, metric: str = "spread_ratio", statistic: str = "mean", ax: Any = None
-):
+    profile: Profile, metric: str = "spread_ratio", statistic: str = "mean", ax: Axes | None = None
+) -> Figure:
     """Heat map of one invariance metric: models (rows) × augmentation families (columns).
 
     Args:
@@ -93,13 +104,13 @@ def plot_invariance(
 
 
 def plot_layers(
-    profile: Any,
+    profile: Profile,
     metric: str = "twonn_dimension",
     manifold: str = "semantic",
     statistic: str | None = None,
-    models: Any = None,
-    ax: Any = None,
-):
+    models: Iterable[str] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
     """One metric against depth: one line per model over the layers of a layer sweep.
 
     The x axis lists the layers in the sweep's order (a prefix shared by every name, e.g.
@@ -186,7 +197,9 @@ def _common_prefix(names: list[str]) -> str:
     return "".join(piece + "." for piece in shared)
 
 
-def plot_spectrum(spectra: dict[str, Any] | Any, fit: bool = True, ax: Any = None):
+def plot_spectrum(
+    spectra: Spectrum | dict[str, Spectrum], fit: bool = True, ax: Axes | None = None
+) -> Figure:
     """Eigenspectra (log–log) of one or several representations, with the alpha power-law fit.
 
     Args:
@@ -234,7 +247,9 @@ def plot_spectrum(spectra: dict[str, Any] | Any, fit: bool = True, ax: Any = Non
     return fig
 
 
-def plot_predictions(evaluation: Any, baseline: str = "rankme", tasks: Any = None):
+def plot_predictions(
+    evaluation: TransferEvaluation, baseline: str = "rankme", tasks: Iterable[str] | None = None
+) -> Figure:
     """Held-out predicted vs actual score per task: the metric model beside a baseline.
 
     One panel per task; circles are the leave-one-model-out predictions of the metric model,
@@ -302,13 +317,13 @@ def plot_predictions(evaluation: Any, baseline: str = "rankme", tasks: Any = Non
 
 
 def plot_correlations(
-    matrix: Any,
-    scores: Any,
+    matrix: Profile | pd.DataFrame,
+    scores: pd.DataFrame | pd.Series,
     statistic: str = "mean",
     max_metrics: int = 40,
     n_bootstrap: int = 1000,
-    seed: Any = 0,
-):
+    seed: SeedLike = 0,
+) -> Figure:
     """Heat map of Spearman correlations between each metric and each task's score.
 
     Cells whose 95 % bootstrap interval over models excludes 0 are marked with a star (see

@@ -26,6 +26,7 @@ from manifold.engine import (
     warn_failures,
 )
 from manifold.results import COLUMNS, LAYER, SEMANTIC, Profile
+from manifold.typing import DeviceLike, Embeddings, Family, Images, Views
 
 __all__ = [
     "COLUMNS",
@@ -45,17 +46,17 @@ DEFAULT_N_VIEWS = 16
 
 
 def profile(
-    model_or_embeddings: Any,
-    images: Any = None,
-    families: str | Iterable[str | Callable] | None = DEFAULT_FAMILIES,
+    model_or_embeddings: torch.nn.Module | Embeddings,
+    images: Images | None = None,
+    families: Family | Iterable[Family] | None = DEFAULT_FAMILIES,
     n_views: int = DEFAULT_N_VIEWS,
     k: int = 10,
     seed: int = 0,
     *,
-    views: Mapping[str, Any] | None = None,
+    views: Mapping[str, Views] | None = None,
     name: str = "model",
     layer: str | None = None,
-    device: str | torch.device | None = None,
+    device: DeviceLike = None,
     batch_size: int = 256,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     max_samples: int | None = 25600,
@@ -106,8 +107,8 @@ def profile(
     Args:
         model_or_embeddings: A ``torch.nn.Module`` or embeddings (N, D).
         images: Images (N, C, H, W) in [0, 1]; required with a model.
-        families: One family name, or an iterable of names (see
-            :data:`manifold.augment.FAMILIES`), kornia augmentations or callables
+        families: One family or an iterable of families, each a name (see
+            :data:`manifold.augment.FAMILIES`), a kornia augmentation or a callable
             ``f(images, generator) -> images``; with embeddings, names of ``views`` (default:
             all of its keys).
         n_views: Views per image (K).
@@ -409,7 +410,7 @@ def _views_used(views_per_family: dict[str, int]) -> int | dict[str, int] | None
     return counts.pop() if len(counts) == 1 else dict(views_per_family)
 
 
-def check_families(families: Any) -> dict[str, Any]:
+def check_families(families: Family | Iterable[Family] | None) -> dict[str, Family]:
     """Validate ``families``: one name, or an iterable of names, kornia modules or callables.
 
     Returns:
@@ -436,7 +437,7 @@ def check_families(families: Any) -> dict[str, Any]:
             "families must be a family name or an iterable of names, kornia augmentations or "
             f"callables, got {type(families).__name__}"
         )
-    out: dict[str, Any] = {}
+    out: dict[str, Family] = {}
     for fam in families:
         if isinstance(fam, str):
             if fam not in FAMILIES:
@@ -470,7 +471,7 @@ def _progress(items: list[str], enabled: bool | None, desc: str):
     return tqdm(items, desc=desc, leave=False)
 
 
-def check_views(views: Any, family: str, z: torch.Tensor) -> torch.Tensor:
+def check_views(views: Views, family: str, z: torch.Tensor) -> torch.Tensor:
     """Validate one family's views ``(N, K, D)`` against the semantic embeddings ``z``."""
     vt, _ = as_tensor(views, f"views[{family!r}]", dims=("N", "K", "D"), min_sizes={"K": 2})
     if vt.shape[0] != z.shape[0] or vt.shape[2] != z.shape[1]:

@@ -15,7 +15,16 @@ import html
 import io
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from manifold.typing import Grouping
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from manifold.results import Profile
+    from manifold.spectral import Spectrum
+    from manifold.zoo import ClusterResult, TransferEvaluation
 
 __all__ = [
     "ALPHA_R2_WARN",
@@ -118,7 +127,7 @@ def _heading(section: str) -> str:
 
 
 def _clusters_html(
-    result: Any, figure_dir: Path | None, groupings: Mapping[str, Any] | None = None
+    result: ClusterResult, figure_dir: Path | None, groupings: Mapping[str, Grouping] | None = None
 ) -> list[str]:
     import pandas as pd
 
@@ -336,14 +345,14 @@ def _alpha_warning(t: Any) -> list[str]:
 
 
 def write_report(
-    profile: Any,
+    profile: Profile,
     path: str | Path,
     *,
-    spectra: Mapping[str, Any] | None = None,
-    clusters: Any = None,
-    transfer: Any = None,
-    groupings: Mapping[str, Any] | None = None,
-    scores: Any = None,
+    spectra: Mapping[str, Spectrum] | None = None,
+    clusters: ClusterResult | None = None,
+    transfer: TransferEvaluation | None = None,
+    groupings: Mapping[str, Grouping] | None = None,
+    scores: pd.DataFrame | pd.Series | None = None,
     title: str = "manifold report",
     notes: list[str] | None = None,
     files: list[str] | None = None,
@@ -369,8 +378,9 @@ def write_report(
         transfer: Optional :class:`~manifold.zoo.TransferEvaluation`.
         groupings: Optional ``{name: {model: group}}`` (e.g. ``method`` and ``recipe``): the
             clustering is compared with each, with permutation p-values and a verdict.
-        scores: Optional DataFrame models × tasks: a metric × task correlation heat map
-            (models outside ``scores`` are left out of it, e.g. controls).
+        scores: Optional DataFrame models × tasks (or a Series: one task): a metric × task
+            correlation heat map in the transfer section, so only with ``transfer`` and at
+            least four models (models outside ``scores`` are left out of it, e.g. controls).
         title: Page title.
         notes: Extra lines shown under the title.
         files: Names of table files written beside the report, listed (and linked) at the end.

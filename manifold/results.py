@@ -12,13 +12,16 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from manifold._summary import STATISTICS
 from manifold.io import atomic_write
+
+if TYPE_CHECKING:
+    from manifold.spectral import Spectrum
 
 __all__ = [
     "COLUMNS",
@@ -68,7 +71,7 @@ class Profile:
     table: pd.DataFrame
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
-    spectra: dict[str, Any] = field(default_factory=dict, compare=False)
+    spectra: dict[str, Spectrum] = field(default_factory=dict, compare=False)
 
     @property
     def models(self) -> list[str]:
@@ -299,7 +302,7 @@ class Profile:
             raise ValueError("concat needs at least one Profile")
         settings: dict[str, dict[str, Any]] = {}
         failures: list[dict[str, str]] = []
-        spectra: dict[str, Any] = {}
+        spectra: dict[str, Spectrum] = {}
         for p in profiles:
             settings.update(p.settings)
             failures.extend(p.failures)

@@ -51,6 +51,7 @@ from manifold.profiling import (
     check_views,
 )
 from manifold.results import COLUMNS, LAYER, LAYERED_COLUMNS, SEMANTIC, Profile
+from manifold.typing import DeviceLike, Family, Images
 
 __all__ = ["ModelSpec", "load_model", "profile_zoo"]
 
@@ -59,7 +60,7 @@ __all__ = ["ModelSpec", "load_model", "profile_zoo"]
 ModelSpec = torch.nn.Module | Callable[[], torch.nn.Module] | str
 
 
-def load_model(spec: ModelSpec, device: Any = None) -> torch.nn.Module:
+def load_model(spec: ModelSpec, device: DeviceLike = None) -> torch.nn.Module:
     """Turn a model spec into a module on ``device``.
 
     Specs: an ``nn.Module``; a zero-argument factory; ``"zoo:<name>"``; ``"efficientnet-lite0"``;
@@ -84,7 +85,7 @@ def load_model(spec: ModelSpec, device: Any = None) -> torch.nn.Module:
     return model.to(device) if device is not None else model
 
 
-def _model_from_string(spec: str, device: Any) -> torch.nn.Module:
+def _model_from_string(spec: str, device: torch.device | None) -> torch.nn.Module:
     if spec.startswith("zoo:"):
         from manifold.datasets import load_zoo, zoo_of
 
@@ -365,8 +366,8 @@ def _layer_major(table: pd.DataFrame) -> pd.DataFrame:
 
 def profile_zoo(
     models: Mapping[str, ModelSpec],
-    images: Any,
-    families: str | Iterable[str | Callable] = DEFAULT_FAMILIES,
+    images: Images,
+    families: Family | Iterable[Family] = DEFAULT_FAMILIES,
     n_views: int = DEFAULT_N_VIEWS,
     k: int = 10,
     seed: int = 0,
@@ -374,7 +375,7 @@ def profile_zoo(
     checkpoint_dir: str | os.PathLike | None = None,
     executor: Executor | None = None,
     layer: str | None = None,
-    device: str | torch.device | None = None,
+    device: DeviceLike = None,
     batch_size: int = 256,
     max_samples: int | None = 25600,
     curvature: bool = False,
@@ -403,8 +404,8 @@ def profile_zoo(
             ``"file.py:factory"``). With a remote executor prefer strings or factories: they
             travel instead of pickled weights, and each worker loads the model itself.
         images: Images (N, C, H, W) in [0, 1], sent to every job.
-        families: One family name, or an iterable of names, kornia augmentations or callables
-            (checked at the call, as in :func:`~manifold.profile`).
+        families: One family or an iterable of families, each a name, a kornia augmentation
+            or a callable (checked at the call, as in :func:`~manifold.profile`).
         n_views: Views per image (K).
         k: Neighbours per node.
         seed: Seed for augmentations and subsampling.

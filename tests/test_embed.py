@@ -133,6 +133,8 @@ def test_cache_keys_change_with_inputs(images, tmp_path):
     assert emb.cache_key(images, "crop", 3, 0) != base
     assert emb.cache_key(images[:-1], "crop", 2, 0) != base
     assert emb.cache_key(images) != base
+    # the defaults are embed_views's (K = 8, seed 0), not a missing K or a random seed
+    assert emb.cache_key(images, "crop") == emb.cache_key(images, "crop", 8, 0)
     assert Embedder(model, layer="features.2", cache_dir=tmp_path).cache_key(images) != (
         emb.cache_key(images)
     )

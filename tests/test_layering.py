@@ -144,6 +144,11 @@ def test_no_import_cycle_inside_manifold():
     assert _cycles(edges) == []
 
 
+def test_typing_imports_no_other_module_of_the_package():
+    edges, _ = _graph()
+    assert edges["manifold.typing"] == set()
+
+
 def test_no_private_name_imported_from_another_module():
     _, private = _graph()
     assert private == []
@@ -155,6 +160,11 @@ def test_no_private_name_imported_from_another_module():
         ("manifold.spectral", ("manifold.large", "manifold.graphs", "resource", "scipy.sparse")),
         ("manifold.io", ("manifold.large", "manifold.graphs", "manifold.spectral")),
         ("manifold.graphs", ("manifold.large", "manifold.metrics", "manifold.profiling")),
+        # the type aliases sit under every layer: numpy, torch and the standard library only
+        (
+            "manifold.typing",
+            ("manifold.graphs", "manifold.metrics", "pandas", "matplotlib", "scipy", "networkx"),
+        ),
     ],
 )
 def test_import_loads_only_lower_layers(module, absent):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +11,7 @@ from torch import nn
 
 from manifold._backend import require, resolve_device
 from manifold._checks import check_int
+from manifold.typing import DeviceLike
 
 __all__ = ["EfficientNetFeatures", "efficientnet_lite0"]
 
@@ -75,7 +75,7 @@ class EfficientNetFeatures(nn.Module):
 
 
 def efficientnet_lite0(
-    device: Any = None, block: int | None = None, min_size: int = 32
+    device: DeviceLike = None, block: int | None = None, min_size: int = 32
 ) -> EfficientNetFeatures:
     """EfficientNet-Lite0 with ImageNet-1k weights, in eval mode, as a feature extractor.
 

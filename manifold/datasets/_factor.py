@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -11,6 +11,9 @@ import torch.nn.functional as F
 
 from manifold._checks import check_choice, check_int
 from manifold.datasets._images import load_mnist
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["FACTOR_RANGES", "load_factor_mnist"]
 
@@ -56,7 +59,7 @@ def _render(digits: torch.Tensor, factors: dict[str, np.ndarray], size: int) -> 
 
 def load_factor_mnist(
     split: str = "train", n: int | None = None, seed: int = 0, size: int = 32
-) -> tuple[torch.Tensor, Any]:
+) -> tuple[torch.Tensor, pd.DataFrame]:
     """Real MNIST digits rendered on an RGB canvas with independently drawn factors.
 
     Every image takes one source digit from :func:`load_mnist` (``split="train"``: the 4000

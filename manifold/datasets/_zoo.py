@@ -16,13 +16,17 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from manifold._backend import resolve_device
 from manifold._checks import check_choice, check_int
+from manifold.typing import DeviceLike
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["ZOOS", "ZooEncoder", "load_transfer", "load_zoo", "zoo_dir", "zoo_of"]
 
@@ -111,11 +115,11 @@ def _sha256(path: Path) -> str:
 
 def load_zoo(
     names: list[str] | None = None,
-    device: Any = None,
+    device: DeviceLike = None,
     verify: bool = True,
     *,
     zoo: str = "factor",
-) -> tuple[dict[str, ZooEncoder], Any]:
+) -> tuple[dict[str, ZooEncoder], pd.DataFrame]:
     """Load a shipped zoo of encoders and its manifest.
 
     Every weight file's SHA-256 is checked against the manifest before loading. Weights are
@@ -181,7 +185,7 @@ def load_zoo(
     return models, manifest.loc[names]
 
 
-def load_transfer(zoo: str = "factor") -> Any:
+def load_transfer(zoo: str = "factor") -> pd.DataFrame:
     """Linear-probe accuracies (percent) of every zoo model on each transfer task.
 
     The factor zoo's table is made by ``examples/zoo/factor_transfer.py`` (tasks ``digit``,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,12 @@ from manifold._checks import as_tensor, check_choice, check_int, check_positive
 from manifold.graphs.knn import KNNGraph, knn_graph
 from manifold.graphs.nnk import PrunedCandidates
 from manifold.io import RowReader
+from manifold.typing import ArrayLike, Embeddings, RowSource
+
+if TYPE_CHECKING:
+    import faiss
+    import networkx as nx
+    import scipy.sparse
 
 __all__ = [
     "AnchorNNK",
@@ -82,7 +88,7 @@ class AnchorSearch:
         rows: np.ndarray,
         m: int,
         index: str,
-        ivf: Any = None,
+        ivf: faiss.IndexIVFFlat | None = None,
     ) -> None:
         self.anchors = anchors
         self.rows = rows
@@ -126,7 +132,7 @@ class AnchorSearch:
             raise ValueError("nlist and nprobe apply to index='ivf' only")
         return cls(anchors, rows, m, index, ivf)
 
-    def update(self, lo: int, chunk: Any) -> None:
+    def update(self, lo: int, chunk: Embeddings) -> None:
         """Merge the rows ``lo, lo + 1, ...`` of ``chunk`` into the running neighbours."""
         x, _ = as_tensor(chunk, "z", ("N", "D"))
         kk = min(self.m, x.shape[0])
@@ -190,8 +196,8 @@ def _ivf_search(ivf: Any, anchors: torch.Tensor, x: torch.Tensor, k: int):
 
 
 def anchor_knn(
-    z: Any,
-    anchors: Any,
+    z: RowSource | RowReader,
+    anchors: ArrayLike,
     k: int = 10,
     *,
     index: str = "flat",
@@ -218,7 +224,8 @@ def anchor_knn(
     the exact search is one BLAS product per chunk; prefer ``"flat"`` unless anchors are many.
 
     Args:
-        z: ``(N, D)`` array, memmap or ``.npy`` path (see :class:`RowReader`).
+        z: ``(N, D)`` array, memmap or ``.npy`` path (see :class:`RowReader`), or a
+            :class:`RowReader` over one.
         anchors: Sorted distinct row indices ``(n_anchors,)`` into ``z``.
         k: Neighbours per anchor, ``1 <= k <= N - 1``.
         index: ``"flat"`` (exact) or ``"ivf"``.
@@ -308,7 +315,7 @@ class AnchorNNK(PrunedCandidates):
         """Number of anchors (the graph's nodes; their rows in ``z`` are :attr:`rows`)."""
         return int(self.rows.size)
 
-    def to_scipy(self, weight: str = "theta") -> Any:
+    def to_scipy(self, weight: str = "theta") -> scipy.sparse.csr_matrix:
         """The kept edges as an ``(n_anchors, N)`` CSR matrix (row ``i``: anchor ``i``).
 
         Args:
@@ -328,7 +335,7 @@ class AnchorNNK(PrunedCandidates):
             (data[keep], cols[keep], indptr), shape=(self.n_nodes, int(self.knn.n_base))
         )
 
-    def to_networkx(self) -> Any:
+    def to_networkx(self) -> nx.DiGraph:
         """The kept edges as a :class:`networkx.DiGraph` on rows of ``z``.
 
         An edge runs from each anchor's row to each neighbour it keeps, with ``"weight"`` = the
@@ -348,9 +355,9 @@ class AnchorNNK(PrunedCandidates):
 
 
 def anchor_nnk(
-    z: Any,
+    z: RowSource | RowReader,
     knn: KNNGraph,
-    rows: Any,
+    rows: ArrayLike,
     *,
     sigma: float | None = None,
     tol: float = 1e-6,
@@ -373,7 +380,7 @@ def anchor_nnk(
     estimate of the full-set default (the mean over all points); pass ``sigma`` to fix it.
 
     Args:
-        z: ``(N, D)`` array, memmap or ``.npy`` path.
+        z: ``(N, D)`` array, memmap or ``.npy`` path, or a :class:`RowReader` over one.
         knn: The anchors' kNN graph from :func:`anchor_knn` (its ``k`` columns are the
             candidates).
         rows: The anchors' row indices in ``z`` (as given to :func:`anchor_knn`).

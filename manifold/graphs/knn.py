@@ -24,6 +24,7 @@ from manifold._backend import (
     working_budget,
 )
 from manifold._checks import as_tensor, check_choice, check_int
+from manifold.typing import DeviceLike, Embeddings
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -136,13 +137,13 @@ class KNNGraph:
 
 
 def knn_graph(
-    z: Any,
+    z: Embeddings,
     k: int = 10,
     *,
     metric: str = "euclidean",
-    base: Any = None,
+    base: Embeddings | None = None,
     index: str = "flat",
-    device: Any = None,
+    device: DeviceLike = None,
     batch_size: int | None = None,
     nlist: int | None = None,
     nprobe: int | None = None,

@@ -7,7 +7,7 @@ regression", ICASSP 2020 (arXiv:1910.09383).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse
@@ -16,6 +16,7 @@ import torch
 from manifold._backend import resolve_device, warn_once, working_budget
 from manifold._checks import check_choice, check_int, check_positive
 from manifold.graphs.knn import KNNGraph, knn_graph
+from manifold.typing import DeviceLike, Embeddings
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -156,7 +157,7 @@ class NNKGraph(PrunedCandidates):
 
 
 def nnk_graph(
-    z_or_graph: Any,
+    z_or_graph: Embeddings | KNNGraph,
     k: int | None = None,
     *,
     kernel: str = "gaussian",
@@ -164,7 +165,7 @@ def nnk_graph(
     tol: float = 1e-6,
     symmetrize: bool | str = True,
     metric: str | None = None,
-    device: Any = None,
+    device: DeviceLike = None,
     batch_size: int | None = None,
     max_iter: int | None = None,
     backend: str = "auto",

@@ -13,6 +13,7 @@ from typing import Any
 from manifold._checks import check_choice
 from manifold.graphs.knn import KNNGraph, knn_graph
 from manifold.graphs.nnk import NNKGraph, nnk_graph
+from manifold.typing import PointsOrGraph
 
 __all__ = ["GRAPH_PROTOCOL", "as_graph", "is_graph"]
 
@@ -20,7 +21,7 @@ __all__ = ["GRAPH_PROTOCOL", "as_graph", "is_graph"]
 GRAPH_PROTOCOL = ("n_nodes", "k", "neighbors", "to_scipy", "to_networkx")
 
 
-def is_graph(obj: Any) -> bool:
+def is_graph(obj: object) -> bool:
     """Whether ``obj`` answers the graph protocol (:data:`GRAPH_PROTOCOL`).
 
     Examples:
@@ -32,7 +33,9 @@ def is_graph(obj: Any) -> bool:
     return all(hasattr(obj, name) for name in GRAPH_PROTOCOL)
 
 
-def as_graph(z_or_graph: Any, kind: str = "knn", k: int = 10, **options: Any) -> Any:
+def as_graph(
+    z_or_graph: PointsOrGraph, kind: str = "knn", k: int = 10, **options: Any
+) -> KNNGraph | NNKGraph:
     """Points or a graph, as the ``kind`` of graph a metric reads.
 
     * an :class:`NNKGraph`: itself for ``kind="nnk"``, its candidate kNN graph for ``"knn"``;

@@ -16,11 +16,14 @@ import torch
 
 from manifold._checks import as_tensor, check_choice, check_int, degenerate
 from manifold._summary import PointMetric
+from manifold.typing import PointsOrGraph
 
 __all__ = ["mle_dimension", "twonn_dimension"]
 
 
-def _knn_distances(z_or_graph: Any, k: int, who: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _knn_distances(
+    z_or_graph: PointsOrGraph, k: int, who: str
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The ``(N, k)`` sorted neighbour distances of the *distinct* rows, and the row map.
 
     From a kNN/NNK graph or raw points. When some rows are exact duplicates (a nearest
@@ -93,7 +96,7 @@ def _distinct_distances(
 
 
 def twonn_dimension(
-    z_or_graph: Any,
+    z_or_graph: PointsOrGraph,
     discard_fraction: float = 0.1,
     per_point: bool = False,
     *,
@@ -203,7 +206,7 @@ def twonn_dimension(
 
 
 def mle_dimension(
-    z_or_graph: Any,
+    z_or_graph: PointsOrGraph,
     k: int = 20,
     per_point: bool = False,
     *,

@@ -8,7 +8,7 @@ value per image and its summary.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +23,10 @@ from manifold._checks import (
 )
 from manifold._summary import PointMetric
 from manifold.graphs.neighbourhood import pca_dimension
+from manifold.typing import Embeddings, Views
+
+if TYPE_CHECKING:
+    from manifold.graphs import KNNGraph, NNKGraph
 
 __all__ = [
     "alignment",
@@ -108,7 +112,9 @@ def semantic_scale(z: Any, k: int = 10, graph: Any = None) -> float:
     return float(np.median(knn.distances[:, -1]))
 
 
-def spread_ratio(z: Any, views: Any, k: int = 10, graph: Any = None) -> PointMetric:
+def spread_ratio(
+    z: Embeddings, views: Views, k: int = 10, graph: KNNGraph | NNKGraph | None = None
+) -> PointMetric:
     r"""How far an augmentation moves embeddings, relative to the spacing of the images.
 
     For image i with views :math:`v_{i1..K}` and centroid :math:`\bar v_i`:
@@ -165,7 +171,9 @@ def _max_pairwise_distance(v: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def augmentation_diameter_ratio(z: Any, views: Any, k: int = 10, graph: Any = None) -> PointMetric:
+def augmentation_diameter_ratio(
+    z: Embeddings, views: Views, k: int = 10, graph: KNNGraph | NNKGraph | None = None
+) -> PointMetric:
     r"""Largest distance between two views of an image over the image's semantic NNK diameter.
 
     .. math::
@@ -206,10 +214,10 @@ def augmentation_diameter_ratio(z: Any, views: Any, k: int = 10, graph: Any = No
 
 
 def same_source_rate(
-    views: Any,
+    views: Views,
     k: int | None = None,
     weighting: str = "weight",
-    graph: Any = None,
+    graph: NNKGraph | None = None,
 ) -> PointMetric:
     r"""How much of a view's NNK neighbourhood belongs to views of the same image.
 
@@ -342,7 +350,7 @@ def _candidate_points(
     return point, size[point] - twin, same - twin
 
 
-def augmentation_dimension(views: Any, threshold: float = 0.1) -> PointMetric:
+def augmentation_dimension(views: Views, threshold: float = 0.1) -> PointMetric:
     r"""How many directions an augmentation moves each image's embedding.
 
     PCA of image i's K views around their centroid; the dimension is the number of components
@@ -387,11 +395,11 @@ def _leading_basis(offsets: torch.Tensor, threshold: float) -> tuple[torch.Tenso
 
 
 def tangent_alignment(
-    z: Any,
-    views: Any,
+    z: Embeddings,
+    views: Views,
     k: int = 10,
     threshold: float = 0.1,
-    graph: Any = None,
+    graph: KNNGraph | NNKGraph | None = None,
 ) -> PointMetric:
     r"""Angle between the directions an augmentation moves an image and the data manifold.
 
@@ -455,7 +463,7 @@ def tangent_alignment(
     return PointMetric("tangent_alignment", angles[defined])
 
 
-def alignment(views: Any) -> PointMetric:
+def alignment(views: Views) -> PointMetric:
     r"""Alignment of Wang & Isola (2020): mean squared distance between views of an image.
 
     Embeddings are L2-normalised, :math:`u = f(x)/\lVert f(x)\rVert`; for image i,

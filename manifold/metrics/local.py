@@ -18,6 +18,7 @@ from manifold._backend import working_budget
 from manifold._checks import as_tensor, check_int, check_positive
 from manifold._summary import PointMetric
 from manifold.graphs.neighbourhood import RANK_EPS, neighbourhood_diameter, pca_dimension
+from manifold.typing import Embeddings, PointsOrGraph, Scale
 
 __all__ = ["local_dimension", "nnk_degree", "nnk_diameter", "subspace_angles"]
 
@@ -85,7 +86,7 @@ def _blocks(graph: Any, points: torch.Tensor):
         yield rows, offsets, m
 
 
-def nnk_degree(z_or_graph: Any, k: int = 10, **graph_options: Any) -> PointMetric:
+def nnk_degree(z_or_graph: PointsOrGraph, k: int = 10, **graph_options: Any) -> PointMetric:
     """NNK degree |N(i)|: the number of NNK neighbours of each point.
 
     A local-complexity proxy: NNK keeps a candidate only if no other kept neighbour explains it,
@@ -110,7 +111,12 @@ def nnk_degree(z_or_graph: Any, k: int = 10, **graph_options: Any) -> PointMetri
 
 
 def nnk_diameter(
-    z_or_graph: Any, k: int = 10, *, z: Any = None, scale: Any = None, **graph_options: Any
+    z_or_graph: PointsOrGraph,
+    k: int = 10,
+    *,
+    z: Embeddings | None = None,
+    scale: Scale = None,
+    **graph_options: Any,
 ) -> PointMetric:
     """NNK diameter: the largest distance between two NNK neighbours of each point.
 
@@ -178,11 +184,11 @@ def _local_vectors(
 
 
 def local_dimension(
-    z_or_graph: Any,
+    z_or_graph: PointsOrGraph,
     k: int = 10,
     threshold: float = 0.1,
     *,
-    z: Any = None,
+    z: Embeddings | None = None,
     **graph_options: Any,
 ) -> PointMetric:
     r"""Local dimension: significant PCA directions of the offsets to the NNK neighbours.
@@ -221,12 +227,12 @@ def local_dimension(
 
 
 def subspace_angles(
-    z_or_graph: Any,
+    z_or_graph: PointsOrGraph,
     k: int = 10,
     n_components: int | None = None,
     *,
     threshold: float = 0.1,
-    z: Any = None,
+    z: Embeddings | None = None,
     **graph_options: Any,
 ) -> PointMetric:
     r"""Largest principal angle (degrees) between local PCA subspaces of NNK neighbours.

@@ -12,7 +12,7 @@ with it on the same graph.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -25,6 +25,7 @@ from scipy.sparse.csgraph import dijkstra, reverse_cuthill_mckee
 from manifold._backend import warn_once
 from manifold._checks import check_choice, check_int, check_positive
 from manifold.metrics._scale import resolve_scale
+from manifold.typing import Graph, Scale
 
 __all__ = ["EdgeCurvature", "forman_ricci", "ollivier_ricci"]
 
@@ -235,15 +236,15 @@ def _emd_highs(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
 
 
 def ollivier_ricci(
-    graph: Any,
+    graph: nx.Graph | Graph,
     alpha: float = 0.5,
     *,
     weight: str = "weight",
     exp_power: float = 2.0,
     base: float = math.e,
     chunk_size: int = 1024,
-    edges: Iterable[tuple[Any, Any]] | None = None,
-    scale: Any = None,
+    edges: Iterable[tuple[Hashable, Hashable]] | None = None,
+    scale: Scale = None,
     output: str = "graph",
 ) -> nx.Graph | EdgeCurvature:
     r"""Ollivier–Ricci curvature of every edge, with exact Wasserstein-1 transport.
@@ -598,7 +599,7 @@ def _batch_curvature(
 
 
 def forman_ricci(
-    graph: Any, *, weight: str = "weight", scale: Any = None, output: str = "graph"
+    graph: nx.Graph | Graph, *, weight: str = "weight", scale: Scale = None, output: str = "graph"
 ) -> nx.Graph | EdgeCurvature:
     r"""Augmented Forman–Ricci curvature of every edge (weighted, triangles as faces).
 

@@ -32,16 +32,17 @@ practice; the smallest singular values are the ones to compute with an SVD if ne
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._backend import SeedLike, numpy_generator
+from .._backend import numpy_generator
 from .._checks import all_finite, as_tensor, check_int
 from ..io import RowReader
+from ..typing import ArrayLike, Batches, Embeddings, SeedLike
 from ._formulas import (
     PowerLawFit,
     entropy_rank,
@@ -61,7 +62,7 @@ def _chunk_rows(dim: int) -> int:
     return max(1, _CHUNK_BYTES // (8 * dim))
 
 
-def is_batches(z: Any) -> bool:
+def is_batches(z: object) -> bool:
     """Whether ``z`` is an iterable of row batches rather than one array."""
     if isinstance(z, (torch.Tensor, np.ndarray)):
         return False
@@ -271,7 +272,7 @@ class GramAccumulator:
         self.colsum: torch.Tensor | None = None
         self.n = 0
 
-    def update(self, chunk: Any) -> None:
+    def update(self, chunk: Embeddings) -> None:
         """Add the rows of ``chunk`` ``(b, D)`` (numpy or torch; validated, upcast to float64).
 
         Raises:
@@ -413,7 +414,7 @@ class Spectrum:
         """Power-law decay of the covariance eigenvalues (see :func:`manifold.alpha`)."""
         return fit_power_law(self.eigenvalues, fit_range)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, list[float] | int | bool]:
         """The spectrum as JSON-ready lists and numbers (:meth:`from_dict` reads it back)."""
         return {
             "singular_values": self.singular_values.tolist(),
@@ -424,7 +425,7 @@ class Spectrum:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Spectrum:
+    def from_dict(cls, data: Mapping[str, list[float] | int | bool]) -> Spectrum:
         """The spectrum :meth:`to_dict` wrote (float64 arrays; every metric reads the same).
 
         Examples:
@@ -444,13 +445,13 @@ class Spectrum:
 
 
 def spectrum(
-    z: Any,
+    z: Embeddings | Batches,
     *,
     max_samples: int | None = None,
     seed: SeedLike = 0,
     center: bool = True,
     name: str = "z",
-    weights: Any = None,
+    weights: ArrayLike | None = None,
 ) -> Spectrum:
     """Compute both spectra of an embedding matrix in one pass over its rows.
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .._checks import as_tensor, check_positive, degenerate
+from ..typing import Batches, Views
 from ._decomposition import (
     GramAccumulator,
     check_chunk_finite,
@@ -56,7 +57,7 @@ def _view_chunks(views: Any) -> Iterator[torch.Tensor]:
 
 
 def lidar(
-    views: Any, delta: float = 1e-4, eps: float = 1e-8, *, delta_relative: bool = False
+    views: Views | Batches, delta: float = 1e-4, eps: float = 1e-8, *, delta_relative: bool = False
 ) -> float:
     """LiDAR: effective rank of the LDA matrix that separates images from their own views.
 

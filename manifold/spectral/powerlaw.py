@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..typing import Batches, Embeddings
 from ._decomposition import spectrum
 from ._formulas import PowerLawFit
 
 __all__ = ["PowerLawFit", "alpha"]
 
 
-def alpha(z: Any, fit_range: tuple[int, int] = (6, 100)) -> PowerLawFit:
+def alpha(z: Embeddings | Batches, fit_range: tuple[int, int] = (6, 100)) -> PowerLawFit:
     """Fit a power law ``λ_n ≈ e^c n^(−α)`` to the centered covariance eigenvalues.
 
     λ_n are the eigenvalues (descending, n = 1, 2, ...) of the **centered** covariance

@@ -12,16 +12,16 @@ All are read from one :func:`~manifold.spectral.spectrum`; to compute several, b
 
 from __future__ import annotations
 
-from typing import Any
-
-from .._backend import SeedLike
 from .._checks import check_positive
+from ..typing import Batches, Embeddings, SeedLike
 from ._decomposition import spectrum
 
 __all__ = ["effective_rank", "nesum", "participation_ratio", "rankme", "stable_rank"]
 
 
-def rankme(z: Any, eps: float = 1e-7, max_samples: int | None = 25600, seed: SeedLike = 0) -> float:
+def rankme(
+    z: Embeddings | Batches, eps: float = 1e-7, max_samples: int | None = 25600, seed: SeedLike = 0
+) -> float:
     """RankMe: the exponential of the entropy of the normalised singular values of Z.
 
     ``p_k = σ_k / ‖σ‖₁ + ε``,  ``RankMe = exp(−Σ_k p_k log p_k)``, with σ the singular values
@@ -62,7 +62,7 @@ def rankme(z: Any, eps: float = 1e-7, max_samples: int | None = 25600, seed: See
     return spectrum(z, max_samples=max_samples, seed=seed).rankme(eps)
 
 
-def effective_rank(z: Any) -> float:
+def effective_rank(z: Embeddings | Batches) -> float:
     """Effective rank: RankMe without the ε term, on the uncentered singular values.
 
     ``p_k = σ_k / ‖σ‖₁``,  ``erank = exp(−Σ_k p_k log p_k)`` (0 log 0 = 0), σ the singular
@@ -85,7 +85,7 @@ def effective_rank(z: Any) -> float:
     return spectrum(z).effective_rank()
 
 
-def stable_rank(z: Any) -> float:
+def stable_rank(z: Embeddings | Batches) -> float:
     """Stable rank ``Σ_k σ_k² / σ_1² = ‖Z‖_F² / ‖Z‖_2²`` of the uncentered matrix.
 
     Uses the singular values σ of the **uncentered** Z. Lies in [1, rank Z]; insensitive to
@@ -108,7 +108,7 @@ def stable_rank(z: Any) -> float:
     return spectrum(z).stable_rank()
 
 
-def participation_ratio(z: Any) -> float:
+def participation_ratio(z: Embeddings | Batches) -> float:
     """Participation ratio ``(Σ_n λ_n)² / Σ_n λ_n²`` of the centered covariance.
 
     λ are the eigenvalues of the **centered** covariance ``Σ_i (z_i−μ)(z_i−μ)ᵀ/(N−1)``. Equals
@@ -135,7 +135,7 @@ def participation_ratio(z: Any) -> float:
     return spectrum(z).participation_ratio()
 
 
-def nesum(z: Any) -> float:
+def nesum(z: Embeddings | Batches) -> float:
     """NESum: the eigenvalues of the centered covariance normalised by the largest, summed.
 
     ``NESum = Σ_n λ_n / λ_1`` with λ the eigenvalues (descending) of the **centered**

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from manifold.results import Profile
+
 __all__ = ["as_matrix", "noise_table", "split_usable", "warn_mismatched", "zscore"]
 
 
-def warn_mismatched(profile: Any) -> None:
+def warn_mismatched(profile: Profile) -> None:
     """Warn when the models of a Profile were profiled with different settings."""
     from manifold.results import describe_mismatch
 
@@ -28,7 +31,7 @@ def warn_mismatched(profile: Any) -> None:
 
 
 def as_matrix(
-    profiles: Any, statistic: str = "mean", metrics: Iterable[str] | None = None
+    profiles: Profile | pd.DataFrame, statistic: str = "mean", metrics: Iterable[str] | None = None
 ) -> pd.DataFrame:
     """A float model × metric DataFrame from a :class:`~manifold.Profile` or a DataFrame.
 
@@ -82,7 +85,9 @@ def as_matrix(
     return frame.astype(np.float64)
 
 
-def noise_table(profiles: Any, frame: pd.DataFrame, statistic: str) -> pd.DataFrame | None:
+def noise_table(
+    profiles: Profile | pd.DataFrame, frame: pd.DataFrame, statistic: str
+) -> pd.DataFrame | None:
     """Per metric of ``frame``: its spread across models against its standard error.
 
     ``spread`` is the population standard deviation across the models (the z-score's divisor),

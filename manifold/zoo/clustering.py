@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from manifold._checks import check_choice, check_int
+from manifold.typing import Grouping, SeedLike
 from manifold.zoo._matrix import as_matrix, noise_table, split_usable, warn_dropped, zscore
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from manifold.results import Profile
 
 __all__ = ["ClusterResult", "DISTANCES", "LINKAGE_METHODS", "cluster_models"]
 
@@ -75,11 +82,11 @@ class ClusterResult:
 
     def agreement(
         self,
-        groups: Mapping[str, Any] | pd.Series,
+        groups: Grouping,
         n_permutations: int = 999,
-        seed: Any = 0,
+        seed: SeedLike = 0,
         n_clusters: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, float | int | bool]:
         """How well the tree recovers a grouping, with label-permutation p-values.
 
         The tree is cut into as many clusters as ``groups`` has distinct labels (or
@@ -110,7 +117,7 @@ class ClusterResult:
         aligned = align_groups(groups, self.models).astype(str).to_numpy()
         n_groups = len(np.unique(aligned))
         k = n_groups if n_clusters is None else check_int(n_clusters, "n_clusters", minimum=1)
-        out: dict[str, Any] = {"n_groups": n_groups, "n_clusters": k,
+        out: dict[str, float | int | bool] = {"n_groups": n_groups, "n_clusters": k,
                                "degenerate": n_groups in (1, len(aligned))}  # fmt: skip
         nan = float("nan")
         if out["degenerate"]:
@@ -136,13 +143,13 @@ class ClusterResult:
         """Model names, in the order of the matrix rows."""
         return list(self.matrix.index)
 
-    def plot_dendrogram(self, groups: Mapping[str, Any] | None = None, ax: Any = None):
+    def plot_dendrogram(self, groups: Grouping | None = None, ax: Axes | None = None) -> Figure:
         """Dendrogram with leaf labels coloured by ``groups`` (default: the stored grouping)."""
         from manifold.zoo.figures import plot_dendrogram
 
         return plot_dendrogram(self, groups=groups, ax=ax)
 
-    def plot_map(self, groups: Mapping[str, Any] | None = None, ax: Any = None):
+    def plot_map(self, groups: Grouping | None = None, ax: Axes | None = None) -> Figure:
         """2-D MDS map of the models coloured by ``groups`` (default: the stored grouping)."""
         from manifold.zoo.figures import plot_model_map
 
@@ -185,7 +192,7 @@ def _ari_nmi(truth: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndar
     return ari, nmi
 
 
-def align_groups(groups: Mapping[str, Any] | pd.Series, models: list[str]) -> pd.Series:
+def align_groups(groups: Grouping, models: list[str]) -> pd.Series:
     """A grouping as a Series over ``models``; every model must have a group."""
     series = groups if isinstance(groups, pd.Series) else pd.Series(dict(groups))
     series.index = series.index.map(str)
@@ -244,15 +251,15 @@ def classical_mds(distances: np.ndarray, n_components: int = 2) -> tuple[np.ndar
 
 
 def cluster_models(
-    profiles: Any,
-    groups: Mapping[str, Any] | pd.Series | None = None,
+    profiles: Profile | pd.DataFrame,
+    groups: Grouping | None = None,
     metrics: Iterable[str] | None = None,
     method: str = "average",
     distance: str = "euclidean",
     n_clusters: int | None = None,
     statistic: str = "mean",
     n_permutations: int = 999,
-    seed: Any = 0,
+    seed: SeedLike = 0,
 ) -> ClusterResult:
     """Cluster models hierarchically by their z-scored geometry metrics.
 

@@ -6,14 +6,27 @@ with them); :mod:`manifold.plot` offers them next to the other figures.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from manifold.typing import Grouping
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from manifold.zoo.clustering import ClusterResult
+
+#: A matplotlib colour: a name, or RGBA values in [0, 1].
+Colour = str | tuple[float, float, float, float]
 
 __all__ = ["group_colours", "plot_dendrogram", "plot_model_map"]
 
 
-def group_colours(groups: Any, models: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def group_colours(
+    groups: Grouping | None, models: list[str]
+) -> tuple[dict[str, Colour], dict[str, Colour]]:
     """Model -> colour and label -> colour for a grouping (tab10/tab20 cycle)."""
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -31,7 +44,9 @@ def group_colours(groups: Any, models: list[str]) -> tuple[dict[str, Any], dict[
     return {m: palette[str(series[m])] for m in models}, palette
 
 
-def plot_dendrogram(result: Any, groups: Any = None, ax: Any = None):
+def plot_dendrogram(
+    result: ClusterResult, groups: Grouping | None = None, ax: Axes | None = None
+) -> Figure:
     """Dendrogram of a model clustering, leaf labels coloured by a grouping.
 
     Args:
@@ -90,7 +105,9 @@ def plot_dendrogram(result: Any, groups: Any = None, ax: Any = None):
 MAP_LABELS = 20
 
 
-def plot_model_map(result: Any, groups: Any = None, ax: Any = None):
+def plot_model_map(
+    result: ClusterResult, groups: Grouping | None = None, ax: Axes | None = None
+) -> Figure:
     """2-D map (classical MDS) of the models, coloured by a grouping, marked by cluster.
 
     Args:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,11 @@ from sklearn.base import BaseEstimator
 
 from manifold._backend import numpy_generator
 from manifold._checks import check_int
+from manifold.typing import Grouping, SeedLike, Splitter
 from manifold.zoo._matrix import as_matrix, split_usable, warn_dropped
+
+if TYPE_CHECKING:
+    from manifold.results import Profile
 
 __all__ = [
     "BASELINES",
@@ -106,7 +110,9 @@ def _ridge_loo_errors(
     return loo**2
 
 
-def _kfold_errors(x: np.ndarray, y: np.ndarray, alphas: np.ndarray, cv: Any) -> np.ndarray:
+def _kfold_errors(
+    x: np.ndarray, y: np.ndarray, alphas: np.ndarray, cv: int | Splitter
+) -> np.ndarray:
     """Squared held-out errors of ridge (intercept unpenalised) under a user splitter."""
     from sklearn.model_selection import KFold
 
@@ -128,7 +134,11 @@ def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, floa
 
 
 def _fit_task(
-    x: np.ndarray, y: np.ndarray, alphas: np.ndarray, max_features: int | None, cv: Any
+    x: np.ndarray,
+    y: np.ndarray,
+    alphas: np.ndarray,
+    max_features: int | None,
+    cv: int | Splitter | None,
 ) -> _TaskModel:
     """Standardise, screen (optionally), choose the penalty by inner CV, fit ridge."""
     xs, x_mean, x_scale = _standardise(x)
@@ -169,7 +179,7 @@ def _lomo(
     y: np.ndarray,
     alphas: np.ndarray,
     max_features: int | None,
-    cv: Any,
+    cv: int | Splitter | None,
     folds: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Held-out predictions (leave one model, or one group, out) and per-fold coefficients.
@@ -281,7 +291,7 @@ def _agreement(
     return out
 
 
-def _as_scores(scores: Any) -> pd.DataFrame:
+def _as_scores(scores: pd.DataFrame | pd.Series) -> pd.DataFrame:
     if isinstance(scores, pd.Series):
         scores = scores.to_frame(name=str(scores.name) if scores.name is not None else "score")
     if not isinstance(scores, pd.DataFrame):
@@ -483,7 +493,7 @@ class TransferPredictor(BaseEstimator):
         alpha_grid: Iterable[float] = DEFAULT_ALPHAS,
         features: Iterable[str] | None = None,
         max_features: int | None = None,
-        cv: Any = None,
+        cv: int | Splitter | None = None,
         statistic: str = "mean",
     ) -> None:
         self.alpha_grid = alpha_grid
@@ -504,7 +514,7 @@ class TransferPredictor(BaseEstimator):
             return None
         return check_int(self.max_features, "max_features", minimum=1)
 
-    def _cv(self) -> Any:
+    def _cv(self) -> int | Splitter | None:
         if self.cv is None:
             return None
         if isinstance(self.cv, (int, np.integer)) and not isinstance(self.cv, bool):
@@ -513,7 +523,9 @@ class TransferPredictor(BaseEstimator):
             raise ValueError(f"cv must be None, an int >= 2 or a splitter, got {self.cv!r}")
         return self.cv
 
-    def _data(self, profiles: Any, scores: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    def _data(
+        self, profiles: Profile | pd.DataFrame, scores: pd.DataFrame | pd.Series
+    ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         x = as_matrix(profiles, statistic=self.statistic, metrics=self.features)
         y = _as_scores(scores)
         x, y = _align(x, y)
@@ -530,7 +542,9 @@ class TransferPredictor(BaseEstimator):
         return usable, y, dropped
 
     # -- fitting ----------------------------------------------------------------------------
-    def fit(self, profiles: Any, scores: Any) -> TransferPredictor:
+    def fit(
+        self, profiles: Profile | pd.DataFrame, scores: pd.DataFrame | pd.Series
+    ) -> TransferPredictor:
         """Fit one ridge model per task.
 
         Args:
@@ -565,7 +579,7 @@ class TransferPredictor(BaseEstimator):
         self.alpha_ = pd.Series({t: e.alpha for t, e in self.estimators_.items()}, name="alpha")
         return self
 
-    def predict(self, profiles: Any) -> pd.DataFrame:
+    def predict(self, profiles: Profile | pd.DataFrame) -> pd.DataFrame:
         """Predicted scores of (unseen) models.
 
         Args:
@@ -591,12 +605,12 @@ class TransferPredictor(BaseEstimator):
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(
         self,
-        profiles: Any,
-        scores: Any,
-        groups: Any = None,
+        profiles: Profile | pd.DataFrame,
+        scores: pd.DataFrame | pd.Series,
+        groups: Grouping | None = None,
         n_bootstrap: int = 1000,
         n_permutations: int = 200,
-        seed: Any = 0,
+        seed: SeedLike = 0,
         controls: Iterable[str] | None = None,
     ) -> TransferEvaluation:
         """Cross-validated evaluation as the field judges label-free scores.
@@ -749,7 +763,9 @@ class TransferPredictor(BaseEstimator):
         out["mean"] = np.full(len(names), float(y[task].mean()))
         return pd.DataFrame(out)
 
-    def drivers(self, profiles: Any, scores: Any) -> pd.DataFrame:
+    def drivers(
+        self, profiles: Profile | pd.DataFrame, scores: pd.DataFrame | pd.Series
+    ) -> pd.DataFrame:
         """Standardised coefficients per task and their stability across leave-one-model-out folds.
 
         Fits on all models (``coef``) and once per held-out model; per task and metric reports
@@ -785,12 +801,12 @@ class TransferPredictor(BaseEstimator):
 
 
 def metric_correlations(
-    profiles: Any,
-    scores: Any,
+    profiles: Profile | pd.DataFrame,
+    scores: pd.DataFrame | pd.Series,
     method: str = "spearman",
     statistic: str = "mean",
     n_bootstrap: int = 0,
-    seed: Any = 0,
+    seed: SeedLike = 0,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Rank correlation of every metric with every task's score, across models.
