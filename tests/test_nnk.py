@@ -259,3 +259,14 @@ def test_bad_graph_input():
     z[4, 2] = np.nan
     with pytest.raises(ValueError, match="NaN value .first at row 4"):
         nnk_graph(z, k=3)
+
+
+def test_an_nnk_graph_is_refused_with_a_message_that_names_it():
+    import re
+
+    from manifold.graphs import nnk_graph as build
+
+    g = build(np.random.default_rng(2).normal(size=(30, 3)), k=5)
+    with pytest.raises(TypeError, match=re.escape("got an NNKGraph (already pruned)")):
+        build(g)
+    assert build(g.knn).weights.shape == g.weights.shape  # its candidates are the way

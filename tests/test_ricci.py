@@ -297,3 +297,17 @@ def test_edges_output_of_a_subset_of_edges_and_a_bad_output_name():
     assert e.values.tolist() == [full[2][3]["ricci_curvature"], full[0][1]["ricci_curvature"]]
     with pytest.raises(ValueError, match="output"):
         forman_ricci(g, output="array")
+
+
+@pytest.mark.parametrize("function", [ollivier_ricci, forman_ricci], ids=lambda f: f.__name__)
+def test_a_directed_graph_object_is_refused_as_a_directed_networkx_graph_is(function):
+    from manifold.graphs import anchor_knn, anchor_nnk, nnk_graph
+
+    z = np.random.default_rng(8).normal(size=(40, 3))
+    rows = np.arange(0, 40, 4)
+    directed = [nnk_graph(z, k=6, symmetrize=False), anchor_nnk(z, anchor_knn(z, rows, k=6), rows)]
+    for graph in directed:
+        assert graph.to_networkx().is_directed()
+        with pytest.raises(TypeError, match="must be undirected"):
+            function(graph)
+    assert function(nnk_graph(z, k=6)).number_of_edges() > 0  # symmetrised: accepted

@@ -259,6 +259,11 @@ def nnk_graph(
 
     if isinstance(z_or_graph, KNNGraph):
         knn = _restrict(z_or_graph, k, metric)
+    elif isinstance(z_or_graph, PrunedCandidates):
+        raise TypeError(
+            f"nnk_graph takes points or a KNNGraph, got an {type(z_or_graph).__name__} (already "
+            "pruned); pass its .knn to prune the same candidates with other options"
+        )
     else:
         knn = knn_graph(
             z_or_graph,

@@ -118,7 +118,14 @@ def _to_networkx(graph: Any, name: str = "graph") -> nx.Graph:
             )
         return graph
     if hasattr(graph, "to_networkx"):
-        return graph.to_networkx()
+        g = graph.to_networkx()
+        if g.is_directed():
+            raise TypeError(
+                f"{name} must be undirected, but this {type(graph).__name__} is directed (an "
+                "NNKGraph built with symmetrize=False, or anchor rows); build the NNK graph with "
+                "symmetrize='max' (the default)"
+            )
+        return g
     raise TypeError(
         f"{name} must be a networkx.Graph, a KNNGraph or an NNKGraph, got {type(graph).__name__}"
     )
