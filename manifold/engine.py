@@ -54,6 +54,7 @@ __all__ = [
     "FAMILY",
     "LENGTH_SCALE",
     "LIDAR_DELTA_RELATIVE",
+    "METRICS_VERSION",
     "MLE_NEIGHBOURS",
     "REGISTRY",
     "Metric",
@@ -68,6 +69,14 @@ __all__ = [
     "warn_failures",
 ]
 
+#: Version of the recorded numbers, in every profile's settings (``"metrics_version"``) and in
+#: the fingerprint of :func:`~manifold.profile_zoo`'s checkpoints. Bumped whenever a metric's
+#: value for the same input and settings changes (a definition, a shared rule, a degenerate case)
+#: or a checkpoint's content does, so that parts written under an earlier rule are recomputed,
+#: never mixed with new ones. 2: a family's RankMe follows the profile's ``max_samples`` and
+#: ``seed``; LiDAR of collapsed views and the same-source rate of coinciding views are defined;
+#: the semantic checkpoint holds the spectrum.
+METRICS_VERSION = 2
 #: Neighbours of the MLE intrinsic dimension (Levina & Bickel's and scikit-dimension's default).
 MLE_NEIGHBOURS = 20
 #: The ``manifold`` of a registry entry computed once per augmentation family.

@@ -171,6 +171,7 @@ def profile_large(
         (True, True)
     """
     from manifold.engine import (
+        METRICS_VERSION,
         ModelContext,
         Recorder,
         mle_neighbours,
@@ -260,6 +261,7 @@ def profile_large(
 
     settings = {
         "mode": "large",
+        "metrics_version": METRICS_VERSION,
         "n_images": n,
         "dim": reader.dim,
         "k": k,

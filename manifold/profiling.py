@@ -19,6 +19,7 @@ from manifold import __version__
 from manifold._backend import show_progress
 from manifold._checks import as_tensor, check_int
 from manifold.engine import (
+    METRICS_VERSION,
     ModelContext,
     Recorder,
     record_family,
@@ -290,6 +291,7 @@ def profile(
         "n_bootstrap": n_bootstrap,
         "seconds": round(time.time() - started, 3),
         "version": __version__,
+        "metrics_version": METRICS_VERSION,
     }
     if mode == "model":
         settings.update(_model_settings(embedder, output, batch_size, transform))
@@ -382,6 +384,7 @@ def _profile_layers(
         "n_bootstrap": n_bootstrap,
         "seconds": round(time.time() - started, 3),
         "version": __version__,
+        "metrics_version": METRICS_VERSION,
         **_model_settings(embedder, options["output"], options["batch_size"], options["transform"]),
     }
     warn_failures(failures)

@@ -42,8 +42,10 @@ LAYER = "layer"
 #: Columns of a layer sweep's table.
 LAYERED_COLUMNS = ["model", LAYER, "manifold", "metric", "statistic", "value"]
 #: Settings that must agree for two models' metrics to be compared (N, K, k, families, the
-#: layer, or the layers of a sweep).
-COMPARABLE_SETTINGS = ("n_images", "n_views", "k", "families", "layer", "layers", "max_samples")
+#: layer, or the layers of a sweep, and the version of the metrics' numbers).
+COMPARABLE_SETTINGS = (
+    "n_images", "n_views", "k", "families", "layer", "layers", "max_samples", "metrics_version"
+)  # fmt: skip
 
 
 @dataclass

@@ -36,6 +36,7 @@ from manifold import __version__
 from manifold._backend import resolve_device, show_progress
 from manifold._checks import as_tensor, check_int
 from manifold.engine import (
+    METRICS_VERSION,
     ModelContext,
     Recorder,
     mle_neighbours,
@@ -465,6 +466,7 @@ def profile_zoo(
         "curvature": curvature, "batch_size": batch_size,
         "device": None if device is None else str(device),
         "k_mle": mle_neighbours(int(images.shape[0])), "version": __version__,
+        "metrics_version": METRICS_VERSION,
         **({} if output is None else {"output": output}),
     }  # fmt: skip
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)

@@ -447,7 +447,7 @@ MUTANTS = [
     # -- large ------------------------------------------------------------------------------
     m(
         "anchor-chunk-offset-lost",
-        "large.py",
+        "graphs/anchor.py",
         "idx = np.where(idx >= 0, idx + lo, -1)",
         "idx = np.where(idx >= 0, idx, -1)",
         "tests/test_large.py",
@@ -491,10 +491,34 @@ MUTANTS = [
     m(
         "profile-view-rankme-of-means",
         "engine.py",
-        "rankme(views.reshape(-1, views.shape[-1]))",
-        "rankme(views.mean(dim=1))",
+        "rankme(views.reshape(-1, views.shape[-1]), max_samples",
+        "rankme(views.mean(dim=1), max_samples",
         f"{W} tests/test_profile.py",
         "the registry's per-family RankMe of the view means instead of all views",
+    ),
+    m(
+        "family-rankme-own-cap",
+        "engine.py",
+        "rankme(views.reshape(-1, views.shape[-1]), max_samples=ctx.max_samples, seed=ctx.seed)",
+        "rankme(views.reshape(-1, views.shape[-1]))",
+        "tests/test_harness.py",
+        "a family's RankMe keeps rankme's default cap and seed, not the profile's",
+    ),
+    m(
+        "bootstrap-family-rankme-seed-zero",
+        "_bootstrap.py",
+        "numpy_generator(ctx.seed).choice(n * k, cap, replace=False)",
+        "numpy_generator(0).choice(n * k, cap, replace=False)",
+        "tests/test_bootstrap.py",
+        "the family RankMe's replicates resample another subsample than the value's",
+    ),
+    m(
+        "bootstrap-family-rankme-default-cap",
+        "_bootstrap.py",
+        "cap = ctx.max_samples",
+        "cap = 25600",
+        "tests/test_bootstrap.py",
+        "the family RankMe's replicates ignore the profile's max_samples",
     ),
     m(
         "profile-rankme-seed-fixed",

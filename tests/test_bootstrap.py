@@ -101,3 +101,25 @@ def test_the_engine_context_carries_the_bootstrap():
     )
     with pytest.raises(ValueError, match="n_bootstrap"):
         ModelContext(torch.as_tensor(z), 10, Recorder("m"), n_bootstrap=1)
+
+
+def test_a_familys_rankme_error_resamples_the_subsample_its_value_was_read_from():
+    from manifold._bootstrap import Bootstrap
+    from manifold.spectral import rankme
+
+    rng = np.random.default_rng(11)
+    n, k, dim, cap, seed, b = 40, 4, 6, 100, 3, 5  # N * K = 160 rows > cap
+    z = rng.normal(size=(n, dim))
+    views = z[:, None, :] + 0.3 * rng.normal(size=(n, k, dim))
+    prof = profile(z, views={"crop": views}, k=5, seed=seed, max_samples=cap, n_bootstrap=b,
+                   progress=False)  # fmt: skip
+    flat = views.reshape(n * k, dim)
+    # the value: rankme's own seeded subsample of the N * K view rows
+    assert prof.value("rankme", "crop") == rankme(flat, max_samples=cap, seed=seed)
+    rows = np.sort(np.random.default_rng(seed).choice(n * k, cap, replace=False))
+    assert prof.value("rankme", "crop") == rankme(flat[rows], max_samples=None)
+    # each replicate: the same rows, each repeated as often as the resample draws its image
+    counts = Bootstrap(b, seed, n).counts
+    reps = [rankme(np.repeat(flat[rows], c[rows // k], axis=0), max_samples=None) for c in counts]
+    se = prof.value("rankme", "crop", statistic="se")
+    assert se == pytest.approx(np.std(reps, ddof=1), rel=1e-6)

@@ -218,3 +218,25 @@ def test_bootstrap_errors_equal_profile(images):
     pd.testing.assert_frame_equal(_sorted(zoo.table), _sorted(one.table))
     with pytest.raises(ValueError, match="at least 2"):
         profile_zoo({"m": model}, images, n_bootstrap=1)
+
+
+def test_checkpoints_of_an_earlier_metrics_version_are_recomputed(images, tmp_path, monkeypatch):
+    from manifold.engine import METRICS_VERSION
+
+    with monkeypatch.context() as m:
+        m.setattr("manifold.runner.METRICS_VERSION", METRICS_VERSION - 1)
+        old = profile_zoo({"a": "zoo:random_init"}, images, checkpoint_dir=tmp_path, **SETTINGS)
+    assert old.settings["a"]["metrics_version"] == METRICS_VERSION - 1
+    written = {p: p.read_text() for p in tmp_path.glob("*.json")}
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("every part is checkpointed: no model should be loaded")
+
+    new = profile_zoo({"a": "zoo:random_init"}, images, checkpoint_dir=tmp_path, **SETTINGS)
+    assert new.settings["a"]["metrics_version"] == METRICS_VERSION
+    for path, text in written.items():  # every part rewritten under the current version
+        assert path.read_text() != text
+    # ... and read back, unchanged, by a third run of the same version
+    monkeypatch.setattr("manifold.runner.load_model", no_model)
+    again = profile_zoo({"a": "zoo:random_init"}, images, checkpoint_dir=tmp_path, **SETTINGS)
+    pd.testing.assert_frame_equal(again.table, new.table)

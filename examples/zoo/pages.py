@@ -9,13 +9,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manifold.engine import METRICS_VERSION
 from manifold.profiling import Profile, profile
 
 
 def cached_zoo_profile(
     models: dict[str, Any], manifest: pd.DataFrame, images: Any, cache: Path, **options: Any
 ) -> Profile:
-    """Profile every model, reusing ``cache`` for models whose weights' SHA-256 is unchanged.
+    """Profile every model, reusing ``cache`` for models whose weights' SHA-256 is unchanged
+    and whose numbers were computed under the current :data:`~manifold.engine.METRICS_VERSION`.
 
     The cache is rewritten after each new model, so an interrupted run resumes. ``options``
     go to :func:`manifold.profile` (families, n_views, k, seed).
@@ -24,7 +26,10 @@ def cached_zoo_profile(
     if cache.exists():
         cached = Profile.load(cache)
         sha = manifest["sha256"].to_dict()
-        fresh = [m for m in cached.models if cached.settings.get(m, {}).get("sha256") == sha.get(m)]
+        # reused while the weights and the version of the metrics' numbers are unchanged
+        fresh = [m for m in cached.models
+                 if cached.settings.get(m, {}).get("sha256") == sha.get(m)
+                 and cached.settings[m].get("metrics_version") == METRICS_VERSION]  # fmt: skip
         if fresh:
             done = Profile(cached.table[cached.table["model"].isin(fresh)].reset_index(drop=True),
                            {m: cached.settings[m] for m in fresh},
