@@ -88,7 +88,8 @@ def _output_choice(text: str) -> int | str:
 
 
 #: Files and folders a command writes into --out; an earlier run's copies are removed first.
-_OUTPUTS = ("profile.csv", "profile.json", "metrics_matrix.csv", "clusters.csv", "clusters.json",
+_OUTPUTS = ("profile.csv", "profile.json", "profile.spectra.npz", "metrics_matrix.csv",
+            "clusters.csv", "clusters.json",
             "transfer_evaluation.csv", "transfer_predictions.csv", "report.html",
             "figures")  # fmt: skip
 
@@ -455,7 +456,8 @@ def _write_profile_tables(prof: Any, out: Path) -> list[str]:
     prof.save(out / "profile.csv")
     # a layer sweep: one row per (model, layer)
     prof.to_matrix(by="layer" if prof.layers else "model").to_csv(out / "metrics_matrix.csv")
-    return ["profile.csv", "profile.json", "metrics_matrix.csv"]
+    spectra = ["profile.spectra.npz"] if prof.spectra else []
+    return ["profile.csv", "profile.json", *spectra, "metrics_matrix.csv"]
 
 
 def _report(prof: Any, out: Path, files: list[str], **kwargs: Any) -> Path:

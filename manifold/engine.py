@@ -193,13 +193,14 @@ class Recorder:
         return pd.DataFrame(self.rows, columns=COLUMNS)
 
 
-def warn_failures(failures: Iterable[Mapping[str, str]]) -> None:
+def warn_failures(failures: Iterable[Mapping[str, str]], stacklevel: int = 3) -> None:
     """One warning per metric that could not be computed (also kept in ``Profile.failures``).
 
     In a layer sweep, the same failure of several layers (e.g. views that could not be drawn)
     is one warning that names the layers. Called by a driver (:func:`manifold.profile`,
-    :func:`manifold.profile_zoo`, :func:`manifold.profile_large`), the warnings point at the
-    driver's caller.
+    :func:`manifold.profile_zoo`, :func:`manifold.profile_large`) with the default
+    ``stacklevel``, the warnings point at the driver's caller; a driver's helper one frame
+    deeper passes 4.
     """
     grouped: dict[tuple[str, str, str, str], list[str]] = {}
     for f in failures:
@@ -211,7 +212,7 @@ def warn_failures(failures: Iterable[Mapping[str, str]]) -> None:
         warnings.warn(
             f"{model}{where}: {manifold}/{metric} not computed: {error}",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 

@@ -387,7 +387,7 @@ def _profile_layers(
         "metrics_version": METRICS_VERSION,
         **_model_settings(embedder, options["output"], options["batch_size"], options["transform"]),
     }
-    warn_failures(failures)
+    warn_failures(failures, stacklevel=4)  # profile() -> _profile_layers() -> here
     return Profile(pd.concat(tables, ignore_index=True), {name: settings}, failures)
 
 

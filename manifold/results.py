@@ -66,8 +66,10 @@ class Profile:
         spectra: For each model profiled on one representation, the
             :class:`~manifold.spectral.Spectrum` of its semantic embeddings, as the engine
             computed it for the spectral metrics (the report's eigenspectrum figure reads it;
-            nothing is computed twice). Empty for a layer sweep, and for a model whose
-            spectrum failed.
+            nothing is computed twice). Every spectral metric is read from it except RankMe
+            when N exceeds ``max_samples``: RankMe then comes from the seeded subsample
+            (:func:`~manifold.rankme`), so ``spectra[m].rankme()`` is that of all N rows.
+            Empty for a layer sweep, and for a model whose spectrum failed.
     """
 
     table: pd.DataFrame
@@ -326,9 +328,11 @@ class Profile:
     def save(self, path: str | os.PathLike) -> Path:
         """Save the table (``.parquet`` or ``.csv``) and a ``.json`` sidecar with the settings.
 
-        Both files are written atomically (temporary file, then rename). The sidecar holds
-        ``{"settings": ..., "failures": ..., "spectra": ...}`` (each spectrum as
-        :meth:`~manifold.spectral.Spectrum.to_dict` writes it); :meth:`load` reads them back.
+        Every file is written atomically (temporary file, then rename). The sidecar holds
+        ``{"settings": ..., "failures": ..., "spectra": ...}``; the spectra's arrays (singular
+        values and eigenvalues, float64, exact) go to a binary ``something.spectra.npz`` beside
+        it, written only when the profile carries spectra (a stale one is removed), so the
+        sidecar stays small. :meth:`load` reads all of them back.
 
         Args:
             path: ``something.csv`` or ``something.parquet`` (parquet needs pyarrow); the
@@ -348,11 +352,19 @@ class Profile:
             atomic_write(path, lambda p: self.table.to_parquet(p, index=False))
         else:
             atomic_write(path, lambda p: self.table.to_csv(p, index=False))
-        meta = {
-            "settings": self.settings,
-            "failures": self.failures,
-            "spectra": {m: s.to_dict() for m, s in self.spectra.items()},
-        }
+        arrays, index = {}, {}
+        for i, (model, spec) in enumerate(self.spectra.items()):
+            key = f"s{i}"
+            arrays[f"{key}_singular_values"] = spec.singular_values
+            arrays[f"{key}_eigenvalues"] = spec.eigenvalues
+            index[model] = {"key": key, "n_samples": int(spec.n_samples), "dim": int(spec.dim),
+                            "centered": bool(spec.centered)}  # fmt: skip
+        npz = path.with_suffix(".spectra.npz")
+        if arrays:
+            atomic_write(npz, lambda p: _write_npz(p, arrays))
+        elif npz.exists():
+            npz.unlink()
+        meta = {"settings": self.settings, "failures": self.failures, "spectra": index}
         atomic_write(
             path.with_suffix(".json"),
             lambda p: p.write_text(json.dumps(meta, indent=2, default=_json_default)),
@@ -390,12 +402,31 @@ class Profile:
         meta_path = path.with_suffix(".json")
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         columns = LAYERED_COLUMNS if LAYER in table.columns else COLUMNS
-        spectra = {}
-        if meta.get("spectra"):
-            from manifold.spectral import Spectrum
-
-            spectra = {m: Spectrum.from_dict(d) for m, d in meta["spectra"].items()}
+        spectra = _load_spectra(meta.get("spectra") or {}, path.with_suffix(".spectra.npz"))
         return cls(table[columns], meta.get("settings", {}), meta.get("failures", []), spectra)
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    # through a file object: np.savez would append ".npz" to the temporary file's name
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _load_spectra(index: dict[str, dict[str, Any]], npz: Path) -> dict[str, Any]:
+    """The spectra a sidecar lists, read from the ``.spectra.npz`` beside it (``{}`` if none)."""
+    if not index or not npz.exists():
+        return {}
+    from manifold.spectral import Spectrum
+
+    spectra = {}
+    with np.load(npz) as arrays:
+        for model, entry in index.items():
+            key = entry["key"]
+            spectra[model] = Spectrum(
+                arrays[f"{key}_singular_values"], arrays[f"{key}_eigenvalues"],
+                int(entry["n_samples"]), int(entry["dim"]), bool(entry.get("centered", True)),
+            )  # fmt: skip
+    return spectra
 
 
 def describe_mismatch(mismatch: dict[str, dict[str, list[str]]]) -> str:

@@ -236,13 +236,13 @@ def _read_part(path: Path, fingerprint: str) -> _Result | None:
         table = pd.read_csv(path, dtype={LAYER: str})
         if list(table.columns) not in (COLUMNS, LAYERED_COLUMNS) or len(table) != meta.get("rows"):
             return None
-    except (OSError, ValueError, pd.errors.ParserError):
-        return None
-    spectrum = meta.get("spectrum")
-    if spectrum is not None:
-        from manifold.spectral import Spectrum
+        spectrum = meta.get("spectrum")
+        if spectrum is not None:
+            from manifold.spectral import Spectrum
 
-        spectrum = Spectrum.from_dict(spectrum)
+            spectrum = Spectrum.from_dict(spectrum)
+    except (OSError, ValueError, TypeError, KeyError, pd.errors.ParserError):
+        return None  # unreadable: the part is computed again
     return _Result(meta["model"], meta["part"], table, meta.get("failures", []), 0.0, spectrum)
 
 

@@ -387,3 +387,13 @@ def test_layer_sweep_example_quick(tmp_path):
     )  # fmt: skip
     assert (tmp_path / "layers_efficientnet.png").stat().st_size > 10_000
     assert "16 layers" in out.stdout and "head, re-initialised: TwoNN" in out.stdout
+
+
+def test_failures_of_a_sweep_are_warned_at_the_callers_line(images):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        profile(Net(), images, layers=LAYERS, families=FAMILIES, n_views=3, k=5, progress=False)
+    failed = [w for w in caught if "not computed" in str(w.message)]  # alpha: 5-6 dimensions
+    assert failed and all(w.filename == __file__ for w in failed)

@@ -97,7 +97,16 @@ def test_the_profile_carries_the_spectrum_its_metrics_were_read_from(results, tm
     back = Profile.load(prof.save(tmp_path / "p.csv"))
     for name, spec in prof.spectra.items():
         np.testing.assert_array_equal(back.spectra[name].singular_values, spec.singular_values)
+        np.testing.assert_array_equal(back.spectra[name].eigenvalues, spec.eigenvalues)
         assert back.spectra[name].participation_ratio() == spec.participation_ratio()
+        assert (back.spectra[name].n_samples, back.spectra[name].dim) == (50, 12)
+    # the arrays live in a binary file beside the sidecar, which stays small
+    assert (tmp_path / "p.spectra.npz").exists()
+    assert "eigenvalues" not in (tmp_path / "p.json").read_text()
+    # saving a profile without spectra over it removes the stale arrays
+    plain = Profile(prof.table, prof.settings, prof.failures)
+    assert Profile.load(plain.save(tmp_path / "p.csv")).spectra == {}
+    assert not (tmp_path / "p.spectra.npz").exists()
 
 
 def test_failures_are_listed(tmp_path):

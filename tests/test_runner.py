@@ -240,3 +240,16 @@ def test_checkpoints_of_an_earlier_metrics_version_are_recomputed(images, tmp_pa
     monkeypatch.setattr("manifold.runner.load_model", no_model)
     again = profile_zoo({"a": "zoo:random_init"}, images, checkpoint_dir=tmp_path, **SETTINGS)
     pd.testing.assert_frame_equal(again.table, new.table)
+
+
+def test_a_checkpoint_with_a_malformed_spectrum_is_computed_again(images, tmp_path):
+    import json
+
+    first = profile_zoo({"a": "zoo:random_init"}, images, checkpoint_dir=tmp_path, **SETTINGS)
+    (meta_path,) = [p for p in tmp_path.glob("*semantic*.json")]
+    meta = json.loads(meta_path.read_text())
+    meta["spectrum"] = {"eigenvalues": [1.0]}  # no singular values
+    meta_path.write_text(json.dumps(meta))
+    again = profile_zoo({"a": "zoo:random_init"}, images, checkpoint_dir=tmp_path, **SETTINGS)
+    pd.testing.assert_frame_equal(again.table, first.table)
+    assert "singular_values" in json.loads(meta_path.read_text())["spectrum"]  # rewritten

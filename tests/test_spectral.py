@@ -507,3 +507,17 @@ def test_gram_overflow_is_a_clear_error():
         manifold.spectrum(z)
     # the metrics do not depend on the scale, so the rescaled input gives the answer
     assert manifold.rankme(z / 1e200) == pytest.approx(manifold.rankme(z[:, :] / 1e190), rel=1e-9)
+
+
+def test_lidar_with_a_ridge_below_working_precision_says_so():
+    # N (K - 1) = 30 < D = 64: Σ_w is singular, and δ = 1e-4 is below its precision at scale 1e6
+    views = make_views(30, 2, 64, 22) * 1e6
+    batches = [views[:15], views[15:]]  # streamed: the D x D route
+    with pytest.warns(manifold.DegenerateWarning, match=r"ridge delta = 0\.0001 is below"):
+        assert np.isnan(manifold.lidar(batches))
+    # the exact N x N route of an array (N K = 60 < D), and the relative ridge, give numbers
+    assert np.isfinite(manifold.lidar(views))
+    assert np.isfinite(manifold.lidar(batches, delta_relative=True))
+    # δ = 0 keeps its own message
+    with pytest.warns(manifold.DegenerateWarning, match="delta = 0 is undefined"):
+        manifold.lidar(batches, delta=0.0)

@@ -4,7 +4,9 @@ Both functions take a networkx graph (edge attribute ``weight`` = edge length, d
 kNN / NNK graph of :mod:`manifold.graphs` (turned into networkx with ``weight`` = distance). By
 default they return a copy of the graph with the curvature on every edge and, on every node, the
 mean over its incident edges; with ``output="edges"`` they return the same numbers as arrays, an
-:class:`EdgeCurvature` (no graph is copied or built: what :func:`manifold.profile` reads).
+:class:`EdgeCurvature`, and no result graph is built or copied (what :func:`manifold.profile`
+reads). The input is still read through ``to_networkx()``, except by :func:`ollivier_ricci` on a
+kNN graph, which reads its arrays directly.
 Definitions and defaults follow GraphRicciCurvature (Ni et al. 2019) so that the values agree
 with it on the same graph.
 """
@@ -36,13 +38,14 @@ _OUTPUTS = ("graph", "edges")
 _EPSILON = 1e-7
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EdgeCurvature:
     """The curvature of a graph's edges, as arrays (``output="edges"`` of the Ricci functions).
 
     Edges are listed once, self-loops left out, in the order the networkx output iterates them
     (``graph.edges()``), so ``values`` equals ``[d[name] for *_, d in g.edges(data=True)]`` of the
-    ``output="graph"`` result.
+    ``output="graph"`` result; with ``edges=`` (a subset), in the order given. Instances compare
+    by identity (they hold arrays).
 
     Attributes:
         name: ``"ricci_curvature"`` or ``"forman_curvature"``.

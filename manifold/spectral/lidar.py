@@ -85,7 +85,12 @@ def lidar(
     Undefined cases (NaN with a :class:`~manifold.DegenerateWarning`, as for collapsed
     embeddings elsewhere): with δ = 0 and a singular Σ_w, e.g. a model whose views of each image
     coincide, the matrix Σ_w^(−1/2) does not exist (any δ > 0 gives a number: when every image's
-    views coincide, about the effective rank of Σ_b, its limit as δ → 0); and with Σ_b = 0 to
+    views coincide, about the effective rank of Σ_b, its limit as δ → 0); with an absolute δ > 0
+    below the float64 precision of a singular Σ_w (``δ ≤ D · eps₆₄ · λ_max(Σ_w)``, e.g. the
+    default 1e-4 on embeddings of scale 1e6 with N(K − 1) < D), Σ_w + δI is singular to working
+    precision and the D × D route cannot invert it (an in-memory array with N·K < D takes the
+    exact N × N route below and still gives a number; ``delta_relative=True`` avoids the case);
+    and with Σ_b = 0 to
     working precision (every image has the same mean view, a collapsed model) no direction
     separates the images: every λ is 0, so p is 0/0 with ε = 0 and uniform with ε > 0, which
     would make LiDAR D, its maximum, for a model that cannot tell images apart.
@@ -155,12 +160,21 @@ def lidar(
     sigma_w = sigma_w + delta * torch.eye(dim, dtype=torch.float64, device=sigma_b.device)
     w, u = torch.linalg.eigh(sigma_w)
     # singular to working precision: Σ_w^(-1/2) would amplify rounding errors without bound
-    if not float(w[0]) > dim * torch.finfo(torch.float64).eps * float(w[-1]):
+    floor = dim * torch.finfo(torch.float64).eps * float(w[-1])
+    if not float(w[0]) > floor:
+        if delta == 0:
+            return degenerate(
+                f"the within-image covariance Σ_w of views is singular (eigenvalues from "
+                f"{float(w[0]):.3g} to {float(w[-1]):.3g}; e.g. each image's views coincide, an "
+                "invariant or collapsed model), so LiDAR with delta = 0 is undefined; use "
+                "delta > 0; returning NaN"
+            )
         return degenerate(
-            f"the within-image covariance Σ_w + δI of views is singular (eigenvalues from "
-            f"{float(w[0]):.3g} to {float(w[-1]):.3g}; e.g. each image's views coincide, an "
-            f"invariant or collapsed model), so LiDAR with delta = {delta:.3g} is undefined; "
-            f"use delta > 0; returning NaN"
+            f"the ridge delta = {delta:.3g} is below the float64 precision of the within-image "
+            f"covariance of views (largest eigenvalue {float(w[-1]):.3g}), so Σ_w + δI is "
+            "singular to working precision and LiDAR cannot be computed from the D x D "
+            f"scatter; use delta above about {floor:.3g} or delta_relative=True (as profile "
+            "does); returning NaN"
         )
     inv_sqrt = (u * w.rsqrt()) @ u.T
     lam = torch.linalg.eigvalsh(symmetric_part(inv_sqrt @ sigma_b @ inv_sqrt)).clamp(min=0.0)
