@@ -8,6 +8,7 @@ value per image and its summary.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -315,18 +316,61 @@ def same_source_rate(
 _TWIN_DISTANCE = 1e-12
 
 
+# Bytes of views copied at once while looking for twins: bounds the extra memory at a few such
+# chunks whatever N·K is (an invariant family gives every view a twin).
+_TWIN_CHUNK_BYTES = 4 * 2**20
+
+
+def _take(flat: torch.Tensor, index: np.ndarray) -> torch.Tensor:
+    return flat[torch.from_numpy(index).to(flat.device)]
+
+
+def _rows(flat: torch.Tensor, index: np.ndarray) -> np.ndarray:
+    """A copy of the rows at ``index`` as a numpy array, -0.0 made 0.0 (one point)."""
+    rows = to_numpy(_take(flat, index))  # indexing copies
+    rows += 0.0
+    return rows
+
+
+def _digests(rows: np.ndarray) -> np.ndarray:
+    """A 16-byte digest of each row of a C-contiguous 2-D array: equal bytes, equal digests."""
+    return np.frombuffer(
+        b"".join(hashlib.blake2b(row, digest_size=16).digest() for row in rows), dtype="V16"
+    )
+
+
 def _points(flat: torch.Tensor, distances: np.ndarray) -> np.ndarray:
-    """Label of each row's point: rows with equal values share the lowest index among them."""
+    """Label of each row's point: rows with equal values share the lowest index among them.
+
+    Rows are grouped by a digest of their values, chunk by chunk, then each is compared exactly
+    with the first row of its group, so memory stays bounded and a digest collision never
+    merges two distinct points.
+    """
     label = np.arange(flat.shape[0])
     # a row with a twin has it as its nearest candidate
     maybe = np.flatnonzero(distances[:, 0] <= _TWIN_DISTANCE)
     if maybe.size < 2:
         return label
-    rows = to_numpy(flat[torch.from_numpy(maybe).to(flat.device)])
-    rows = np.ascontiguousarray(rows + 0.0)  # -0.0 and 0.0 are one point
-    keys = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
+    step = max(1, _TWIN_CHUNK_BYTES // (flat.shape[1] * flat.element_size()))
+    chunks = range(0, maybe.size, step)
+    keys = np.concatenate([_digests(_rows(flat, maybe[i : i + step])) for i in chunks])
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    label[maybe] = maybe[first[inverse.ravel()]]
+    inverse = inverse.ravel()
+    first = first[inverse]  # position in maybe of the first row with the same digest
+    differs = np.zeros(maybe.size, dtype=bool)
+    for i in chunks:
+        rows = _take(flat, maybe[i : i + step])
+        reps = _take(flat, maybe[first[i : i + step]])
+        differs[i : i + step] = to_numpy((rows != reps).any(dim=1))  # -0.0 == 0.0
+    if differs.any():
+        # a digest shared by distinct rows (never seen with a 128-bit digest): group the rows
+        # that have it by their values
+        clash = np.flatnonzero(np.isin(inverse, inverse[differs]))
+        rows = _rows(flat, maybe[clash])
+        keys = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
+        _, exact, back = np.unique(keys, return_index=True, return_inverse=True)
+        first[clash] = clash[exact[back.ravel()]]
+    label[maybe] = maybe[first]
     return label
 
 
