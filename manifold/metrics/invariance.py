@@ -234,9 +234,16 @@ def same_source_rate(
       still links to the nearest other clusters with small weights: the count version then
       stays below 1 even for well-separated images, while the weighted version is ~1.
 
-    The value per image is the mean of its views' rates. 1 means each image's views form their
-    own tight cluster (e.g. a model that ignores the augmentation: identical views reconstruct
-    each other exactly); near chance means the augmentation scrambles image identity.
+    The value per image is the mean of its views' rates. A weighted rate of 1 means each
+    image's views form their own tight cluster (e.g. a model that ignores the augmentation:
+    identical views reconstruct each other exactly); near chance means the augmentation
+    scrambles image identity. The count rate is a recall: the share of the view's K − 1 other
+    views found among its neighbours (or, with fewer than K − 1 neighbours, the share of
+    neighbours that are its image's). It reads 1 as soon as all of an image's views are among
+    each other's neighbours, however many views of other images are there too. So when images
+    collapse onto a few shared points the count rate is 1 while the weighted rate falls to the
+    image's share of each point, near chance (see the example): use the weighted rate, the
+    default, to detect such a collapse.
 
     Coinciding views: views with equal coordinates are one point to any neighbourhood, and when
     there are more of them than candidates the neighbour search returns an arbitrary ``k``. So
@@ -268,6 +275,20 @@ def same_source_rate(
 
     Returns:
         Per-image rates with their summary.
+
+    Examples:
+        Thirty images, K = 4 views each, whose views collapse onto two points, fifteen images
+        on each. A view's three other views are all among its 59 twins, so its count rate is 1;
+        they are 3 of those 59, so its weighted rate is 3/59 ≈ 0.0508, near the chance level
+        (K − 1)/(NK − 1) = 3/119 and far from the 1 of images that keep their identity:
+
+        >>> import numpy as np
+        >>> points = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
+        >>> views = np.repeat(np.repeat(points, 15, axis=0)[:, None], 4, axis=1)  # (30, 4, 3)
+        >>> round(float(same_source_rate(views).summary.mean), 4)
+        0.0508
+        >>> float(same_source_rate(views, weighting="count").summary.mean)
+        1.0
     """
     weighting = check_choice(weighting, "weighting", ("weight", "count"))
     v = _views(views)
