@@ -7,6 +7,7 @@ import scipy.spatial
 import torch
 
 import manifold
+from manifold.metrics import invariance
 from manifold.metrics.invariance import (
     alignment,
     augmentation_diameter_ratio,
@@ -170,6 +171,78 @@ def test_same_source_rate_does_not_depend_on_the_order_of_tied_views(rng, weight
     # the collapsed images: 2 of the 15 other views at p are their own (K - 1 = 2)
     expected = 2 / 15 if weighting == "weight" else 1.0
     np.testing.assert_allclose(rate[:5], expected, rtol=1e-9)
+
+
+def _points_brute_force(rows, distances):
+    """Rows with a candidate at distance 0 share the lowest index among the equal ones."""
+    maybe = [i for i in range(len(rows)) if distances[i, 0] <= invariance._TWIN_DISTANCE]
+    label = np.arange(len(rows))
+    for i in maybe:
+        label[i] = min(j for j in maybe if np.array_equal(rows[i], rows[j]))  # -0.0 == 0.0
+    return label
+
+
+def _rows_with_twins(rng):
+    base = rng.normal(size=(6, 3))
+    rows = base[rng.integers(0, 6, size=40)]  # repeated points, in no particular order
+    rows[:5] = rng.normal(size=(5, 3))  # points seen once
+    rows[5] = rows[6] = rows[7] = [0.0, 1.0, -2.0]  # one point, written with both zeros
+    rows[6, 0] = -0.0
+    rows[7] = [-0.0, 1.0, -2.0]
+    rows[8] = [0.0, -0.0, 0.0]
+    rows[9] = [-0.0, 0.0, -0.0]
+    rows[10] = np.nextafter(rows[11], np.inf)  # a row one ulp from another: distinct
+    rows[12] = rows[13] = rows[14] = rng.normal(size=3)  # twins the neighbour search missed
+    distances = np.array(
+        [[np.linalg.norm(np.delete(rows, i, axis=0) - r, axis=1).min()] for i, r in enumerate(rows)]
+    )
+    distances[10:12] = 0.0  # the ulp pair looks like twins to the search
+    distances[12:15] = 1.0
+    return rows, distances
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, None])
+def test_points_are_the_lowest_index_of_equal_rows(rng, monkeypatch, chunk_rows):
+    rows, distances = _rows_with_twins(rng)
+    if chunk_rows is not None:
+        monkeypatch.setattr(invariance, "_TWIN_CHUNK_BYTES", chunk_rows * rows[0].nbytes)
+    label = invariance._points(torch.from_numpy(rows), distances)
+    np.testing.assert_array_equal(label, _points_brute_force(rows, distances))
+    assert label[6] == label[7] == 5 and label[9] == 8 and label[10] != label[11]
+
+
+@pytest.mark.parametrize(
+    "digest",
+    [
+        lambda rows: np.zeros(len(rows), dtype="V16"),  # every row collides
+        lambda rows: np.ascontiguousarray(np.abs(rows[:, :1])).view("V8"),  # some rows collide
+    ],
+)
+def test_points_never_merge_distinct_rows_whose_digests_collide(rng, monkeypatch, digest):
+    rows, distances = _rows_with_twins(rng)
+    rows[15:20, 0] = rows[20, 0]  # one digest for distinct rows (second case)
+    distances[15:21] = 0.0
+    monkeypatch.setattr(invariance, "_digests", digest)
+    monkeypatch.setattr(invariance, "_TWIN_CHUNK_BYTES", 4 * rows[0].nbytes)
+    label = invariance._points(torch.from_numpy(rows), distances)
+    np.testing.assert_array_equal(label, _points_brute_force(rows, distances))
+
+
+def test_points_copy_a_bounded_number_of_rows_at_once(rng, monkeypatch):
+    # an invariant family: every view has twins, all of them candidates
+    rows = np.repeat(rng.normal(size=(10, 4)), 5, axis=0)
+    taken = []
+    take = invariance._take
+
+    def recording_take(flat, index):
+        taken.append(len(index))
+        return take(flat, index)
+
+    monkeypatch.setattr(invariance, "_take", recording_take)
+    monkeypatch.setattr(invariance, "_TWIN_CHUNK_BYTES", 7 * rows[0].nbytes)
+    label = invariance._points(torch.from_numpy(rows), np.zeros((50, 1)))
+    np.testing.assert_array_equal(label, np.repeat(np.arange(0, 50, 5), 5))
+    assert max(taken) == 7
 
 
 def test_augmentation_diameter_ratio_matches_direct(rng):

@@ -8,6 +8,7 @@ value per image and its summary.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -233,9 +234,16 @@ def same_source_rate(
       still links to the nearest other clusters with small weights: the count version then
       stays below 1 even for well-separated images, while the weighted version is ~1.
 
-    The value per image is the mean of its views' rates. 1 means each image's views form their
-    own tight cluster (e.g. a model that ignores the augmentation: identical views reconstruct
-    each other exactly); near chance means the augmentation scrambles image identity.
+    The value per image is the mean of its views' rates. A weighted rate of 1 means each
+    image's views form their own tight cluster (e.g. a model that ignores the augmentation:
+    identical views reconstruct each other exactly); near chance means the augmentation
+    scrambles image identity. The count rate is a recall: the share of the view's K − 1 other
+    views found among its neighbours (or, with fewer than K − 1 neighbours, the share of
+    neighbours that are its image's). It reads 1 as soon as all of an image's views are among
+    each other's neighbours, however many views of other images are there too. So when images
+    collapse onto a few shared points the count rate is 1 while the weighted rate falls to the
+    image's share of each point, near chance (see the example): use the weighted rate, the
+    default, to detect such a collapse.
 
     Coinciding views: views with equal coordinates are one point to any neighbourhood, and when
     there are more of them than candidates the neighbour search returns an arbitrary ``k``. So
@@ -267,6 +275,20 @@ def same_source_rate(
 
     Returns:
         Per-image rates with their summary.
+
+    Examples:
+        Thirty images, K = 4 views each, whose views collapse onto two points, fifteen images
+        on each. A view's three other views are all among its 59 twins, so its count rate is 1;
+        they are 3 of those 59, so its weighted rate is 3/59 ≈ 0.0508, near the chance level
+        (K − 1)/(NK − 1) = 3/119 and far from the 1 of images that keep their identity:
+
+        >>> import numpy as np
+        >>> points = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
+        >>> views = np.repeat(np.repeat(points, 15, axis=0)[:, None], 4, axis=1)  # (30, 4, 3)
+        >>> round(float(same_source_rate(views).summary.mean), 4)
+        0.0508
+        >>> float(same_source_rate(views, weighting="count").summary.mean)
+        1.0
     """
     weighting = check_choice(weighting, "weighting", ("weight", "count"))
     v = _views(views)
@@ -315,18 +337,61 @@ def same_source_rate(
 _TWIN_DISTANCE = 1e-12
 
 
+# Bytes of views copied at once while looking for twins: bounds the extra memory at a few such
+# chunks whatever N·K is (an invariant family gives every view a twin).
+_TWIN_CHUNK_BYTES = 4 * 2**20
+
+
+def _take(flat: torch.Tensor, index: np.ndarray) -> torch.Tensor:
+    return flat[torch.from_numpy(index).to(flat.device)]
+
+
+def _rows(flat: torch.Tensor, index: np.ndarray) -> np.ndarray:
+    """A copy of the rows at ``index`` as a numpy array, -0.0 made 0.0 (one point)."""
+    rows = to_numpy(_take(flat, index))  # indexing copies
+    rows += 0.0
+    return rows
+
+
+def _digests(rows: np.ndarray) -> np.ndarray:
+    """A 16-byte digest of each row of a C-contiguous 2-D array: equal bytes, equal digests."""
+    return np.frombuffer(
+        b"".join(hashlib.blake2b(row, digest_size=16).digest() for row in rows), dtype="V16"
+    )
+
+
 def _points(flat: torch.Tensor, distances: np.ndarray) -> np.ndarray:
-    """Label of each row's point: rows with equal values share the lowest index among them."""
+    """Label of each row's point: rows with equal values share the lowest index among them.
+
+    Rows are grouped by a digest of their values, chunk by chunk, then each is compared exactly
+    with the first row of its group, so memory stays bounded and a digest collision never
+    merges two distinct points.
+    """
     label = np.arange(flat.shape[0])
     # a row with a twin has it as its nearest candidate
     maybe = np.flatnonzero(distances[:, 0] <= _TWIN_DISTANCE)
     if maybe.size < 2:
         return label
-    rows = to_numpy(flat[torch.from_numpy(maybe).to(flat.device)])
-    rows = np.ascontiguousarray(rows + 0.0)  # -0.0 and 0.0 are one point
-    keys = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
+    step = max(1, _TWIN_CHUNK_BYTES // (flat.shape[1] * flat.element_size()))
+    chunks = range(0, maybe.size, step)
+    keys = np.concatenate([_digests(_rows(flat, maybe[i : i + step])) for i in chunks])
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    label[maybe] = maybe[first[inverse.ravel()]]
+    inverse = inverse.ravel()
+    first = first[inverse]  # position in maybe of the first row with the same digest
+    differs = np.zeros(maybe.size, dtype=bool)
+    for i in chunks:
+        rows = _take(flat, maybe[i : i + step])
+        reps = _take(flat, maybe[first[i : i + step]])
+        differs[i : i + step] = to_numpy((rows != reps).any(dim=1))  # -0.0 == 0.0
+    if differs.any():
+        # a digest shared by distinct rows (never seen with a 128-bit digest): group the rows
+        # that have it by their values
+        clash = np.flatnonzero(np.isin(inverse, inverse[differs]))
+        rows = _rows(flat, maybe[clash])
+        keys = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
+        _, exact, back = np.unique(keys, return_index=True, return_inverse=True)
+        first[clash] = clash[exact[back.ravel()]]
+    label[maybe] = maybe[first]
     return label
 
 
