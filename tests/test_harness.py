@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -60,12 +60,12 @@ class Inputs:
 
 @dataclass(frozen=True)
 class SemanticRoutes:
-    """Routes of a semantic metric; ``large`` is True when profile_large computes it."""
+    """Routes of a semantic metric; ``large``: True when profile_large computes it, else why not."""
 
     points: Route
     knn: Route
     nnk: Route
-    large: bool | str = True
+    large: Literal[True] | str = True
     rows: tuple[str, ...] = ()  # the table's metric names, when not the metric's own
 
 
@@ -316,9 +316,13 @@ def test_every_registered_metric_declares_its_routes():
     assert sorted(SEMANTIC_ROUTES) == sorted(SEMANTIC_METRICS)
     assert sorted(FAMILY_ROUTES) == sorted(FAMILY_METRICS)
     for routes in (*SEMANTIC_ROUTES.values(), *FAMILY_ROUTES.values()):
-        for route in vars(routes).values():
-            # a call, or the reason it does not apply (never an empty placeholder)
-            assert callable(route) or isinstance(route, bool | tuple) or route.strip(), routes
+        for field, route in vars(routes).items():
+            if field == "rows":
+                assert isinstance(route, tuple), routes
+            elif field == "large":  # computed, or the reason it is not (never a bare False)
+                assert route is True or (isinstance(route, str) and route.strip()), routes
+            else:  # a call, or the reason it does not apply (never an empty placeholder)
+                assert callable(route) or (isinstance(route, str) and route.strip()), routes
 
 
 @pytest.mark.parametrize("k", KS)
