@@ -300,7 +300,8 @@ def same_source_rate(
         k = _check_k(k, n * n_views, "views (N·K views)")
     elif graph.knn.n_nodes != n * n_views:
         raise ValueError(f"graph has {graph.knn.n_nodes} nodes but views hold {n * n_views}")
-    if bool((flat == flat[:1]).all()):
+    low, high = torch.aminmax(flat, dim=0)  # no N·K × D temporary
+    if bool((low == high).all()):
         degenerate(
             "every view in views is the same point (collapsed embeddings): no neighbourhood can "
             "tell the images apart, so the same-source rate is undefined; returning NaN"
