@@ -83,14 +83,16 @@ def test_inner_kfold_matches_ridgecv_with_the_same_splitter():
 
 def test_recovers_planted_relation_and_beats_baselines():
     x, y = synthetic(seed=0)
-    ev = TransferPredictor().evaluate(x, y, n_permutations=49, seed=0)
+    ev = TransferPredictor().evaluate(x, y, n_permutations=199, seed=0)
     row = ev.table.loc["task"]
     assert row["r2"] > 0.6 and row["spearman"] > 0.7 and row["kendall"] > 0.5
-    assert row["p_value"] == pytest.approx(1 / 50)  # no permutation reaches the observed rho
+    # with 15 metrics and 24 models a shuffled task is sometimes fitted well by chance (an
+    # in-sample R² of 0.96 happens), so a few permutations may reach rho: p is small, not 1/200
+    null = ev.null_spearman["task"]
+    assert len(null) == 199 and np.median(null) < 0.3
+    assert row["p_value"] == (1 + (null >= row["spearman"]).sum()) / 200 <= 0.02
     assert row["r2"] > row["null_r2"] + 0.5 and row["r2"] > row["rankme_r2"] + 0.5
     assert row["spearman"] > row["rankme_spearman"] + 0.3
-    assert len(ev.null_spearman["task"]) == 49
-    assert ev.null_spearman["task"].max() < row["spearman"]
     assert row["spearman_low"] > 0.3 and row["spearman_low"] <= row["spearman"]
     assert row["spearman"] <= row["spearman_high"] <= 1.0
     preds = ev.predictions
@@ -351,3 +353,18 @@ def test_baseline_ranks_its_metric_in_the_training_direction():
 
     assert spearmanr(_mean_lomo(y.to_numpy()), y).statistic == pytest.approx(-1.0)
     assert row["rankme_spearman"] > -0.9
+
+
+def test_results_do_not_depend_on_the_order_of_the_models():
+    x, y = synthetic(seed=4)
+    shuffled = np.random.default_rng(1).permutation(len(x))
+    kwargs = dict(n_permutations=19, n_bootstrap=200, seed=3)
+    ev = TransferPredictor().evaluate(x, y, **kwargs)
+    ev_shuffled = TransferPredictor().evaluate(x.iloc[shuffled], y.iloc[shuffled], **kwargs)
+    pd.testing.assert_frame_equal(ev.table, ev_shuffled.table)  # intervals and p-values too
+    # the predictions keep the order they were given in
+    assert list(ev_shuffled.predictions["model"]) == list(x.index[shuffled])
+    wide = metric_correlations(x, y, n_bootstrap=200, seed=3)
+    wide_shuffled = metric_correlations(x.iloc[shuffled], y.iloc[shuffled], n_bootstrap=200,
+                                        seed=3)  # fmt: skip
+    pd.testing.assert_frame_equal(wide, wide_shuffled)

@@ -630,6 +630,9 @@ class TransferPredictor(BaseEstimator):
         * ``p_value``: scores shuffled across models ``n_permutations`` times, the whole
           evaluation rerun, p = (1 + #{rho_perm >= rho}) / (1 + n_permutations) (NaN if 0).
 
+        The models are taken in name order, so for a given ``seed`` the intervals and p-values
+        do not depend on the order of the rows (the predictions table keeps the order given).
+
         One-metric baselines (:data:`BASELINES`: RankMe, alpha, TwoNN, and LiDAR where the
         profiles have views) get the same agreement columns. Their rank statistics, regret and
         top-k rank the metric itself in the direction of its correlation with the score on the
@@ -662,6 +665,11 @@ class TransferPredictor(BaseEstimator):
         keep = [m for m in y_all.index if m not in control_names]
         x, y, dropped = self._data(x_all.loc[[m for m in x_all.index if m not in control_names]],
                                    y_all.loc[keep])  # fmt: skip
+        # models in name order: the resamples and permutations, hence every interval and
+        # p-value, do not depend on the order of the rows
+        given = list(y.index)  # the predictions table keeps this order
+        order = sorted(given)
+        x, y = x.loc[order], y.loc[order]
         full = as_matrix(profiles, statistic=self.statistic)
         rng = numpy_generator(seed)
         group_values = None
@@ -731,6 +739,7 @@ class TransferPredictor(BaseEstimator):
             pred_table["mean"] = null_pred
             rows.append(pd.Series(row, name=task))
             frame = pd.DataFrame(pred_table)
+            frame = frame.iloc[pd.Index(frame["model"]).get_indexer(given)].reset_index(drop=True)
             if control_names:
                 frame = pd.concat([frame, self._control_predictions(
                     x, y, task, x_all, y_all, control_names, baseline_x, alphas, max_features, cv
@@ -852,6 +861,8 @@ def metric_correlations(
     x = as_matrix(profiles, statistic=statistic)
     y = _as_scores(scores)
     x, y = _align(x, y)
+    order = sorted(y.index)  # the bootstrap does not depend on the order of the rows
+    x, y = x.loc[order], y.loc[order]
     x, _ = split_usable(x)
     corr = spearmanr if method == "spearman" else kendalltau
     out = {}
