@@ -86,7 +86,9 @@ def reliability(first: pd.DataFrame, second: pd.DataFrame, n_bootstrap: int) -> 
             "high": float(np.quantile(boot, 0.975)),
             "noise_ratio": error / float(np.std(a)),
         }
-    return pd.DataFrame(rows).T.sort_values("retest_spearman")
+    table = pd.DataFrame(rows).T.sort_values("retest_spearman")
+    table.index.name = "metric"
+    return table
 
 
 def analyse(first: Profile, second: Profile, n_permutations: int, n_bootstrap: int) -> dict:

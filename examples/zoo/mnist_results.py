@@ -156,7 +156,7 @@ def analyse(prof: Profile, n_permutations: int = 200) -> dict[str, str]:
     )
     print(f"transfer evaluation: {time.time() - t0:.0f} s")
     cols = ["r2", "spearman", "kendall", "p_value", "rankme_r2", "rankme_spearman",
-            "alpha_r2", "alpha_spearman", "mean_r2", "mean_spearman"]  # fmt: skip
+            "alpha_r2", "alpha_spearman", "null_r2"]  # fmt: skip
     table = ev.table[cols].copy()
     table.insert(4, "top5_r2", ev5.table["r2"])
     table.insert(5, "top5_spearman", ev5.table["spearman"])
