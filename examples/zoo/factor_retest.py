@@ -73,7 +73,8 @@ def reliability(first: pd.DataFrame, second: pd.DataFrame, n_bootstrap: int) -> 
         if not (np.isfinite(a).all() and np.isfinite(b).all()) or np.ptp(a) == 0:
             continue
         ra, rb = pd.Series(a).rank().to_numpy(), pd.Series(b).rank().to_numpy()
-        rho = float(np.corrcoef(ra, rb)[0, 1])
+        # a column constant on the second draw has no retest correlation
+        rho = float(np.corrcoef(ra, rb)[0, 1]) if np.ptp(b) > 0 else float("nan")
         boot = []
         for p in picks:
             sa, sb = pd.Series(a[p]).rank().to_numpy(), pd.Series(b[p]).rank().to_numpy()
@@ -82,8 +83,8 @@ def reliability(first: pd.DataFrame, second: pd.DataFrame, n_bootstrap: int) -> 
         error = float(np.median(np.abs(a - b)) / math.sqrt(2))
         rows[col] = {
             "retest_spearman": rho,
-            "low": float(np.quantile(boot, 0.025)),
-            "high": float(np.quantile(boot, 0.975)),
+            "low": float(np.quantile(boot, 0.025)) if boot else float("nan"),
+            "high": float(np.quantile(boot, 0.975)) if boot else float("nan"),
             "noise_ratio": error / float(np.std(a)),
         }
     table = pd.DataFrame(rows).T.sort_values("retest_spearman")
