@@ -3,8 +3,8 @@
 Every public entry point turns its array arguments into a :class:`torch.Tensor` through
 :func:`as_tensor`, which checks the shape against named dimensions, the dtype, the device and
 the values, and raises an error that says what was expected and what came. The returned
-:class:`ArrayInfo` remembers how the caller passed the array so that :func:`restore` can hand
-results back in the same array type, on the same device.
+:class:`ArrayInfo` records how the caller passed the array (kind, dtype, device). Results are
+plain floats, numpy arrays and result objects, whatever the input's array type.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ __all__ = [
     "check_int",
     "check_positive",
     "degenerate",
-    "restore",
     "to_numpy",
 ]
 
@@ -208,26 +207,6 @@ def _check_finite(t: torch.Tensor, name: str) -> None:
     if n_inf:
         parts.append(f"{n_inf} infinite value{'s' if n_inf != 1 else ''}")
     raise ValueError(f"{name} contains {' and '.join(parts)} (first at row {first})")
-
-
-def restore(t: torch.Tensor, info: ArrayInfo, *, keep_dtype: bool = False) -> Any:
-    """Return ``t`` in the caller's array type and on the caller's device.
-
-    Args:
-        t: A result tensor.
-        info: The :class:`ArrayInfo` of the input it was computed from.
-        keep_dtype: Cast back to the input's dtype (otherwise the compute dtype is kept, which
-            is the right choice for statistics computed in higher precision).
-    """
-    if info.kind == "numpy":
-        out = t.detach().cpu().numpy()
-        if keep_dtype and np.dtype(info.dtype).kind == "f":
-            out = out.astype(info.dtype, copy=False)
-        return out
-    out = t.detach().to(info.device)
-    if keep_dtype and info.dtype.is_floating_point:
-        out = out.to(info.dtype)
-    return out
 
 
 def to_numpy(x: Any) -> np.ndarray:
