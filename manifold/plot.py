@@ -197,14 +197,23 @@ def _common_prefix(names: list[str]) -> str:
     return "".join(piece + "." for piece in shared)
 
 
+#: Above this many spectra, lines are coloured by alpha (a colour bar) instead of a legend.
+SPECTRUM_LEGEND_MAX = 8
+
+
 def plot_spectrum(
     spectra: Spectrum | dict[str, Spectrum], fit: bool = True, ax: Axes | None = None
 ) -> Figure:
     """Eigenspectra (log–log) of one or several representations, with the alpha power-law fit.
 
+    Up to :data:`SPECTRUM_LEGEND_MAX` spectra get one legend entry each (name and α) and their
+    fits as dashed lines. More would hide the plot under the legend: each line is then coloured
+    by its α on a colour bar (grey where α could not be fitted), without fit lines, and the
+    steepest and the flattest spectra are named in the title.
+
     Args:
         spectra: A :class:`~manifold.Spectrum`, or a dict name -> Spectrum.
-        fit: Draw each alpha fit over its fit range.
+        fit: Draw each alpha fit over its fit range (legend mode only).
         ax: Optional matplotlib Axes.
 
     Returns:
@@ -217,32 +226,50 @@ def plot_spectrum(
         fig, ax = plt.subplots(figsize=(6, 4.2))
     else:
         fig = ax.figure
+    curves = []
     for name, spec in spectra.items():
         lam = np.asarray(spec.eigenvalues, dtype=float)
         lam = lam[lam > 0]
         if lam.size == 0:
             continue
+        try:
+            res = spec.alpha()
+        except ValueError:
+            res = None
+        curves.append((name, lam, res))
+    many = len(curves) > SPECTRUM_LEGEND_MAX
+    alphas = [r.alpha for _, _, r in curves if r is not None]
+    norm = plt.Normalize(min(alphas), max(alphas)) if many and alphas else None
+    cmap = plt.get_cmap("viridis")
+    for name, lam, res in curves:
         ranks = np.arange(1, lam.size + 1)
-        label = name
-        line = None
-        if fit:
-            try:
-                res = spec.alpha()
-            except ValueError:
-                res = None
-            if res is not None:
-                label = f"{name} (α={res.alpha:.2f})".strip()
-                lo, hi = res.fit_range
-                rr = np.arange(lo, hi + 1)
-                line = (rr, np.exp(res.intercept) * rr ** (-res.alpha))
+        if many:
+            color = "0.6" if res is None or norm is None else cmap(norm(res.alpha))
+            ax.loglog(ranks, lam / lam[0], lw=1.0, color=color, alpha=0.85)
+            continue
+        label = name if res is None or not fit else f"{name} (α={res.alpha:.2f})".strip()
         (h,) = ax.loglog(ranks, lam / lam[0], label=label, lw=1.2)
-        if line is not None:
-            ax.loglog(line[0], line[1] / lam[0], ls="--", color=h.get_color(), lw=1)
+        if fit and res is not None:
+            lo, hi = res.fit_range
+            rr = np.arange(lo, hi + 1)
+            line = np.exp(res.intercept) * rr ** (-res.alpha)
+            ax.loglog(rr, line / lam[0], ls="--", color=h.get_color(), lw=1)
     ax.set_xlabel("rank n")
     ax.set_ylabel("eigenvalue λ_n / λ_1")
-    ax.set_title("covariance eigenspectrum (dashed: power-law fit)")
-    if any(spectra):
-        ax.legend(fontsize=7, ncol=2)
+    if many:
+        fitted = [(r.alpha, n) for n, _, r in curves if r is not None]
+        title = f"covariance eigenspectra of {len(curves)} models, coloured by α"
+        if fitted:
+            (lo_a, lo_n), (hi_a, hi_n) = min(fitted), max(fitted)
+            title += f"\nflattest {lo_n} (α={lo_a:.2f}), steepest {hi_n} (α={hi_a:.2f})"
+        ax.set_title(title, fontsize=9)
+        if norm is not None:
+            bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax)
+            bar.set_label("α (power-law decay)")
+    else:
+        ax.set_title("covariance eigenspectrum (dashed: power-law fit)")
+        if any(name for name, _, _ in curves):
+            ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
 

@@ -121,3 +121,22 @@ def test_existing_invariance_and_spectrum_plots_still_render():
     fig = plot.plot_spectrum({"model": spectrum(z)})
     assert len(fig.axes[0].get_lines()) == 2  # spectrum + its fit
     render(fig)
+
+
+def test_many_spectra_are_coloured_by_alpha_instead_of_a_legend():
+    rng = np.random.default_rng(3)
+    spectra = {
+        f"m{i}": spectrum(rng.normal(size=(400, 120)) * np.arange(1, 121) ** (-0.5 - 0.1 * i))
+        for i in range(plot.SPECTRUM_LEGEND_MAX + 4)
+    }
+    fig = plot.plot_spectrum(spectra)
+    main = fig.axes[0]
+    assert main.get_legend() is None and len(fig.axes) == 2  # the plot and its colour bar
+    assert len(main.get_lines()) == len(spectra)  # no fit lines
+    alphas = {n: s.alpha().alpha for n, s in spectra.items()}
+    steep, flat = max(alphas, key=alphas.get), min(alphas, key=alphas.get)
+    assert f"steepest {steep}" in main.get_title() and f"flattest {flat}" in main.get_title()
+    render(fig)
+    few = plot.plot_spectrum(dict(list(spectra.items())[:3]))
+    assert len(few.axes) == 1 and len(few.axes[0].get_legend().get_texts()) == 3
+    render(few)
