@@ -368,3 +368,19 @@ def test_results_do_not_depend_on_the_order_of_the_models():
     wide_shuffled = metric_correlations(x.iloc[shuffled], y.iloc[shuffled], n_bootstrap=200,
                                         seed=3)  # fmt: skip
     pd.testing.assert_frame_equal(wide, wide_shuffled)
+
+
+def test_fit_and_drivers_do_not_depend_on_the_order_of_the_models():
+    x, y = synthetic(seed=6)
+    shuffled = np.random.default_rng(2).permutation(len(x))
+    for options in ({}, {"cv": 3}, {"cv": 3, "max_features": 2}):
+        a = TransferPredictor(**options).fit(x, y)
+        b = TransferPredictor(**options).fit(x.iloc[shuffled], y.iloc[shuffled])
+        pd.testing.assert_series_equal(a.alpha_, b.alpha_)
+        pd.testing.assert_frame_equal(a.coef_, b.coef_)
+        pd.testing.assert_frame_equal(
+            TransferPredictor(**options).drivers(x, y),
+            TransferPredictor(**options).drivers(x.iloc[shuffled], y.iloc[shuffled]),
+        )
+        # predictions follow the rows asked for
+        pd.testing.assert_frame_equal(a.predict(x.iloc[shuffled]), b.predict(x.iloc[shuffled]))

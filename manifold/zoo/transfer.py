@@ -529,6 +529,10 @@ class TransferPredictor(BaseEstimator):
         x = as_matrix(profiles, statistic=self.statistic, metrics=self.features)
         y = _as_scores(scores)
         x, y = _align(x, y)
+        # models in name order: folds (cv=int splits by position), resamples and permutations,
+        # hence the fit and every interval and p-value, do not depend on the order of the rows
+        order = sorted(y.index)
+        x, y = x.loc[order], y.loc[order]
         usable, dropped = split_usable(x)
         if self.features is not None and dropped:
             raise ValueError(f"requested features cannot be used: {dropped}")
@@ -630,8 +634,9 @@ class TransferPredictor(BaseEstimator):
         * ``p_value``: scores shuffled across models ``n_permutations`` times, the whole
           evaluation rerun, p = (1 + #{rho_perm >= rho}) / (1 + n_permutations) (NaN if 0).
 
-        The models are taken in name order, so for a given ``seed`` the intervals and p-values
-        do not depend on the order of the rows (the predictions table keeps the order given).
+        The models are taken in name order (as by :meth:`fit` and :meth:`drivers`), so for a
+        given ``seed`` the folds, intervals and p-values do not depend on the order of the rows
+        (the predictions table keeps the order given).
 
         One-metric baselines (:data:`BASELINES`: RankMe, alpha, TwoNN, and LiDAR where the
         profiles have views) get the same agreement columns. Their rank statistics, regret and
@@ -665,11 +670,7 @@ class TransferPredictor(BaseEstimator):
         keep = [m for m in y_all.index if m not in control_names]
         x, y, dropped = self._data(x_all.loc[[m for m in x_all.index if m not in control_names]],
                                    y_all.loc[keep])  # fmt: skip
-        # models in name order: the resamples and permutations, hence every interval and
-        # p-value, do not depend on the order of the rows
-        given = list(y.index)  # the predictions table keeps this order
-        order = sorted(given)
-        x, y = x.loc[order], y.loc[order]
+        given = keep  # _data takes the models in name order; the predictions table keeps this one
         full = as_matrix(profiles, statistic=self.statistic)
         rng = numpy_generator(seed)
         group_values = None
