@@ -158,9 +158,9 @@ def _clusters_html(
     if result.within_noise:
         noisy = ", ".join(result.within_noise)
         parts.append(
-            f'<p class="note"><b>Within noise:</b> {len(result.within_noise)} of '
-            f"{result.matrix.shape[1]} clustered metrics differ between models by no more than "
-            f"their standard error (median SE ≥ spread across models), yet weigh as much as "
+            f'<p class="note"><b>Within noise:</b> in {len(result.within_noise)} of '
+            f"{result.matrix.shape[1]} clustered metrics the models do not differ beyond their "
+            f"standard errors (Cochran's Q, p &gt; 0.05), yet these metrics weigh as much as "
             f"the others after z-scoring: {html.escape(noisy)}.</p>"
         )
     parts.append('<div class="figs">')

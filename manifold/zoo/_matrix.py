@@ -12,7 +12,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from manifold.results import Profile
 
-__all__ = ["as_matrix", "noise_table", "split_usable", "warn_mismatched", "zscore"]
+__all__ = ["NOISE_LEVEL", "as_matrix", "noise_table", "split_usable", "warn_mismatched", "zscore"]
 
 
 def warn_mismatched(profile: Profile) -> None:
@@ -85,17 +85,30 @@ def as_matrix(
     return frame.astype(np.float64)
 
 
+#: Level of the test behind :func:`noise_table`'s ``within_noise``.
+NOISE_LEVEL = 0.05
+
+
 def noise_table(
     profiles: Profile | pd.DataFrame, frame: pd.DataFrame, statistic: str
 ) -> pd.DataFrame | None:
-    """Per metric of ``frame``: its spread across models against its standard error.
+    """Per metric of ``frame``: do the models differ by more than their standard errors?
 
-    ``spread`` is the population standard deviation across the models (the z-score's divisor),
-    ``se`` the median over the models of the profile's standard error (statistic ``"se"``:
-    bootstrap, or anchor sampling), and ``ratio = se / spread``. A ratio of 1 or more means the
-    metric differs between models by no more than it differs between two draws of the same
-    images. ``None`` when ``profiles`` is not a Profile, holds no standard errors, or when
-    ``statistic`` is not ``"mean"`` (the standard errors are those of values and means).
+    For the models with a finite positive standard error ``s_m`` (statistic ``"se"`` of the
+    profile: bootstrap, or anchor sampling) and value ``x_m``, Cochran's
+    ``Q = Σ_m (x_m − x̄)² / s_m²`` with the inverse-variance mean ``x̄``; if every model had the
+    same true value (and the errors were normal and exact), ``Q`` would follow a χ² law with
+    ``n − 1`` degrees of freedom. ``p_value`` is its upper tail, and ``within_noise`` is
+    ``p_value > NOISE_LEVEL`` (0.05): the models' differences in that metric cannot be told
+    from their sampling error. For reading, ``spread`` is the population standard deviation
+    across the models (the z-score's divisor), ``se`` the median standard error and
+    ``ratio = se / spread`` (the spread itself includes the noise: a metric without real
+    differences has a ratio near 1, not above it).
+
+    Bootstrap errors of graph-local means are a lower bound (the graphs are not rebuilt per
+    resample, ``docs/analysis.md``), which makes ``Q`` larger: the flag then errs towards
+    keeping a metric. ``None`` when ``profiles`` is not a Profile, holds no standard errors, or
+    when ``statistic`` is not ``"mean"`` (the errors are those of values and means).
 
     Examples:
         >>> import pandas as pd
@@ -103,9 +116,12 @@ def noise_table(
         >>> rows = [[m, "semantic", "rankme", s, v] for m, val, se in
         ...         [("a", 2.0, 0.5), ("b", 3.0, 0.5)] for s, v in [("value", val), ("se", se)]]
         >>> prof = Profile(pd.DataFrame(rows, columns=COLUMNS))
-        >>> noise_table(prof, prof.to_matrix(), "mean").round(2).to_dict("records")
-        [{'spread': 0.5, 'se': 0.5, 'ratio': 1.0}]
+        >>> row = noise_table(prof, prof.to_matrix(), "mean").iloc[0]
+        >>> float(row["q"]), round(float(row["p_value"]), 3), bool(row["within_noise"])
+        (2.0, 0.157, True)
     """
+    from scipy.stats import chi2
+
     from manifold.results import Profile
 
     if not isinstance(profiles, Profile) or statistic != "mean":
@@ -121,9 +137,28 @@ def noise_table(
     columns = [c for c in frame.columns if c in se.columns]
     if not columns:
         return None
-    spread = frame[columns].std(axis=0, ddof=0)
-    median_se = se.reindex(index=frame.index)[columns].median(axis=0)
-    table = pd.DataFrame({"spread": spread, "se": median_se, "ratio": median_se / spread})
+    errors = se.reindex(index=frame.index)[columns]
+    rows = {}
+    for col in columns:
+        x, s = frame[col].to_numpy(dtype=float), errors[col].to_numpy(dtype=float)
+        ok = np.isfinite(x) & np.isfinite(s) & (s > 0)
+        q = p_value = float("nan")
+        if ok.sum() >= 2:
+            w = 1.0 / s[ok] ** 2
+            mean = float((w * x[ok]).sum() / w.sum())
+            q = float((w * (x[ok] - mean) ** 2).sum())
+            p_value = float(chi2.sf(q, int(ok.sum()) - 1))
+        spread = float(np.std(x))
+        median_se = float(np.nanmedian(s)) if np.isfinite(s).any() else float("nan")
+        rows[col] = {
+            "spread": spread,
+            "se": median_se,
+            "ratio": median_se / spread,
+            "q": q,
+            "p_value": p_value,
+            "within_noise": bool(p_value > NOISE_LEVEL),
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "metric"
     return table
 

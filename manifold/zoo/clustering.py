@@ -49,10 +49,11 @@ class ClusterResult:
         nmi_p_value: The same for the NMI.
         method: Linkage method.
         distance: Distance name.
-        noise: With standard errors in the profile (``profile(..., n_bootstrap=B)``), per
-            clustered metric its ``spread`` across models, median ``se`` and ``ratio = se /
-            spread``; a ratio ≥ 1 means the models differ in that metric by no more than its
-            sampling error (None without standard errors).
+        noise: With standard errors in the profile (``profile(..., n_bootstrap=B)``) and
+            ``statistic="mean"``, per clustered metric: its ``spread`` across models, median
+            ``se``, ``ratio``, Cochran's ``q``, its ``p_value`` and ``within_noise`` (the models'
+            differences cannot be told from their sampling error: ``Q = Σ (x_m − x̄)² / s_m²``
+            against χ² with n − 1 degrees of freedom, p > 0.05). None otherwise.
     """
 
     matrix: pd.DataFrame
@@ -75,10 +76,10 @@ class ClusterResult:
 
     @property
     def within_noise(self) -> list[str]:
-        """Clustered metrics whose spread across models is at most their standard error."""
+        """Clustered metrics whose differences between models are within their sampling error."""
         if self.noise is None:
             return []
-        return [str(m) for m in self.noise.index[self.noise["ratio"] >= 1]]
+        return [str(m) for m in self.noise.index[self.noise["within_noise"]]]
 
     def agreement(
         self,
@@ -324,13 +325,13 @@ def cluster_models(
         )
     warn_dropped("cluster_models", dropped, frame.shape[1])
     noise = noise_table(profiles, usable, statistic)
-    if noise is not None and (noise["ratio"] >= 1).any():
+    if noise is not None and noise["within_noise"].any():
         import warnings
 
-        flagged = list(noise.index[noise["ratio"] >= 1])
+        flagged = list(noise.index[noise["within_noise"]])
         warnings.warn(
-            f"cluster_models: {len(flagged)} of {usable.shape[1]} metrics differ between models "
-            f"by no more than their standard error (median SE >= spread across models): "
+            f"cluster_models: in {len(flagged)} of {usable.shape[1]} metrics the models do not "
+            f"differ beyond their standard errors (Cochran's Q, p > 0.05): "
             f"{', '.join(flagged[:6])}{' ...' if len(flagged) > 6 else ''}; z-scoring gives their "
             "noise the weight of any other metric (leave them out with metrics=)",
             UserWarning,
