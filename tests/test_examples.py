@@ -54,7 +54,7 @@ def test_factor_retest_reliability_against_scipy():
         assert rel.loc[col, "retest_spearman"] == pytest.approx(
             spearmanr(first[col], second[col]).statistic, abs=1e-12
         )
-        noise = np.median(np.abs(first[col] - second[col])) / np.sqrt(2) / np.std(first[col])
+        noise = np.sqrt(np.mean((first[col] - second[col]) ** 2) / 2) / np.std(first[col])
         assert rel.loc[col, "noise_ratio"] == pytest.approx(noise, rel=1e-12)
         assert rel.loc[col, "low"] <= rel.loc[col, "retest_spearman"] <= rel.loc[col, "high"]
     assert rel.loc["a", "retest_spearman"] > 0.95 > rel.loc["b", "retest_spearman"]

@@ -313,3 +313,12 @@ def test_torch_and_numpy_agree(rng):
     a = spread_ratio(z, v).values
     b = spread_ratio(torch.tensor(z, dtype=torch.float32), torch.tensor(v, dtype=torch.float32))
     np.testing.assert_allclose(a, b.values, rtol=1e-5)
+
+
+def test_same_source_rate_names_a_knn_graph_given_for_its_nnk_graph():
+    from manifold.graphs import knn_graph
+    from manifold.metrics import same_source_rate
+
+    views = np.random.default_rng(4).normal(size=(20, 3, 5))
+    with pytest.raises(TypeError, match="graph must be an NNKGraph over the N·K views"):
+        same_source_rate(views, graph=knn_graph(views.reshape(60, 5), k=6))

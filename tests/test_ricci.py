@@ -305,9 +305,11 @@ def test_a_directed_graph_object_is_refused_as_a_directed_networkx_graph_is(func
 
     z = np.random.default_rng(8).normal(size=(40, 3))
     rows = np.arange(0, 40, 4)
-    directed = [nnk_graph(z, k=6, symmetrize=False), anchor_nnk(z, anchor_knn(z, rows, k=6), rows)]
-    for graph in directed:
-        assert graph.to_networkx().is_directed()
-        with pytest.raises(TypeError, match="must be undirected"):
-            function(graph)
+    directed = nnk_graph(z, k=6, symmetrize=False)
+    assert directed.to_networkx().is_directed()
+    with pytest.raises(TypeError, match="must be undirected"):
+        function(directed)
+    anchors = anchor_nnk(z, anchor_knn(z, rows, k=6), rows)
+    with pytest.raises(TypeError, match="anchor rows of an AnchorNNK"):
+        function(anchors)
     assert function(nnk_graph(z, k=6)).number_of_edges() > 0  # symmetrised: accepted

@@ -521,3 +521,7 @@ def test_lidar_with_a_ridge_below_working_precision_says_so():
     # δ = 0 keeps its own message
     with pytest.warns(manifold.DegenerateWarning, match="delta = 0 is undefined"):
         manifold.lidar(batches, delta=0.0)
+    # a relative ridge too small says so, with the delta given, and does not suggest itself
+    with pytest.warns(manifold.DegenerateWarning, match=r"relative ridge \(delta = 1e-14") as w:
+        assert np.isnan(manifold.lidar(batches, delta=1e-14, delta_relative=True))
+    assert "delta_relative=True" not in str(w[0].message)

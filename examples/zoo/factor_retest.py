@@ -7,9 +7,9 @@ much of the page survives a new sample of images:
 
 * **reliability of each metric**: the Spearman correlation across the self-supervised models
   between the two draws (with a bootstrap interval over models), and the noise ratio
-  ``median_m |x_m1 - x_m2| / sqrt(2)`` over the spread across models of the first draw
-  (population standard deviation, the z-score's divisor): the per-model sampling error of one
-  draw relative to how much the models differ;
+  ``sqrt(mean_m (x_m1 - x_m2)^2 / 2)`` (the RMS sampling error of one draw) over the spread
+  across models of the first draw (population standard deviation, the z-score's divisor): how
+  large one draw's error is next to how much the models differ;
 * **transfer prediction**, re-evaluated on the second draw exactly as on the first (controls
   apart, leave one model out), next to the first draw's numbers;
 * **clustering**, re-run on the second draw: agreement with the objective and the recipe, and the
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 import numpy as np
 import pandas as pd
@@ -80,7 +79,7 @@ def reliability(first: pd.DataFrame, second: pd.DataFrame, n_bootstrap: int) -> 
             sa, sb = pd.Series(a[p]).rank().to_numpy(), pd.Series(b[p]).rank().to_numpy()
             if np.ptp(sa) > 0 and np.ptp(sb) > 0:
                 boot.append(np.corrcoef(sa, sb)[0, 1])
-        error = float(np.median(np.abs(a - b)) / math.sqrt(2))
+        error = float(np.sqrt(np.mean((a - b) ** 2) / 2))  # one draw's RMS sampling error
         rows[col] = {
             "retest_spearman": rho,
             "low": float(np.quantile(boot, 0.025)) if boot else float("nan"),
@@ -147,8 +146,10 @@ def analyse(first: Profile, second: Profile, n_permutations: int, n_bootstrap: i
     from scipy.cluster.hierarchy import fcluster
     from sklearn.metrics import adjusted_rand_score
 
-    cuts = [fcluster(trees[d].linkage, n_recipes, criterion="maxclust") for d in trees]
-    between = float(adjusted_rand_score(*cuts))
+    # each tree's labels by model name, compared on the same models in the same order
+    cuts = [pd.Series(fcluster(trees[d].linkage, n_recipes, criterion="maxclust"),
+                      index=trees[d].models) for d in trees]  # fmt: skip
+    between = float(adjusted_rand_score(cuts[0].loc[ssl], cuts[1].loc[ssl]))
     numbers["tree_ari_between_draws"] = round(between, 3)
     table = pd.DataFrame(agree).T
     table.index.names = ["draw", "grouping"]

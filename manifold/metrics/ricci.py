@@ -17,7 +17,7 @@ import math
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
@@ -27,7 +27,10 @@ from scipy.sparse.csgraph import dijkstra, reverse_cuthill_mckee
 from manifold._backend import warn_once
 from manifold._checks import check_choice, check_int, check_positive
 from manifold.metrics._scale import resolve_scale
-from manifold.typing import Graph, Scale
+from manifold.typing import Scale
+
+if TYPE_CHECKING:
+    from manifold.graphs import KNNGraph, NNKGraph
 
 __all__ = ["EdgeCurvature", "forman_ricci", "ollivier_ricci"]
 
@@ -121,6 +124,12 @@ def _to_networkx(graph: Any, name: str = "graph") -> nx.Graph:
             )
         return graph
     if hasattr(graph, "to_networkx"):
+        if hasattr(graph, "rows") and hasattr(graph, "mask"):  # anchor rows: never a whole graph
+            raise TypeError(
+                f"{name} must be a whole undirected graph, got the anchor rows of an "
+                f"{type(graph).__name__} (each anchor's edges only); curvature needs every "
+                "node's neighbourhood: build nnk_graph(z) on the points"
+            )
         g = graph.to_networkx()
         if g.is_directed():
             raise TypeError(
@@ -246,7 +255,7 @@ def _emd_highs(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
 
 
 def ollivier_ricci(
-    graph: nx.Graph | Graph,
+    graph: nx.Graph | KNNGraph | NNKGraph,
     alpha: float = 0.5,
     *,
     weight: str = "weight",
@@ -609,7 +618,11 @@ def _batch_curvature(
 
 
 def forman_ricci(
-    graph: nx.Graph | Graph, *, weight: str = "weight", scale: Scale = None, output: str = "graph"
+    graph: nx.Graph | KNNGraph | NNKGraph,
+    *,
+    weight: str = "weight",
+    scale: Scale = None,
+    output: str = "graph",
 ) -> nx.Graph | EdgeCurvature:
     r"""Augmented Forman–Ricci curvature of every edge (weighted, triangles as faces).
 

@@ -154,6 +154,7 @@ def lidar(
     if _no_between(scatter_b.trace(), gram_b.trace(), n, dim):
         return _collapsed()
     sigma_w = symmetric_part(within / (n * (n_views - 1)))
+    delta_given = delta
     if delta_relative:
         unit = _relative_unit(sigma_w.trace(), sigma_b.trace(), dim)
         delta = delta * unit
@@ -169,12 +170,17 @@ def lidar(
                 "invariant or collapsed model), so LiDAR with delta = 0 is undefined; use "
                 "delta > 0; returning NaN"
             )
+        if delta_relative:  # the ridge is delta_given x the mean within variance: raise delta
+            ridge = f"the relative ridge (delta = {delta_given:.3g}, δ = {delta:.3g})"
+            fix = f"use a larger delta (δ above about {floor:.3g})"
+        else:
+            ridge = f"the ridge delta = {delta:.3g}"
+            fix = f"use delta above about {floor:.3g} or delta_relative=True (as profile does)"
         return degenerate(
-            f"the ridge delta = {delta:.3g} is below the float64 precision of the within-image "
-            f"covariance of views (largest eigenvalue {float(w[-1]):.3g}), so Σ_w + δI is "
-            "singular to working precision and LiDAR cannot be computed from the D x D "
-            f"scatter; use delta above about {floor:.3g} or delta_relative=True (as profile "
-            "does); returning NaN"
+            f"{ridge} is below the float64 precision of the within-image covariance of views "
+            f"(largest eigenvalue {float(w[-1]):.3g}), so Σ_w + δI is singular to working "
+            f"precision and LiDAR cannot be computed from the D x D scatter; {fix}; "
+            "returning NaN"
         )
     inv_sqrt = (u * w.rsqrt()) @ u.T
     lam = torch.linalg.eigvalsh(symmetric_part(inv_sqrt @ sigma_b @ inv_sqrt)).clamp(min=0.0)
