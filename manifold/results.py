@@ -7,8 +7,11 @@ in one metric never loses the others.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import warnings
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,13 +329,22 @@ class Profile:
         return cls(table, settings, failures, spectra)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Save the table (``.parquet`` or ``.csv``) and a ``.json`` sidecar with the settings.
+        """Save the table (``.parquet`` or ``.csv``), a ``.json`` sidecar and the spectra.
 
-        Every file is written atomically (temporary file, then rename). The sidecar holds
-        ``{"settings": ..., "failures": ..., "spectra": ...}``; the spectra's arrays (singular
-        values and eigenvalues, float64, exact) go to a binary ``something.spectra.npz`` beside
-        it, written only when the profile carries spectra (a stale one is removed), so the
-        sidecar stays small. :meth:`load` reads all of them back.
+        Three files, each written atomically (temporary file, then rename), in this order:
+
+        - ``something.csv`` or ``something.parquet``: the table;
+        - ``something.spectra.npz``, only when the profile carries spectra (a stale one is
+          removed): the arrays, float64 and exact, as ``s<i>_singular_values`` and
+          ``s<i>_eigenvalues`` for the i-th model, and ``models``, the model names in that
+          order;
+        - ``something.json``: ``{"settings": ..., "failures": ..., "spectra": ...}``, where
+          ``spectra`` maps each model to ``{"key": "s<i>", "n_samples", "dim", "centered",
+          "token"}``: no array, so the sidecar stays small. ``token`` is the first 16 hex
+          digits of the SHA-256 of the model's name and its two arrays, so that :meth:`load`
+          can tell whether the ``.npz`` beside the sidecar is the one written with it (a save
+          interrupted between the two renames, or two processes saving to one path, leave one
+          save's arrays beside another's sidecar).
 
         Args:
             path: ``something.csv`` or ``something.parquet`` (parquet needs pyarrow); the
@@ -348,23 +360,27 @@ class Profile:
         suffix = path.suffix.lower()
         if suffix not in (".parquet", ".csv"):
             raise ValueError(f"save path must end in .parquet or .csv, got {path.name!r}")
+        arrays: dict[str, np.ndarray] = {}
+        index: dict[str, dict[str, Any]] = {}
+        for i, (model, spec) in enumerate(self.spectra.items()):
+            key = f"s{i}"
+            sv, ev = _float64(spec.singular_values), _float64(spec.eigenvalues)
+            arrays[f"{key}_singular_values"], arrays[f"{key}_eigenvalues"] = sv, ev
+            index[model] = {"key": key, "n_samples": int(spec.n_samples), "dim": int(spec.dim),
+                            "centered": bool(spec.centered),
+                            "token": _token(model, sv, ev)}  # fmt: skip
+        if arrays:
+            arrays["models"] = np.array(list(index), dtype=str)
+        meta = {"settings": self.settings, "failures": self.failures, "spectra": index}
         if suffix == ".parquet":
             atomic_write(path, lambda p: self.table.to_parquet(p, index=False))
         else:
             atomic_write(path, lambda p: self.table.to_csv(p, index=False))
-        arrays, index = {}, {}
-        for i, (model, spec) in enumerate(self.spectra.items()):
-            key = f"s{i}"
-            arrays[f"{key}_singular_values"] = spec.singular_values
-            arrays[f"{key}_eigenvalues"] = spec.eigenvalues
-            index[model] = {"key": key, "n_samples": int(spec.n_samples), "dim": int(spec.dim),
-                            "centered": bool(spec.centered)}  # fmt: skip
         npz = path.with_suffix(".spectra.npz")
         if arrays:
             atomic_write(npz, lambda p: _write_npz(p, arrays))
         elif npz.exists():
             npz.unlink()
-        meta = {"settings": self.settings, "failures": self.failures, "spectra": index}
         atomic_write(
             path.with_suffix(".json"),
             lambda p: p.write_text(json.dumps(meta, indent=2, default=_json_default)),
@@ -374,6 +390,18 @@ class Profile:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Profile:
         """Load a profile written by :meth:`save` (the sidecar's settings, failures, spectra).
+
+        The spectra are read from ``something.spectra.npz`` and checked against the sidecar:
+        the ``.npz`` must name the same models, each model's arrays must give the sidecar's
+        ``token``, and the arrays' lengths must fit its ``n_samples`` N and ``dim`` D (singular
+        values: ``min(N, D)``; eigenvalues: ``min(N - 1, D)``, or ``min(N, D)`` uncentered).
+        When they do not (a save interrupted between the two files, two processes saving to
+        one path), when the ``.npz`` cannot be read, or when the sidecar lists spectra and no
+        ``.npz`` is beside it, one ``UserWarning`` says why and the profile is returned
+        without spectra (``spectra={}``): its table, settings and failures are loaded, and no
+        model is given another's spectrum. A sidecar whose entries hold the arrays themselves
+        (as :meth:`~manifold.spectral.Spectrum.to_dict` writes them) is read too, and so is
+        one without tokens (written before they were recorded), checked by the lengths alone.
 
         Args:
             path: The ``.csv`` or ``.parquet`` table; a missing ``.json`` sidecar gives empty
@@ -402,7 +430,9 @@ class Profile:
         meta_path = path.with_suffix(".json")
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         columns = LAYERED_COLUMNS if LAYER in table.columns else COLUMNS
-        spectra = _load_spectra(meta.get("spectra") or {}, path.with_suffix(".spectra.npz"))
+        spectra = _load_spectra(
+            meta.get("spectra") or {}, path.with_suffix(".spectra.npz"), meta_path
+        )
         return cls(table[columns], meta.get("settings", {}), meta.get("failures", []), spectra)
 
 
@@ -412,21 +442,114 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez(fh, **arrays)
 
 
-def _load_spectra(index: dict[str, dict[str, Any]], npz: Path) -> dict[str, Any]:
-    """The spectra a sidecar lists, read from the ``.spectra.npz`` beside it (``{}`` if none)."""
-    if not index or not npz.exists():
+def _float64(values: Any) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype="<f8")
+
+
+def _token(model: str, singular_values: np.ndarray, eigenvalues: np.ndarray) -> str:
+    """First 16 hex digits of the SHA-256 of a model's name and its spectra (float64, LE)."""
+    h = hashlib.sha256()
+    for part in (model.encode(), _float64(singular_values).tobytes(),
+                 _float64(eigenvalues).tobytes()):  # fmt: skip
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()[:16]
+
+
+class _Mismatch(Exception):
+    """The spectra file does not belong to the sidecar beside it."""
+
+
+def _load_spectra(
+    index: dict[str, dict[str, Any]], npz: Path, sidecar: Path
+) -> dict[str, Spectrum]:
+    """The spectra a sidecar lists, checked against ``npz`` (``{}`` and a warning on doubt)."""
+    if not index:
         return {}
     from manifold.spectral import Spectrum
 
-    spectra = {}
-    with np.load(npz) as arrays:
-        for model, entry in index.items():
-            key = entry["key"]
-            spectra[model] = Spectrum(
-                arrays[f"{key}_singular_values"], arrays[f"{key}_eigenvalues"],
-                int(entry["n_samples"]), int(entry["dim"]), bool(entry.get("centered", True)),
-            )  # fmt: skip
+    if all(isinstance(e, dict) and "singular_values" in e for e in index.values()):
+        try:  # the arrays inline, as Spectrum.to_dict writes them
+            spectra = {m: Spectrum.from_dict(entry) for m, entry in index.items()}
+            for model, spec in spectra.items():
+                _check_lengths(model, spec)
+        except (_Mismatch, KeyError, TypeError, ValueError) as err:
+            _drop(sidecar, f"its spectra cannot be read ({type(err).__name__}: {err})")
+            return {}
+        return spectra
+    if not npz.exists():
+        _drop(sidecar, f"it lists the spectra of {len(index)} models but there is no "
+                       f"spectra file {npz.name} beside it")  # fmt: skip
+        return {}
+    try:
+        # through a file object: np.load leaves its own one open on a truncated archive
+        with open(npz, "rb") as fh, np.load(fh, allow_pickle=False) as arrays:
+            spectra = _read_npz(index, arrays)
+        for model, spec in spectra.items():
+            _check_lengths(model, spec)
+    except _Mismatch as err:
+        _drop(sidecar, f"the spectra file {npz.name} does not match this sidecar ({err}): "
+                       "an interrupted or concurrent save?")  # fmt: skip
+        return {}
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        _drop(sidecar, f"the spectra file {npz.name} cannot be read ({type(err).__name__}: {err})")
+        return {}
     return spectra
+
+
+def _read_npz(index: dict[str, dict[str, Any]], arrays: Any) -> dict[str, Spectrum]:
+    from manifold.spectral import Spectrum
+
+    tokens = [entry.get("token") for entry in index.values()]
+    if "models" in arrays.files or any(t is not None for t in tokens):
+        named = arrays["models"].tolist() if "models" in arrays.files else []
+        if named != list(index):
+            raise _Mismatch(f"it holds the spectra of {_names(named)}, the sidecar lists "
+                            f"those of {_names(list(index))}")  # fmt: skip
+        if any(t is None for t in tokens):  # a sidecar of the earlier format, a newer npz
+            raise _Mismatch("the sidecar has no token for its spectra")
+    # else: both written before the names and tokens were recorded: the lengths are checked
+    spectra = {}
+    for model, entry in index.items():
+        key = entry["key"]
+        if f"{key}_singular_values" not in arrays.files:
+            raise _Mismatch(f"no arrays {key!r} for model {model!r}")
+        sv, ev = arrays[f"{key}_singular_values"], arrays[f"{key}_eigenvalues"]
+        if entry.get("token") is not None and _token(model, sv, ev) != entry["token"]:
+            raise _Mismatch(f"the arrays of model {model!r} are not those saved with it")
+        spectra[model] = Spectrum(
+            _float64(sv), _float64(ev), int(entry["n_samples"]), int(entry["dim"]),
+            bool(entry.get("centered", True)),
+        )  # fmt: skip
+    return spectra
+
+
+def _check_lengths(model: str, spec: Spectrum) -> None:
+    """Raise :class:`_Mismatch` unless the arrays' lengths fit ``n_samples`` and ``dim``."""
+    n, dim = spec.n_samples, spec.dim
+    want_sv = min(n, dim)
+    want_ev = min(n - 1, dim) if spec.centered else min(n, dim)
+    got = (spec.singular_values.shape, spec.eigenvalues.shape)
+    if got != ((want_sv,), (want_ev,)):
+        raise _Mismatch(
+            f"model {model!r}: {got[0]} singular values and {got[1]} eigenvalues, expected "
+            f"({want_sv},) and ({want_ev},) for N = {n}, D = {dim}"
+        )
+
+
+def _names(models: list[str]) -> str:
+    if not models:
+        return "models it does not name"
+    more = f" +{len(models) - 4}" if len(models) > 4 else ""
+    return "[" + ", ".join(map(repr, models[:4])) + more + "]"
+
+
+def _drop(sidecar: Path, reason: str) -> None:
+    warnings.warn(
+        f"{sidecar}: the spectra were dropped, the table, settings and failures loaded; {reason}",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def describe_mismatch(mismatch: dict[str, dict[str, list[str]]]) -> str:
