@@ -354,12 +354,15 @@ class Profile:
             ``path`` as a :class:`~pathlib.Path`.
 
         Raises:
-            ValueError: another suffix.
+            ValueError: another suffix, or model (or layer) names that are not all strings
+                (e.g. a table built by hand with integer names, which a CSV would not read back
+                as the same names); nothing is written then.
         """
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in (".parquet", ".csv"):
             raise ValueError(f"save path must end in .parquet or .csv, got {path.name!r}")
+        self._check_names()
         arrays: dict[str, np.ndarray] = {}
         index: dict[str, dict[str, Any]] = {}
         for i, (model, spec) in enumerate(self.spectra.items()):
@@ -372,6 +375,7 @@ class Profile:
         if arrays:
             arrays["models"] = np.array(list(index), dtype=str)
         meta = {"settings": self.settings, "failures": self.failures, "spectra": index}
+        text = json.dumps(meta, indent=2, default=_json_default)  # fails before any write
         if suffix == ".parquet":
             atomic_write(path, lambda p: self.table.to_parquet(p, index=False))
         else:
@@ -381,11 +385,25 @@ class Profile:
             atomic_write(npz, lambda p: _write_npz(p, arrays))
         elif npz.exists():
             npz.unlink()
-        atomic_write(
-            path.with_suffix(".json"),
-            lambda p: p.write_text(json.dumps(meta, indent=2, default=_json_default)),
-        )
+        atomic_write(path.with_suffix(".json"), lambda p: p.write_text(text))
         return path
+
+    def _check_names(self) -> None:
+        """Raise unless every model name (and layer name of a sweep) is a string."""
+        names = [*self.table["model"], *self.settings, *self.spectra]
+        odd = [n for n in dict.fromkeys(names) if not isinstance(n, str)]
+        if odd:
+            raise ValueError(
+                f"model names must be strings, got {odd[:3]!r} ({type(odd[0]).__name__}); a "
+                "CSV would read them back as other names. Rename them, e.g. "
+                "table['model'] = table['model'].astype(str), and key the settings by the same "
+                "strings"
+            )
+        if LAYER in self.table.columns:
+            layers = self.table[LAYER].dropna()
+            odd = [n for n in dict.fromkeys(layers) if not isinstance(n, str)]
+            if odd:
+                raise ValueError(f"layer names must be strings, got {odd[:3]!r}")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Profile:
@@ -408,7 +426,8 @@ class Profile:
                 settings, failures and spectra.
 
         Returns:
-            The Profile.
+            The Profile. Model and layer names are strings, also in a CSV (``"007"`` stays
+            ``"007"``, and a model named ``"NA"`` is not a missing value).
 
         Raises:
             FileNotFoundError: no file at ``path``.
@@ -420,8 +439,7 @@ class Profile:
         if path.suffix.lower() == ".parquet":
             table = pd.read_parquet(path)
         elif path.suffix.lower() == ".csv":
-            # layer names such as "0" stay strings
-            table = pd.read_csv(path, dtype={LAYER: str})
+            table = _read_csv(path)
         else:
             raise ValueError(f"profile path must end in .parquet or .csv, got {path.name!r}")
         missing = [c for c in COLUMNS if c not in table.columns]
@@ -434,6 +452,20 @@ class Profile:
             meta.get("spectra") or {}, path.with_suffix(".spectra.npz"), meta_path
         )
         return cls(table[columns], meta.get("settings", {}), meta.get("failures", []), spectra)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A profile table from a CSV whose model and layer names stay strings.
+
+    Names such as ``"007"`` would otherwise become numbers, and models named ``"NA"`` or
+    ``"None"`` missing values, while the sidecar's settings and spectra stay keyed by the
+    strings. (An empty layer is a model that was not swept, so layers keep pandas' NA rule.)
+    """
+    table = pd.read_csv(path, dtype={"model": str, LAYER: str})
+    if "model" in table.columns:
+        names = pd.read_csv(path, usecols=["model"], dtype=str, keep_default_na=False)
+        table["model"] = names["model"]
+    return table
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -237,6 +237,25 @@ def test_a_sidecar_with_the_spectra_inline_still_loads(tmp_path):
         assert back.spectra[name].dim == spec.dim
 
 
+def test_model_names_that_look_like_numbers_or_missing_values_stay_strings(tmp_path):
+    prof = _spectral_profile({"1": 8, "007": 8, "NA": 8})
+    for name in ("p.csv", "p.parquet"):
+        back = Profile.load(prof.save(tmp_path / name))
+        assert back.models == ["1", "007", "NA"] == list(back.settings) == list(back.spectra)
+        assert back.value("rankme", model="007") == prof.value("rankme", model="007")
+
+
+def test_model_names_that_are_not_strings_raise_before_any_file_is_written(tmp_path):
+    rows = [
+        [1, "semantic", "rankme", "value", 2.0],
+        [np.int64(2), "semantic", "rankme", "value", 3.0],
+    ]
+    prof = Profile(pd.DataFrame(rows, columns=COLUMNS), {1: {"k": 5}})
+    with pytest.raises(ValueError, match="model names must be strings"):
+        prof.save(tmp_path / "p.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_failures_are_listed(tmp_path):
     z = np.zeros((30, 4))
     z[:, 0] = np.arange(30)  # rank one: some metrics cannot be computed
