@@ -185,7 +185,10 @@ class Profile:
         :func:`~manifold.cluster_models` and :class:`~manifold.TransferPredictor` warn when
         this is not empty. A model without recorded settings is not compared. ``layers`` (the
         layers of a sweep) counts as ``None`` for a model that was not swept, so a sweep and
-        a profile of one representation disagree.
+        a profile of one representation disagree. ``metrics_version`` counts as 1 for a model
+        whose settings lack it: the version was first recorded as 2, so such a profile was
+        computed under earlier rules (its NNK diameter and LiDAR can differ from today's by up
+        to 50x), and it and a current one disagree.
 
         Args:
             keys: The settings to compare (default :data:`COMPARABLE_SETTINGS`).
@@ -202,6 +205,9 @@ class Profile:
             >>> swept = {"a": {"layer": None, "layers": ["0", "1"]}, "b": {"layer": "1"}}
             >>> Profile(pd.DataFrame(columns=COLUMNS), swept).mismatched_settings()
             {'layer': {'None': ['a'], '1': ['b']}, 'layers': {"['0', '1']": ['a'], 'None': ['b']}}
+            >>> older = {"a": {"k": 10}, "b": {"k": 10, "metrics_version": 2}}
+            >>> Profile(pd.DataFrame(columns=COLUMNS), older).mismatched_settings()
+            {'metrics_version': {'1': ['a'], '2': ['b']}}
         """
         out: dict[str, dict[str, list[str]]] = {}
         for key in keys:
@@ -211,6 +217,8 @@ class Profile:
                     values.setdefault(str(settings[key]), []).append(model)
                 elif key == "layers" and settings:  # not a sweep
                     values.setdefault(str(None), []).append(model)
+                elif key == "metrics_version" and settings:  # computed before it was recorded
+                    values.setdefault(str(1), []).append(model)
             if len(values) > 1:
                 out[key] = values
         return out
