@@ -7,8 +7,11 @@ in one metric never loses the others.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import warnings
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,7 +185,10 @@ class Profile:
         :func:`~manifold.cluster_models` and :class:`~manifold.TransferPredictor` warn when
         this is not empty. A model without recorded settings is not compared. ``layers`` (the
         layers of a sweep) counts as ``None`` for a model that was not swept, so a sweep and
-        a profile of one representation disagree.
+        a profile of one representation disagree. ``metrics_version`` counts as 1 for a model
+        whose settings lack it: the version was first recorded as 2, so such a profile was
+        computed under earlier rules (its NNK diameter and LiDAR can differ from today's by up
+        to 50x), and it and a current one disagree.
 
         Args:
             keys: The settings to compare (default :data:`COMPARABLE_SETTINGS`).
@@ -199,6 +205,9 @@ class Profile:
             >>> swept = {"a": {"layer": None, "layers": ["0", "1"]}, "b": {"layer": "1"}}
             >>> Profile(pd.DataFrame(columns=COLUMNS), swept).mismatched_settings()
             {'layer': {'None': ['a'], '1': ['b']}, 'layers': {"['0', '1']": ['a'], 'None': ['b']}}
+            >>> older = {"a": {"k": 10}, "b": {"k": 10, "metrics_version": 2}}
+            >>> Profile(pd.DataFrame(columns=COLUMNS), older).mismatched_settings()
+            {'metrics_version': {'1': ['a'], '2': ['b']}}
         """
         out: dict[str, dict[str, list[str]]] = {}
         for key in keys:
@@ -208,6 +217,8 @@ class Profile:
                     values.setdefault(str(settings[key]), []).append(model)
                 elif key == "layers" and settings:  # not a sweep
                     values.setdefault(str(None), []).append(model)
+                elif key == "metrics_version" and settings:  # computed before it was recorded
+                    values.setdefault(str(1), []).append(model)
             if len(values) > 1:
                 out[key] = values
         return out
@@ -326,13 +337,22 @@ class Profile:
         return cls(table, settings, failures, spectra)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Save the table (``.parquet`` or ``.csv``) and a ``.json`` sidecar with the settings.
+        """Save the table (``.parquet`` or ``.csv``), a ``.json`` sidecar and the spectra.
 
-        Every file is written atomically (temporary file, then rename). The sidecar holds
-        ``{"settings": ..., "failures": ..., "spectra": ...}``; the spectra's arrays (singular
-        values and eigenvalues, float64, exact) go to a binary ``something.spectra.npz`` beside
-        it, written only when the profile carries spectra (a stale one is removed), so the
-        sidecar stays small. :meth:`load` reads all of them back.
+        Three files, each written atomically (temporary file, then rename), in this order:
+
+        - ``something.csv`` or ``something.parquet``: the table;
+        - ``something.spectra.npz``, only when the profile carries spectra (a stale one is
+          removed): the arrays, float64 and exact, as ``s<i>_singular_values`` and
+          ``s<i>_eigenvalues`` for the i-th model, and ``models``, the model names in that
+          order;
+        - ``something.json``: ``{"settings": ..., "failures": ..., "spectra": ...}``, where
+          ``spectra`` maps each model to ``{"key": "s<i>", "n_samples", "dim", "centered",
+          "token"}``: no array, so the sidecar stays small. ``token`` is the first 16 hex
+          digits of the SHA-256 of the model's name and its two arrays, so that :meth:`load`
+          can tell whether the ``.npz`` beside the sidecar is the one written with it (a save
+          interrupted between the two renames, or two processes saving to one path, leave one
+          save's arrays beside another's sidecar).
 
         Args:
             path: ``something.csv`` or ``something.parquet`` (parquet needs pyarrow); the
@@ -342,45 +362,80 @@ class Profile:
             ``path`` as a :class:`~pathlib.Path`.
 
         Raises:
-            ValueError: another suffix.
+            ValueError: another suffix, or model (or layer) names that are not all strings
+                (e.g. a table built by hand with integer names, which a CSV would not read back
+                as the same names); nothing is written then.
         """
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in (".parquet", ".csv"):
             raise ValueError(f"save path must end in .parquet or .csv, got {path.name!r}")
+        self._check_names()
+        arrays: dict[str, np.ndarray] = {}
+        index: dict[str, dict[str, Any]] = {}
+        for i, (model, spec) in enumerate(self.spectra.items()):
+            key = f"s{i}"
+            sv, ev = _float64(spec.singular_values), _float64(spec.eigenvalues)
+            arrays[f"{key}_singular_values"], arrays[f"{key}_eigenvalues"] = sv, ev
+            index[model] = {"key": key, "n_samples": int(spec.n_samples), "dim": int(spec.dim),
+                            "centered": bool(spec.centered),
+                            "token": _token(model, sv, ev)}  # fmt: skip
+        if arrays:
+            arrays["models"] = np.array(list(index), dtype=str)
+        meta = {"settings": self.settings, "failures": self.failures, "spectra": index}
+        text = json.dumps(meta, indent=2, default=_json_default)  # fails before any write
         if suffix == ".parquet":
             atomic_write(path, lambda p: self.table.to_parquet(p, index=False))
         else:
             atomic_write(path, lambda p: self.table.to_csv(p, index=False))
-        arrays, index = {}, {}
-        for i, (model, spec) in enumerate(self.spectra.items()):
-            key = f"s{i}"
-            arrays[f"{key}_singular_values"] = spec.singular_values
-            arrays[f"{key}_eigenvalues"] = spec.eigenvalues
-            index[model] = {"key": key, "n_samples": int(spec.n_samples), "dim": int(spec.dim),
-                            "centered": bool(spec.centered)}  # fmt: skip
         npz = path.with_suffix(".spectra.npz")
         if arrays:
             atomic_write(npz, lambda p: _write_npz(p, arrays))
         elif npz.exists():
             npz.unlink()
-        meta = {"settings": self.settings, "failures": self.failures, "spectra": index}
-        atomic_write(
-            path.with_suffix(".json"),
-            lambda p: p.write_text(json.dumps(meta, indent=2, default=_json_default)),
-        )
+        atomic_write(path.with_suffix(".json"), lambda p: p.write_text(text))
         return path
+
+    def _check_names(self) -> None:
+        """Raise unless every model name (and layer name of a sweep) is a string."""
+        names = [*self.table["model"], *self.settings, *self.spectra]
+        odd = [n for n in dict.fromkeys(names) if not isinstance(n, str)]
+        if odd:
+            raise ValueError(
+                f"model names must be strings, got {odd[:3]!r} ({type(odd[0]).__name__}); a "
+                "CSV would read them back as other names. Rename them, e.g. "
+                "table['model'] = table['model'].astype(str), and key the settings by the same "
+                "strings"
+            )
+        if LAYER in self.table.columns:
+            layers = self.table[LAYER].dropna()
+            odd = [n for n in dict.fromkeys(layers) if not isinstance(n, str)]
+            if odd:
+                raise ValueError(f"layer names must be strings, got {odd[:3]!r}")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Profile:
         """Load a profile written by :meth:`save` (the sidecar's settings, failures, spectra).
+
+        The spectra are read from ``something.spectra.npz`` and checked against the sidecar:
+        the ``.npz`` must name the same models, each model's arrays must give the sidecar's
+        ``token``, and the arrays' lengths must fit its ``n_samples`` N and ``dim`` D (singular
+        values: ``min(N, D)``; eigenvalues: ``min(N - 1, D)``, or ``min(N, D)`` uncentered).
+        When they do not (a save interrupted between the two files, two processes saving to
+        one path), when the ``.npz`` cannot be read, or when the sidecar lists spectra and no
+        ``.npz`` is beside it, one ``UserWarning`` says why and the profile is returned
+        without spectra (``spectra={}``): its table, settings and failures are loaded, and no
+        model is given another's spectrum. A sidecar whose entries hold the arrays themselves
+        (as :meth:`~manifold.spectral.Spectrum.to_dict` writes them) is read too, and so is
+        one without tokens (written before they were recorded), checked by the lengths alone.
 
         Args:
             path: The ``.csv`` or ``.parquet`` table; a missing ``.json`` sidecar gives empty
                 settings, failures and spectra.
 
         Returns:
-            The Profile.
+            The Profile. Model and layer names are strings, also in a CSV (``"007"`` stays
+            ``"007"``, and a model named ``"NA"`` is not a missing value).
 
         Raises:
             FileNotFoundError: no file at ``path``.
@@ -392,8 +447,7 @@ class Profile:
         if path.suffix.lower() == ".parquet":
             table = pd.read_parquet(path)
         elif path.suffix.lower() == ".csv":
-            # layer names such as "0" stay strings
-            table = pd.read_csv(path, dtype={LAYER: str})
+            table = _read_csv(path)
         else:
             raise ValueError(f"profile path must end in .parquet or .csv, got {path.name!r}")
         missing = [c for c in COLUMNS if c not in table.columns]
@@ -402,8 +456,24 @@ class Profile:
         meta_path = path.with_suffix(".json")
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         columns = LAYERED_COLUMNS if LAYER in table.columns else COLUMNS
-        spectra = _load_spectra(meta.get("spectra") or {}, path.with_suffix(".spectra.npz"))
+        spectra = _load_spectra(
+            meta.get("spectra") or {}, path.with_suffix(".spectra.npz"), meta_path
+        )
         return cls(table[columns], meta.get("settings", {}), meta.get("failures", []), spectra)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A profile table from a CSV whose model and layer names stay strings.
+
+    Names such as ``"007"`` would otherwise become numbers, and models named ``"NA"`` or
+    ``"None"`` missing values, while the sidecar's settings and spectra stay keyed by the
+    strings. (An empty layer is a model that was not swept, so layers keep pandas' NA rule.)
+    """
+    table = pd.read_csv(path, dtype={"model": str, LAYER: str})
+    if "model" in table.columns:
+        names = pd.read_csv(path, usecols=["model"], dtype=str, keep_default_na=False)
+        table["model"] = names["model"]
+    return table
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -412,21 +482,114 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez(fh, **arrays)
 
 
-def _load_spectra(index: dict[str, dict[str, Any]], npz: Path) -> dict[str, Any]:
-    """The spectra a sidecar lists, read from the ``.spectra.npz`` beside it (``{}`` if none)."""
-    if not index or not npz.exists():
+def _float64(values: Any) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype="<f8")
+
+
+def _token(model: str, singular_values: np.ndarray, eigenvalues: np.ndarray) -> str:
+    """First 16 hex digits of the SHA-256 of a model's name and its spectra (float64, LE)."""
+    h = hashlib.sha256()
+    for part in (model.encode(), _float64(singular_values).tobytes(),
+                 _float64(eigenvalues).tobytes()):  # fmt: skip
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()[:16]
+
+
+class _Mismatch(Exception):
+    """The spectra file does not belong to the sidecar beside it."""
+
+
+def _load_spectra(
+    index: dict[str, dict[str, Any]], npz: Path, sidecar: Path
+) -> dict[str, Spectrum]:
+    """The spectra a sidecar lists, checked against ``npz`` (``{}`` and a warning on doubt)."""
+    if not index:
         return {}
     from manifold.spectral import Spectrum
 
-    spectra = {}
-    with np.load(npz) as arrays:
-        for model, entry in index.items():
-            key = entry["key"]
-            spectra[model] = Spectrum(
-                arrays[f"{key}_singular_values"], arrays[f"{key}_eigenvalues"],
-                int(entry["n_samples"]), int(entry["dim"]), bool(entry.get("centered", True)),
-            )  # fmt: skip
+    if all(isinstance(e, dict) and "singular_values" in e for e in index.values()):
+        try:  # the arrays inline, as Spectrum.to_dict writes them
+            spectra = {m: Spectrum.from_dict(entry) for m, entry in index.items()}
+            for model, spec in spectra.items():
+                _check_lengths(model, spec)
+        except (_Mismatch, KeyError, TypeError, ValueError) as err:
+            _drop(sidecar, f"its spectra cannot be read ({type(err).__name__}: {err})")
+            return {}
+        return spectra
+    if not npz.exists():
+        _drop(sidecar, f"it lists the spectra of {len(index)} models but there is no "
+                       f"spectra file {npz.name} beside it")  # fmt: skip
+        return {}
+    try:
+        # through a file object: np.load leaves its own one open on a truncated archive
+        with open(npz, "rb") as fh, np.load(fh, allow_pickle=False) as arrays:
+            spectra = _read_npz(index, arrays)
+        for model, spec in spectra.items():
+            _check_lengths(model, spec)
+    except _Mismatch as err:
+        _drop(sidecar, f"the spectra file {npz.name} does not match this sidecar ({err}): "
+                       "an interrupted or concurrent save?")  # fmt: skip
+        return {}
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        _drop(sidecar, f"the spectra file {npz.name} cannot be read ({type(err).__name__}: {err})")
+        return {}
     return spectra
+
+
+def _read_npz(index: dict[str, dict[str, Any]], arrays: Any) -> dict[str, Spectrum]:
+    from manifold.spectral import Spectrum
+
+    tokens = [entry.get("token") for entry in index.values()]
+    if "models" in arrays.files or any(t is not None for t in tokens):
+        named = arrays["models"].tolist() if "models" in arrays.files else []
+        if named != list(index):
+            raise _Mismatch(f"it holds the spectra of {_names(named)}, the sidecar lists "
+                            f"those of {_names(list(index))}")  # fmt: skip
+        if any(t is None for t in tokens):  # a sidecar of the earlier format, a newer npz
+            raise _Mismatch("the sidecar has no token for its spectra")
+    # else: both written before the names and tokens were recorded: the lengths are checked
+    spectra = {}
+    for model, entry in index.items():
+        key = entry["key"]
+        if f"{key}_singular_values" not in arrays.files:
+            raise _Mismatch(f"no arrays {key!r} for model {model!r}")
+        sv, ev = arrays[f"{key}_singular_values"], arrays[f"{key}_eigenvalues"]
+        if entry.get("token") is not None and _token(model, sv, ev) != entry["token"]:
+            raise _Mismatch(f"the arrays of model {model!r} are not those saved with it")
+        spectra[model] = Spectrum(
+            _float64(sv), _float64(ev), int(entry["n_samples"]), int(entry["dim"]),
+            bool(entry.get("centered", True)),
+        )  # fmt: skip
+    return spectra
+
+
+def _check_lengths(model: str, spec: Spectrum) -> None:
+    """Raise :class:`_Mismatch` unless the arrays' lengths fit ``n_samples`` and ``dim``."""
+    n, dim = spec.n_samples, spec.dim
+    want_sv = min(n, dim)
+    want_ev = min(n - 1, dim) if spec.centered else min(n, dim)
+    got = (spec.singular_values.shape, spec.eigenvalues.shape)
+    if got != ((want_sv,), (want_ev,)):
+        raise _Mismatch(
+            f"model {model!r}: {got[0]} singular values and {got[1]} eigenvalues, expected "
+            f"({want_sv},) and ({want_ev},) for N = {n}, D = {dim}"
+        )
+
+
+def _names(models: list[str]) -> str:
+    if not models:
+        return "models it does not name"
+    more = f" +{len(models) - 4}" if len(models) > 4 else ""
+    return "[" + ", ".join(map(repr, models[:4])) + more + "]"
+
+
+def _drop(sidecar: Path, reason: str) -> None:
+    warnings.warn(
+        f"{sidecar}: the spectra were dropped, the table, settings and failures loaded; {reason}",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def describe_mismatch(mismatch: dict[str, dict[str, list[str]]]) -> str:

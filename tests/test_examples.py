@@ -59,3 +59,45 @@ def test_factor_retest_reliability_against_scipy():
         assert rel.loc[col, "low"] <= rel.loc[col, "retest_spearman"] <= rel.loc[col, "high"]
     assert rel.loc["a", "retest_spearman"] > 0.95 > rel.loc["b", "retest_spearman"]
     assert np.isnan(rel.loc["c", ["retest_spearman", "low", "high"]].astype(float)).all()
+
+
+def test_cached_zoo_profile_keeps_the_spectra_of_reused_models(tmp_path, capsys):
+    import importlib.util
+
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from manifold.profiling import Profile
+
+    spec = importlib.util.spec_from_file_location("pages", ROOT / "examples" / "zoo" / "pages.py")
+    pages = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pages)
+    torch.manual_seed(0)
+    models = {
+        name: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, dim))
+        for name, dim in (("a", 6), ("b", 5))
+    }
+    images = torch.rand(40, 1, 8, 8)
+    manifest = pd.DataFrame(
+        {"sha256": ["1" * 64, "2" * 64], "method": ["x", "y"]}, index=["a", "b"]
+    )
+    cache = tmp_path / "zoo.csv"
+    options = dict(families="flip", n_views=2, k=4)
+    first = pages.cached_zoo_profile({"a": models["a"]}, manifest, images, cache, **options)
+    assert list(first.spectra) == ["a"]
+    # the second run reuses a from the cache and profiles b only
+    both = pages.cached_zoo_profile(models, manifest, images, cache, **options)
+    out = capsys.readouterr().out
+    assert out.count("profiled a") == 1 and out.count("profiled b") == 1
+    assert list(both.spectra) == ["a", "b"]
+    assert (both.spectra["a"].dim, both.spectra["b"].dim) == (6, 5)
+    np.testing.assert_array_equal(both.spectra["a"].eigenvalues, first.spectra["a"].eigenvalues)
+    # the rewritten cache keeps a's spectrum beside b's, and a third run reads both back
+    assert list(Profile.load(cache).spectra) == ["a", "b"]
+    again = pages.cached_zoo_profile(models, manifest, images, cache, **options)
+    assert "profiled" not in capsys.readouterr().out
+    assert list(again.spectra) == ["a", "b"]
+    # a model left out of the call is left out of what is returned
+    only_b = pages.cached_zoo_profile({"b": models["b"]}, manifest, images, cache, **options)
+    assert only_b.models == ["b"] == list(only_b.spectra) == list(only_b.settings)

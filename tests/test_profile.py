@@ -4,6 +4,7 @@ import pytest
 
 import manifold
 from manifold.profiling import SEMANTIC, Profile, profile
+from manifold.results import describe_mismatch
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +122,20 @@ def test_bad_input_messages(embeddings):
     # bad views are the caller's mistake: raised at the call, not hidden in failures
     with pytest.raises(ValueError, match=r"views\['wrong'\] has shape \(79, 4, 12\)"):
         profile(z, views={"wrong": np.ones((79, 4, 12))}, k=8, progress=False)
+
+
+def test_a_profile_from_before_the_metrics_version_is_version_1(prof):
+    # "metrics_version" was first recorded as 2: a profile without it holds older numbers
+    # (nnk_diameter and lidar up to 50x off today's): concatenating them must say so
+    from manifold.engine import METRICS_VERSION
+
+    old_settings = {k: v for k, v in prof.settings["toy"].items() if k != "metrics_version"}
+    old = Profile(prof.table.assign(model="old"), {"old": old_settings})
+    both = Profile.concat([prof, old])
+    assert both.mismatched_settings() == {
+        "metrics_version": {str(METRICS_VERSION): ["toy"], "1": ["old"]}
+    }
+    assert describe_mismatch(both.mismatched_settings()) == "metrics_version: 2 (toy), 1 (old)"
+    # a model without recorded settings is still not compared
+    unrecorded = Profile(prof.table.assign(model="bare"), {"bare": {}})
+    assert Profile.concat([prof, unrecorded]).mismatched_settings() == {}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import pytest
 
 from manifold.profiling import Profile, profile
 from manifold.report import SECTIONS, write_report
+from manifold.results import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,6 +110,150 @@ def test_the_profile_carries_the_spectrum_its_metrics_were_read_from(results, tm
     plain = Profile(prof.table, prof.settings, prof.failures)
     assert Profile.load(plain.save(tmp_path / "p.csv")).spectra == {}
     assert not (tmp_path / "p.spectra.npz").exists()
+
+
+def _spectral_profile(dims: dict[str, int], n: int = 40, seed: int = 0) -> Profile:
+    """A profile of a few models, each with the spectrum of random (n, D) embeddings."""
+    from manifold.spectral import spectrum
+
+    rng = np.random.default_rng(seed)
+    spectra = {name: spectrum(rng.standard_normal((n, d))) for name, d in dims.items()}
+    rows = [[name, "semantic", "rankme", "value", s.rankme()] for name, s in spectra.items()]
+    settings = {name: {"k": 5} for name in dims}
+    return Profile(pd.DataFrame(rows, columns=COLUMNS), settings, [], spectra)
+
+
+def _load_warned(path):
+    with pytest.warns(UserWarning) as caught:
+        back = Profile.load(path)
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    return back, str(caught[0].message)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"narrow": 8, "wide": 16},  # the same models in another order: lengths disagree
+        {"narrow": 8},  # fewer arrays than the sidecar lists
+        {"wide2": 16, "narrow2": 8},  # same shapes, other models: only the content differs
+    ],
+)
+def test_spectra_of_another_save_are_dropped_not_attached_to_the_wrong_model(tmp_path, other):
+    # an interrupted or concurrent save leaves one save's arrays beside another's sidecar
+    mine = _spectral_profile({"wide": 16, "narrow": 8})
+    path = mine.save(tmp_path / "p.csv")
+    theirs = _spectral_profile(other, seed=1).save(tmp_path / "other" / "p.csv")
+    (tmp_path / "p.spectra.npz").write_bytes((theirs.parent / "p.spectra.npz").read_bytes())
+    back, message = _load_warned(path)
+    assert back.spectra == {}
+    assert "does not match this sidecar" in message and "concurrent save" in message
+    # the rest of the profile is intact, and an untouched save still reads back whole
+    pd.testing.assert_frame_equal(back.table, mine.table, check_dtype=False)
+    assert back.settings == mine.settings
+    again = Profile.load(mine.save(tmp_path / "p.csv"))
+    assert list(again.spectra) == ["wide", "narrow"]
+    assert again.spectra["wide"].dim == 16 and again.spectra["narrow"].dim == 8
+
+
+def test_same_shaped_spectra_in_another_order_are_not_swapped(tmp_path):
+    # two models of the same N and D saved in the other order: every length agrees
+    mine = _spectral_profile({"a": 8, "b": 8})
+    path = mine.save(tmp_path / "p.csv")
+    swapped = Profile(mine.table, mine.settings, [], {m: mine.spectra[m] for m in ("b", "a")})
+    other = swapped.save(tmp_path / "other" / "p.csv")
+    (tmp_path / "p.spectra.npz").write_bytes((other.parent / "p.spectra.npz").read_bytes())
+    back, message = _load_warned(path)
+    assert back.spectra == {} and "does not match this sidecar" in message
+
+
+def test_a_corrupt_or_missing_spectra_file_drops_the_spectra_with_one_warning(tmp_path):
+    path = _spectral_profile({"wide": 16, "narrow": 8}).save(tmp_path / "p.csv")
+    npz = tmp_path / "p.spectra.npz"
+    npz.write_bytes(npz.read_bytes()[:100])  # truncated
+    back, message = _load_warned(path)
+    assert back.spectra == {} and "dropped" in message
+    npz.write_bytes(b"not a zip file at all")
+    assert _load_warned(path)[0].spectra == {}
+    npz.unlink()
+    back, message = _load_warned(path)
+    assert back.spectra == {} and "no spectra file" in message
+
+
+def test_a_sidecar_whose_lengths_disagree_with_the_arrays_drops_the_spectra(tmp_path):
+    path = _spectral_profile({"wide": 16, "narrow": 8}).save(tmp_path / "p.csv")
+    sidecar = tmp_path / "p.json"
+    meta = json.loads(sidecar.read_text())
+    assert "eigenvalues" not in sidecar.read_text() and "models" not in meta["spectra"]
+    meta["spectra"]["wide"]["dim"] = 8  # an edited sidecar: the arrays are those of D = 16
+    sidecar.write_text(json.dumps(meta))
+    back, message = _load_warned(path)
+    assert back.spectra == {} and "does not match this sidecar" in message
+
+
+def test_a_sidecar_written_before_the_tokens_loads_and_is_checked_by_the_lengths(tmp_path):
+    prof = _spectral_profile({"wide": 16, "narrow": 8})
+    path = prof.save(tmp_path / "p.csv")
+    sidecar, npz = tmp_path / "p.json", tmp_path / "p.spectra.npz"
+    meta = json.loads(sidecar.read_text())
+    for entry in meta["spectra"].values():
+        entry.pop("token", None)
+    sidecar.write_text(json.dumps(meta))
+    # that format's npz has no model names: s0 is the first model of the sidecar, s1 the second
+    with np.load(npz) as arrays:
+        old = {k: arrays[k] for k in arrays.files if k != "models"}
+    with open(npz, "wb") as fh:
+        np.savez(fh, **old)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        back = Profile.load(path)
+    assert [back.spectra[m].eigenvalues.tolist() for m in back.spectra] == [
+        prof.spectra[m].eigenvalues.tolist() for m in prof.spectra
+    ]
+    # arrays in the other order do not fit the sidecar's D = 16, 8
+    with open(npz, "wb") as fh:
+        np.savez(fh, s0_singular_values=old["s1_singular_values"],
+                 s0_eigenvalues=old["s1_eigenvalues"], s1_singular_values=old["s0_singular_values"],
+                 s1_eigenvalues=old["s0_eigenvalues"])  # fmt: skip
+    assert _load_warned(path)[0].spectra == {}
+    # and a newer save's arrays beside that sidecar do not pass for it
+    _spectral_profile({"wide": 16, "narrow": 8}, seed=1).save(tmp_path / "new" / "p.csv")
+    npz.write_bytes((tmp_path / "new" / "p.spectra.npz").read_bytes())
+    back, message = _load_warned(path)
+    assert back.spectra == {} and "does not match this sidecar" in message
+
+
+def test_a_sidecar_with_the_spectra_inline_still_loads(tmp_path):
+    # the format Spectrum.to_dict writes, arrays in the JSON itself and no .spectra.npz
+    prof = _spectral_profile({"wide": 16, "narrow": 8})
+    path = Profile(prof.table, prof.settings).save(tmp_path / "p.csv")
+    meta = json.loads((tmp_path / "p.json").read_text())
+    meta["spectra"] = {m: s.to_dict() for m, s in prof.spectra.items()}
+    (tmp_path / "p.json").write_text(json.dumps(meta))
+    back = Profile.load(path)
+    assert list(back.spectra) == ["wide", "narrow"]
+    for name, spec in prof.spectra.items():
+        np.testing.assert_array_equal(back.spectra[name].singular_values, spec.singular_values)
+        np.testing.assert_array_equal(back.spectra[name].eigenvalues, spec.eigenvalues)
+        assert back.spectra[name].dim == spec.dim
+
+
+def test_model_names_that_look_like_numbers_or_missing_values_stay_strings(tmp_path):
+    prof = _spectral_profile({"1": 8, "007": 8, "NA": 8})
+    for name in ("p.csv", "p.parquet"):
+        back = Profile.load(prof.save(tmp_path / name))
+        assert back.models == ["1", "007", "NA"] == list(back.settings) == list(back.spectra)
+        assert back.value("rankme", model="007") == prof.value("rankme", model="007")
+
+
+def test_model_names_that_are_not_strings_raise_before_any_file_is_written(tmp_path):
+    rows = [
+        [1, "semantic", "rankme", "value", 2.0],
+        [np.int64(2), "semantic", "rankme", "value", 3.0],
+    ]
+    prof = Profile(pd.DataFrame(rows, columns=COLUMNS), {1: {"k": 5}})
+    with pytest.raises(ValueError, match="model names must be strings"):
+        prof.save(tmp_path / "p.csv")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_failures_are_listed(tmp_path):

@@ -19,8 +19,9 @@ def cached_zoo_profile(
     """Profile every model, reusing ``cache`` for models whose weights' SHA-256 is unchanged
     and whose numbers were computed under the current :data:`~manifold.engine.METRICS_VERSION`.
 
-    The cache is rewritten after each new model, so an interrupted run resumes. ``options``
-    go to :func:`manifold.profile` (families, n_views, k, seed).
+    The cache is rewritten after each new model (with the spectra of the reused ones), so an
+    interrupted run resumes. ``options`` go to :func:`manifold.profile` (families, n_views, k,
+    seed). The returned profile holds the models of ``models`` only, with their spectra.
     """
     done = None
     if cache.exists():
@@ -31,9 +32,7 @@ def cached_zoo_profile(
                  if cached.settings.get(m, {}).get("sha256") == sha.get(m)
                  and cached.settings[m].get("metrics_version") == METRICS_VERSION]  # fmt: skip
         if fresh:
-            done = Profile(cached.table[cached.table["model"].isin(fresh)].reset_index(drop=True),
-                           {m: cached.settings[m] for m in fresh},
-                           [f for f in cached.failures if f["model"] in fresh])  # fmt: skip
+            done = _subset(cached, fresh)
     have = set(done.models) if done is not None else set()
     for name, model in models.items():
         if name in have:
@@ -45,8 +44,19 @@ def cached_zoo_profile(
         done = p if done is None else Profile.concat([done, p])
         done.save(cache)
         print(f"profiled {name} in {time.time() - t0:.1f} s ({len(p.failures)} failures)")
-    keep = done.table["model"].isin(list(models))
-    return Profile(done.table[keep].reset_index(drop=True), done.settings, done.failures)
+    return _subset(done, [m for m in done.models if m in models])
+
+
+def _subset(prof: Profile, keep: list[str]) -> Profile:
+    """The rows, settings, failures and spectra of the models ``keep``.
+
+    The spectra are kept too: the cache is rewritten from this profile, and a reused model
+    without its spectrum would lose it from the cache's ``.spectra.npz``.
+    """
+    return Profile(prof.table[prof.table["model"].isin(keep)].reset_index(drop=True),
+                   {m: prof.settings[m] for m in keep if m in prof.settings},
+                   [f for f in prof.failures if f["model"] in keep],
+                   {m: prof.spectra[m] for m in keep if m in prof.spectra})  # fmt: skip
 
 
 def md_table(frame: pd.DataFrame, digits: int = 2) -> str:
