@@ -22,21 +22,19 @@ docs/figures/factor_*.png.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from manifold.datasets import load_factor_mnist, load_transfer, load_zoo
 from manifold.profiling import DEFAULT_FAMILIES, Profile
 
 try:  # run as a script (the folder is on sys.path)
-    from pages import cached_zoo_profile, md_table, update_page
+    from pages import cached_zoo_profile, md_table, script_arguments, update_page
 except ImportError:  # pragma: no cover - imported as a package module
-    from .pages import cached_zoo_profile, md_table, update_page
+    from .pages import cached_zoo_profile, md_table, script_arguments, update_page
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -265,13 +263,7 @@ def analyse(prof: Profile, n_permutations: int, n_bootstrap: int) -> dict[str, s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile-only", action="store_true")
-    parser.add_argument("--permutations", type=int, default=200)
-    parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = script_arguments(__doc__)
     prof = zoo_profile()
     if args.profile_only:
         return

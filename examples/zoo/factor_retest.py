@@ -25,7 +25,6 @@ markers of docs/zoo-results.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -37,10 +36,10 @@ from manifold.profiling import DEFAULT_FAMILIES, Profile
 
 try:  # run as a script (the folder is on sys.path)
     from factor_results import CACHE, CONTROLS, DOCS, N_IMAGES, N_VIEWS, SEED, K, zoo_profile
-    from pages import cached_zoo_profile, md_table, update_page
+    from pages import cached_zoo_profile, md_table, script_arguments, update_page
 except ImportError:  # pragma: no cover - imported as a package module
     from .factor_results import CACHE, CONTROLS, DOCS, N_IMAGES, N_VIEWS, SEED, K, zoo_profile
-    from .pages import cached_zoo_profile, md_table, update_page
+    from .pages import cached_zoo_profile, md_table, script_arguments, update_page
 
 RETEST_CACHE = DOCS / "factor_zoo_profile_retest.csv"
 RETEST_SEED = 1
@@ -163,13 +162,7 @@ def analyse(first: Profile, second: Profile, n_permutations: int, n_bootstrap: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile-only", action="store_true")
-    parser.add_argument("--permutations", type=int, default=200)
-    parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = script_arguments(__doc__)
     second = retest_profile()
     if args.profile_only:
         return

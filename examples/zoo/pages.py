@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,20 @@ def _subset(prof: Profile, keep: list[str]) -> Profile:
                    {m: prof.settings[m] for m in keep if m in prof.settings},
                    [f for f in prof.failures if f["model"] in keep],
                    {m: prof.spectra[m] for m in keep if m in prof.spectra})  # fmt: skip
+
+
+def script_arguments(doc: str) -> argparse.Namespace:
+    """The options every factor-zoo results script takes; sets torch's thread count."""
+    import torch
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--profile-only", action="store_true")
+    parser.add_argument("--permutations", type=int, default=200)
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
 
 
 def md_table(frame: pd.DataFrame, digits: int = 2) -> str:
