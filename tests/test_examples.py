@@ -101,3 +101,34 @@ def test_cached_zoo_profile_keeps_the_spectra_of_reused_models(tmp_path, capsys)
     # a model left out of the call is left out of what is returned
     only_b = pages.cached_zoo_profile({"b": models["b"]}, manifest, images, cache, **options)
     assert only_b.models == ["b"] == list(only_b.spectra) == list(only_b.settings)
+
+
+def test_bootstrap_check_calibration_by_hand():
+    import importlib.util
+
+    import numpy as np
+    import pandas as pd
+
+    folder = str(ROOT / "examples" / "zoo")
+    sys.path.insert(0, folder)
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "factor_bootstrap_check", ROOT / "examples" / "zoo" / "factor_bootstrap_check.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(folder)
+    rng = np.random.default_rng(1)
+    models = [f"m{i}" for i in range(400)]
+    truth = rng.normal(size=400)
+    se = pd.DataFrame({"right": np.full(400, 0.5), "small": np.full(400, 0.25)}, index=models)
+    # two draws, each with error 0.5: the "right" errors are calibrated, the "small" half as big
+    first = pd.DataFrame({c: truth + 0.5 * rng.normal(size=400) for c in se}, index=models)
+    second = pd.DataFrame({c: truth + 0.5 * rng.normal(size=400) for c in se}, index=models)
+    cal = module.calibration(first, second, se)
+    d = (first["small"] - second["small"]) / np.sqrt(2)
+    assert cal.loc["small", "calibration"] == pytest.approx(np.sqrt(np.mean(d**2)) / 0.25)
+    assert cal.loc["small", "z_within_2"] == pytest.approx(np.mean(np.abs(d) <= 0.5))
+    assert 0.9 < cal.loc["right", "calibration"] < 1.1 and 1.8 < cal.loc["small", "calibration"]
+    assert 0.92 < cal.loc["right", "z_within_2"] < 0.98
