@@ -7,6 +7,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+ZOO_SCRIPTS = ROOT / "examples" / "zoo"
+
+
+def _zoo_script(name: str):
+    """Import ``examples/zoo/<name>.py`` (its folder on sys.path, as when run as a script)."""
+    import importlib.util
+
+    sys.path.insert(0, str(ZOO_SCRIPTS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, ZOO_SCRIPTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ZOO_SCRIPTS))
+    return module
 
 
 def test_profile_invariance_example_quick(tmp_path):
@@ -30,21 +45,11 @@ def test_zoo_figures_example(tmp_path):
 
 
 def test_factor_retest_reliability_against_scipy():
-    import importlib.util
-
     import numpy as np
     import pandas as pd
     from scipy.stats import spearmanr
 
-    sys.path.insert(0, str(ROOT / "examples" / "zoo"))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "factor_retest", ROOT / "examples" / "zoo" / "factor_retest.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "examples" / "zoo"))
+    module = _zoo_script("factor_retest")
     rng = np.random.default_rng(0)
     first = pd.DataFrame(rng.normal(size=(30, 3)), columns=["a", "b", "c"])
     second = first + pd.DataFrame(rng.normal(size=(30, 3)) * [0.1, 1.0, 0.0], columns=first.columns)
@@ -62,17 +67,13 @@ def test_factor_retest_reliability_against_scipy():
 
 
 def test_cached_zoo_profile_keeps_the_spectra_of_reused_models(tmp_path, capsys):
-    import importlib.util
-
     import numpy as np
     import pandas as pd
     import torch
 
     from manifold.profiling import Profile
 
-    spec = importlib.util.spec_from_file_location("pages", ROOT / "examples" / "zoo" / "pages.py")
-    pages = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pages)
+    pages = _zoo_script("pages")
     torch.manual_seed(0)
     models = {
         name: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, dim))
@@ -104,21 +105,10 @@ def test_cached_zoo_profile_keeps_the_spectra_of_reused_models(tmp_path, capsys)
 
 
 def test_bootstrap_check_calibration_by_hand():
-    import importlib.util
-
     import numpy as np
     import pandas as pd
 
-    folder = str(ROOT / "examples" / "zoo")
-    sys.path.insert(0, folder)
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "factor_bootstrap_check", ROOT / "examples" / "zoo" / "factor_bootstrap_check.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(folder)
+    module = _zoo_script("factor_bootstrap_check")
     rng = np.random.default_rng(1)
     models = [f"m{i}" for i in range(400)]
     truth = rng.normal(size=400)
