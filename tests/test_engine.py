@@ -38,7 +38,9 @@ def test_registry_names_are_unique_per_manifold_and_needs_are_checked():
         Metric("x", "semantic", ("points",), lambda ctx, views: 0.0)
 
 
-def test_context_builds_each_graph_once_and_reports_a_failed_build_once(monkeypatch):
+@pytest.fixture()
+def knn_calls(monkeypatch):
+    """The ``k`` of every ``manifold.graphs.knn_graph`` call made during the test."""
     calls = []
     real = manifold.graphs.knn_graph
 
@@ -47,6 +49,11 @@ def test_context_builds_each_graph_once_and_reports_a_failed_build_once(monkeypa
         return real(*args, **kwargs)
 
     monkeypatch.setattr(manifold.graphs, "knn_graph", counting)
+    return calls
+
+
+def test_context_builds_each_graph_once_and_reports_a_failed_build_once(knn_calls):
+    calls = knn_calls
     z = torch.randn(60, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     rec = Recorder("m")
     ctx = ModelContext(z, 5, rec)
@@ -69,15 +76,8 @@ class _Net(nn.Module):
         return torch.relu(self.conv(x)).mean((2, 3))
 
 
-def test_profile_zoo_builds_the_semantic_graphs_once_per_model(monkeypatch):
-    calls = []
-    real = manifold.graphs.knn_graph
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs.get("k"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(manifold.graphs, "knn_graph", counting)
+def test_profile_zoo_builds_the_semantic_graphs_once_per_model(knn_calls):
+    calls = knn_calls
     torch.manual_seed(0)
     images = torch.rand(30, 1, 12, 12, generator=torch.Generator().manual_seed(1))
     models = {"a": _Net(), "b": _Net()}
