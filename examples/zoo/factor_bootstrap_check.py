@@ -134,8 +134,6 @@ def main() -> None:
         raise SystemExit(f"{RETEST_CACHE} is missing: run examples/zoo/factor_retest.py first")
     blocks = analyse(with_se, Profile.load(RETEST_CACHE))
     update_page(DOCS / "zoo-results.md", blocks, "Results on the factor zoo")
-    for name, body in blocks.items():
-        print(f"\n## {name}\n\n{body}")
 
 
 if __name__ == "__main__":

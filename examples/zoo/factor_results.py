@@ -32,13 +32,10 @@ from manifold.datasets import load_factor_mnist, load_transfer, load_zoo
 from manifold.profiling import DEFAULT_FAMILIES, Profile
 
 try:  # run as a script (the folder is on sys.path)
-    from pages import cached_zoo_profile, md_table, script_arguments, update_page
+    from pages import DOCS, FIGURES, cached_zoo_profile, md_table, script_arguments, update_page
 except ImportError:  # pragma: no cover - imported as a package module
-    from .pages import cached_zoo_profile, md_table, script_arguments, update_page
+    from .pages import DOCS, FIGURES, cached_zoo_profile, md_table, script_arguments, update_page
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs"
-FIGURES = DOCS / "figures"
 CACHE = DOCS / "factor_zoo_profile.csv"
 N_IMAGES, N_VIEWS, K, SEED = 500, 8, 10, 0
 CONTROLS = ("random", "supervised")
@@ -269,8 +266,6 @@ def main() -> None:
         return
     blocks = analyse(prof, args.permutations, args.bootstrap)
     update_page(DOCS / "zoo-results.md", blocks, "Results on the factor zoo")
-    for name, body in blocks.items():
-        print(f"\n## {name}\n\n{body}")
 
 
 if __name__ == "__main__":

@@ -170,8 +170,6 @@ def main() -> None:
         raise SystemExit(f"{CACHE} is missing: run examples/zoo/factor_results.py first")
     blocks = analyse(zoo_profile(), second, args.permutations, args.bootstrap)
     update_page(DOCS / "zoo-results.md", blocks, "Results on the factor zoo")
-    for name, body in blocks.items():
-        print(f"\n## {name}\n\n{body}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,13 +24,10 @@ from manifold.datasets import load_mnist, load_zoo
 from manifold.profiling import Profile
 
 try:  # run as a script (the folder is on sys.path)
-    from pages import cached_zoo_profile, md_table, update_page
+    from pages import DOCS, FIGURES, cached_zoo_profile, md_table, update_page
 except ImportError:  # pragma: no cover - imported as a package module
-    from .pages import cached_zoo_profile, md_table, update_page
+    from .pages import DOCS, FIGURES, cached_zoo_profile, md_table, update_page
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs"
-FIGURES = DOCS / "figures"
 CACHE = DOCS / "zoo_profile.csv"
 N_IMAGES, N_VIEWS, K, SEED = 500, 8, 10, 0
 FAMILIES = ("crop", "color", "rotation", "flip", "blur")
@@ -191,8 +187,6 @@ def main() -> None:
         return
     blocks = analyse(prof, args.permutations)
     update_page(DOCS / "mnist-zoo-results.md", blocks, "Geometry of the MNIST zoo")
-    for name, body in blocks.items():
-        print(f"## {name}\n\n{body}\n")
 
 
 if __name__ == "__main__":

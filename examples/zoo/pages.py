@@ -13,6 +13,10 @@ import pandas as pd
 from manifold.engine import METRICS_VERSION
 from manifold.profiling import Profile, profile
 
+#: The pages and figures the results scripts write.
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+FIGURES = DOCS / "figures"
+
 
 def cached_zoo_profile(
     models: dict[str, Any], manifest: pd.DataFrame, images: Any, cache: Path, **options: Any
@@ -91,7 +95,7 @@ def md_table(frame: pd.DataFrame, digits: int = 2) -> str:
 def update_page(page: Path, blocks: dict[str, str], title: str) -> None:
     """Replace the ``<!-- begin:NAME -->`` blocks of ``page``; add missing ones at the end.
 
-    The hand-written prose around the blocks is kept.
+    The hand-written prose around the blocks is kept; every block is also printed.
     """
     text = page.read_text() if page.exists() else f"# {title}\n"
     for name, body in blocks.items():
@@ -102,3 +106,5 @@ def update_page(page: Path, blocks: dict[str, str], title: str) -> None:
         else:
             text += f"\n## {name}\n\n{begin}\n{body.strip()}\n{end}\n"
     page.write_text(text)
+    for name, body in blocks.items():
+        print(f"\n## {name}\n\n{body}")
