@@ -298,13 +298,16 @@ def same_source_rate(
         if k is None:
             k = min(max(2 * (n_views - 1), 10), n * n_views - 1)
         k = _check_k(k, n * n_views, "views (N·K views)")
-    elif not (hasattr(graph, "knn") and hasattr(graph, "weights")):
-        raise TypeError(
-            f"graph must be an NNKGraph over the N·K views (the rate reads its NNK weights), got "
-            f"{type(graph).__name__}; build it with nnk_graph(views.reshape(N * K, D))"
-        )
-    elif graph.knn.n_nodes != n * n_views:
-        raise ValueError(f"graph has {graph.knn.n_nodes} nodes but views hold {n * n_views}")
+    else:
+        from manifold.graphs import NNKGraph
+
+        if not isinstance(graph, NNKGraph):
+            raise TypeError(
+                f"graph must be an NNKGraph over the N·K views (the rate reads its NNK weights), "
+                f"got {type(graph).__name__}; build it with nnk_graph(views.reshape(N * K, D))"
+            )
+        if graph.knn.n_nodes != n * n_views:
+            raise ValueError(f"graph has {graph.knn.n_nodes} nodes but views hold {n * n_views}")
     low, high = torch.aminmax(flat, dim=0)  # no N·K × D temporary
     if bool((low == high).all()):
         degenerate(

@@ -124,7 +124,9 @@ def _to_networkx(graph: Any, name: str = "graph") -> nx.Graph:
             )
         return graph
     if hasattr(graph, "to_networkx"):
-        if hasattr(graph, "rows") and hasattr(graph, "mask"):  # anchor rows: never a whole graph
+        from manifold.graphs import AnchorNNK
+
+        if isinstance(graph, AnchorNNK):  # anchor rows: never a whole graph
             raise TypeError(
                 f"{name} must be a whole undirected graph, got the anchor rows of an "
                 f"{type(graph).__name__} (each anchor's edges only); curvature needs every "
