@@ -288,8 +288,10 @@ def plot_predictions(
 
     Args:
         evaluation: A :class:`~manifold.zoo.TransferEvaluation`.
-        baseline: Which baseline to draw beside it (``"rankme"``, ``"alpha"``, ``"twonn"``,
-            ``"lidar"``).
+        baseline: Which other predictor to draw beside it (any of
+            :attr:`~manifold.zoo.TransferEvaluation.baselines`: ``"reference"``,
+            ``"directed_rankme"``, ...). A label-free baseline (``"rankme"``, ...) is not on the
+            scores' scale and is drawn against a second axis on the right.
         tasks: Tasks to draw (default: all).
 
     Returns:
@@ -299,6 +301,7 @@ def plot_predictions(
 
     if baseline not in evaluation.baselines:
         raise ValueError(f"baseline must be one of {evaluation.baselines}, got {baseline!r}")
+    label_free = baseline in evaluation.label_free
     preds = evaluation.predictions
     table = evaluation.table
     tasks = list(table.index) if tasks is None else list(tasks)
@@ -318,9 +321,18 @@ def plot_predictions(
                    label=f"profile: ρ={row['spearman']:.2f} "
                    f"[{row['spearman_low']:.2f}, {row['spearman_high']:.2f}], "
                    f"regret {row['regret']:.1f}")  # fmt: skip
-        ax.scatter(rows["actual"], rows[baseline], color="C3", marker="x", s=25,
-                   label=f"{baseline}: ρ={row[baseline + '_spearman']:.2f}, "
-                   f"regret {row[baseline + '_regret']:.1f}")  # fmt: skip
+        base_label = (f"{baseline}: ρ={row[baseline + '_spearman']:.2f}, "
+                      f"regret {row[baseline + '_regret']:.3g}")  # fmt: skip
+        if label_free:  # its own units: a second axis, on the right
+            twin = ax.twinx()
+            twin.scatter(rows["actual"], rows[baseline], color="C3", marker="x", s=25,
+                         label=base_label + " (label-free, right axis)")  # fmt: skip
+            twin.set_ylabel(f"{baseline} score (higher = predicted better)", color="C3")
+            handles = twin.get_legend_handles_labels()
+        else:
+            ax.scatter(rows["actual"], rows[baseline], color="C3", marker="x", s=25,
+                       label=base_label)  # fmt: skip
+            handles = ([], [])
         if len(controls):
             ax.scatter(controls["actual"], controls["predicted"], facecolors="none",
                        edgecolors="black", marker="s", s=40,
@@ -329,14 +341,16 @@ def plot_predictions(
                 ax.annotate(c["model"], (c["actual"], c["predicted"]), fontsize=6,
                             xytext=(3, 3), textcoords="offset points")  # fmt: skip
         both = pd.concat([rows, controls])
-        lo = float(np.nanmin(both[["actual", "predicted", baseline]].to_numpy()))
-        hi = float(np.nanmax(both[["actual", "predicted", baseline]].to_numpy()))
+        drawn = ["actual", "predicted"] + ([] if label_free else [baseline])
+        lo = float(np.nanmin(both[drawn].to_numpy()))
+        hi = float(np.nanmax(both[drawn].to_numpy()))
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
         ax.set_xlabel("actual score")
         ax.set_ylabel("predicted (leave-one-model-out)")
         p = row.get("p_value", np.nan)
         ax.set_title(f"{task}" + (f" (p={p:.3f})" if np.isfinite(p) else ""))
-        ax.legend(fontsize=7)
+        mine = ax.get_legend_handles_labels()
+        ax.legend(mine[0] + handles[0], mine[1] + handles[1], fontsize=7)
     for ax in axes.flat[len(tasks) :]:
         ax.set_visible(False)
     fig.tight_layout()

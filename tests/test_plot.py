@@ -78,7 +78,7 @@ def test_model_map_has_one_scatter_per_group(grouped):
 
 def test_predictions_panel_per_task_with_baseline(evaluation):
     _, scores, ev = evaluation
-    fig = plot.plot_predictions(ev, baseline="alpha")
+    fig = plot.plot_predictions(ev, baseline="directed_alpha")
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == 2
     for ax, task in zip(visible, ["t1", "t2"], strict=True):
@@ -89,6 +89,22 @@ def test_predictions_panel_per_task_with_baseline(evaluation):
     render(fig)
     with pytest.raises(ValueError, match="baseline"):
         plot.plot_predictions(ev, baseline="nope")
+
+
+def test_label_free_baseline_is_drawn_on_its_own_axis(evaluation):
+    _, scores, ev = evaluation
+    fig = plot.plot_predictions(ev, baseline="alpha")
+    main = [ax for ax in fig.axes if ax.get_visible() and ax.get_xlabel() == "actual score"]
+    twins = [ax for ax in fig.axes if ax.get_ylabel().startswith("alpha score")]
+    assert len(main) == 2 and len(twins) == 2
+    for ax, twin in zip(main, twins, strict=True):
+        assert len([c for c in ax.collections if isinstance(c, PathCollection)]) == 1
+        (points,) = [c for c in twin.collections if isinstance(c, PathCollection)]
+        # the label-free score: alpha closest to 1 is best
+        task = ax.get_title().split(" ")[0]
+        rows = ev.predictions[ev.predictions["task"] == task]
+        np.testing.assert_allclose(points.get_offsets()[:, 1], rows["alpha"].to_numpy())
+    render(fig)
 
 
 def test_correlations_heat_map(evaluation):

@@ -13,7 +13,8 @@ from sklearn.utils.estimator_checks import (
 
 from manifold.profiling import Profile
 from manifold.zoo import TransferPredictor, metric_correlations
-from manifold.zoo.transfer import DEFAULT_ALPHAS, _ridge_loo_errors
+from manifold.zoo._ridge import ridge_loo_errors as _ridge_loo_errors
+from manifold.zoo.transfer import DEFAULT_ALPHAS
 
 
 def synthetic(seed=0, planted=True, n=24, p=15, noise=0.5):
@@ -91,14 +92,22 @@ def test_recovers_planted_relation_and_beats_baselines():
     null = ev.null_spearman["task"]
     assert len(null) == 199 and np.median(null) < 0.3
     assert row["p_value"] == (1 + (null >= row["spearman"]).sum()) / 200 <= 0.02
-    assert row["r2"] > row["null_r2"] + 0.5 and row["r2"] > row["rankme_r2"] + 0.5
+    assert row["r2"] > row["null_r2"] + 0.5 and row["r2"] > row["directed_rankme_r2"] + 0.5
+    assert row["spearman"] > row["directed_rankme_spearman"] + 0.3
     assert row["spearman"] > row["rankme_spearman"] + 0.3
+    assert np.isnan(row["rankme_r2"])  # a label-free score has no score scale
     assert row["spearman_low"] > 0.3 and row["spearman_low"] <= row["spearman"]
     assert row["spearman"] <= row["spearman_high"] <= 1.0
     preds = ev.predictions
-    assert list(preds.columns) == ["task", "model", "control", "actual", "predicted", "rankme",
-                                   "alpha", "twonn", "lidar", "mean"]  # fmt: skip
+    baselines = ["rankme", "effective_rank", "alpha", "twonn", "lidar"]
+    directed = [f"directed_{b}" for b in baselines]
+    expected = ["task", "model", "control", "actual", "predicted"]
+    expected += [c for pair in zip(baselines, directed, strict=True) for c in pair]
+    assert list(preds.columns) == expected + ["spectral", "mean"]
     assert not preds["control"].any() and preds["lidar"].isna().all()
+    # the label-free columns are the metrics in their papers' direction
+    np.testing.assert_array_equal(preds["rankme"], x["semantic/rankme"])
+    np.testing.assert_array_equal(preds["alpha"], -np.abs(x["semantic/alpha"] - 1))
     np.testing.assert_allclose(preds["actual"].to_numpy(), y.to_numpy())
 
 
@@ -115,8 +124,9 @@ def test_rankme_baseline_sees_a_rankme_driven_task():
     rng = np.random.default_rng(0)
     y = (3 * x["semantic/rankme"] + 0.1 * rng.normal(size=len(x))).rename("task")
     row = TransferPredictor().evaluate(x, y, n_permutations=0).table.loc["task"]
-    assert row["rankme_r2"] > 0.95 and row["rankme_spearman"] > 0.95
-    assert row["alpha_r2"] < 0.3
+    assert row["directed_rankme_r2"] > 0.95 and row["directed_rankme_spearman"] > 0.95
+    assert row["rankme_spearman"] > 0.95  # higher RankMe, higher score: its paper's direction
+    assert row["directed_alpha_r2"] < 0.3
 
 
 def test_no_skill_claimed_on_pure_noise():
@@ -183,9 +193,10 @@ def test_missing_baseline_column_is_reported():
     x, y = synthetic(seed=10, n=10)
     x = x.drop(columns=["semantic/alpha"])
     ev = TransferPredictor().evaluate(x, y, n_permutations=0)
-    assert np.isnan(ev.table.loc["task", "alpha_r2"])
+    assert np.isnan(ev.table.loc["task", "directed_alpha_r2"])
+    assert np.isnan(ev.table.loc["task", "alpha_spearman"])
     assert any("'alpha'" in n and "no column" in n for n in ev.notes)
-    assert np.isfinite(ev.table.loc["task", "rankme_r2"])
+    assert np.isfinite(ev.table.loc["task", "directed_rankme_r2"])
     x.loc["model3", "semantic/rankme"] = np.nan
     with pytest.warns(UserWarning, match="rankme"):
         ev = TransferPredictor().evaluate(x, y, n_permutations=0)
@@ -257,7 +268,7 @@ def test_scikit_learn_estimator_contract():
 def test_agreement_statistics_by_hand():
     from scipy.stats import kendalltau, spearmanr, weightedtau
 
-    from manifold.zoo.transfer import _agreement
+    from manifold.zoo.evaluation import _ranking as _agreement
 
     actual = np.array([70.0, 80.0, 65.0, 90.0, 75.0])
     predicted = np.array([1.0, 5.0, 0.0, 4.0, 2.0])  # picks model 1 (80); the best is model 3
@@ -272,25 +283,26 @@ def test_agreement_statistics_by_hand():
     assert perfect["spearman"] == pytest.approx(1.0)
 
 
-def test_spearman_bootstrap_interval_brackets_and_covers():
+def test_spearman_bootstrap_interval_against_a_direct_loop():
     from scipy.stats import spearmanr
 
-    from manifold.zoo.transfer import _bootstrap_spearman
+    from manifold.zoo._evaluation import percentile_interval, resample_indices, spearman_over
 
     rng = np.random.default_rng(0)
     a = rng.normal(size=40)
     b = a + rng.normal(size=40)
-    low, high = _bootstrap_spearman(a, b, 2000, np.random.default_rng(1))
+    idx = resample_indices(40, None, 2000, np.random.default_rng(1))
+    low, high = percentile_interval(spearman_over(a, b[:, None], idx)[:, 0])
     rho = spearmanr(a, b).statistic
     assert low < rho < high
     # against a direct (slow) bootstrap with the same resampled indices
-    idx = np.random.default_rng(1).integers(0, 40, size=(2000, 40))
     ref = [spearmanr(a[i], b[i]).statistic for i in idx]
     assert low == pytest.approx(np.percentile(ref, 2.5)) and high == pytest.approx(
         np.percentile(ref, 97.5)
     )
     # independent data: the interval covers 0
-    low0, high0 = _bootstrap_spearman(a, rng.normal(size=40), 2000, np.random.default_rng(2))
+    c = rng.normal(size=40)
+    low0, high0 = percentile_interval(spearman_over(a, c[:, None], idx)[:, 0])
     assert low0 < 0 < high0
 
 
@@ -311,7 +323,8 @@ def test_grouped_cv_holds_out_whole_groups():
                            for g in range(6)])  # fmt: skip
     ss = ((yv - null) ** 2).sum() / ((yv - yv.mean()) ** 2).sum()
     assert ev.table.loc["task", "null_r2"] == pytest.approx(1 - ss)
-    assert any("leave one group out (6 groups)" in n for n in ev.notes)
+    assert any("leave one group out (6 groups; inner folds keep groups whole" in n
+               for n in ev.notes)
     with pytest.raises(ValueError, match="at least 3 groups"):
         TransferPredictor().evaluate(x, y, groups={m: m < "model5" for m in x.index})
 
@@ -335,7 +348,8 @@ def test_controls_are_reported_apart():
 def test_headline_names_both_predictors():
     x, y = synthetic(seed=16, n=12)
     line = TransferPredictor().evaluate(x, y, n_permutations=9).headline("task")
-    assert line.startswith("task: profile rho") and "RankMe rho" in line and "regret" in line
+    assert line.startswith("task: profile rho") and "RankMe (higher is better) rho" in line
+    assert "regret" in line
 
 
 def test_baseline_ranks_its_metric_in_the_training_direction():
@@ -346,13 +360,14 @@ def test_baseline_ranks_its_metric_in_the_training_direction():
     # the score falls as alpha rises, and is unrelated to RankMe
     y = (-2 * x["semantic/alpha"] + 0.3 * rng.normal(size=20)).rename("task")
     row = TransferPredictor().evaluate(x, y, n_permutations=0).table.loc["task"]
-    assert row["alpha_spearman"] == pytest.approx(-spearmanr(x["semantic/alpha"], y).statistic)
+    rho = spearmanr(x["semantic/alpha"], y).statistic
+    assert row["directed_alpha_spearman"] == pytest.approx(-rho)
     # an unrelated metric is judged by its own ranking (its direction may flip between folds),
     # not by the leave-one-out training mean, whose rank correlation with the score is -1
-    from manifold.zoo.transfer import _mean_lomo
+    from manifold.zoo._ridge import mean_lomo
 
-    assert spearmanr(_mean_lomo(y.to_numpy()), y).statistic == pytest.approx(-1.0)
-    assert row["rankme_spearman"] > -0.9
+    assert spearmanr(mean_lomo(y.to_numpy()), y).statistic == pytest.approx(-1.0)
+    assert row["directed_rankme_spearman"] > -0.9
 
 
 def test_results_do_not_depend_on_the_order_of_the_models():
@@ -384,3 +399,26 @@ def test_fit_and_drivers_do_not_depend_on_the_order_of_the_models():
         )
         # predictions follow the rows asked for
         pd.testing.assert_frame_equal(a.predict(x.iloc[shuffled]), b.predict(x.iloc[shuffled]))
+
+
+def test_grouped_closed_form_matches_refitting_without_each_group():
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    from manifold.zoo._ridge import ridge_group_errors, split_errors
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(15, 4))
+    y = x @ np.array([1.0, -2.0, 0.0, 0.5]) + rng.normal(size=15)
+    groups = np.repeat(["a", "b", "c", "d", "e"], [2, 4, 3, 1, 5])
+    alphas = np.array([0.01, 1.0, 30.0])
+    xc, yc = x - x.mean(axis=0), y - y.mean()
+    u, s, _ = np.linalg.svd(xc, full_matrices=False)
+    got = ridge_group_errors(u, s, yc, alphas, groups)
+    splits = list(LeaveOneGroupOut().split(x, groups=groups))
+    np.testing.assert_allclose(got, split_errors(xc, yc, alphas, splits), rtol=1e-10)
+    # and against scikit-learn's Ridge refitted without each group
+    for a, alpha in enumerate(alphas):
+        for train, test in splits:
+            fit = Ridge(alpha=alpha).fit(xc[train], yc[train])
+            np.testing.assert_allclose(got[a, test], (yc[test] - fit.predict(xc[test])) ** 2,
+                                       rtol=1e-10)  # fmt: skip

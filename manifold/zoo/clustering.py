@@ -87,6 +87,7 @@ class ClusterResult:
         n_permutations: int = 999,
         seed: SeedLike = 0,
         n_clusters: int | None = None,
+        within: Grouping | None = None,
     ) -> dict[str, float | int | bool]:
         """How well the tree recovers a grouping, with label-permutation p-values.
 
@@ -95,6 +96,20 @@ class ClusterResult:
         normalised mutual information (NMI, arithmetic normalisation) compare the clusters with
         the groups. The p-values shuffle the group labels across models ``n_permutations``
         times: p = (1 + #{stat_perm >= stat}) / (1 + n_permutations).
+
+        ``nn_rate`` is the share of models whose nearest neighbour (smallest distance, ties to
+        the first in model order) has the same label, next to ``nn_chance``, its mean under the
+        permutations, and ``nn_p_value``.
+
+        With ``within`` (strata, e.g. the recipe, or "has colour augmentation"), the question
+        becomes conditional: does the geometry know the label *beyond* the strata?
+
+        * ``nn_p_value`` and ``nn_chance`` then shuffle the labels only inside each stratum;
+        * ``within_ari`` / ``within_nmi``: each stratum's models are clustered on their own
+          (same distance and linkage), cut at the number of labels in the stratum, compared with
+          the labels, and averaged with weights proportional to the stratum's size; strata with
+          one label, or one model per label, take no part. Their p-values shuffle the labels
+          inside strata.
 
         A grouping with one group, or with every model in its own group, is degenerate: any
         clustering "agrees" with it trivially, so the statistics are NaN and ``degenerate`` is
@@ -105,10 +120,13 @@ class ClusterResult:
             n_permutations: Label permutations for the p-values (0: no p-value).
             seed: Seed of the permutations (int or numpy Generator).
             n_clusters: Cut the tree here instead of at the number of groups.
+            within: Mapping model -> stratum (``None``: no strata).
 
         Returns:
-            Dict with ``ari``, ``ari_p_value``, ``nmi``, ``nmi_p_value``, ``n_groups``,
-            ``n_clusters`` and ``degenerate``.
+            Dict with ``ari``, ``ari_p_value``, ``nmi``, ``nmi_p_value``, ``nn_rate``,
+            ``nn_chance``, ``nn_p_value``, ``n_groups``, ``n_clusters``, ``degenerate``, and with
+            ``within`` also ``n_strata``, ``within_ari``, ``within_ari_p_value``,
+            ``within_nmi``, ``within_nmi_p_value``.
         """
         from scipy.cluster.hierarchy import fcluster
 
@@ -116,28 +134,73 @@ class ClusterResult:
 
         n_permutations = check_int(n_permutations, "n_permutations", minimum=0)
         aligned = align_groups(groups, self.models).astype(str).to_numpy()
+        strata = None if within is None else align_groups(within, self.models).astype(str)
         n_groups = len(np.unique(aligned))
         k = n_groups if n_clusters is None else check_int(n_clusters, "n_clusters", minimum=1)
         out: dict[str, float | int | bool] = {"n_groups": n_groups, "n_clusters": k,
                                "degenerate": n_groups in (1, len(aligned))}  # fmt: skip
         nan = float("nan")
+        keys = ["ari", "ari_p_value", "nmi", "nmi_p_value", "nn_rate", "nn_chance", "nn_p_value"]
+        if strata is not None:
+            out["n_strata"] = int(strata.nunique())
+            keys += ["within_ari", "within_ari_p_value", "within_nmi", "within_nmi_p_value"]
         if out["degenerate"]:
-            out.update(ari=nan, ari_p_value=nan, nmi=nan, nmi_p_value=nan)
+            out.update(dict.fromkeys(keys, nan))
             return out
         labels = fcluster(self.linkage, min(k, len(aligned)), criterion="maxclust")
         codes = np.unique(aligned, return_inverse=True)[1]
         ari, nmi = _ari_nmi(codes[None, :], labels - 1)
         out["ari"], out["nmi"] = float(ari[0]), float(nmi[0])
+        nearest = _nearest_neighbours(self.distances, len(codes))
+        out["nn_rate"] = float((codes[nearest] == codes).mean())
+        within_parts = None if strata is None else self._strata_clusterings(codes, strata)
+        if within_parts is not None:
+            out["within_ari"], out["within_nmi"] = _weighted_ari_nmi(codes[None, :], within_parts)
+        elif strata is not None:
+            out["within_ari"] = out["within_nmi"] = nan
         if n_permutations == 0:
-            out.update(ari_p_value=nan, nmi_p_value=nan)
+            out.update({key: nan for key in keys if key.endswith("p_value")}, nn_chance=nan)
             return out
         rng = numpy_generator(seed)
         shuffled = np.stack([codes[rng.permutation(codes.size)] for _ in range(n_permutations)])
         perm_ari, perm_nmi = _ari_nmi(shuffled, labels - 1)
-        tol = 1e-12
-        out["ari_p_value"] = (1 + int((perm_ari >= out["ari"] - tol).sum())) / (1 + n_permutations)
-        out["nmi_p_value"] = (1 + int((perm_nmi >= out["nmi"] - tol).sum())) / (1 + n_permutations)
+        out["ari_p_value"] = _p_value(perm_ari, out["ari"])
+        out["nmi_p_value"] = _p_value(perm_nmi, out["nmi"])
+        if strata is not None:
+            members = [np.flatnonzero(strata.to_numpy() == s) for s in pd.unique(strata)]
+            shuffled = np.stack([codes] * n_permutations)
+            for idx in members:
+                for row in shuffled:
+                    row[idx] = row[idx[rng.permutation(idx.size)]]
+        perm_nn = (shuffled[:, nearest] == shuffled).mean(axis=1)
+        out["nn_chance"] = float(perm_nn.mean())
+        out["nn_p_value"] = _p_value(perm_nn, out["nn_rate"])
+        if strata is not None:
+            if within_parts is None:
+                out["within_ari_p_value"] = out["within_nmi_p_value"] = nan
+            else:
+                perm_wari, perm_wnmi = _weighted_ari_nmi(shuffled, within_parts)
+                out["within_ari_p_value"] = _p_value(perm_wari, out["within_ari"])
+                out["within_nmi_p_value"] = _p_value(perm_wnmi, out["within_nmi"])
         return out
+
+    def _strata_clusterings(
+        self, codes: np.ndarray, strata: pd.Series
+    ) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """Per usable stratum: its members and their own clustering (cut at its label count)."""
+        from scipy.cluster.hierarchy import fcluster, linkage
+        from scipy.spatial.distance import squareform
+
+        square = squareform(self.distances)
+        parts = []
+        for stratum in pd.unique(strata):
+            idx = np.flatnonzero(strata.to_numpy() == stratum)
+            n_labels = len(np.unique(codes[idx]))
+            if n_labels < 2 or n_labels == idx.size:
+                continue
+            sub = linkage(squareform(square[np.ix_(idx, idx)], checks=False), method=self.method)
+            parts.append((idx, fcluster(sub, n_labels, criterion="maxclust") - 1))
+        return parts or None
 
     @property
     def models(self) -> list[str]:
@@ -190,6 +253,42 @@ def _ari_nmi(truth: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndar
 
         norm = (entropy(rows) + entropy(cols)) / 2
         nmi = np.where(norm > 0, np.maximum(mi, 0.0) / norm, 1.0)
+    return ari, nmi
+
+
+def _p_value(null: np.ndarray, observed: float, tol: float = 1e-12) -> float:
+    """(1 + #{null >= observed}) / (1 + #null), ties within ``tol`` counted as reached."""
+    return (1 + int((null >= observed - tol).sum())) / (1 + null.size)
+
+
+def _nearest_neighbours(distances: np.ndarray, n: int) -> np.ndarray:
+    """Index of each model's nearest other model, from a condensed distance vector."""
+    from scipy.spatial.distance import squareform
+
+    square = squareform(distances).astype(float)
+    np.fill_diagonal(square, np.inf)
+    return np.argmin(square, axis=1)
+
+
+def _weighted_ari_nmi(
+    truth: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """Size-weighted mean over strata of the ARI and NMI of each stratum's own clustering.
+
+    ``truth``: ``(P, n)`` label codes; returns arrays of P values (floats when P is 1).
+    """
+    weights = np.array([idx.size for idx, _ in parts], dtype=float)
+    aris, nmis = [], []
+    for idx, labels in parts:
+        sub = truth[:, idx]
+        recoded = np.unique(sub, return_inverse=True)[1].reshape(sub.shape)
+        ari, nmi = _ari_nmi(recoded, labels)
+        aris.append(ari)
+        nmis.append(nmi)
+    ari = np.average(np.stack(aris), axis=0, weights=weights)
+    nmi = np.average(np.stack(nmis), axis=0, weights=weights)
+    if truth.shape[0] == 1:
+        return float(ari[0]), float(nmi[0])
     return ari, nmi
 
 

@@ -1,43 +1,61 @@
 """Predict downstream (transfer) scores of models from the geometry of their representations.
 
-With 10–30 models and dozens of metrics a regression can fit anything, so every design choice
-here is about not fooling ourselves:
+With 10–70 models and dozens of metrics a regression can fit anything, and models come in
+groups (the seeds of one recipe, the checkpoints of one run), so every design choice here is
+about not fooling ourselves:
 
 * metrics are z-scored on the training models only (inside each fold), so no metric dominates
   by its unit and no test-model information leaks into the scaling;
 * the regression is ridge, whose penalty shrinks the many correlated metrics together;
-* the penalty is chosen by an inner leave-one-out (efficient closed form) *inside* each outer
-  leave-one-model-out fold: nested cross-validation, the held-out model never picks the penalty;
+* the penalty is chosen by an inner cross-validation *inside* each outer fold (nested
+  cross-validation): leave one model out in closed form, or, when whole groups are held out,
+  inner folds that keep groups whole too, so near-duplicate group-mates never pick the penalty;
 * an optional univariate screening (``max_features``: keep the metrics most correlated with the
   score) is also redone inside each outer fold;
-* a permutation test (scores shuffled across models, the whole nested procedure rerun) says
-  how often chance alone reaches the observed R²;
-* baselines fitted the same way (RankMe alone, alpha alone, the training mean) sit beside
-  every number.
+* the bootstrap resamples whole groups, permutations shuffle across models and, for the
+  within-group statistics, only inside groups (the whole nested procedure rerun each time);
+* baselines scored the same way sit beside every number: one-metric label-free scores in their
+  papers' direction, the same with a learned sign, a ridge on the spectral metrics together,
+  and a ``reference`` of what the user knows without geometry (recipe, method,
+  hyperparameters), alone and combined with the profile: the gain answers "does the geometry
+  add to what I already know?".
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
 
 from manifold._backend import numpy_generator
-from manifold._checks import check_int
+from manifold._checks import check_choice, check_int
 from manifold.typing import Grouping, SeedLike, Splitter
+from manifold.zoo._evaluation import encode_reference, resample_indices
 from manifold.zoo._matrix import as_matrix, split_usable, warn_dropped
+from manifold.zoo._ridge import fit_task, held_out_sets, lomo, mean_lomo
+from manifold.zoo.evaluation import (
+    AGREEMENT,
+    BASELINES,
+    LABEL_FREE,
+    EvaluationPlan,
+    TransferEvaluation,
+    control_predictions,
+    evaluate_task,
+)
 
 if TYPE_CHECKING:
     from manifold.results import Profile
 
 __all__ = [
+    "AGREEMENT",
     "BASELINES",
     "DEFAULT_ALPHAS",
+    "LABEL_FREE",
     "TransferEvaluation",
     "TransferPredictor",
     "metric_correlations",
@@ -45,250 +63,8 @@ __all__ = [
 
 #: Default ridge penalties searched by the inner cross-validation: 10^-3 … 10^3 (13 values).
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
-#: One-metric baselines of :meth:`TransferPredictor.evaluate`: name -> profile column
-#: (``"*/lidar"``: the mean LiDAR over the profiled augmentation families, where views exist).
-BASELINES = {
-    "rankme": "semantic/rankme",
-    "alpha": "semantic/alpha",
-    "twonn": "semantic/twonn_dimension",
-    "lidar": "*/lidar",
-}
-#: Agreement columns of :meth:`TransferPredictor.evaluate`, per predictor and baseline.
-AGREEMENT = ("spearman", "spearman_low", "spearman_high", "kendall", "weighted_tau", "regret",
-             "top1", "top3", "r2")  # fmt: skip
 #: Fewest models a fit accepts (leave-one-out needs a few to spare).
 MIN_MODELS = 4
-
-
-class _TaskModel(NamedTuple):
-    """Ridge fit of one task on standardised metrics (coefficients in SD units)."""
-
-    columns: np.ndarray  # indices of the metrics used (after screening)
-    x_mean: np.ndarray
-    x_scale: np.ndarray
-    y_mean: float
-    y_scale: float
-    coef: np.ndarray  # score SD per metric SD
-    intercept: float
-    alpha: float
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        xs = (x[:, self.columns] - self.x_mean) / self.x_scale
-        return self.y_mean + self.y_scale * (self.intercept + xs @ self.coef)
-
-
-def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
-    scale = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
-    xs = (x - mean) / scale
-    xs[:, std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 0.0
-    return xs, mean, scale
-
-
-def _ridge_loo_errors(
-    u: np.ndarray, s: np.ndarray, y: np.ndarray, alphas: np.ndarray
-) -> np.ndarray:
-    """Leave-one-out squared errors of ridge with an unpenalised intercept, for every alpha.
-
-    For the hat matrix H_α = 11ᵀ/n + X_c (X_cᵀX_c + αI)⁻¹ X_cᵀ (X_c centred) the leave-one-out
-    residual is e_i / (1 − H_ii) exactly (a linear smoother), computed from the SVD
-    X_c = U diag(s) Vᵀ.
-
-    Returns:
-        (n_alphas, n) squared leave-one-out residuals (inf where a leverage is 1).
-    """
-    n = u.shape[0]
-    yc = y - y.mean()
-    s2 = s**2
-    shrink = s2[None, :] / (s2[None, :] + alphas[:, None])  # (A, r)
-    fitted = (shrink * (u.T @ yc)[None, :]) @ u.T  # (A, n), centred fitted values
-    leverage = 1.0 / n + shrink @ (u**2).T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        loo = (yc[None, :] - fitted) / (1.0 - leverage)
-    loo = np.where(1.0 - leverage > 1e-12, loo, np.inf)
-    return loo**2
-
-
-def _kfold_errors(
-    x: np.ndarray, y: np.ndarray, alphas: np.ndarray, cv: int | Splitter
-) -> np.ndarray:
-    """Squared held-out errors of ridge (intercept unpenalised) under a user splitter."""
-    from sklearn.model_selection import KFold
-
-    splitter = KFold(n_splits=cv) if isinstance(cv, (int, np.integer)) else cv
-    errors = np.zeros((alphas.size, x.shape[0]))
-    for train, test in splitter.split(x):
-        for a, alpha in enumerate(alphas):
-            coef, intercept = _ridge(x[train], y[train], float(alpha))
-            errors[a, test] = (y[test] - intercept - x[test] @ coef) ** 2
-    return errors
-
-
-def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
-    """Ridge coefficients and intercept (intercept unpenalised), through the SVD."""
-    xm, ym = x.mean(axis=0), y.mean()
-    u, s, vt = np.linalg.svd(x - xm, full_matrices=False)
-    coef = vt.T @ (s / (s**2 + alpha) * (u.T @ (y - ym)))
-    return coef, float(ym - xm @ coef)
-
-
-def _fit_task(
-    x: np.ndarray,
-    y: np.ndarray,
-    alphas: np.ndarray,
-    max_features: int | None,
-    cv: int | Splitter | None,
-) -> _TaskModel:
-    """Standardise, screen (optionally), choose the penalty by inner CV, fit ridge."""
-    xs, x_mean, x_scale = _standardise(x)
-    y_mean, y_std = float(y.mean()), float(y.std())
-    y_scale = y_std if y_std > 1e-12 * max(1.0, abs(y_mean)) else 1.0
-    ys = (y - y_mean) / y_scale
-    columns = np.arange(x.shape[1])
-    if max_features is not None and max_features < x.shape[1]:
-        # univariate screening on the training models only: |Pearson r| of each metric with y
-        corr = np.abs(xs.T @ ys) / len(ys)
-        columns = np.sort(np.argsort(-corr, kind="stable")[:max_features])
-        xs = xs[:, columns]
-    # xs and ys are centred (standardised on these models): one SVD serves the inner
-    # leave-one-out and the final fit
-    u, s, vt = np.linalg.svd(xs, full_matrices=False)
-    if cv is None:
-        errors = _ridge_loo_errors(u, s, ys, alphas)
-    else:
-        errors = _kfold_errors(xs, ys, alphas, cv)
-    best = int(np.argmin(errors.mean(axis=1)))
-    coef = vt.T @ (s / (s**2 + alphas[best]) * (u.T @ ys))
-    intercept = float(ys.mean() - xs.mean(axis=0) @ coef)
-    return _TaskModel(
-        columns, x_mean[columns], x_scale[columns], y_mean, y_scale, coef, intercept,
-        float(alphas[best]),
-    )  # fmt: skip
-
-
-def _folds(n: int, groups: np.ndarray | None) -> list[np.ndarray]:
-    """Held-out index sets: one model at a time, or one whole group at a time."""
-    if groups is None:
-        return [np.array([i]) for i in range(n)]
-    return [np.flatnonzero(groups == g) for g in pd.unique(groups)]
-
-
-def _lomo(
-    x: np.ndarray,
-    y: np.ndarray,
-    alphas: np.ndarray,
-    max_features: int | None,
-    cv: int | Splitter | None,
-    folds: list[np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out predictions (leave one model, or one group, out) and per-fold coefficients.
-
-    Everything (z-scoring, screening, the inner penalty search, the fit) runs on the training
-    models of each fold only.
-
-    Returns:
-        ``(predictions (n,), coefficients (n_folds, p))`` (coefficients 0 where screened out).
-    """
-    n, p = x.shape
-    folds = _folds(n, None) if folds is None else folds
-    pred = np.empty(n)
-    coefs = np.zeros((len(folds), p))
-    for f, test in enumerate(folds):
-        mask = np.ones(n, dtype=bool)
-        mask[test] = False
-        fit = _fit_task(x[mask], y[mask], alphas, max_features, cv)
-        pred[test] = fit.predict(x[test])
-        coefs[f, fit.columns] = fit.coef
-    return pred, coefs
-
-
-def _mean_lomo(y: np.ndarray, folds: list[np.ndarray] | None = None) -> np.ndarray:
-    """The intercept-only model under the same folds: each held-out set gets the training mean."""
-    folds = _folds(y.size, None) if folds is None else folds
-    pred = np.empty(y.size)
-    for test in folds:
-        mask = np.ones(y.size, dtype=bool)
-        mask[test] = False
-        pred[test] = y[mask].mean()
-    return pred
-
-
-def _r2(actual: np.ndarray, predicted: np.ndarray) -> float:
-    ss_tot = float(((actual - actual.mean()) ** 2).sum())
-    ss_res = float(((actual - predicted) ** 2).sum())
-    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-
-
-def _is_constant(values: np.ndarray) -> bool:
-    return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
-
-
-def _spearman(actual: np.ndarray, predicted: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    if _is_constant(predicted) or _is_constant(actual):
-        return float("nan")
-    return float(spearmanr(actual, predicted).statistic)
-
-
-def _bootstrap_spearman(
-    actual: np.ndarray,
-    predicted: np.ndarray,
-    n_bootstrap: int,
-    rng: np.random.Generator,
-    confidence: float = 0.95,
-) -> tuple[float, float]:
-    """Percentile interval of Spearman's rho over models resampled with replacement."""
-    from scipy.stats import rankdata
-
-    if n_bootstrap == 0 or _is_constant(predicted) or _is_constant(actual):
-        return float("nan"), float("nan")
-    idx = rng.integers(0, actual.size, size=(n_bootstrap, actual.size))
-    ra = rankdata(actual[idx], axis=1)
-    rp = rankdata(predicted[idx], axis=1)
-    ra -= ra.mean(axis=1, keepdims=True)
-    rp -= rp.mean(axis=1, keepdims=True)
-    denom = np.sqrt((ra**2).sum(axis=1) * (rp**2).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = np.where(denom > 0, (ra * rp).sum(axis=1) / denom, np.nan)
-    rho = rho[np.isfinite(rho)]
-    if rho.size == 0:
-        return float("nan"), float("nan")
-    tail = 100 * (1 - confidence) / 2
-    return float(np.percentile(rho, tail)), float(np.percentile(rho, 100 - tail))
-
-
-def _agreement(
-    actual: np.ndarray,
-    predicted: np.ndarray,
-    n_bootstrap: int = 0,
-    rng: np.random.Generator | None = None,
-) -> dict[str, float]:
-    """How well ``predicted`` ranks and fits ``actual`` (one value per model).
-
-    ``spearman`` (with a bootstrap percentile CI over models), ``kendall`` (tau-b),
-    ``weighted_tau`` (scipy's hyperbolically weighted tau: swaps among the top models count
-    more), ``regret`` (best actual score minus the actual score of the top-predicted model),
-    ``top1``/``top3`` (is the best model the top prediction / among the top three?) and ``r2``.
-    Rank statistics are NaN when the predictions are constant.
-    """
-    from scipy.stats import kendalltau, weightedtau
-
-    out = {"r2": _r2(actual, predicted), "spearman": _spearman(actual, predicted)}
-    low, high = _bootstrap_spearman(actual, predicted, n_bootstrap, rng or np.random.default_rng())
-    out["spearman_low"], out["spearman_high"] = low, high
-    if np.isnan(out["spearman"]):
-        out.update({k: float("nan") for k in ("kendall", "weighted_tau", "regret", "top1", "top3")})
-        return out
-    out["kendall"] = float(kendalltau(actual, predicted).statistic)
-    out["weighted_tau"] = float(weightedtau(actual, predicted).statistic)
-    best = int(np.argmax(actual))
-    order = np.argsort(-predicted, kind="stable")
-    out["regret"] = float(actual[best] - actual[order[0]])
-    out["top1"] = float(order[0] == best)
-    out["top3"] = float(best in order[:3])
-    return out
 
 
 def _as_scores(scores: pd.DataFrame | pd.Series) -> pd.DataFrame:
@@ -337,26 +113,6 @@ def _align(x: pd.DataFrame, y: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     return x.loc[y.index], y
 
 
-def _directed(x: np.ndarray, y: np.ndarray, folds: list[np.ndarray]) -> np.ndarray:
-    """A one-metric score ranked in the direction the training models show.
-
-    Held-out model i gets ``sign(corr(x, y) over the other folds) * x_i``. Ranking the raw
-    metric this way is how a label-free score is judged (RankMe: higher is better); ranking
-    the held-out *ridge* predictions instead would let the leave-one-out training mean,
-    ``(sum(y) - y_i) / (n - 1)``, which falls as ``y_i`` rises, dominate whenever the penalty
-    shrinks the slope, and push the rank correlation towards -1 for reasons unrelated to the
-    metric.
-    """
-    out = np.empty_like(x, dtype=float)
-    for test in folds:
-        mask = np.ones(x.size, dtype=bool)
-        mask[test] = False
-        xc, yc = x[mask] - x[mask].mean(), y[mask] - y[mask].mean()
-        direction = 1.0 if float(xc @ yc) >= 0 else -1.0
-        out[test] = direction * x[test]
-    return out
-
-
 def _baseline_column(full: pd.DataFrame, column: str) -> tuple[pd.DataFrame | None, str]:
     """The one-column matrix of a baseline (``"*/lidar"``: mean over families), or a reason."""
     if column.startswith("*/"):
@@ -377,6 +133,18 @@ def _baseline_column(full: pd.DataFrame, column: str) -> tuple[pd.DataFrame | No
     return frame, ""
 
 
+def _group_values(groups: Grouping | None, models: list[str], name: str) -> np.ndarray | None:
+    """One group label per model (``models`` order), or ``None``."""
+    if groups is None:
+        return None
+    if isinstance(groups, (str, bytes)) or not isinstance(groups, (Mapping, pd.Series)):
+        raise TypeError(f"{name} must be a mapping model -> group or a pandas Series, got "
+                        f"{type(groups).__name__}")  # fmt: skip
+    from manifold.zoo.clustering import align_groups
+
+    return align_groups(groups, models).to_numpy()
+
+
 def _check_controls(controls: Iterable[str] | None, models: pd.Index) -> set[str]:
     if controls is None:
         return set()
@@ -387,57 +155,6 @@ def _check_controls(controls: Iterable[str] | None, models: pd.Index) -> set[str
     if unknown:
         raise ValueError(f"controls {unknown} have no scores; scored models: {list(models)}")
     return names
-
-
-@dataclass
-class TransferEvaluation:
-    """Cross-validated evaluation of transfer prediction (:meth:`TransferPredictor.evaluate`).
-
-    Attributes:
-        table: One row per task (index ``task``): ``n_models``, ``n_features``, then the
-            agreement of the held-out predictions with the actual scores: ``spearman`` with its
-            bootstrap CI ``spearman_low``/``spearman_high``, ``kendall``, ``weighted_tau``,
-            ``regret`` (score points), ``top1``, ``top3``, ``r2`` next to ``null_r2`` (the
-            intercept-only model under the same folds), and ``p_value`` (permutation test of
-            ``spearman``); then the same agreement columns prefixed ``<baseline>_`` for each
-            one-metric baseline (``rankme``, ``alpha``, ``twonn``, ``lidar``).
-        predictions: Long table with columns ``task``, ``model``, ``control``, ``actual``,
-            ``predicted``, one column per baseline and ``mean`` (the intercept-only model): the
-            held-out predictions (controls are predicted by models fitted on every non-control
-            model).
-        null_spearman: Task -> Spearman rho of each permutation (behind ``p_value``).
-        notes: Things the reader should know: metrics left out, baselines that could not be
-            fitted, the cross-validation used, and the small-n caveat of R².
-    """
-
-    table: pd.DataFrame
-    predictions: pd.DataFrame
-    null_spearman: dict[str, np.ndarray] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def baselines(self) -> list[str]:
-        """Names of the baselines in :attr:`table`."""
-        return [c[: -len("_spearman")] for c in self.table.columns
-                if c.endswith("_spearman") and c != "spearman"]  # fmt: skip
-
-    def headline(self, task: str) -> str:
-        """One line: the prediction's Spearman [CI] and regret, and RankMe's, for ``task``."""
-        row = self.table.loc[task]
-
-        def part(prefix: str) -> str:
-            rho, lo, hi = (row.get(f"{prefix}{k}", np.nan) for k in
-                           ("spearman", "spearman_low", "spearman_high"))  # fmt: skip
-            regret = row.get(f"{prefix}regret", np.nan)
-            return f"rho {rho:+.2f} [{lo:+.2f}, {hi:+.2f}], regret {regret:.1f}"
-
-        line = f"{task}: profile {part('')} (p = {row['p_value']:.3f})"
-        if "rankme_spearman" in row.index:
-            line += f"; RankMe {part('rankme_')}"
-        return line
-
-    def __repr__(self) -> str:
-        return f"TransferEvaluation(\n{self.table.round(3).to_string()}\n)"
 
 
 class TransferPredictor(BaseEstimator):
@@ -562,7 +279,7 @@ class TransferPredictor(BaseEstimator):
         x, y, dropped = self._data(profiles, scores)
         xv = x.to_numpy()
         self.estimators_ = {
-            t: _fit_task(xv, y[t].to_numpy(), alphas, max_features, cv) for t in y.columns
+            t: fit_task(xv, y[t].to_numpy(), alphas, max_features, cv) for t in y.columns
         }
         self.feature_names_in_ = np.asarray(x.columns, dtype=object)
         self.n_features_in_ = x.shape[1]
@@ -616,54 +333,98 @@ class TransferPredictor(BaseEstimator):
         n_permutations: int = 200,
         seed: SeedLike = 0,
         controls: Iterable[str] | None = None,
+        *,
+        hold_out: str | None = None,
+        bootstrap_groups: bool | Grouping = True,
+        reference: pd.DataFrame | pd.Series | None = None,
     ) -> TransferEvaluation:
         """Cross-validated evaluation as the field judges label-free scores.
 
-        For every held-out fold (one model, or with ``groups`` one whole group) the whole
-        procedure (z-scoring, screening, inner CV for the penalty, ridge fit) runs on the other
-        models and predicts the held-out ones. The held-out predictions are then compared with
-        the actual scores across models:
+        For every held-out fold (one model, or one whole group) the whole procedure (z-scoring,
+        screening, inner CV for the penalty, ridge fit) runs on the other models and predicts
+        the held-out ones. The held-out predictions are then compared with the actual scores:
 
-        * rank agreement: Spearman rho with a 95 % percentile bootstrap CI over models
-          (``n_bootstrap`` resamples), Kendall tau-b, and ``scipy.stats.weightedtau``;
+        * rank agreement: Spearman rho with a 95 % percentile bootstrap interval
+          (``n_bootstrap`` resamples of whole groups, or of models), Kendall tau-b, and
+          ``scipy.stats.weightedtau``;
         * selection: ``regret`` = best actual score minus the actual score of the model
-          predicted best (score points), ``top1``/``top3``;
+          predicted best (in the scores' units), ``top1``/``top3``;
         * fit: ``r2`` = 1 - sum (y - yhat)^2 / sum (y - ybar)^2, next to ``null_r2``, the R² of
           the intercept-only model (training mean) under the same folds. With leave-one-out
           the null is 1 - (n/(n-1))^2 < 0 by construction, so read R² against it, not against 0;
-        * ``p_value``: scores shuffled across models ``n_permutations`` times, the whole
+        * ``p_value``: scores shuffled across all models ``n_permutations`` times, the whole
           evaluation rerun, p = (1 + #{rho_perm >= rho}) / (1 + n_permutations) (NaN if 0).
+          It asks "does the profile rank the models at all?"; when groups drive both the
+          metrics and the scores, read ``within_p_value`` instead;
+        * with ``groups``: ``within_spearman``, Spearman's rho of the held-out residuals after
+          subtracting each group's mean from the actual and from the predicted scores (models in
+          groups of one left out), its bootstrap interval, and ``within_p_value`` from
+          ``n_permutations`` shuffles of the scores inside each group (group effects kept),
+          the whole evaluation rerun each time.
+
+        The same columns, prefixed, are reported for every other predictor
+        (:attr:`TransferEvaluation.baselines`), all under the same folds and on the same
+        bootstrap resamples:
+
+        * ``<baseline>_``: each one-metric baseline of :data:`BASELINES` used without labels,
+          in the direction of :data:`LABEL_FREE` (RankMe, effective rank, LiDAR higher is
+          better; alpha closest to 1; TwoNN lower); its ``r2`` is NaN (no score scale);
+        * ``directed_<baseline>_``: the same metric ranked in the direction its correlation
+          with the score shows on the training folds (labels used), R² from a one-metric ridge;
+        * ``spectral_``: a ridge on the baseline metrics together;
+        * with ``reference``: ``reference_`` (a ridge on the reference alone), ``combined_``
+          (the profile's metrics and the reference together) and ``gain_spearman`` =
+          combined - reference with a paired bootstrap interval (``gain_spearman_low``,
+          ``gain_spearman_high``): what the geometry adds to what is already known.
 
         The models are taken in name order (as by :meth:`fit` and :meth:`drivers`), so for a
         given ``seed`` the folds, intervals and p-values do not depend on the order of the rows
-        (the predictions table keeps the order given).
-
-        One-metric baselines (:data:`BASELINES`: RankMe, alpha, TwoNN, and LiDAR where the
-        profiles have views) get the same agreement columns. Their rank statistics, regret and
-        top-k rank the metric itself in the direction of its correlation with the score on the
-        training folds (``sign * metric``, as a label-free score is judged); their ``r2`` and
-        their column in :attr:`TransferEvaluation.predictions` come from a one-metric ridge
-        fitted like the profile's.
+        (the predictions table keeps the order given). The bootstrap, the permutations across
+        models and those inside groups draw from three independent streams of ``seed``, so the
+        intervals do not change with ``n_permutations``.
 
         Args:
             profiles: A Profile or DataFrame (models × metrics).
             scores: DataFrame models × tasks, or a Series.
-            groups: Mapping model -> group (or a Series). ``None``: leave one model out;
-                otherwise hold out one whole group at a time (e.g. a recipe or a method).
-            n_bootstrap: Bootstrap resamples for the Spearman CIs (0: no CI).
-            n_permutations: Permutations for the p-value.
+            groups: Mapping model -> group (or a Series): a recipe, a training run, a method.
+                Used for the held-out folds (see ``hold_out``), the inner folds of a grouped
+                evaluation, the cluster bootstrap and the within-group statistics.
+            n_bootstrap: Bootstrap resamples for the intervals (0: no interval).
+            n_permutations: Permutations for each p-value (0: none).
             seed: Seed of the bootstrap and the permutations (int or numpy Generator).
             controls: Models (e.g. untrained and supervised encoders) kept out of the fit and
-                of every agreement statistic; they are predicted by a model fitted on all
-                other models and listed in :attr:`TransferEvaluation.predictions` with
-                ``control=True``.
+                of every statistic; they are predicted by a model fitted on all other models
+                and listed in :attr:`TransferEvaluation.predictions` with ``control=True``.
+            hold_out: ``"group"`` (the default with ``groups``): hold out one whole group at a
+                time, and choose the penalty by inner folds that keep groups whole;
+                ``"model"`` (the default without): leave one model out, inner leave-one-out.
+            bootstrap_groups: ``True``: resample whole ``groups`` (models when there are none);
+                ``False``: resample models; a mapping model -> group: resample those groups.
+            reference: What is known without geometry, a DataFrame indexed by model (e.g. 0/1
+                columns for the augmentation families of the recipe, the method, a
+                hyperparameter); text columns become one indicator per level. Controls need a
+                row only to be predicted by it.
 
         Returns:
             A :class:`TransferEvaluation`.
+
+        Examples:
+            >>> import numpy as np, pandas as pd
+            >>> rng = np.random.default_rng(0)
+            >>> models = [f"m{i}" for i in range(24)]
+            >>> group = pd.Series([f"g{i // 4}" for i in range(24)], index=models)
+            >>> x = pd.DataFrame(rng.normal(size=(24, 3)), index=models, columns=["a", "b", "c"])
+            >>> y = pd.Series(x["a"] + 0.1 * rng.normal(size=24), index=models, name="task")
+            >>> ev = TransferPredictor().evaluate(x, y, groups=group, n_permutations=0,
+            ...                                   n_bootstrap=100)
+            >>> bool(ev.table.loc["task", "within_spearman"] > 0.8)
+            True
         """
         alphas, max_features, cv = self._alphas(), self._max_features(), self._cv()
         n_permutations = check_int(n_permutations, "n_permutations", minimum=0)
         n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+        if hold_out is not None:
+            check_choice(hold_out, "hold_out", ("model", "group"))
         x_all = as_matrix(profiles, statistic=self.statistic, metrics=self.features)
         y_all = _as_scores(scores)
         control_names = _check_controls(controls, y_all.index)
@@ -671,23 +432,27 @@ class TransferPredictor(BaseEstimator):
         x, y, dropped = self._data(x_all.loc[[m for m in x_all.index if m not in control_names]],
                                    y_all.loc[keep])  # fmt: skip
         given = keep  # _data takes the models in name order; the predictions table keeps this one
+        models = list(y.index)
         full = as_matrix(profiles, statistic=self.statistic)
-        rng = numpy_generator(seed)
-        group_values = None
-        if groups is not None:
-            from manifold.zoo.clustering import align_groups
-
-            group_values = align_groups(groups, list(y.index)).to_numpy()
+        boot_rng, perm_rng, within_rng = numpy_generator(seed).spawn(3)
+        group_values = _group_values(groups, models, "groups")
+        hold_out = hold_out or ("group" if group_values is not None else "model")
+        if hold_out == "group":
+            if group_values is None:
+                raise ValueError("hold_out='group' needs groups (a mapping model -> group)")
             if len(pd.unique(group_values)) < 3:
                 raise ValueError(
                     "grouped cross-validation needs at least 3 groups among the evaluated "
                     f"models, got {len(pd.unique(group_values))}"
                 )
-        folds = _folds(len(y), group_values)
-        xv = x.to_numpy()
+        folds = held_out_sets(len(y), group_values if hold_out == "group" else None)
+        if isinstance(bootstrap_groups, bool):
+            boot_groups = group_values if bootstrap_groups else None
+        else:
+            boot_groups = _group_values(bootstrap_groups, models, "bootstrap_groups")
         notes: list[str] = [f"metric {m!r} left out: {why}" for m, why in dropped.items()]
         warn_dropped("TransferPredictor", dropped, len(dropped) + x.shape[1])
-        baseline_x: dict[str, np.ndarray | None] = {}
+        baseline_frames: dict[str, pd.DataFrame | None] = {}
         for name, column in BASELINES.items():
             col, why = _baseline_column(full, column)
             if col is None:
@@ -695,82 +460,100 @@ class TransferPredictor(BaseEstimator):
                 notes.append(note)
                 if "non-finite" in why:  # a missing column is normal (no views); NaN is not
                     warnings.warn(note, UserWarning, stacklevel=2)
-            baseline_x[name] = col
-        cv_text = (
-            "leave one model out"
-            if groups is None
-            else f"leave one group out ({len(folds)} groups)"
-        )
+            baseline_frames[name] = col
+        baselines = {name: None if col is None else col.loc[models].to_numpy()[:, 0]
+                     for name, col in baseline_frames.items()}  # fmt: skip
+        available = [v for v in baselines.values() if v is not None]
+        ref = ref_all = None
+        if reference is not None:
+            known = set(map(str, reference.index)) if hasattr(reference, "index") else set()
+            ref_all = encode_reference(
+                reference, models + [m for m in sorted(control_names) if m in known]
+            )
+            ref = ref_all.loc[models]
+        plan = EvaluationPlan(
+            x=x.to_numpy(), folds=folds,
+            inner_groups=group_values if hold_out == "group" else None,
+            groups=group_values,
+            resamples=resample_indices(len(y), boot_groups, n_bootstrap, boot_rng)
+            if n_bootstrap else [],
+            alphas=alphas, max_features=max_features, cv=cv, baselines=baselines,
+            spectral=np.column_stack(available) if len(available) >= 2 else None,
+            reference=None if ref is None else ref.to_numpy(),
+        )  # fmt: skip
+        if len(available) < 2:
+            notes.append("fewer than two baseline metrics: no spectral ridge")
+        n_groups = 0 if group_values is None else len(pd.unique(group_values))
+        cv_text = ("leave one model out" if hold_out == "model"
+                   else f"leave one group out ({len(folds)} groups; inner folds keep groups "
+                   "whole)")  # fmt: skip
         notes.append(f"{cv_text}; {len(y)} models" + (f", controls apart: {sorted(control_names)}"
                                                       if control_names else ""))  # fmt: skip
+        if n_bootstrap:
+            n_boot_groups = 0 if boot_groups is None else len(pd.unique(boot_groups))
+            notes.append(f"bootstrap: {n_bootstrap} resamples of "
+                         + (f"{n_boot_groups} groups (whole groups)" if n_boot_groups
+                            else f"{len(y)} models"))  # fmt: skip
+        if ref is not None:
+            notes.append(f"reference: {ref.shape[1]} column(s) {list(ref.columns)}")
+        if group_values is not None and plan.within_mask() is None:
+            notes.append("no group has two or more models: no within-group statistics")
         if len(y) < 20:
             notes.append(f"R² over {len(y)} models is noisy; read it next to null_r2 and the "
                          "rank statistics' CIs")  # fmt: skip
 
-        rows, preds, null = [], [], {}
+        rows, preds, null, null_within = [], [], {}, {}
         for task in y.columns:
             yt = y[task].to_numpy()
-            pred, _ = _lomo(xv, yt, alphas, max_features, cv, folds)
-            row: dict[str, float] = {"n_models": len(yt), "n_features": xv.shape[1]}
-            row.update(_agreement(yt, pred, n_bootstrap, rng))
-            null_pred = _mean_lomo(yt, folds)
-            row["null_r2"] = _r2(yt, null_pred)
-            if n_permutations and np.isfinite(row["spearman"]):
-                perm = np.array([
-                    _spearman(yp, _lomo(xv, yp, alphas, max_features, cv, folds)[0])
-                    for yp in (yt[rng.permutation(yt.size)] for _ in range(n_permutations))
-                ])  # fmt: skip
-                null[task] = perm
-                row["p_value"] = (1 + int((perm >= row["spearman"]).sum())) / (1 + n_permutations)
-            else:
-                row["p_value"] = float("nan")
-            pred_table = {"task": task, "model": list(y.index), "control": False, "actual": yt,
-                          "predicted": pred}  # fmt: skip
-            for name, col in baseline_x.items():
-                if col is None:
-                    bp = np.full(yt.size, np.nan)
-                    stats = {k: np.nan for k in AGREEMENT}
-                else:
-                    xb = col.loc[y.index].to_numpy()
-                    bp = _lomo(xb, yt, alphas, None, cv, folds)[0]
-                    stats = _agreement(yt, _directed(xb[:, 0], yt, folds), n_bootstrap, rng)
-                    stats["r2"] = _r2(yt, bp)
-                pred_table[name] = bp
-                row.update({f"{name}_{k}": stats[k] for k in AGREEMENT})
-            pred_table["mean"] = null_pred
+            # thousands of SVDs of (models × metrics) matrices: threads only add overhead
+            with threadpool_limits(limits=1):
+                stats, task_scores, nulls = evaluate_task(plan, yt, n_permutations, perm_rng,
+                                                          within_rng)  # fmt: skip
+            row: dict[str, float] = {"n_models": len(yt), "n_features": x.shape[1],
+                                     "n_groups": n_groups, **stats}  # fmt: skip
+            if "spearman" in nulls:
+                null[task] = nulls["spearman"]
+            if "within" in nulls:
+                null_within[task] = nulls["within"]
             rows.append(pd.Series(row, name=task))
-            frame = pd.DataFrame(pred_table)
+            table = {"task": task, "model": models, "control": False}
+            if group_values is not None:
+                table["group"] = group_values
+            table.update({"actual": yt, "predicted": task_scores[""]})
+            table.update({k: v for k, v in task_scores.items() if k})
+            table["mean"] = mean_lomo(yt, folds)
+            frame = pd.DataFrame(table)
             frame = frame.iloc[pd.Index(frame["model"]).get_indexer(given)].reset_index(drop=True)
             if control_names:
                 frame = pd.concat([frame, self._control_predictions(
-                    x, y, task, x_all, y_all, control_names, baseline_x, alphas, max_features, cv
+                    plan, task, yt, x, x_all, y_all, control_names, baseline_frames, ref_all
                 )], ignore_index=True)  # fmt: skip
             preds.append(frame)
         table = pd.DataFrame(rows)
         table.index.name = "task"
-        table[["n_models", "n_features"]] = table[["n_models", "n_features"]].astype(int)
-        return TransferEvaluation(table, pd.concat(preds, ignore_index=True), null, notes)
+        counts = ["n_models", "n_features", "n_groups"]
+        table[counts] = table[counts].astype(int)
+        return TransferEvaluation(table, pd.concat(preds, ignore_index=True), null, notes,
+                                  null_within)  # fmt: skip
 
     @staticmethod
-    def _control_predictions(x, y, task, x_all, y_all, controls, baseline_x, alphas,
-                             max_features, cv) -> pd.DataFrame:  # fmt: skip
+    def _control_predictions(plan, task, yt, x, x_all, y_all, controls, baseline_frames,
+                             reference) -> pd.DataFrame:  # fmt: skip
         """Controls predicted by fits on every non-control model (never part of the stats)."""
         names = sorted(controls)
         missing = [m for m in names if m not in x_all.index]
         if missing:
             raise ValueError(f"controls without a profile: {missing}")
-        fit = _fit_task(x.to_numpy(), y[task].to_numpy(), alphas, max_features, cv)
         xc = x_all.loc[names, list(x.columns)].to_numpy()
+        new = {name: None if col is None or not set(names) <= set(col.index)
+               else col.loc[names].to_numpy()[:, 0]
+               for name, col in baseline_frames.items()}  # fmt: skip
+        ref = None
+        if reference is not None and set(names) <= set(reference.index):
+            ref = reference.loc[names].to_numpy()
         out = {"task": task, "model": names, "control": True,
-               "actual": y_all.loc[names, task].to_numpy(),
-               "predicted": fit.predict(xc)}  # fmt: skip
-        for name, col in baseline_x.items():
-            if col is None or not set(names) <= set(col.index):
-                out[name] = np.full(len(names), np.nan)
-                continue
-            bfit = _fit_task(col.loc[y.index].to_numpy(), y[task].to_numpy(), alphas, None, cv)
-            out[name] = bfit.predict(col.loc[names].to_numpy())
-        out["mean"] = np.full(len(names), float(y[task].mean()))
+               "actual": y_all.loc[names, task].to_numpy()}  # fmt: skip
+        out.update(control_predictions(plan, yt, xc, new, ref))
         return pd.DataFrame(out)
 
     def drivers(
@@ -793,7 +576,7 @@ class TransferPredictor(BaseEstimator):
         xv = x.to_numpy()
         frames = []
         for task in self.tasks_:
-            _, folds = _lomo(xv, y[task].to_numpy(), alphas, max_features, cv)
+            _, folds = lomo(xv, y[task].to_numpy(), alphas, max_features, cv)
             coef = self.coef_.loc[task].to_numpy()
             frame = pd.DataFrame({
                 "task": task,
