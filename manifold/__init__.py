@@ -51,6 +51,7 @@ _EXPORTS = {
     "profile_zoo": "manifold.runner",
     "rankme": "manifold.spectral",
     "same_source_rate": "manifold.metrics",
+    "select": "manifold.zoo",
     "spectrum": "manifold.spectral",
     "spread_ratio": "manifold.metrics",
     "stable_rank": "manifold.spectral",

@@ -14,3 +14,12 @@ def test_readme_python_example_runs(capsys):
         exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     out = capsys.readouterr().out
     assert "semantic/rankme" in out  # the profile matrix was printed
+
+
+def test_analysis_page_example_runs(capsys):
+    """The first example of docs/analysis.md (clustering and transfer) runs as written."""
+    text = (ROOT / "docs" / "analysis.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+    exec(compile(code, "docs/analysis.md", "exec"), {"__name__": "analysis"})
+    out = capsys.readouterr().out
+    assert "directed_rankme_spearman" in out and "crop/m0" in out
