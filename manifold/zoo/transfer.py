@@ -360,7 +360,11 @@ class TransferPredictor(BaseEstimator):
           subtracting each group's mean from the actual and from the predicted scores (models in
           groups of one left out), its bootstrap interval, and ``within_p_value`` from
           ``n_permutations`` shuffles of the scores inside each group (group effects kept),
-          the whole evaluation rerun each time.
+          the whole evaluation rerun each time. Leaving one model out, a held-out model's
+          group-mates stay in the training set and pull its prediction towards their own
+          scores, which biases the within-group rho down (a predictor that cannot tell
+          group-mates apart scores -1, as the training mean does); ``hold_out="group"``, where
+          a whole group is predicted by a fit that never saw it, has no such bias.
 
         The same columns, prefixed, are reported for every other predictor
         (:attr:`TransferEvaluation.baselines`), all under the same folds and on the same
