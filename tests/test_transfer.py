@@ -323,8 +323,9 @@ def test_grouped_cv_holds_out_whole_groups():
                            for g in range(6)])  # fmt: skip
     ss = ((yv - null) ** 2).sum() / ((yv - yv.mean()) ** 2).sum()
     assert ev.table.loc["task", "null_r2"] == pytest.approx(1 - ss)
-    assert any("leave one group out (6 groups; inner folds keep groups whole" in n
-               for n in ev.notes)
+    assert any(
+        "leave one group out (6 groups; inner folds keep groups whole" in n for n in ev.notes
+    )
     with pytest.raises(ValueError, match="at least 3 groups"):
         TransferPredictor().evaluate(x, y, groups={m: m < "model5" for m in x.index})
 
