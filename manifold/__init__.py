@@ -20,6 +20,7 @@ _EXPORTS = {
     "DegenerateWarning": "manifold._checks",
     "Embedder": "manifold.embed",
     "KNNGraph": "manifold.graphs",
+    "Monitor": "manifold.monitor",
     "NNKGraph": "manifold.graphs",
     "PointMetric": "manifold._summary",
     "PowerLawFit": "manifold.spectral",

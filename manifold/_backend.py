@@ -45,6 +45,8 @@ _EXTRAS = {
     "pyarrow": "test",
     "dask": "dask",
     "distributed": "dask",
+    "lightning": "lightning",
+    "pytorch_lightning": "lightning",
 }
 
 _warned: set[str] = set()

@@ -24,7 +24,7 @@ from torch import nn
 from manifold import __version__
 from manifold._backend import resolve_device, seed_int, show_progress, warn_once
 from manifold._cache import Hasher, entry_path, load_entry, save_entry
-from manifold._checks import check_choice, check_int
+from manifold._checks import as_tensor, check_choice, check_int
 from manifold.augment import (
     callable_identity,
     check_images,
@@ -507,25 +507,47 @@ class Embedder:
         cached = self._load(key)
         if cached is not None:
             return cached
-        per_chunk = max(1, self.batch_size // n_views)
+        per_chunk = self._views_per_chunk(n_views)
         stream = iter_views(x, family, n_views, base_seed, per_chunk, device=self.device)
-        out: torch.Tensor | None = None
-        with self._session():
-            for index, chunk in self._bar(stream, -(-n // per_chunk), f"views ({n_views}/image)"):
-                b = chunk.shape[0]
-                flat = chunk.reshape(b * n_views, *chunk.shape[2:])
-                feats = torch.cat(
-                    [
-                        self._forward(flat[i : i + self.batch_size])
-                        for i in range(0, flat.shape[0], self.batch_size)
-                    ]
-                )
-                if out is None:
-                    out = torch.empty((n, n_views, feats.shape[1]), dtype=torch.float32)
-                out[index] = feats.reshape(b, n_views, -1)
-        assert out is not None
+        out = self._embed_view_stream(stream, n, n_views)
         self._save(key, out)
         return out
+
+    def embed_drawn_views(self, views: Any) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Embeddings of views drawn beforehand, e.g. by :func:`manifold.views`, kept and reused.
+
+        The views are batched as :meth:`embed_views` batches the views it draws, so for
+        ``v = manifold.views(images, family, K, seed)`` the result equals
+        ``embed_views(images, family, K, seed)`` number for number. Their values are not checked
+        against [0, 1] (an augmentation may overshoot it by a rounding error), and the result
+        is not cached.
+
+        Args:
+            views: Views of shape (N, K, C, H, W), numpy or torch, on any device.
+
+        Returns:
+            float32 CPU tensor of shape (N, K, D); with ``layers``, a dict layer ->
+            (N, K, D_layer).
+
+        Examples:
+            >>> import torch
+            >>> from torch import nn
+            >>> from manifold import views
+            >>> images = torch.rand(6, 3, 8, 8)
+            >>> emb = Embedder(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(2)), progress=False)
+            >>> drawn = views(images, "flip", n_views=3, seed=1)
+            >>> bool((emb.embed_drawn_views(drawn) == emb.embed_views(images, "flip", 3, 1)).all())
+            True
+        """
+        v, _ = as_tensor(views, "views", dims=("N", "K", "C", "H", "W"), dtype=torch.float32)
+        n, n_views = v.shape[:2]
+        per_chunk = self._views_per_chunk(n_views)
+        stream = ((slice(i, i + per_chunk), v[i : i + per_chunk]) for i in range(0, n, per_chunk))
+        if self.layers is not None:
+            out: dict[str, torch.Tensor] = {}
+            self._embed_view_stream_layers(stream, n, n_views, list(self.layers), out)
+            return {name: out[name] for name in self.layers}
+        return self._embed_view_stream(stream, n, n_views)
 
     def cache_key(
         self,
@@ -704,25 +726,56 @@ class Embedder:
         )
         missing = [name for name in self.layers if name not in out]
         if missing:
-            per_chunk = max(1, self.batch_size // n_views)
+            per_chunk = self._views_per_chunk(n_views)
             stream = iter_views(x, family, n_views, base_seed, per_chunk, device=self.device)
-            desc = f"views ({n_views}/image, {len(missing)} layers)"
-            with self._session(missing):
-                for index, chunk in self._bar(stream, -(-n // per_chunk), desc):
-                    b = chunk.shape[0]
-                    flat = chunk.reshape(b * n_views, *chunk.shape[2:])
-                    parts = [
-                        self._forward_layers(flat[i : i + self.batch_size])
-                        for i in range(0, flat.shape[0], self.batch_size)
-                    ]
-                    for name in missing:
-                        feats = torch.cat([p[name] for p in parts])
-                        if name not in out:
-                            out[name] = torch.empty((n, n_views, feats.shape[1]))
-                        out[name][index] = feats.reshape(b, n_views, -1)
+            self._embed_view_stream_layers(stream, n, n_views, missing, out)
             for name in missing:
                 self._save(keys[name], out[name])
         return {name: out[name] for name in self.layers}
+
+    def _views_per_chunk(self, n_views: int) -> int:
+        """Images whose K views make one chunk: at most ``batch_size`` views (at least 1 image)."""
+        return max(1, self.batch_size // n_views)
+
+    def _embed_view_stream(self, stream: Iterator, n: int, n_views: int) -> torch.Tensor:
+        """(N, K, D) features of a stream of ``(index, (b, K, C, H, W) views)`` chunks."""
+        n_chunks = -(-n // self._views_per_chunk(n_views))
+        out: torch.Tensor | None = None
+        with self._session():
+            for index, chunk in self._bar(stream, n_chunks, f"views ({n_views}/image)"):
+                b = chunk.shape[0]
+                flat = chunk.reshape(b * n_views, *chunk.shape[2:]).to(self.device)
+                feats = torch.cat(
+                    [
+                        self._forward(flat[i : i + self.batch_size])
+                        for i in range(0, flat.shape[0], self.batch_size)
+                    ]
+                )
+                if out is None:
+                    out = torch.empty((n, n_views, feats.shape[1]), dtype=torch.float32)
+                out[index] = feats.reshape(b, n_views, -1)
+        assert out is not None
+        return out
+
+    def _embed_view_stream_layers(
+        self, stream: Iterator, n: int, n_views: int, missing: list[str], out: dict
+    ) -> None:
+        """Fill ``out[layer]`` (N, K, D_layer) for the ``missing`` layers from a view stream."""
+        n_chunks = -(-n // self._views_per_chunk(n_views))
+        desc = f"views ({n_views}/image, {len(missing)} layers)"
+        with self._session(missing):
+            for index, chunk in self._bar(stream, n_chunks, desc):
+                b = chunk.shape[0]
+                flat = chunk.reshape(b * n_views, *chunk.shape[2:]).to(self.device)
+                parts = [
+                    self._forward_layers(flat[i : i + self.batch_size])
+                    for i in range(0, flat.shape[0], self.batch_size)
+                ]
+                for name in missing:
+                    feats = torch.cat([p[name] for p in parts])
+                    if name not in out:
+                        out[name] = torch.empty((n, n_views, feats.shape[1]))
+                    out[name][index] = feats.reshape(b, n_views, -1)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if not self.amp:

@@ -1,8 +1,8 @@
 """The profiling engine: a registry of metrics and a per-model context that builds things once.
 
 Every driver (:func:`manifold.profile`, each job of :func:`manifold.profile_zoo`,
-:func:`manifold.profile_large`) asks the same questions through this module, so two drivers
-given the same embeddings give the same numbers:
+:func:`manifold.profile_large`, each call of a :class:`manifold.Monitor`) asks the same questions
+through this module, so two drivers given the same embeddings give the same numbers:
 
 * :data:`REGISTRY` lists each metric of a profile: its name, the manifold it describes (the
   semantic manifold or an augmentation family), what it needs (the spectrum, the kNN graph, the
@@ -522,24 +522,34 @@ REGISTRY: tuple[Metric, ...] = (
 
 
 def metrics_for(
-    manifold: str, options: Iterable[str] = (), needs: Iterable[str] | None = None
+    manifold: str,
+    options: Iterable[str] = (),
+    needs: Iterable[str] | None = None,
+    names: Iterable[str] | None = None,
 ) -> list[Metric]:
     """The registry entries of ``manifold`` whose option is on (and, if given, whose needs fit).
+
+    ``names`` keeps only the entries of those names (a name of the other manifold, or of no
+    entry, selects nothing here), in registry order.
 
     Examples:
         >>> [m.name for m in metrics_for("semantic", needs={"spectrum"})][:3]
         ['rankme', 'effective_rank', 'stable_rank']
         >>> len(metrics_for("semantic", options={"curvature"})) - len(metrics_for("semantic"))
         2
+        >>> [m.name for m in metrics_for("family", names=["rankme", "alpha", "spread_ratio"])]
+        ['spread_ratio', 'rankme']
     """
     options = set(options)
     allowed = None if needs is None else set(needs)
+    wanted = None if names is None else set(names)
     return [
         m
         for m in REGISTRY
         if m.manifold == manifold
         and (m.option is None or m.option in options)
         and (allowed is None or set(m.needs) <= allowed)
+        and (wanted is None or m.name in wanted)
     ]
 
 
@@ -548,15 +558,17 @@ def record_semantic(
     options: Iterable[str] = (),
     recorder: Recorder | None = None,
     needs: Iterable[str] | None = None,
+    names: Iterable[str] | None = None,
 ) -> None:
     """Record every semantic-manifold metric of ``ctx`` (graphs built before the metrics).
 
     Rows go to ``recorder`` (default: the context's); ``needs`` restricts the metrics to those
-    that need no more (e.g. ``{"spectrum"}`` for the spectral metrics alone). With a bootstrap
-    in the context, each recorded value and mean gets its ``"se"`` row.
+    that need no more (e.g. ``{"spectrum"}`` for the spectral metrics alone), and ``names`` to
+    the registry entries of those names (see :func:`metrics_for`); only what they need is
+    built. With a bootstrap in the context, each recorded value and mean gets its ``"se"`` row.
     """
     rec = ctx.recorder if recorder is None else recorder
-    entries = metrics_for(SEMANTIC, options, needs)
+    entries = metrics_for(SEMANTIC, options, needs, names)
     if any("spectrum" in m.needs for m in entries):
         ctx.available("spectrum")
     # the graphs are built up front, so a failing graph is reported before the metrics
@@ -572,16 +584,21 @@ def record_semantic(
 
 
 def record_family(
-    ctx: ModelContext, family: str, views: torch.Tensor, recorder: Recorder | None = None
+    ctx: ModelContext,
+    family: str,
+    views: torch.Tensor,
+    recorder: Recorder | None = None,
+    names: Iterable[str] | None = None,
 ) -> None:
     """Record every metric of one augmentation family (``views`` validated, ``(N, K, D)``).
 
     Rows go to ``recorder`` (default: the context's); the semantic graphs come from ``ctx``.
+    ``names`` keeps only the registry entries of those names (see :func:`metrics_for`).
     With a bootstrap in the context, each recorded value and mean gets its ``"se"`` row.
     """
     rec = ctx.recorder if recorder is None else recorder
     results: dict[str, Any] = {}
-    for metric in metrics_for(FAMILY):
+    for metric in metrics_for(FAMILY, names=names):
         result = rec.run(family, metric.name, lambda m=metric: m.compute(ctx, views))
         _collect(results, metric.name, result)
     if ctx.bootstrap is not None:

@@ -110,6 +110,34 @@ def test_embed_views_streams(images, monkeypatch):
     assert max(sizes) <= 6 and sum(sizes) == 33
 
 
+@pytest.mark.parametrize("batch_size", [4, 6, 64])  # K = 3: chunks of 1, 2 and 21 images
+def test_embed_drawn_views_equals_embed_views(images, batch_size):
+    model = Counting()
+    emb = Embedder(model, layer="features.4", batch_size=batch_size, progress=False)
+    drawn = views(images, "crop", n_views=3, seed=2)
+    before = drawn.clone()
+    got = emb.embed_drawn_views(drawn)
+    # the same batches as embed_views: the same numbers, bit for bit
+    assert torch.equal(got, emb.embed_views(images, "crop", n_views=3, seed=2))
+    assert torch.equal(drawn, before) and got.shape == (11, 3, 5)
+    # several layers at once: each layer's views as its own Embedder embeds them
+    sweep = Embedder(model, layers=["features.1", "features.4"], batch_size=batch_size,
+                     progress=False).embed_drawn_views(drawn.numpy())  # fmt: skip
+    assert list(sweep) == ["features.1", "features.4"] and torch.equal(sweep["features.4"], got)
+    one = Embedder(model, layer="features.1", batch_size=batch_size, progress=False)
+    assert torch.equal(sweep["features.1"], one.embed_views(images, "crop", n_views=3, seed=2))
+
+
+def test_embed_drawn_views_accepts_views_that_overshoot_the_unit_range(images):
+    emb = Embedder(Counting(), progress=False)
+    drawn = views(images, "flip", n_views=2, seed=0)
+    drawn = drawn / drawn.max() * 1.000001  # a rounding error above 1
+    assert float(drawn.max()) > 1.0
+    assert emb.embed_drawn_views(drawn).shape == (11, 2, 4)
+    with pytest.raises(ValueError, match=r"expected views of shape \(N, K, C, H, W\)"):
+        emb.embed_drawn_views(drawn[0])
+
+
 def test_cache_hit_skips_model(images, tmp_path):
     model = Counting()
     emb = Embedder(model, layer="features.4", cache_dir=tmp_path, progress=False)

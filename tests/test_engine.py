@@ -4,6 +4,7 @@ That the drivers and the public functions agree is tests/test_harness.py.
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -16,6 +17,7 @@ from manifold.engine import (
     Recorder,
     metrics_for,
     mle_neighbours,
+    record_family,
     record_semantic,
     search_neighbours,
 )
@@ -65,6 +67,34 @@ def test_context_builds_each_graph_once_and_reports_a_failed_build_once(knn_call
     bad = Recorder("c")
     record_semantic(ModelContext(torch.zeros(30, 4, dtype=torch.float64), 5, bad))
     assert [f["metric"] for f in bad.failures].count("alpha") == 1
+
+
+def test_names_select_registry_entries_and_build_only_what_they_need(knn_calls):
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(60, 12, generator=gen, dtype=torch.float64)  # alpha fits ranks 6..12
+    views = z[:, None, :] + 0.1 * torch.randn(60, 3, 12, generator=gen, dtype=torch.float64)
+    rec = Recorder("m")
+    ctx = ModelContext(z, 5, rec)
+    record_semantic(ctx, names={"rankme", "alpha", "spread_ratio"})
+    assert knn_calls == []  # spectral metrics only: no graph
+    record_family(ctx, "f", views, names={"rankme", "alpha", "spread_ratio"})
+    assert knn_calls == [20]  # the spread ratio's kNN graph; no NNK graph
+    assert "nnk" not in ctx._built
+    table = rec.table()
+    got = list(zip(table["manifold"], table["metric"], strict=True))
+    assert list(dict.fromkeys(got)) == [
+        ("semantic", "rankme"), ("semantic", "alpha"), ("semantic", "alpha_r2"),
+        ("f", "spread_ratio"), ("f", "rankme"),
+    ]  # fmt: skip
+    # the same numbers as the full record
+    full = Recorder("m")
+    everything = ModelContext(z, 5, full)
+    record_semantic(everything)
+    record_family(everything, "f", views)
+    ref = full.table().set_index(["manifold", "metric", "statistic"])["value"]
+    mine = table.set_index(["manifold", "metric", "statistic"])["value"]
+    pd.testing.assert_series_equal(mine, ref.loc[mine.index])
+    assert metrics_for("semantic", names=["spread_ratio"]) == []
 
 
 class _Net(nn.Module):
