@@ -1,0 +1,247 @@
+"""Selecting a checkpoint without labels, on the sweep zoo (docs/selection.md).
+
+The sweep zoo (``load_zoo(zoo="sweep")``, trained by ``train_sweep_zoo.py``) has 8 **groups**
+(4 recipes × SimCLR/VICReg), each of 20 candidates: 5 settings of the objective's main
+hyperparameter × checkpoints after epochs 1, 3, 7 and 15. Within a group the recipe is the
+same for every candidate, so what is known without geometry cannot choose among them. This
+script profiles every candidate with the factor zoo's settings (families crop, color,
+rotation, flip, blur; K = 8, k = 10; 500 factor-MNIST test images; 30 bootstrap resamples for
+the standard errors), caches the profile in ``docs/sweep_zoo_profile.csv``, and selects within
+each group with:
+
+* every one-metric criterion in its paper's direction (``manifold.select(by=...)``): RankMe,
+  effective rank, LiDAR (mean over families), alpha closest to 1, TwoNN lower;
+* the profile's ``TransferPredictor`` fitted on the **other seven groups** (no label of the
+  group is used), and one fitted on the factor zoo's 67 self-supervised models;
+* the naive choices: the last checkpoint at the factor zoo's setting (SimCLR τ = 0.5, VICReg
+  variance weight 25), and a random candidate (expected values).
+
+Per task it reports the mean within-group Spearman correlation of the criterion's ranking with
+the probe accuracy, the mean and worst regret (best accuracy in the group minus the accuracy of
+the pick, in points) and the top-1 rate, with 95 % intervals from resampling the 8 groups; and
+how many picks were collapsed (``select`` flags RankMe ≤ 2 or a failed spectrum) or degraded.
+**Degraded** was fixed before any result was seen: the pick is at least 10 accuracy points below
+the best candidate of its group on that task.
+
+    python examples/zoo/sweep_results.py      # profile (cached, ~1 h on 2 cores) + analysis
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from manifold.datasets import load_factor_mnist, load_transfer, load_zoo
+from manifold.profiling import DEFAULT_FAMILIES, Profile
+from manifold.zoo import TransferPredictor, select
+
+try:  # run as a script (the folder is on sys.path)
+    from factor_results import CONTROLS, N_IMAGES, N_VIEWS, SEED, K
+    from pages import DOCS, FIGURES, cached_zoo_profile, md_table, script_arguments, update_page
+except ImportError:  # pragma: no cover - imported as a package module
+    from .factor_results import CONTROLS, N_IMAGES, N_VIEWS, SEED, K
+    from .pages import DOCS, FIGURES, cached_zoo_profile, md_table, script_arguments, update_page
+
+CACHE = DOCS / "sweep_zoo_profile.csv"
+FACTOR_CACHE = DOCS / "factor_zoo_profile.csv"
+N_BOOTSTRAP = 30
+CRITERIA = ("rankme", "effective_rank", "lidar", "alpha", "twonn")
+#: Fixed before any result: a pick this many points below its group's best is "degraded".
+DEGRADED_POINTS = 10.0
+DEFAULT_SETTING = {"simclr": 0.5, "vicreg": 25.0}
+LAST_EPOCH = 15
+
+
+def sweep_profile() -> Profile:
+    """Profile every sweep-zoo checkpoint (cached while the weights' SHA-256 is unchanged)."""
+    models, manifest = load_zoo(zoo="sweep")
+    x, _ = load_factor_mnist("test", n=N_IMAGES, seed=SEED)
+    return cached_zoo_profile(models, manifest, x, CACHE, families=DEFAULT_FAMILIES,
+                              n_views=N_VIEWS, k=K, seed=SEED,
+                              n_bootstrap=N_BOOTSTRAP)  # fmt: skip
+
+
+def _subset(prof: Profile, keep: list[str]) -> Profile:
+    table = prof.table[prof.table["model"].isin(keep)].reset_index(drop=True)
+    return Profile(table, {m: prof.settings[m] for m in keep},
+                   [f for f in prof.failures if f["model"] in keep])  # fmt: skip
+
+
+def pick_stats(ranking: pd.DataFrame, accuracy: pd.Series) -> dict[str, float]:
+    """Within-group Spearman of the ranking with accuracy, regret and top-1 of its first pick.
+
+    ``ranking`` is :func:`manifold.select`'s table (best first; collapsed candidates last).
+    """
+    from scipy.stats import spearmanr
+
+    acc = accuracy.loc[ranking.index]
+    order = -ranking["rank"].to_numpy(dtype=float)  # higher = ranked better
+    pick = ranking.index[0]
+    best = float(accuracy.max())
+    return {
+        "spearman": float(spearmanr(order, acc.to_numpy()).statistic),
+        "regret": best - float(accuracy[pick]),
+        "top1": float(accuracy[pick] == best),
+        "collapsed_pick": float(bool(ranking.loc[pick, "collapsed"])),
+        "degraded_pick": float(best - accuracy[pick] >= DEGRADED_POINTS),
+    }
+
+
+def evaluate_groups(prof: Profile, manifest: pd.DataFrame, transfer: pd.DataFrame,
+                    factor: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:  # fmt: skip
+    """One row per (group, task, criterion) with :func:`pick_stats`."""
+    matrix = prof.to_matrix("mean")
+    rows = []
+    groups = list(dict.fromkeys(manifest["group"]))
+    factor_est = TransferPredictor().fit(*factor)
+    for group in groups:
+        members = list(manifest.index[manifest["group"] == group])
+        others = [m for m in manifest.index if m not in members]
+        sub = _subset(prof, members)
+        method = manifest.loc[members[0], "method"]
+        naive = manifest.loc[members]
+        naive = naive[(naive["value"] == DEFAULT_SETTING[method])
+                      & (naive["epoch"] == LAST_EPOCH)].index[0]  # fmt: skip
+        for task in transfer.columns:
+            acc = transfer.loc[members, task]
+            for criterion in CRITERIA:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    ranking = select(sub, by=criterion)
+                rows.append({"group": group, "task": task, "criterion": criterion,
+                             **pick_stats(ranking, acc)})  # fmt: skip
+            usable = [c for c in matrix.columns if np.isfinite(matrix.loc[others, c]).all()]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                est = TransferPredictor(features=None).fit(
+                    matrix.loc[others, usable], transfer.loc[others, task])  # fmt: skip
+                ranking = select(sub, by=est, task=task)
+            rows.append({"group": group, "task": task, "criterion": "profile (other groups)",
+                         **pick_stats(ranking, acc)})  # fmt: skip
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                ranking = select(sub, by=factor_est, task=task)
+            rows.append({"group": group, "task": task, "criterion": "profile (factor zoo)",
+                         **pick_stats(ranking, acc)})  # fmt: skip
+            best = float(acc.max())
+            naive_row = "last epoch, default setting"
+            rows.append({"group": group, "task": task, "criterion": naive_row,
+                         "spearman": np.nan, "regret": best - float(acc[naive]),
+                         "top1": float(acc[naive] == best), "collapsed_pick": np.nan,
+                         "degraded_pick": float(best - acc[naive] >= DEGRADED_POINTS)})  # fmt: skip
+            degraded = float((acc <= best - DEGRADED_POINTS).mean())
+            rows.append({"group": group, "task": task, "criterion": "random (expected)",
+                         "spearman": 0.0, "regret": float((best - acc).mean()),
+                         "top1": float((acc == best).mean()), "collapsed_pick": np.nan,
+                         "degraded_pick": degraded})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def summarise(rows: pd.DataFrame, n_bootstrap: int, seed: int = SEED) -> pd.DataFrame:
+    """Per task and criterion: means over groups with 95 % intervals from resampling groups."""
+    rng = np.random.default_rng(seed)
+    groups = sorted(rows["group"].unique())
+    draws = rng.integers(0, len(groups), size=(n_bootstrap, len(groups)))
+    out = []
+    for (task, criterion), part in rows.groupby(["task", "criterion"], sort=False):
+        part = part.set_index("group").loc[groups]
+        entry = {"task": task, "criterion": criterion}
+        for col in ("spearman", "regret", "top1"):
+            values = part[col].to_numpy(dtype=float)
+            entry[col] = float(np.mean(values))
+            if np.isfinite(values).all() and np.ptp(values) > 0:
+                boot = values[draws].mean(axis=1)
+                entry[f"{col}_low"], entry[f"{col}_high"] = np.percentile(boot, [2.5, 97.5])
+            else:
+                entry[f"{col}_low"] = entry[f"{col}_high"] = entry[col]
+        entry["worst_regret"] = float(part["regret"].max())
+        entry["collapsed_picks"] = part["collapsed_pick"].sum(min_count=1)
+        entry["degraded_picks"] = float(part["degraded_pick"].sum())
+        out.append(entry)
+    return pd.DataFrame(out)
+
+
+def selection_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The page's table: one row per task and criterion, intervals inline."""
+    def fmt(row: pd.Series, col: str, digits: int) -> str:
+        lo, hi = row[f"{col}_low"], row[f"{col}_high"]
+        if not np.isfinite(row[col]):
+            return "–"
+        if lo == hi:
+            return f"{row[col]:.{digits}f}"
+        return f"{row[col]:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+    table = pd.DataFrame({
+        "task": summary["task"], "criterion": summary["criterion"],
+        "within-group ρ": [fmt(r, "spearman", 2) for _, r in summary.iterrows()],
+        "mean regret": [fmt(r, "regret", 1) for _, r in summary.iterrows()],
+        "worst regret": summary["worst_regret"].round(1),
+        "top-1": [fmt(r, "top1", 2) for _, r in summary.iterrows()],
+        "degraded picks": summary["degraded_picks"],
+    })  # fmt: skip
+    return table.set_index(["task", "criterion"])
+
+
+def curves_figure(manifest: pd.DataFrame, transfer: pd.DataFrame, history: pd.DataFrame,
+                  groups: list[str], path) -> None:  # noqa: ANN001  # fmt: skip
+    """Per group: probe accuracy (digit) and the monitor's RankMe against epoch, per setting."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(groups), figsize=(4.2 * len(groups), 6.4), squeeze=False)
+    for j, group in enumerate(groups):
+        members = manifest[manifest["group"] == group]
+        for i, (run, part) in enumerate(members.groupby("run", sort=False)):
+            part = part.sort_values("epoch")
+            label = f"{part['setting'].iloc[0]} = {part['value'].iloc[0]:g}"
+            axes[0, j].plot(part["epoch"], transfer.loc[part.index, "digit"], "o-", color=f"C{i}",
+                            label=label)  # fmt: skip
+            h = history[(history["run"] == run) & (history["manifold"] == "semantic")
+                        & (history["metric"] == "rankme")]  # fmt: skip
+            axes[1, j].plot(h["step"], h["value"], "-", color=f"C{i}", label=label)
+        axes[0, j].set_title(group)
+        axes[0, j].set_ylabel("digit probe accuracy (%)")
+        axes[1, j].set_ylabel("RankMe (monitor, 500 training images)")
+        axes[1, j].set_xlabel("epoch")
+        axes[0, j].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    args = script_arguments(__doc__)
+    prof = sweep_profile()
+    if args.profile_only:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from manifold.datasets import load_sweep_history
+
+    _, manifest = load_zoo(zoo="sweep")
+    transfer = load_transfer(zoo="sweep").loc[manifest.index]
+    _, factor_manifest = load_zoo()
+    factor_prof = Profile.load(FACTOR_CACHE)
+    ssl = [m for m in factor_prof.models if factor_manifest.loc[m, "method"] not in CONTROLS]
+    factor = (factor_prof.to_matrix("mean").loc[ssl], load_transfer().loc[ssl])
+    rows = evaluate_groups(prof, manifest, transfer, factor)
+    summary = summarise(rows, args.bootstrap)
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    history = load_sweep_history()
+    curves_figure(manifest, transfer, history,
+                  ["simclr_color+crop", "vicreg_color+crop", "vicreg_crop"],
+                  FIGURES / "sweep_curves.png")  # fmt: skip
+    rows.to_csv(DOCS / "sweep_selection_rows.csv", index=False)
+    blocks = {"selection": md_table(selection_table(summary), 2)}
+    flagged = {m: r for m, r in zip(manifest.index, (manifest["first_collapse"]), strict=True)
+               if pd.notna(r)}  # fmt: skip
+    numbers = {"monitor_collapse_runs": sorted({manifest.loc[m, "run"] for m in flagged})}
+    (DOCS / "sweep_results.json").write_text(json.dumps(numbers, indent=1) + "\n")
+    update_page(DOCS / "selection.md", blocks, "Selecting a checkpoint without labels")
+
+
+if __name__ == "__main__":
+    main()
