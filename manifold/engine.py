@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 
 from manifold._backend import numpy_generator
-from manifold._checks import DegenerateWarning
+from manifold._checks import DegenerateWarning, check_names
 from manifold._summary import PointMetric
 from manifold.results import COLUMNS, LAYER, SEMANTIC
 from manifold.typing import Scale
@@ -522,9 +522,11 @@ REGISTRY: tuple[Metric, ...] = (
 
 
 def metrics_for(
-    manifold: str, options: Iterable[str] = (), needs: Iterable[str] | None = None
+    manifold: str, options: str | Iterable[str] = (), needs: str | Iterable[str] | None = None
 ) -> list[Metric]:
     """The registry entries of ``manifold`` whose option is on (and, if given, whose needs fit).
+
+    ``options`` and ``needs`` are names or iterables of names (``"curvature"`` is one option).
 
     Examples:
         >>> [m.name for m in metrics_for("semantic", needs={"spectrum"})][:3]
@@ -532,8 +534,8 @@ def metrics_for(
         >>> len(metrics_for("semantic", options={"curvature"})) - len(metrics_for("semantic"))
         2
     """
-    options = set(options)
-    allowed = None if needs is None else set(needs)
+    options = set(check_names(options, "options"))
+    allowed = None if needs is None else set(check_names(needs, "needs"))
     return [
         m
         for m in REGISTRY
@@ -545,9 +547,9 @@ def metrics_for(
 
 def record_semantic(
     ctx: ModelContext,
-    options: Iterable[str] = (),
+    options: str | Iterable[str] = (),
     recorder: Recorder | None = None,
-    needs: Iterable[str] | None = None,
+    needs: str | Iterable[str] | None = None,
 ) -> None:
     """Record every semantic-manifold metric of ``ctx`` (graphs built before the metrics).
 

@@ -28,10 +28,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALPHA_R2_WARN",
+    "BASELINE_LABELS",
     "INVARIANCE_FIGURES",
     "LAYER_FIGURES",
     "METRIC_GUIDE",
     "SECTIONS",
+    "VERDICT_LEVEL",
+    "transfer_agreement",
+    "transfer_columns",
+    "transfer_verdict",
     "write_report",
 ]
 
@@ -197,22 +202,157 @@ def _cluster_verdict(rows: Mapping[str, Mapping[str, Any]]) -> str:
     return text[0].upper() + text[1:]
 
 
-def _transfer_verdict(table: Any, task: str) -> str:
+#: Baseline names of a transfer evaluation as the report writes them.
+BASELINE_LABELS = {"rankme": "RankMe", "alpha": "alpha", "twonn": "TwoNN", "lidar": "LiDAR"}
+#: Significance level of the verdicts (the permutation p-value and a 95 % interval).
+VERDICT_LEVEL = 0.05
+
+
+def transfer_agreement(row: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """One predictor's agreement with the actual scores, from a transfer evaluation row.
+
+    Reads the columns ``<prefix>spearman``, ``<prefix>spearman_low``, ``<prefix>spearman_high``
+    (the 95 % bootstrap interval), ``<prefix>p_value`` and ``<prefix>regret`` of a row of
+    :attr:`~manifold.zoo.TransferEvaluation.table` (``prefix`` ``""`` for the profile's
+    prediction, ``"rankme_"`` for a baseline); a column the row lacks is NaN. Every verdict
+    reads a table through this function, so a predictor added as new prefixed columns is read
+    the same way.
+
+    Returns:
+        ``{"rho", "low", "high", "p_value", "regret"}``.
+    """
+    names = {"rho": "spearman", "low": "spearman_low", "high": "spearman_high",
+             "p_value": "p_value", "regret": "regret"}  # fmt: skip
+    out = {}
+    for key, column in names.items():
+        value = row.get(f"{prefix}{column}", float("nan"))
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            out[key] = float("nan")
+    return out
+
+
+def _finite(x: float) -> bool:
+    return x == x and x not in (float("inf"), float("-inf"))
+
+
+def _evidence(stats: Mapping[str, float]) -> tuple[str, str]:
+    """``(kind, words)``: whether the ranking beats chance, from the interval and p together.
+
+    ``kind``: ``"yes"`` (the interval excludes 0 and p <= 0.05), ``"no"`` (neither),
+    ``"mixed"`` (one says yes, the other no) or ``"interval"`` (no p-value: the interval only).
+    """
+    rho, lo, hi, p = stats["rho"], stats["low"], stats["high"], stats["p_value"]
+    ranked = f"rho = {rho:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if _finite(lo) else "")
+    if not _finite(rho):
+        return "no", "rho undefined"
+    interval = _finite(lo) and lo > 0
+    if not _finite(p):
+        if not _finite(lo):
+            return "no", f"{ranked}, no interval or p-value"
+        return ("interval" if interval else "no"), f"{ranked}, no permutation p-value"
+    tested = p <= VERDICT_LEVEL
+    words = f"{ranked}, p = {p:.3f}"
+    if interval and tested:
+        return "yes", words
+    if not interval and not tested:
+        return "no", words
+    return "mixed", words
+
+
+def _scores_range(predictions: Any, task: str) -> tuple[float, float] | None:
+    """Lowest and highest actual score of ``task`` (models in the statistics, not controls)."""
+    if predictions is None or "actual" not in getattr(predictions, "columns", ()):
+        return None
+    rows = predictions[predictions["task"] == task]
+    if "control" in rows.columns:
+        rows = rows[~rows["control"].astype(bool)]
+    actual = rows["actual"].astype(float)
+    actual = actual[actual.notna()]
+    return (float(actual.min()), float(actual.max())) if len(actual) else None
+
+
+def _regret_words(regret: float, span: tuple[float, float] | None) -> str:
+    """The regret in the scores' own units, with its share of their range when known."""
+    if not _finite(regret):
+        return ""
+    if regret == 0:
+        return "its top model is the best one (regret 0)"
+    text = f"picking its top model costs {regret:.3g} in the scores' own units"
+    if span is not None and span[1] > span[0]:
+        text += (f" ({regret / (span[1] - span[0]):.0%} of their range, "
+                 f"{span[0]:.3g} to {span[1]:.3g})")  # fmt: skip
+    return text
+
+
+def _baseline_words(stats: Mapping[str, float], base: Mapping[str, float], label: str) -> str:
+    """The profile against one baseline: better or worse only when the intervals say so."""
+    b_rho, b_lo, b_hi = base["rho"], base["low"], base["high"]
+    shown = f"{label} alone: rho = {b_rho:.2f}" + (
+        f" [{b_lo:.2f}, {b_hi:.2f}]" if _finite(b_lo) else ""
+    )
+    rho, lo, hi = stats["rho"], stats["low"], stats["high"]
+    if _finite(lo) and _finite(b_hi) and lo > b_rho and b_hi < rho:
+        return f"better than {shown}"
+    if _finite(hi) and _finite(b_lo) and hi < b_rho and b_lo > rho:
+        return f"worse than {shown}"
+    return f"not distinguishable from {shown}"
+
+
+def transfer_verdict(evaluation: Any, task: str) -> str:
+    """One sentence per task: does the profile rank the models, at what cost, next to baselines.
+
+    The ranking is called above chance only when the 95 % bootstrap interval of Spearman's rho
+    excludes 0 *and* the permutation p-value is at most 0.05; when the two disagree (few
+    models) the sentence says so. The regret is in the scores' own units (with its share of
+    their range). The profile is called better or worse than a one-metric baseline only when
+    each predictor's rho lies outside the other's interval; the baselines shown are RankMe and
+    the strongest one.
+
+    Args:
+        evaluation: A :class:`~manifold.zoo.TransferEvaluation`.
+        task: A row of its table.
+    """
+    table = evaluation.table
     row = table.loc[task]
-    rho, lo, hi = row["spearman"], row["spearman_low"], row["spearman_high"]
-    if not (lo == lo):  # NaN: no interval
-        ranked = f"rho = {rho:.2f}"
-    else:
-        ranked = f"rho = {rho:.2f} [{lo:.2f}, {hi:.2f}]"
-    if lo > 0:
-        head = f"{task}: the profile ranks the models above chance ({ranked}, p = "
-    else:
-        head = f"{task}: no evidence the profile ranks the models ({ranked}, p = "
-    text = head + f"{row['p_value']:.3f}); picking its top model costs {row['regret']:.1f} points"
-    if "rankme_spearman" in row.index and row["rankme_spearman"] == row["rankme_spearman"]:
-        better = "better than" if rho > row["rankme_spearman"] else "no better than"
-        text += f", {better} RankMe alone (rho = {row['rankme_spearman']:.2f})"
-    return text + "."
+    stats = transfer_agreement(row)
+    kind, words = _evidence(stats)
+    head = {
+        "yes": "the profile ranks the models above chance",
+        "no": "no evidence the profile ranks the models",
+        "mixed": "weak evidence the profile ranks the models (the interval and the p-value "
+        "disagree; few models)",
+        "interval": "the profile's rank interval excludes 0 (no permutation test was run)",
+    }[kind]
+    parts = [f"{task}: {head} ({words})"]
+    regret = _regret_words(stats["regret"], _scores_range(getattr(evaluation, "predictions", None),
+                                                          task))  # fmt: skip
+    if regret:
+        parts.append(regret)
+    baselines = [b for b in getattr(evaluation, "baselines", [])
+                 if _finite(transfer_agreement(row, f"{b}_")["rho"])]  # fmt: skip
+    shown = [b for b in baselines if b == "rankme"]
+    if baselines:
+        best = max(baselines, key=lambda b: transfer_agreement(row, f"{b}_")["rho"])
+        if best not in shown:
+            shown.append(best)
+    for b in shown:
+        label = BASELINE_LABELS.get(b, b)
+        parts.append(_baseline_words(stats, transfer_agreement(row, f"{b}_"), label))
+    return "; ".join(parts) + "."
+
+
+def transfer_columns(evaluation: Any) -> list[str]:
+    """The columns of a transfer evaluation a reader sees first (those present in its table).
+
+    The profile's rank agreement, its interval, p-value and regret, then each baseline's rho
+    and regret.
+    """
+    first = ["n_models", "spearman", "spearman_low", "spearman_high", "p_value", "regret"]
+    for b in getattr(evaluation, "baselines", []):
+        first += [f"{b}_spearman", f"{b}_regret"]
+    return [c for c in first if c in evaluation.table.columns]
 
 
 def _transfer_html(
@@ -226,20 +366,17 @@ def _transfer_html(
         "evaluated on held-out models (nested CV for the penalty). Rank agreement of the "
         "held-out predictions with the actual scores: Spearman rho with a 95 % bootstrap "
         "interval over models and a permutation p-value; regret = best actual score minus the "
-        "actual score of the model predicted best (accuracy points; lower is better); R² next "
-        "to the intercept-only R² under the same folds (null r2). The same for RankMe alone. "
+        "actual score of the model predicted best (in the scores' own units; lower is better); "
+        "R² next to the intercept-only R² under the same folds (null r2). The same for each "
+        "one-metric baseline alone (RankMe, alpha, TwoNN, LiDAR). "
         "Controls (untrained, supervised) are predicted but take no part in the statistics. "
-        "All columns, and the alpha, TwoNN and LiDAR baselines, are in "
+        "All columns are in "
         "transfer_evaluation.csv.</p>"
     )
-    cols = [
-        c
-        for c in ("n_models", "spearman", "spearman_low", "spearman_high", "p_value", "regret",
-                  "top1", "top3", "r2", "null_r2", "rankme_spearman", "rankme_regret")
-        if c in evaluation.table.columns
-    ]  # fmt: skip
+    cols = transfer_columns(evaluation)
+    cols += [c for c in ("top1", "top3", "r2", "null_r2") if c in evaluation.table.columns]
     parts.append(_table_html(evaluation.table[cols]))
-    verdicts = "".join(f"<li>{html.escape(_transfer_verdict(evaluation.table, t))}</li>"
+    verdicts = "".join(f"<li>{html.escape(transfer_verdict(evaluation, t))}</li>"
                        for t in evaluation.table.index)  # fmt: skip
     parts.append(f"<p><b>Verdict.</b></p><ul>{verdicts}</ul>")
     for note in evaluation.notes:
@@ -354,9 +491,10 @@ def write_report(
     groupings: Mapping[str, Grouping] | None = None,
     scores: pd.DataFrame | pd.Series | None = None,
     title: str = "manifold report",
-    notes: list[str] | None = None,
-    files: list[str] | None = None,
+    notes: str | list[str] | None = None,
+    files: str | list[str] | None = None,
     figure_dir: str | Path | None = None,
+    command: str | None = None,
 ) -> Path:
     """Write a single self-contained HTML file summarising a :class:`~manifold.Profile`.
 
@@ -382,9 +520,13 @@ def write_report(
             correlation heat map in the transfer section, so only with ``transfer`` and at
             least four models (models outside ``scores`` are left out of it, e.g. controls).
         title: Page title.
-        notes: Extra lines shown under the title.
-        files: Names of table files written beside the report, listed (and linked) at the end.
+        notes: Extra lines shown under the title (one line: a string).
+        files: Names of table files written beside the report, listed (and linked) at the end
+            (one file: a string).
         figure_dir: When given, every figure is also saved there as a PNG.
+        command: The command that wrote this report, shown in its header (default: the
+            commands recorded in the profile's settings); the profile's own commands, when
+            others, are shown as the source of the profiles.
 
     Returns:
         The path written.
@@ -397,10 +539,13 @@ def write_report(
         >>> 'id="summary"' in out.read_text()
         True
     """
+    from manifold._checks import check_names
     from manifold.plot import plot_invariance, plot_layers, plot_spectrum
     from manifold.profiling import SEMANTIC
 
     path = Path(path)
+    notes = [] if notes is None else check_names(notes, "notes")
+    files = [] if files is None else check_names(files, "files")
     fig_dir = Path(figure_dir) if figure_dir is not None else None
     if spectra is None:
         spectra = {m: s for m, s in profile.spectra.items() if m in profile.models}
@@ -519,11 +664,14 @@ def write_report(
     from manifold import __version__
 
     head = [f"<h1>{html.escape(title)}</h1>"]
-    commands = {s.get("command") for s in profile.settings.values() if s.get("command")}
-    made = f"manifold {__version__}" + (
-        f"; command: {' | '.join(sorted(commands))}" if commands else ""
-    )
+    commands = sorted({s.get("command") for s in profile.settings.values() if s.get("command")})
+    shown = [command] if command else commands
+    made = f"manifold {__version__}" + (f"; command: {' | '.join(shown)}" if shown else "")
     head.append(f'<p class="note" id="version">{html.escape(made)}</p>')
+    sources = [c for c in commands if c != command] if command else []
+    if sources:
+        head.append(f'<p class="note" id="sources">profiles made by: '
+                    f"{html.escape(' | '.join(sources))}</p>")  # fmt: skip
     for line in notes or []:
         head.append(f'<p class="note">{html.escape(line)}</p>')
     links = " ".join(f'<a href="#{s}">{html.escape(SECTIONS[s])}</a>' for s in present)
