@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from manifold.typing import Grouping
 
 if TYPE_CHECKING:
@@ -29,11 +31,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ALPHA_R2_WARN",
     "BASELINE_LABELS",
+    "COLLAPSE_RANKME",
     "INVARIANCE_FIGURES",
     "LAYER_FIGURES",
     "METRIC_GUIDE",
     "SECTIONS",
     "VERDICT_LEVEL",
+    "collapsed_models",
     "transfer_agreement",
     "transfer_columns",
     "transfer_verdict",
@@ -85,6 +89,11 @@ METRIC_GUIDE = {
 }
 #: An alpha fit with R² below this is flagged in the report.
 ALPHA_R2_WARN = 0.9
+#: A representation whose RankMe is below this uses about one direction of its space (RankMe
+#: counts effective dimensions; 1 is complete collapse): the report calls it near-collapsed.
+COLLAPSE_RANKME = 2.0
+#: Summary metrics that still describe a collapsed representation: its rank (1).
+_RANK_METRICS = ("rankme", "effective_rank", "stable_rank")
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
@@ -120,9 +129,17 @@ def _figure_html(fig: Any, alt: str, name: str | None = None, figure_dir: Path |
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _table_html(frame: Any, index: bool = True) -> str:
-    # underscores to spaces, so that long metric names wrap inside narrow header cells
-    frame = frame.rename(columns=lambda c: str(c).replace("_", " "))
+def _table_html(frame: Any, index: bool = True, wrap: bool = True) -> str:
+    """A table as HTML with one header row (a named index becomes the first column).
+
+    ``wrap``: underscores in the column names become spaces, so that long metric names wrap
+    inside narrow header cells (not for columns named by models, whose names keep them).
+    """
+    if index and any(name is not None for name in frame.index.names):
+        # pandas writes a named index as a second header row, empty but for its name
+        frame, index = frame.reset_index(), False
+    if wrap:
+        frame = frame.rename(columns=lambda c: str(c).replace("_", " "))
     body = frame.to_html(float_format=lambda v: f"{v:.4g}", border=0, index=index, na_rep="–")
     return f'<div class="scroll">{body}</div>'
 
@@ -395,25 +412,38 @@ def _transfer_html(
     return parts
 
 
-def _settings_table(settings: Mapping[str, Mapping[str, Any]]) -> Any:
-    """Settings as a table: one row per setting, one column per model (equal ones merged)."""
+#: Settings left out of the report's settings tables (kept in profile.json): the command is in
+#: the header, and the others differ between any two runs.
+_UNREPORTED_SETTINGS = ("command", "seconds", "fingerprint", "embeddings_fingerprint")
+
+
+def _settings_tables(settings: Mapping[str, Mapping[str, Any]]) -> tuple[Any, Any]:
+    """``(shared, differing)``: settings equal for every model, and those that differ.
+
+    ``shared`` has one row per setting (columns ``setting``, ``value``); ``differing`` one
+    row per setting and one column per model (None when every setting agrees). A setting a
+    model lacks, or that is None, shows as "–".
+    """
     import pandas as pd
 
-    columns = {
-        model: {k: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v
-                for k, v in s.items() if k not in ("command", "seconds", "fingerprint")}
-        for model, s in settings.items()
-    }  # fmt: skip
-    frame = pd.DataFrame(columns).astype(object)
-    if frame.shape[1] > 1:
-        same = frame.apply(lambda row: row.astype(str).nunique() == 1, axis=1)
-        merged = frame[same].iloc[:, :1].set_axis(["every model"], axis=1)
-        if same.all():
-            frame = merged
-        else:
-            frame = frame[~same].join(merged, how="outer").loc[frame.index]
-    frame.index.name = "setting"
-    return frame.fillna("–").astype(str)
+    def text(value: Any) -> str:
+        if isinstance(value, (list, tuple)):
+            return ", ".join(map(str, value))
+        return "–" if value is None else str(value)
+
+    keys = list(dict.fromkeys(k for s in settings.values() for k in s
+                              if k not in _UNREPORTED_SETTINGS))  # fmt: skip
+    frame = pd.DataFrame(
+        {model: [text(s[k]) if k in s else "–" for k in keys] for model, s in settings.items()},
+        index=pd.Index(keys, name="setting"),
+        dtype=object,
+    )
+    if not keys:
+        return pd.DataFrame({"value": []}, index=pd.Index([], name="setting")), None
+    same = frame.apply(lambda row: row.nunique(dropna=False) <= 1, axis=1)
+    shared = frame[same].iloc[:, :1].set_axis(["value"], axis=1)
+    differing = frame[~same] if (~same).any() else None
+    return shared, differing
 
 
 def _invariance_table(t: Any, metrics: list[str]) -> Any:
@@ -427,8 +457,113 @@ def _invariance_table(t: Any, metrics: list[str]) -> Any:
     return table
 
 
-def _invariance_verdict(t: Any, families: list[str]) -> str:
-    """Per family, the most and least invariant model by spread ratio (with its se if known)."""
+def collapsed_models(profile: Profile) -> dict[str, str]:
+    """Models whose semantic embeddings are collapsed or near-collapsed, with what was seen.
+
+    ``"collapsed"``: every image has the same embedding (the centered covariance is zero:
+    the spectrum has no positive eigenvalue, or a metric failed saying so); its graph metrics
+    then describe ties (every point's ``k`` neighbours at distance 0), not geometry.
+    ``"near-collapsed"``: RankMe below :data:`COLLAPSE_RANKME`, about one direction used;
+    such a representation moves little under any augmentation, so a low spread ratio says
+    little. In a layer sweep of several layers the keys are ``model@layer``.
+
+    Returns:
+        Model (or ``model@layer``) -> ``"collapsed"`` or ``"near-collapsed"``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from manifold import profile
+        >>> rng = np.random.default_rng(0)
+        >>> prof = Profile.concat([
+        ...     profile(np.ones((30, 4)), k=5, name="dead", progress=False),
+        ...     profile(5 + 1e-3 * rng.standard_normal((30, 4)), k=5, name="near",
+        ...             progress=False),
+        ...     profile(rng.standard_normal((30, 4)), k=5, name="fine", progress=False)])
+        >>> collapsed_models(prof)
+        {'dead': 'collapsed', 'near': 'near-collapsed'}
+    """
+    from manifold.profiling import SEMANTIC
+
+    t = _per_layer(profile)
+    sweep = len(getattr(profile, "layers", [])) > 1
+    states: dict[str, str] = {}
+    for model, spectrum in profile.spectra.items():
+        eigenvalues = np.asarray(spectrum.eigenvalues, dtype=float)
+        if spectrum.centered and not (eigenvalues > 0).any():
+            states[str(model)] = "collapsed"
+    for f in profile.failures:
+        error = str(f.get("error", ""))
+        if f.get("manifold") == SEMANTIC and ("covariance of z is zero" in error
+                                              or "constant embeddings" in error):  # fmt: skip
+            key = f"{f['model']}@{f['layer']}" if sweep and f.get("layer") is not None else None
+            states[key or str(f["model"])] = "collapsed"
+    rank = t[(t["manifold"] == SEMANTIC) & (t["metric"] == "rankme")
+             & (t["statistic"] == "value")]  # fmt: skip
+    for model, value in zip(rank["model"], rank["value"], strict=True):
+        if value < COLLAPSE_RANKME:
+            states.setdefault(str(model), "near-collapsed")
+    models = list(dict.fromkeys(t["model"].astype(str)))
+    return {m: states[m] for m in models if m in states}
+
+
+def _collapse_note(states: Mapping[str, str], t: Any) -> str:
+    """One sentence naming the collapsed and near-collapsed models and what that means."""
+    from manifold.profiling import SEMANTIC
+
+    if not states:
+        return ""
+    rank = t[(t["manifold"] == SEMANTIC) & (t["metric"] == "rankme")
+             & (t["statistic"] == "value")].set_index("model")["value"]  # fmt: skip
+    said = []
+    for model, state in states.items():
+        value = rank.get(model)
+        said.append(f"{model} ({state}" + (f", RankMe {value:.2f}" if value is not None else "")
+                    + ")")  # fmt: skip
+    return (
+        "Collapsed or near-collapsed representations: " + ", ".join(said) + ". A collapsed "
+        "model maps every image to one point: its graph metrics describe ties, not "
+        "geometry, and are shown as – here; a near-collapsed one (RankMe below "
+        f"{COLLAPSE_RANKME:g}) uses about one direction: its invariance says little."
+    )
+
+
+def _mark_collapsed(summary: Any, states: Mapping[str, str], sweep: bool) -> Any:
+    """The summary with collapsed rows labelled, and a collapsed row's graph metrics blank."""
+    if not states:
+        return summary
+    summary = summary.copy()
+
+    def key(label: Any) -> str:
+        return (
+            f"{label[0]}@{label[1]}"
+            if sweep and isinstance(label, tuple)
+            else str(label[0] if isinstance(label, tuple) else label)
+        )
+
+    blank = [c for c in summary.columns if c not in _RANK_METRICS]
+    for label in summary.index:
+        if states.get(key(label)) == "collapsed":
+            summary.loc[label, blank] = np.nan
+
+    def rename(label: Any) -> Any:
+        state = states.get(key(label))
+        if state is None:
+            return label
+        if isinstance(label, tuple):
+            return (f"{label[0]} ({state})", *label[1:])
+        return f"{label} ({state})"
+
+    summary.index = summary.index.map(rename)
+    return summary
+
+
+def _invariance_verdict(
+    t: Any, families: list[str], states: Mapping[str, str] | None = None
+) -> str:
+    """Per family, the most and least invariant model by spread ratio (with its se if known).
+
+    Models in ``states`` (:func:`collapsed_models`) are named apart, never "most invariant".
+    """
     rows = t[(t["metric"] == "spread_ratio") & t["manifold"].isin(families)]
     means = rows[rows["statistic"] == "mean"]
     if means.empty:
@@ -439,17 +574,26 @@ def _invariance_verdict(t: Any, families: list[str]) -> str:
         se = ses.get((model, family))
         return f"{model} ({value:.2f}" + (f" ± {se:.2f}" if se is not None else "") + ")"
 
+    states = dict(states or {})
     said = []
     for family, group in means.groupby("manifold", sort=False):
-        group = group.sort_values("value")
+        # a (near-)collapsed model barely moves under any augmentation: not "most invariant"
+        excluded = [str(m) for m in group["model"] if str(m) in states]
+        group = group[~group["model"].astype(str).isin(states)].sort_values("value")
+        left = ("; " if len(group) else "") + "left out: " + ", ".join(
+            f"{m} ({states[m]}: it looks invariant to any augmentation)" for m in excluded
+        ) if excluded else ""  # fmt: skip
+        if group.empty:
+            said.append(f"{family}: {left}")
+            continue
         best = group.iloc[0]
         if len(group) == 1:
             level = "largely invariant" if best["value"] < 0.5 else "not invariant"
-            said.append(f"{family}: {fmt(best['model'], family, best['value'])} is {level}")
+            said.append(f"{family}: {fmt(best['model'], family, best['value'])} is {level}{left}")
             continue
         worst = group.iloc[-1]
         said.append(f"{family}: most invariant {fmt(best['model'], family, best['value'])}, "
-                    f"least {fmt(worst['model'], family, worst['value'])}")  # fmt: skip
+                    f"least {fmt(worst['model'], family, worst['value'])}{left}")  # fmt: skip
     note = ("" if not ses.empty else
             "; no standard errors (run with n_bootstrap to judge differences)")  # fmt: skip
     return ("Spread ratio (lower = more invariant; 0.5 = views move half a neighbour "
@@ -553,6 +697,7 @@ def write_report(
     present: list[str] = []
 
     t = profile.table
+    states = collapsed_models(profile)
     semantic = t[(t["manifold"] == SEMANTIC) & t["statistic"].isin(["value", "mean"])]
     # a layer sweep: one summary row per (model, layer), never an average over layers
     rows_by = ["model", "layer"] if profile.layers else "model"
@@ -566,7 +711,10 @@ def write_report(
             f'<p class="note">Spectral metrics of the clean embeddings ({unit}) and '
             "the mean over points of the geometry metrics on the semantic NNK graph.</p>"
         )
-        body.append(_table_html(summary))
+        body.append(_table_html(_mark_collapsed(summary, states, len(profile.layers) > 1)))
+        note = _collapse_note(states, _per_layer(profile))
+        if note:
+            body.append(f'<p class="note"><b>Collapse.</b> {html.escape(note)}</p>')
         body.extend(_alpha_warning(_per_layer(profile)))
 
     guide = [m for m in METRIC_GUIDE if m in set(t["metric"])]
@@ -621,14 +769,24 @@ def write_report(
                 fig = plot_invariance(profile, metric)
                 body.append(_figure_html(fig, metric, f"invariance_{metric}", fig_dir))
             body.append("</div>")
-        verdict = _invariance_verdict(rows, families)
+        verdict = _invariance_verdict(rows, families, states)
         if verdict:
             body.append(f"<p><b>Verdict.</b> {html.escape(verdict)}</p>")
 
     if spectra:
         present.append("spectra")
         body.append(_heading("spectra"))
-        body.append(_figure_html(plot_spectrum(dict(spectra)), "eigenspectra", "spectra", fig_dir))
+        empty = [m for m, spec in spectra.items()
+                 if not (np.asarray(spec.eigenvalues, dtype=float) > 0).any()]  # fmt: skip
+        drawn = {m: spec for m, spec in spectra.items() if m not in empty}
+        if drawn:
+            body.append(_figure_html(plot_spectrum(drawn), "eigenspectra", "spectra", fig_dir))
+        if empty:
+            body.append(
+                f'<p class="note">Not drawn: {html.escape(", ".join(map(str, empty)))}: no '
+                "positive covariance eigenvalue (collapsed: every image has the same "
+                "embedding), so there is no spectrum to draw on a log scale.</p>"
+            )
 
     if clusters is not None:
         present.append("clusters")
@@ -640,7 +798,14 @@ def write_report(
 
     present.append("settings")
     body.append(_heading("settings"))
-    body.append(_table_html(_settings_table(profile.settings)))
+    if profile.settings:
+        shared, differing = _settings_tables(profile.settings)
+        if differing is not None:
+            body.append('<p class="note">Settings that differ between the models:</p>')
+            body.append(_table_html(differing, wrap=False))
+        if len(profile.settings) > 1:
+            body.append('<p class="note">Settings of every model:</p>')
+        body.append(_table_html(shared, wrap=False))
 
     if profile.failures:
         present.append("failures")
