@@ -454,3 +454,31 @@ def test_a_constant_task_gets_a_note_not_a_row_of_nan(tmp_path, capsys):
     # before: a row of NaN for 'flat' with no word
     assert list(table.index) == ["task"]
     assert "task 'flat' has the same score (0.5) for every model" in out
+
+
+# -- 12. help and docs ---------------------------------------------------------------------
+def test_families_help_lists_every_family(capsys):
+    from manifold.augment import FAMILIES
+
+    with pytest.raises(SystemExit):
+        main(["profile", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    # before: "comma-separated augmentation families (default: crop,color,rotation,flip,blur)"
+    assert f"of {', '.join(FAMILIES)}" in text and "ssl" in FAMILIES
+
+
+def test_every_flag_in_the_cli_page_exists():
+    import re
+
+    from manifold.cli import build_parser
+
+    page = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    blocks = re.findall(r"```text\n(manifold (\w+) .*?)```", page, re.S)
+    assert {name for _, name in blocks} == set(commands)
+    for block, name in blocks:
+        known = {s for a in commands[name]._actions for s in a.option_strings}
+        documented = set(re.findall(r"(--[a-z][a-z-]*)", block))
+        # before: docs/cli.md documented demo --no-efficientnet, which does not exist
+        assert documented <= known, (name, sorted(documented - known))
