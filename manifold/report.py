@@ -848,6 +848,8 @@ def write_report(
         + "\n".join(head + body)
         + "</body></html>"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    from manifold.io import atomic_write
+
+    # a reader (or a rerun that fails half-way) never sees half a page
+    atomic_write(path, lambda p: p.write_text(page, encoding="utf-8"))
     return path

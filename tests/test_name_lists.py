@@ -21,11 +21,11 @@ from manifold.profiling import Profile, profile
 @pytest.fixture(scope="module")
 def sweep() -> Profile:
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.ReLU(),
-                                torch.nn.Linear(8, 6))  # fmt: skip
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 6)
+    )
     images = torch.rand(24, 1, 4, 4, generator=torch.Generator().manual_seed(0))
-    return profile(model, images, families=None, k=5, layers=["1", "3"], name="net",
-                   progress=False)  # fmt: skip
+    return profile(model, images, families=None, k=5, layers=["1", "3"], name="net", progress=False)
 
 
 def test_load_zoo_names():
@@ -38,8 +38,10 @@ def test_load_zoo_names():
 
 
 def test_mismatched_settings_keys():
-    p = Profile(pd.DataFrame(columns=["model", "manifold", "metric", "statistic", "value"]),
-                {"a": {"k": 10, "seed": 0}, "b": {"k": 5, "seed": 1}})  # fmt: skip
+    p = Profile(
+        pd.DataFrame(columns=["model", "manifold", "metric", "statistic", "value"]),
+        {"a": {"k": 10, "seed": 0}, "b": {"k": 5, "seed": 1}},
+    )
     assert (
         p.mismatched_settings("seed")
         == p.mismatched_settings(["seed"])
@@ -76,8 +78,11 @@ def test_plot_predictions_tasks():
     from manifold.zoo import TransferPredictor
 
     rng = np.random.default_rng(0)
-    matrix = pd.DataFrame(rng.standard_normal((8, 3)), index=[f"m{i}" for i in range(8)],
-                          columns=["semantic/rankme", "semantic/alpha", "x"])  # fmt: skip
+    matrix = pd.DataFrame(
+        rng.standard_normal((8, 3)),
+        index=[f"m{i}" for i in range(8)],
+        columns=["semantic/rankme", "semantic/alpha", "x"],
+    )
     scores = pd.DataFrame(rng.standard_normal((8, 2)), index=matrix.index, columns=["t1", "t2"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -115,3 +120,49 @@ def test_non_names_are_refused_with_the_parameter_named(value):
 
     with pytest.raises(TypeError, match="options"):
         metrics_for("semantic", options=value)
+
+
+# -- parameters that already read a bare string as one name (kept so by these tests) --------
+def _matrix_and_scores():
+    rng = np.random.default_rng(0)
+    matrix = pd.DataFrame(
+        rng.standard_normal((8, 3)),
+        index=[f"m{i}" for i in range(8)],
+        columns=["semantic/rankme", "semantic/alpha", "crop/spread_ratio"],
+    )
+    scores = pd.DataFrame({"task": rng.standard_normal(8)}, index=matrix.index)
+    return matrix, scores
+
+
+def test_cluster_models_metrics():
+    from manifold.zoo import cluster_models
+
+    matrix, _ = _matrix_and_scores()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = cluster_models(matrix, metrics="crop/spread_ratio", n_clusters=2)
+        listed = cluster_models(matrix, metrics=["crop/spread_ratio"], n_clusters=2)
+    assert list(one.matrix.columns) == list(listed.matrix.columns) == ["crop/spread_ratio"]
+
+
+def test_transfer_predictor_features_and_controls():
+    from manifold.zoo import TransferPredictor
+
+    matrix, scores = _matrix_and_scores()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = TransferPredictor(features="semantic/alpha").fit(matrix, scores)
+        assert one.feature_names_in_ == ["semantic/alpha"]
+        evaluation = TransferPredictor().evaluate(
+            matrix, scores, n_permutations=0, n_bootstrap=0, controls="m7"
+        )
+    assert evaluation.table.loc["task", "n_models"] == 7
+
+
+def test_profile_families_and_layers():
+    from manifold.profiling import check_families
+
+    assert list(check_families("crop")) == ["crop"]
+    from manifold.embed import check_layer_entries
+
+    assert check_layer_entries("features.*") == ["features.*"]
