@@ -15,6 +15,7 @@ shows the traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -150,6 +151,10 @@ class _Output:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.stage = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".staging",
                                            dir=self.out.parent))  # fmt: skip
+        # mkdtemp makes the folder private (0700); renamed to --out it gets a plain folder's mode
+        umask = os.umask(0)
+        os.umask(umask)
+        self.stage.chmod(0o777 & ~umask)
         return self
 
     def __exit__(self, *exc: Any) -> None:

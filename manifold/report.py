@@ -225,7 +225,7 @@ BASELINE_LABELS = {"rankme": "RankMe", "alpha": "alpha", "twonn": "TwoNN", "lida
 VERDICT_LEVEL = 0.05
 
 
-def transfer_agreement(row: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+def transfer_agreement(row: pd.Series | Mapping[str, float], prefix: str = "") -> dict[str, float]:
     """One predictor's agreement with the actual scores, from a transfer evaluation row.
 
     Reads the columns ``<prefix>spearman``, ``<prefix>spearman_low``, ``<prefix>spearman_high``
@@ -317,7 +317,7 @@ def _baseline_words(stats: Mapping[str, float], base: Mapping[str, float], label
     return f"not distinguishable from {shown}"
 
 
-def transfer_verdict(evaluation: Any, task: str) -> str:
+def transfer_verdict(evaluation: TransferEvaluation, task: str) -> str:
     """One sentence per task: does the profile rank the models, at what cost, next to baselines.
 
     The ranking is called above chance only when the 95 % bootstrap interval of Spearman's rho
@@ -360,7 +360,7 @@ def transfer_verdict(evaluation: Any, task: str) -> str:
     return "; ".join(parts) + "."
 
 
-def transfer_columns(evaluation: Any) -> list[str]:
+def transfer_columns(evaluation: TransferEvaluation) -> list[str]:
     """The columns of a transfer evaluation a reader sees first (those present in its table).
 
     The profile's rank agreement, its interval, p-value and regret, then each baseline's rho

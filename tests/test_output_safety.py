@@ -348,3 +348,18 @@ def test_a_failed_model_exits_non_zero_and_keeps_the_others(own, tmp_path, capsy
     assert Profile.load(out / "profile.csv").models == ["a", "flaky", "b"]
     # the partial results of the failed run are superseded by the finished one
     assert not (tmp_path / "out.partial").exists()
+
+
+def test_a_new_output_folder_gets_a_plain_folders_mode(tmp_path):
+    import os
+    import stat
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "z.npy", rng.standard_normal((30, 4)).astype(np.float32))
+    out = tmp_path / "fresh"
+    assert main(["profile", "--embeddings", str(tmp_path / "z.npy"), "--k", "5", "--quiet",
+                 "--out", str(out)]) == 0  # fmt: skip
+    umask = os.umask(0)
+    os.umask(umask)
+    # the staging folder, renamed to --out, was private (0700) like every mkdtemp folder
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
