@@ -472,7 +472,7 @@ def collapsed_models(profile: Profile) -> dict[str, str]:
 
     Examples:
         >>> import numpy as np
-        >>> from manifold import profile
+        >>> from manifold import Profile, profile
         >>> rng = np.random.default_rng(0)
         >>> prof = Profile.concat([
         ...     profile(np.ones((30, 4)), k=5, name="dead", progress=False),
