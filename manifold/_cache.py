@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Hasher", "entry_path", "load_entry", "save_entry"]
+__all__ = ["Hasher", "array_fingerprint", "entry_path", "load_entry", "save_entry"]
 
 _MAGIC = b"MANIFOLD-CACHE\n"
 _FORMAT = 1
@@ -78,6 +78,22 @@ class Hasher:
     def hexdigest(self) -> str:
         """The key."""
         return self._h.hexdigest()
+
+
+def array_fingerprint(value: torch.Tensor | np.ndarray) -> str:
+    """First 16 hex digits of the SHA-256 of an array's dtype, shape and bytes.
+
+    Two runs on the same images (or embeddings) get the same fingerprint, and any other
+    images (another subset, order, size or channel count) another one.
+
+    Examples:
+        >>> a = np.zeros((2, 3), dtype=np.float32)
+        >>> array_fingerprint(a) == array_fingerprint(a.copy()), len(array_fingerprint(a))
+        (True, 16)
+        >>> array_fingerprint(a) == array_fingerprint(a.reshape(3, 2))
+        False
+    """
+    return Hasher().array("data", value).hexdigest()[:16]
 
 
 def entry_path(cache_dir: str | os.PathLike, key: str) -> Path:

@@ -24,6 +24,7 @@ __all__ = [
     "as_tensor",
     "check_choice",
     "check_int",
+    "check_names",
     "check_positive",
     "degenerate",
     "to_numpy",
@@ -239,6 +240,30 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {bound}, got {value}")
     return value
+
+
+def check_names(value: str | Iterable[str], name: str) -> list[str]:
+    """A list of names from one name or an iterable of names; a bare string is one name.
+
+    Iterating a string would give its letters (``"sweep"`` -> ``['s', 'w', 'e', ...]``), so a
+    parameter that takes several names reads ``"sweep"`` as ``["sweep"]``.
+
+    Raises:
+        TypeError: neither a string nor an iterable of strings (the message names ``name``).
+
+    Examples:
+        >>> check_names("sweep", "names"), check_names(("a", "b"), "names")
+        (['sweep'], ['a', 'b'])
+    """
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, Iterable) or isinstance(value, bytes):
+        raise TypeError(f"{name} must be a name (str) or an iterable of names, got {value!r}")
+    names = list(value)
+    odd = [v for v in names if not isinstance(v, str)]
+    if odd:
+        raise TypeError(f"{name} must hold names (str), got {odd[0]!r} ({type(odd[0]).__name__})")
+    return names
 
 
 def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:

@@ -15,18 +15,21 @@ shows the traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CLIError", "build_parser", "main"]
+__all__ = ["CLIError", "PartFailed", "build_parser", "main"]
 
 DATASETS = ("mnist", "factor-mnist", "digits", "faces", "photos")
 DEFAULT_FAMILIES = "crop,color,rotation,flip,blur"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 PROFILE_SUFFIXES = (".csv", ".parquet")
+#: Suffixes of model files (TorchScript, torch.export archives, torch.save files).
+MODEL_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".pt2")
 #: Factor-zoo models of ``demo --quick``: both objectives on three recipes, and two controls.
 QUICK_MODELS = ("simclr_none_s0", "vicreg_none_s0", "simclr_color_s0", "vicreg_color_s0",
                 "simclr_crop_s0", "vicreg_crop_s0", "random_s0", "supervised_s0")  # fmt: skip
@@ -87,31 +90,135 @@ def _output_choice(text: str) -> int | str:
         return text
 
 
-#: Files and folders a command writes into --out; an earlier run's copies are removed first.
+#: Files and folders a command writes into --out; a run replaces an earlier run's copies.
 _OUTPUTS = ("profile.csv", "profile.json", "profile.spectra.npz", "metrics_matrix.csv",
             "clusters.csv", "clusters.json",
             "transfer_evaluation.csv", "transfer_predictions.csv", "report.html",
             "figures")  # fmt: skip
+#: Failures that stand for a whole part (a model, or a family's views), not one metric.
+_PART_FAILURES = ("model", "views")
 
 
-def _fresh_out(out: Path) -> None:
-    """Remove what an earlier run wrote into ``out`` (only the command's own files)."""
+class PartFailed(CLIError):
+    """A part of the run (a model, a family's views) failed: exit code 1, not 2."""
+
+
+def _check_out(out: Path, inputs: dict[str, list[Path]], data: Path | None = None) -> None:
+    """Refuse an output folder that is an input or holds one, or lies in the --data folder.
+
+    A run replaces what an earlier run wrote into ``--out``; an input there would be replaced
+    (or, read from a folder, joined by the run's own files on the next run).
+    """
+    target = out.expanduser().resolve()
+    partial = target.with_name(target.name + ".partial")
+    for flag, paths in inputs.items():
+        for path in paths:
+            source = path.expanduser().resolve()
+            for folder, what in ((target, "--out"), (partial, "the partial-results folder")):
+                if source == folder or folder in source.parents:
+                    verb = "is" if source == folder else "holds"
+                    raise CLIError(
+                        f"{what} {folder if what != '--out' else out} {verb} the input {path} "
+                        f"({flag}); a run replaces what an earlier run wrote into its output "
+                        "folder, so give --out another folder"
+                    )
+    if data is not None and data.is_dir():
+        folder = data.expanduser().resolve()
+        if target == folder or folder in target.parents:
+            raise CLIError(
+                f"--out {out} is inside the --data folder {data}: the next run on that folder "
+                "would read this run's figures as images; give --out a folder outside it"
+            )
+
+
+class _Output:
+    """One run's output folder: written in a staging folder beside it, then swapped in.
+
+    Nothing touches ``--out`` until :meth:`commit`, which swaps the staged run in (an earlier
+    run's files are replaced only then); on any error the staging folder is removed and
+    ``--out`` is as it was. :meth:`keep_partial` moves a failed run's staged files to
+    ``<out>.partial`` instead.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+        self.partial = self.out.with_name(self.out.name + ".partial")
+        self.stage = self.out
+
+    def __enter__(self) -> _Output:
+        import tempfile
+
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.stage = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".staging",
+                                           dir=self.out.parent))  # fmt: skip
+        # mkdtemp makes the folder private (0700); renamed to --out it gets a plain folder's mode
+        umask = os.umask(0)
+        os.umask(umask)
+        self.stage.chmod(0o777 & ~umask)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import shutil
+
+        if self.stage != self.out and self.stage.exists():
+            shutil.rmtree(self.stage, ignore_errors=True)
+
+    def commit(self) -> None:
+        """Swap the staged run into ``--out``; an earlier failed run's partial results go."""
+        from manifold.io import replace_outputs
+
+        replaced = replace_outputs(self.stage, self.out, _OUTPUTS)
+        self.stage = self.out
+        if replaced:
+            names = ", ".join(replaced[:4]) + (" ..." if len(replaced) > 4 else "")
+            _note(f"removed {len(replaced)} file(s) of an earlier run from {self.out} ({names}); "
+                  "this run's files replace them")  # fmt: skip
+        if self.partial.is_dir():
+            _remove_outputs(self.partial)
+            _note(f"removed the partial results of an earlier failed run from {self.partial}")
+
+    def keep_partial(self) -> Path:
+        """Move the staged files to ``<out>.partial`` (replacing an earlier one's files there)."""
+        from manifold.io import replace_outputs
+
+        replace_outputs(self.stage, self.partial, _OUTPUTS)
+        self.stage = self.out
+        return self.partial
+
+
+def _remove_outputs(folder: Path) -> None:
+    """Remove a command's own files from ``folder``, and the folder once it is empty."""
     import shutil
 
-    stale = [out / name for name in _OUTPUTS if (out / name).exists()]
-    if not stale:
-        return
-    for path in stale:
+    for name in _OUTPUTS:
+        path = folder / name
         if path.is_dir():
             shutil.rmtree(path)
-        else:
+        elif path.exists():
             path.unlink()
-    names = ", ".join(p.name for p in stale[:4]) + (" ..." if len(stale) > 4 else "")
-    _note(f"removed {len(stale)} file(s) of an earlier run from {out} ({names})")
+    if not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def _failed_parts(prof: Any) -> list[str]:
+    """One line per failed part of a profile (a model, or a family whose views failed)."""
+    lines = []
+    for f in prof.failures:
+        if f.get("metric") in _PART_FAILURES:
+            where = f" @ {f['layer']}" if f.get("layer") is not None else ""
+            error = (str(f["error"]).strip().splitlines() or ["failed"])[0]
+            lines.append(f"{f['model']}{where}: {f['manifold']}/{f['metric']} ({error})")
+    return list(dict.fromkeys(lines))
 
 
 # -- inputs --------------------------------------------------------------------------------------
-def _load_images(name: str, n_images: int | None, seed: int, channels: int | None = None):
+def _load_images(
+    name: str,
+    n_images: int | None,
+    seed: int,
+    channels: int | None = None,
+    size: tuple[int, int] | None = None,
+):
     import torch
 
     from manifold import datasets
@@ -125,11 +232,13 @@ def _load_images(name: str, n_images: int | None, seed: int, channels: int | Non
         "factor-mnist": lambda: datasets.load_factor_mnist("test"),
     }
     if path.is_dir():
-        images = _read_folder(path, channels)
+        images = _read_folder(path, channels, size)
     elif name in loaders:
         images, _ = loaders[name]()
         if channels is not None and images.shape[1] != channels:
             images = _convert_channels(images, channels)
+        if size is not None:
+            images = datasets.resize_images(images, size)
     elif path.exists():
         raise CLIError(f"--data {name} is a file; give a folder of images or one of {DATASETS}")
     elif "/" in name or "\\" in name or name.startswith("."):
@@ -156,45 +265,34 @@ def _convert_channels(images: Any, channels: int):
     return (images * weights).sum(dim=1, keepdim=True)
 
 
-def _read_folder(path: Path, channels: int | None = None):
-    """Images of a folder and its subfolders (the ImageFolder layout: one folder per class).
+def _read_folder(path: Path, channels: int | None = None, size: tuple[int, int] | None = None):
+    """Images of a folder and its subfolders (:func:`manifold.datasets.load_image_folder`).
 
     ``channels`` None keeps the images' mode: 1 channel when every image is grey, else RGB.
     """
-    import numpy as np
-    import torch
-    from PIL import Image, UnidentifiedImageError
+    from manifold.datasets import load_image_folder
 
-    files = sorted(
-        p
-        for p in path.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
-    if not files:
-        raise CLIError(f"no {'/'.join(IMAGE_SUFFIXES)} images in folder {path} or its "
-                       "subfolders; add some or point --data at another folder")  # fmt: skip
-    images = []
-    for f in files:
-        try:
-            with Image.open(f) as im:
-                im.load()
-                images.append(im.copy())
-        except (OSError, UnidentifiedImageError) as err:
-            raise CLIError(f"cannot read image {f} ({err}); remove it from the folder") from err
-    if channels is None:
-        channels = 1 if all(im.mode in ("L", "I", "I;16", "F", "1") for im in images) else 3
-    mode = "L" if channels == 1 else "RGB"
-    arrays = [np.asarray(im.convert(mode), dtype=np.float32) / 255.0 for im in images]
-    arrays = [a[..., None] if a.ndim == 2 else a for a in arrays]
-    shapes = sorted({a.shape[:2] for a in arrays})
-    if len(shapes) != 1:
-        raise CLIError(
-            f"images in {path} have {len(shapes)} different sizes (e.g. {shapes[:3]}); resize "
-            "them to one size first"
+    try:
+        images, _ = load_image_folder(path, channels=channels, size=size)
+    except ValueError as err:
+        text = str(err).replace("pass size=(H, W)", "pass --resize H[,W]")
+        if text.startswith("no "):
+            text += "; add some or point --data at another folder"
+        raise CLIError(text) from err
+    return images
+
+
+def _resize(text: str) -> tuple[int, int]:
+    """``--resize``: ``H`` (square) or ``H,W``."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected H or H,W in pixels (e.g. 32 or 224,224), got {text!r}"
         )
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return (values[0], values[-1])
 
 
 def _load_model(spec: str, device: Any):
@@ -400,6 +498,9 @@ def _run_predict(
             f"scores; found {len(common)} ({common}). Profile models named like the transfer "
             f"table's rows ({list(scores.index)[:6]}...)"
         )
+    notes = _unmatched_names(prof.models, list(scores.index))
+    scores, constant = _usable_tasks(scores, common)
+    notes += constant
     mismatch = prof.mismatched_settings()
     if mismatch:
         from manifold.results import describe_mismatch
@@ -416,10 +517,54 @@ def _run_predict(
             seed=seed,
             controls=[c for c in controls or () if c in common] or None,
         )
-    skipped = [m for m in prof.models if m not in scores.index]
-    if skipped:
-        evaluation.notes.append(f"models without transfer scores, left out: {skipped}")
+    evaluation.notes.extend(notes)
     return evaluation
+
+
+def _unmatched_names(profiled: list[str], scored: list[str]) -> list[str]:
+    """Notes on profiled models without a score, each with the table's close name if any.
+
+    A score row that matches no profile but is close to a model left out (difflib) is
+    most likely that model under a mistyped name.
+    """
+    import difflib
+
+    missing = [m for m in profiled if m not in scored]
+    if not missing:
+        return []
+    unknown = [m for m in scored if m not in profiled]
+    notes = [f"models without transfer scores, left out: {missing}"]
+    for name in missing:
+        close = difflib.get_close_matches(name, unknown, n=1, cutoff=0.6)
+        if close:
+            notes.append(f"the transfer table's model {close[0]!r} matches no profile: did you "
+                         f"mean {name!r}? (rename the row to use its scores)")  # fmt: skip
+    return notes
+
+
+def _usable_tasks(scores: Any, models: list[str]) -> tuple[Any, list[str]]:
+    """The task columns with something to predict, and a note for each left out.
+
+    A task whose score is the same for every model (or missing for all but one) has no
+    ranking to predict: its row would be all NaN.
+    """
+    import pandas as pd
+
+    notes, keep = [], []
+    for task in scores.columns:
+        values = pd.to_numeric(scores.loc[models, task], errors="coerce")
+        distinct = values.dropna().unique()
+        if len(distinct) >= 2:
+            keep.append(task)
+        elif len(distinct) == 1:
+            notes.append(f"task {task!r} has the same score ({distinct[0]:.4g}) for every model: "
+                         "there is no ranking to predict, left out")  # fmt: skip
+        else:
+            notes.append(f"task {task!r} has no numeric score for these models, left out")
+    if not keep and models:
+        raise CLIError("no task of the transfer table has scores that differ between the "
+                       f"profiled models ({'; '.join(notes)})")  # fmt: skip
+    return scores[keep], notes
 
 
 def _write_cluster_tables(result: Any, out: Path) -> list[str]:
@@ -469,11 +614,15 @@ def _report(prof: Any, out: Path, files: list[str], **kwargs: Any) -> Path:
 
 # -- commands -------------------------------------------------------------------------------------
 def cmd_profile(args: argparse.Namespace) -> int:
-    """``manifold profile``: profile models (or embeddings) and write tables and a report."""
+    """``manifold profile``: profile models (or embeddings) and write tables and a report.
+
+    Everything is checked (options, files, models against the images) before ``--out`` is
+    touched; the run is written beside it and swapped in at the end.
+    """
     from manifold.profiling import Profile, profile
 
     out = Path(args.out)
-    profiles = []
+    profiles: list[Any] = []
     if getattr(args, "layer", None) and getattr(args, "layers", None):
         raise CLIError(f"give --layer (one submodule: {args.layer!r}) or --layers (a sweep: "
                        f"{args.layers!r}), not both")  # fmt: skip
@@ -482,6 +631,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             raise CLIError("give either --model or --embeddings, not both")
         if args.layers:
             raise CLIError("--layers needs --model: embeddings have no layers")
+        _check_out(out, {"--embeddings": [Path(args.embeddings)]})
         z, views = _load_embeddings(Path(args.embeddings))
         ignored = [f"--{name.replace('_', '-')}" for name in _MODEL_OPTIONS
                    if getattr(args, name, None) not in (None, False)]  # fmt: skip
@@ -492,73 +642,168 @@ def cmd_profile(args: argparse.Namespace) -> int:
         if args.n_views is not None and views:
             _note(f"--n-views is ignored with --embeddings: the file's views have K = "
                   f"{sorted({v.shape[1] for v in views.values()})}")  # fmt: skip
-        _fresh_out(out)
         fams = _families(args.families) if args.families else list(views)
         missing = [f for f in fams if f not in views]
         if missing and args.families:
             raise CLIError(f"{args.embeddings} has no views for {missing}; it has "
                            f"{sorted(views) or 'none'} (arrays named views_<family>)")  # fmt: skip
+        _check_k(args.k, len(z), f"the embeddings in {args.embeddings} hold")
         name = args.name[0] if args.name else Path(args.embeddings).stem
-        profiles.append(profile(z, views={f: views[f] for f in fams}, families=fams or None,
-                                k=args.k, seed=args.seed, name=name, curvature=args.curvature,
-                                n_bootstrap=getattr(args, "bootstrap", 0),
-                                progress=False if args.quiet else None))  # fmt: skip
-    else:
-        if not args.model:
-            raise CLIError("give --model (zoo:<name>, efficientnet-lite0, model.pt, "
-                           "module.py:factory) or --embeddings file")  # fmt: skip
-        names = args.name or []
-        if names and len(names) != len(args.model):
-            raise CLIError(f"got {len(args.model)} --model but {len(names)} --name; give one "
-                           "name per model or none")  # fmt: skip
-        fams = _families(args.families or DEFAULT_FAMILIES)
-        # every model is loaded before the images, so that a bad model fails fast
-        models = {(names[i] if names else _default_name(spec)): _load_model(spec, args.device)
-                  for i, spec in enumerate(args.model)}  # fmt: skip
-        if len(models) != len(args.model):
-            raise CLIError("two models have the same name; give distinct --name values")
-        n_images = DEFAULT_N_IMAGES if args.n_images is None else args.n_images
-        images = _load_images(args.data, n_images, args.seed, args.channels)
-        _fresh_out(out)
+        run = _Output(out)
+        with run:
+            profiles.append(profile(z, views={f: views[f] for f in fams}, families=fams or None,
+                                    k=args.k, seed=args.seed, name=name,
+                                    curvature=args.curvature,
+                                    n_bootstrap=getattr(args, "bootstrap", 0),
+                                    progress=False if args.quiet else None))  # fmt: skip
+            _stop_on_failed_parts(Profile.concat(profiles), run, args)
+            return _finish_profile(Profile.concat(profiles), run, args)
+    if not args.model:
+        raise CLIError("give --model (zoo:<name>, efficientnet-lite0, model.pt, "
+                       "module.py:factory) or --embeddings file")  # fmt: skip
+    names = _model_names(args.model, args.name or [])
+    fams = _families(args.families or DEFAULT_FAMILIES)
+    data = Path(args.data).expanduser()
+    _check_out(out, {"--model": _model_files(args.model), "--data": [data]}, data=data)
+    # every model is loaded and probed before the run starts, so that a bad model fails fast
+    models = {name: _load_model(spec, args.device)
+              for name, spec in zip(names, args.model, strict=True)}  # fmt: skip
+    n_images = DEFAULT_N_IMAGES if args.n_images is None else args.n_images
+    images = _load_images(args.data, n_images, args.seed, args.channels,
+                          getattr(args, "resize", None))  # fmt: skip
+    for name, model in models.items():
+        _probe_model(model, images, name, args)
+    _check_k(args.k, len(images), f"--data {args.data} gives")
+    run = _Output(out)
+    with run:
         for name, model in models.items():
             try:
                 prof = _profile_model(model, images, fams, name, args)
-            except CLIError:
+            except BaseException:
                 if profiles:
-                    _write_profile_tables(Profile.concat(profiles), out)
-                    print(f"kept the {len(profiles)} finished model(s) in {out / 'profile.csv'}")
+                    partial = _keep_partial(Profile.concat(profiles), run, args)
+                    print(f"kept the {len(profiles)} finished model(s) in "
+                          f"{partial / 'profile.csv'}; {out} is unchanged")  # fmt: skip
                 raise
             profiles.append(prof)
-            if len(args.model) > 1:  # never lose finished models to a later failure
-                _write_profile_tables(Profile.concat(profiles), out)
-    prof = Profile.concat(profiles)
+            _stop_on_failed_parts(Profile.concat(profiles), run, args)
+        return _finish_profile(Profile.concat(profiles), run, args)
+
+
+def _check_k(k: int, n: int, source: str) -> None:
+    """The graphs need more points than neighbours: ``--k`` below the number of images."""
+    if k + 1 > n:
+        raise CLIError(f"--k {k} needs at least {k + 1} images (each point's {k} neighbours and "
+                       f"itself), but {source} {n}; lower --k or give more images"
+                       " (--n-images, --data)")  # fmt: skip
+
+
+def _model_files(specs: list[str]) -> list[Path]:
+    """The files named by ``--model`` specs (a TorchScript file, the .py of module.py:factory)."""
+    files = []
+    for spec in specs:
+        file = spec.rsplit(":", 1)[0] if ".py:" in spec else spec
+        if not spec.startswith("zoo:") and Path(file).expanduser().is_file():
+            files.append(Path(file))
+    return files
+
+
+def _stop_on_failed_parts(prof: Any, run: _Output, args: argparse.Namespace) -> None:
+    """Without --keep-going, a failed part ends the run: its results go to <out>.partial."""
+    failed = _failed_parts(prof)
+    if not failed:
+        return
+    if getattr(args, "keep_going", False):
+        for line in failed:
+            print(f"  failed: {line}")
+        return
+    partial = _keep_partial(prof, run, args, report=True)
+    shown = "; ".join(failed[:3]) + (f" (+{len(failed) - 3} more)" if len(failed) > 3 else "")
+    raise PartFailed(
+        f"{len(failed)} part(s) failed: {shown}. {run.out} is unchanged; this run's results "
+        f"are in {partial}. Rerun with --keep-going to write a run with failed parts"
+    )
+
+
+def _keep_partial(prof: Any, run: _Output, args: argparse.Namespace, report: bool = False) -> Path:
+    """Write a stopped run's profile (and report) to ``<out>.partial``; return that folder."""
+    command = _record_inputs(prof, args)
+    files = _write_profile_tables(prof, run.stage)
+    if report:
+        _report(prof, run.stage, files, title="manifold profile (stopped: a part failed)",
+                command=command)  # fmt: skip
+    return run.keep_partial()
+
+
+def _record_inputs(prof: Any, args: argparse.Namespace) -> str:
+    """Add the command line and what was read (--data or --embeddings) to every model's settings.
+
+    Returns the command line.
+    """
     command = _command_line(args)
+    inputs: dict[str, Any] = {"command": command}
+    if getattr(args, "embeddings", None):
+        inputs["embeddings"] = str(args.embeddings)
+    else:
+        inputs["data"] = str(args.data)
+        for flag in ("channels", "resize"):
+            if getattr(args, flag, None) is not None:
+                inputs[flag] = getattr(args, flag)
     for settings in prof.settings.values():
-        settings["command"] = command
-    files = _write_profile_tables(prof, out)
+        settings.update(inputs)
+    return command
+
+
+def _finish_profile(prof: Any, run: _Output, args: argparse.Namespace) -> int:
+    """Write the tables and the report of a finished profile run and swap them into --out."""
+    command = _record_inputs(prof, args)
+    files = _write_profile_tables(prof, run.stage)
     title = f"manifold profile: {', '.join(prof.models[:4])}" + (
         " ..." if len(prof.models) > 4 else ""
     )
     # the eigenspectra are those the engine read the spectral metrics from (prof.spectra)
-    report = _report(prof, out, files, title=title)
-    print(f"wrote {out / 'profile.csv'}, {out / 'metrics_matrix.csv'} and {report}")
+    _report(prof, run.stage, files, title=title, command=command)
+    run.commit()
+    out = run.out
+    print(f"wrote {out / 'profile.csv'}, {out / 'metrics_matrix.csv'} and {out / 'report.html'}")
     return 0
 
 
 #: profile options that apply to a model only (ignored, with a note, with --embeddings).
-_MODEL_OPTIONS = ("device", "layer", "normalize", "output", "channels", "n_images")
+_MODEL_OPTIONS = ("device", "layer", "normalize", "output", "channels", "n_images", "resize")
 DEFAULT_DATA = "mnist"
 DEFAULT_N_IMAGES = 500
 
 
 def _default_name(spec: str) -> str:
-    """A model's name in the table without --name: the zoo name, or the file's stem."""
+    """A model's name in the table without --name: the zoo name, the factory or the file's stem.
+
+    ``zoo:simclr_t0.1`` -> ``simclr_t0.1``; ``models.py:small_cnn`` -> ``small_cnn`` (two
+    factories of one file get two names); ``runs/encoder.pt`` -> ``encoder``.
+    """
     if spec.startswith("zoo:"):
         return spec.removeprefix("zoo:")
     if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
-        return Path(spec.rsplit(":", 1)[0]).stem
+        return spec.rsplit(":", 1)[1]
     path = Path(spec)
-    return path.stem if path.suffix in (".pt", ".pth", ".ts", ".jit") else spec
+    return path.stem if path.suffix in MODEL_SUFFIXES else spec
+
+
+def _model_names(specs: list[str], names: list[str]) -> list[str]:
+    """One distinct name per ``--model``: ``--name`` or the default; a clash names both specs."""
+    if names and len(names) != len(specs):
+        raise CLIError(f"got {len(specs)} --model but {len(names)} --name; give one "
+                       "name per model or none")  # fmt: skip
+    chosen = names or [_default_name(spec) for spec in specs]
+    seen: dict[str, str] = {}
+    for name, spec in zip(chosen, specs, strict=True):
+        if name in seen:
+            how = "--name" if names else "the default name"
+            raise CLIError(f"--model {seen[name]} and --model {spec} both get {how} {name!r}; "
+                           "give each model its own --name (one per --model, in "
+                           "order)")  # fmt: skip
+        seen[name] = spec
+    return chosen
 
 
 def _command_line(args: argparse.Namespace | None = None) -> str:
@@ -570,30 +815,32 @@ def _command_line(args: argparse.Namespace | None = None) -> str:
     return " ".join(["manifold", *map(shlex.quote, argv)])
 
 
-def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: argparse.Namespace):
-    """Profile one model; a model that does not take these images is a one-line error.
-
-    The profile carries the spectrum of the model's output (or ``--layer``) for the
-    eigenspectrum figure; a layer sweep (``--layers``) has none: its figures are the metrics
-    against depth.
-    """
-    from manifold.embed import Embedder
-    from manifold.profiling import DEFAULT_N_VIEWS, profile
-
-    shape = tuple(images.shape)
-    options = {
+def _embedder_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
         "layer": getattr(args, "layer", None),
         "transform": getattr(args, "normalize", None),
         "batch_size": getattr(args, "batch_size", None) or 256,
         "output": getattr(args, "output", None),
     }
+
+
+def _probe_model(model: Any, images: Any, name: str, args: argparse.Namespace) -> None:
+    """Embed two images as the run will: a model that does not take them is a one-line error.
+
+    Runs before the output folder is touched: an unknown ``--layer``, images of the wrong
+    channels or size, or an output that is not ``(N, D)`` end the command here.
+    """
+    from manifold.embed import Embedder
+
+    shape = tuple(images.shape)
+    options = _embedder_options(args)
     layers = _layer_names(getattr(args, "layers", None))
     # a sweep is probed as it runs: every layer, each read by the --output rule
     probe = options if layers is None else {**options, "layer": None, "layers": layers}
     try:
         embedder = Embedder(model, device=args.device, progress=False, **probe)
     except ValueError as err:  # an unknown --layer or --layers name: the message lists them
-        raise CLIError(f"model {name!r}: {err}") from err
+        raise CLIError(f"model {name!r}: {_flags(str(err))}") from err
     try:
         with warnings.catch_warnings():
             # a probe: the profile below says the same (e.g. which output element), once
@@ -602,21 +849,71 @@ def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: ar
     except (RuntimeError, ValueError, TypeError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         if layers is not None and "layer" in first:  # e.g. --output against a swept layer
-            raise CLIError(f"model {name!r}: {first}") from err
+            raise CLIError(f"model {name!r}: {_flags(first)}") from err
+        if "output" in first:  # the model ran; --output does not fit what it returns
+            raise CLIError(f"model {name!r}: {_flags(first)}") from err
         raise CLIError(
-            f"model {name!r} cannot embed images of shape {shape[1:]} (C, H, W) ({first}); pick "
-            f"--data that matches the model's input (bundled: {', '.join(DATASETS)})"
+            f"model {name!r} cannot embed images of shape {shape[1:]} (C, H, W) ({first}); "
+            + _input_advice(embedder, images)
         ) from err
     for where, out in z.items() if layers is not None else [(None, z)]:
         if out.ndim != 2:
             what = f"layer {where!r} of model {name!r}" if where is not None else f"model {name!r}"
             raise CLIError(f"{what} returns outputs of shape {tuple(out.shape)}; expected "
                            "(N, D) embeddings (pool or flatten in the model)")  # fmt: skip
+
+
+def _input_advice(embedder: Any, images: Any) -> str:
+    """What to change so the model takes the images: --channels when the other count works."""
+    channels = images.shape[1]
+    other = 1 if channels == 3 else 3 if channels == 1 else None
+    if other is not None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                embedder.embed(_convert_channels(images[:2], other))
+        except Exception:  # noqa: BLE001 - the other channel count does not help either
+            pass
+        else:
+            return (f"the model takes {other}-channel images and the data has {channels}: add "
+                    f"--channels {other}")  # fmt: skip
+    return (
+        "read the images with --channels 1|3 for another number of channels, or "
+        "--resize H[,W] for the size the model was trained on"
+    )
+
+
+#: Python parameter names in library messages -> the flags that set them.
+_FLAG_NAMES = {"n_views": "--n-views", "n_bootstrap": "--bootstrap", "batch_size": "--batch-size",
+               "layers=": "--layers ", "layer=": "--layer ", "output=": "--output ",
+               "n_images": "--n-images"}  # fmt: skip
+
+
+def _flags(message: str) -> str:
+    """A library message with its parameter names replaced by the command's flags."""
+    import re
+
+    for name, flag in _FLAG_NAMES.items():
+        message = re.sub(rf"(?<![\w.-]){re.escape(name)}", flag, message)
+    return message
+
+
+def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: argparse.Namespace):
+    """Profile one model (probed first by :func:`_probe_model`).
+
+    The profile carries the spectrum of the model's output (or ``--layer``) for the
+    eigenspectrum figure; a layer sweep (``--layers``) has none: its figures are the metrics
+    against depth.
+    """
+    from manifold.profiling import DEFAULT_N_VIEWS, profile
+
+    layers = _layer_names(getattr(args, "layers", None))
     n_views = args.n_views or DEFAULT_N_VIEWS
     return profile(model, images, families=fams, n_views=n_views, k=args.k, seed=args.seed,
                    name=name, device=args.device, progress=False if args.quiet else None,
                    curvature=getattr(args, "curvature", False), layers=layers,
-                   n_bootstrap=getattr(args, "bootstrap", 0), **options)  # fmt: skip
+                   n_bootstrap=getattr(args, "bootstrap", 0),
+                   **_embedder_options(args))  # fmt: skip
 
 
 def _layer_names(text: str | None) -> list[str] | None:
@@ -630,16 +927,28 @@ def _layer_names(text: str | None) -> list[str] | None:
     return names
 
 
+def _analysis_inputs(args: argparse.Namespace) -> dict[str, list[Path]]:
+    """The input files and folders of ``cluster`` and ``predict``."""
+    inputs = {"PROFILE": [Path(p) for p in args.profiles]}
+    for flag in ("groups", "transfer"):
+        if getattr(args, flag, None):
+            inputs[f"--{flag}"] = [Path(getattr(args, flag))]
+    return inputs
+
+
 def cmd_cluster(args: argparse.Namespace) -> int:
     """``manifold cluster``: cluster saved profiles; labels, ARI, dendrogram and map."""
+    out = Path(args.out)
+    _check_out(out, _analysis_inputs(args))
     prof = _load_profiles(args.profiles)
     groups = _read_groups(args.groups) if args.groups else None
     result = _run_cluster(prof, groups, args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    _fresh_out(out)
-    files = _write_cluster_tables(result, out)
-    report = _report(prof, out, files, clusters=result, title="manifold cluster")
+    with _Output(out) as run:
+        files = _write_cluster_tables(result, run.stage)
+        _report(prof, run.stage, files, clusters=result, title="manifold cluster",
+                command=_command_line(args))  # fmt: skip
+        run.commit()
+    report = out / "report.html"
     ari = result.adjusted_rand_index
     if ari is None:
         agreement = ""
@@ -660,24 +969,30 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``manifold predict``: leave-one-model-out transfer prediction from saved profiles."""
+    out = Path(args.out)
+    _check_out(out, _analysis_inputs(args))
     scores = None if args.transfer is None else _read_transfer(args.transfer)
     prof = _load_profiles(args.profiles)
     if scores is None:
         scores = _read_transfer(None, prof.models)
     evaluation = _run_predict(prof, scores, args.permutations, args.seed, args.max_features,
                               bundled=args.transfer is None)  # fmt: skip
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    _fresh_out(out)
-    files = _write_transfer_tables(evaluation, out)
-    report = _report(prof, out, files, transfer=evaluation, title="manifold predict",
-                     notes=evaluation.notes)  # fmt: skip
-    columns = ["spearman", "kendall", "p_value", "r2", "null_r2"]
-    print(evaluation.table[columns].round(3).to_string())
+    with _Output(out) as run:
+        files = _write_transfer_tables(evaluation, run.stage)
+        _report(prof, run.stage, files, transfer=evaluation, title="manifold predict",
+                notes=evaluation.notes, command=_command_line(args))  # fmt: skip
+        run.commit()
+    report = out / "report.html"
+    from manifold.report import transfer_columns, transfer_verdict
+
+    # the profile's agreement next to every one-metric baseline's, then one verdict per task
+    print(evaluation.table[transfer_columns(evaluation)].round(3).to_string())
     n_models = int(evaluation.table["n_models"].max())
     print(f"R² is over {n_models} models, leave one model out: with so few it is noisy and "
           "often negative; read it against null_r2 (the intercept-only R², itself < 0) and "
           "rank it below Spearman and its p-value")  # fmt: skip
+    for task in evaluation.table.index:
+        print(transfer_verdict(evaluation, task))
     for note in evaluation.notes:
         if not note.startswith("R² over"):
             _note(note)
@@ -701,8 +1016,7 @@ def _demo_models(manifest: Any, quick: bool) -> list[str]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``manifold demo``: profile, cluster and predict on the bundled factor zoo; write a report."""
-    from manifold.datasets import load_factor_mnist, load_transfer, load_zoo
-    from manifold.profiling import Profile
+    from manifold.datasets import load_factor_mnist, load_zoo
 
     started = time.time()
     n_images = args.n_images or (120 if args.quick else 300)
@@ -720,10 +1034,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     args.n_views = n_views
     out = Path(args.out)
-    _fresh_out(out)
     # one job per model through the engine, each part checkpointed as it finishes: an
     # interrupted demo resumes where it stopped, and a failing model is reported while the
-    # others finish
+    # others finish; the checkpoints are a cache beside the run, not part of it
     from manifold.runner import profile_zoo
 
     checkpoints = out / "checkpoints"
@@ -733,10 +1046,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
                            progress=False if args.quiet else None)  # fmt: skip
     except RuntimeError as err:  # every model failed
         raise CLIError(f"{err}; rerun with --verbose to see why") from err
-    for failure in prof.failures:
-        if failure.get("metric") == "model":
-            print(f"  {failure['model']}: failed ({failure['error']})")
-    files = _write_profile_tables(prof, out)
+    with _Output(out) as run:
+        _stop_on_failed_parts(prof, run, args)
+        _demo_analysis(prof, manifest, controls, run, args, started, fams, checkpoints)
+        run.commit()
+    print(f"wrote the tables, {out / 'figures'} and {out / 'report.html'} "
+          f"({time.time() - started:.0f} s)")  # fmt: skip
+    return 0
+
+
+def _demo_analysis(prof: Any, manifest: Any, controls: list[str], run: _Output,
+                   args: argparse.Namespace, started: float, fams: list[str],
+                   checkpoints: Path) -> None:  # fmt: skip
+    """The demo's clustering, transfer prediction and report, written into the staged run."""
+    from manifold.datasets import load_transfer
+    from manifold.profiling import Profile
+
+    stage = run.stage
+    files = _write_profile_tables(prof, stage)
     profiled = prof.models
     ssl = [m for m in profiled if m not in controls]
 
@@ -747,7 +1074,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for key in ("method", "recipe"):
             groupings[key] = manifest.loc[ssl, key].astype(str)
         clusters = _run_cluster(ssl_prof, None, args)
-        files += _write_cluster_tables(clusters, out)
+        files += _write_cluster_tables(clusters, stage)
         for key, groups in groupings.items():
             stats = clusters.agreement(groups, n_permutations=999, seed=args.seed)
             print(f"  clusters vs {key}: ARI {stats['ari']:.2f} (p = {stats['ari_p_value']:.3f}),"
@@ -758,27 +1085,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except CLIError as err:
         print(f"  transfer prediction skipped: {err}")
     else:
-        files += _write_transfer_tables(evaluation, out)
+        files += _write_transfer_tables(evaluation, stage)
         print(f"  transfer, {len(ssl)} self-supervised models (controls apart), Spearman [95 % CI]"
               ", regret in accuracy points:")  # fmt: skip
         for task in evaluation.table.index:
             print("    " + evaluation.headline(task))
     notes = [
-        f"{len(profiled)} models of the factor zoo, {n_images} factor-MNIST test images, "
-        f"{n_views} views per image and family ({', '.join(fams)}), k = {args.k}, "
+        f"{len(profiled)} models of the factor zoo, {prof.settings[profiled[0]]['n_images']} "
+        "factor-MNIST test images, "
+        f"{args.n_views} views per image and family ({', '.join(fams)}), k = {args.k}, "
         f"seed = {args.seed}; {time.time() - started:.0f} s on {args.device or 'cpu'}; "
         f"per-model checkpoints in {checkpoints} (a rerun resumes from them).",
     ]
     if evaluation is not None:
         notes.extend(evaluation.notes)
     scores = load_transfer().loc[ssl] if evaluation is not None else None
+    command = _command_line(args)
+    for settings in prof.settings.values():
+        settings["command"] = command
     # the eigenspectra are those the jobs read the spectral metrics from (prof.spectra)
-    report = _report(prof, out, files, clusters=clusters, transfer=evaluation,
-                     groupings=groupings, scores=scores,
-                     title="manifold demo: the bundled factor zoo", notes=notes)  # fmt: skip
-    print(f"wrote {len(files)} tables, {out / 'figures'} and {report} "
-          f"({time.time() - started:.0f} s)")  # fmt: skip
-    return 0
+    _report(prof, stage, files, clusters=clusters, transfer=evaluation, groupings=groupings,
+            scores=scores, title="manifold demo: the bundled factor zoo", notes=notes,
+            command=command)  # fmt: skip
 
 
 def _groups_series(groups: dict[str, str], models: list[str]):
@@ -810,6 +1138,35 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _at_least_two(text: str) -> int:
+    """``--n-views``: views per image; spreads and LiDAR need two views of an image."""
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected at least 2 views per image, got {value}")
+    return value
+
+
+def _bootstrap(text: str) -> int:
+    """``--bootstrap``: 0 (no standard errors) or at least 2 resamples."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0 or value == 1:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 (no standard errors) or at least 2 resamples, got {value}"
+        )
+    return value
+
+
+def _add_keep_going(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--keep-going", action="store_true",
+                   help="write the run even when a part failed (a model, or a family's views): "
+                   "the failures are listed in the report; without it a failed part exits "
+                   "with code 1, --out stays as it was and the results go to "
+                   "<out>.partial")  # fmt: skip
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     # SUPPRESS: given after the subcommand it sets the flag, absent it keeps the top-level value
     p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -818,14 +1175,17 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _add_sizes(p: argparse.ArgumentParser, n_images: str, n_views: str) -> None:
     """Size options; ``n_images``/``n_views`` describe the defaults (the values stay None)."""
+    from manifold.augment import FAMILIES
+
     p.add_argument(
         "--families",
         default=None,
-        help=f"comma-separated augmentation families (default: {DEFAULT_FAMILIES})",
+        help=f"comma-separated augmentation families, of {', '.join(FAMILIES)} "
+        f"(default: {DEFAULT_FAMILIES})",
     )
     p.add_argument("--n-images", type=_positive_int, default=None,
                    help=f"images (N) (default: {n_images})")  # fmt: skip
-    p.add_argument("--n-views", type=_positive_int, default=None,
+    p.add_argument("--n-views", type=_at_least_two, default=None,
                    help=f"views per image and family (K) (default: {n_views})")  # fmt: skip
     p.add_argument("--k", type=_positive_int, default=10, help="neighbours per node (k)")
     p.add_argument("--seed", type=int, default=0, help="seed of the views and subsamples")
@@ -841,6 +1201,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels", type=int, choices=(1, 3), default=None,
                    help="read images as 1 (grey) or 3 (RGB) channels (default: 1 when every "
                    "image in the folder is grey, else 3)")  # fmt: skip
+    p.add_argument("--resize", type=_resize, default=None, metavar="H[,W]",
+                   help="resize every image to H x W pixels as it is read (bilinear, "
+                   "antialiased; one number: square); a folder of mixed sizes needs "
+                   "it")  # fmt: skip
     p.add_argument("--layer", default=None,
                    help="submodule whose output is the representation, e.g. 'blocks.3' "
                    "(default: the model's output); not with --layers")  # fmt: skip
@@ -858,7 +1222,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="images per forward pass")  # fmt: skip
     p.add_argument("--curvature", action="store_true",
                    help="also compute Ollivier- and Forman-Ricci curvature (slower)")  # fmt: skip
-    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+    p.add_argument("--bootstrap", type=_bootstrap, default=0, metavar="B",
                    help="bootstrap resamples of the images for standard errors (rows with "
                    "statistic 'se'; 0: none, else at least 2)")  # fmt: skip
 
@@ -905,6 +1269,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(prof)
     prof.add_argument("--name", action="append", help="model name in the table (one per model)")
     prof.add_argument("--out", default="manifold-profile", help="output folder")
+    _add_keep_going(prof)
     _add_common(prof)
     prof.set_defaults(func=cmd_profile)
 
@@ -983,6 +1348,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_sizes(demo, "300 (--quick: 120)", "8 (--quick: 4)")
     demo.add_argument("--out", default="manifold-report", help="output folder")
+    _add_keep_going(demo)
     _add_common(demo)
     demo.set_defaults(func=cmd_demo)
     return parser
@@ -1001,7 +1367,8 @@ def main(argv: list[str] | None = None) -> int:
         argv: Arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        0 on success, 2 on a user error (one line on stderr), 130 when interrupted.
+        0 on success, 1 when a part of the run failed (without ``--keep-going``), 2 on a user
+        error (one line on stderr), 130 when interrupted.
     """
     import warnings
 
@@ -1021,8 +1388,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, ValueError, TypeError, ImportError, OSError, RuntimeError, KeyError) as err:
         if args.verbose:
             raise
-        print(f"manifold {args.command}: error: {_one_line(err)}", file=sys.stderr)
-        return 2
+        text = _one_line(err) if isinstance(err, CLIError) else _flags(_one_line(err))
+        print(f"manifold {args.command}: error: {text}", file=sys.stderr)
+        return 1 if isinstance(err, PartFailed) else 2
 
 
 if __name__ == "__main__":  # pragma: no cover

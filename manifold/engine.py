@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 
 from manifold._backend import numpy_generator
-from manifold._checks import DegenerateWarning
+from manifold._checks import DegenerateWarning, check_names
 from manifold._summary import PointMetric
 from manifold.results import COLUMNS, LAYER, SEMANTIC
 from manifold.typing import Scale
@@ -523,14 +523,15 @@ REGISTRY: tuple[Metric, ...] = (
 
 def metrics_for(
     manifold: str,
-    options: Iterable[str] = (),
-    needs: Iterable[str] | None = None,
-    names: Iterable[str] | None = None,
+    options: str | Iterable[str] = (),
+    needs: str | Iterable[str] | None = None,
+    names: str | Iterable[str] | None = None,
 ) -> list[Metric]:
     """The registry entries of ``manifold`` whose option is on (and, if given, whose needs fit).
 
-    ``names`` keeps only the entries of those names (a name of the other manifold, or of no
-    entry, selects nothing here), in registry order.
+    ``options``, ``needs`` and ``names`` are names or iterables of names (``"curvature"`` is one
+    option). ``names`` keeps only the entries of those names (a name of the other manifold, or
+    of no entry, selects nothing here), in registry order.
 
     Examples:
         >>> [m.name for m in metrics_for("semantic", needs={"spectrum"})][:3]
@@ -540,9 +541,9 @@ def metrics_for(
         >>> [m.name for m in metrics_for("family", names=["rankme", "alpha", "spread_ratio"])]
         ['spread_ratio', 'rankme']
     """
-    options = set(options)
-    allowed = None if needs is None else set(needs)
-    wanted = None if names is None else set(names)
+    options = set(check_names(options, "options"))
+    allowed = None if needs is None else set(check_names(needs, "needs"))
+    wanted = None if names is None else set(check_names(names, "names"))
     return [
         m
         for m in REGISTRY
@@ -555,10 +556,10 @@ def metrics_for(
 
 def record_semantic(
     ctx: ModelContext,
-    options: Iterable[str] = (),
+    options: str | Iterable[str] = (),
     recorder: Recorder | None = None,
-    needs: Iterable[str] | None = None,
-    names: Iterable[str] | None = None,
+    needs: str | Iterable[str] | None = None,
+    names: str | Iterable[str] | None = None,
 ) -> None:
     """Record every semantic-manifold metric of ``ctx`` (graphs built before the metrics).
 

@@ -2,15 +2,17 @@
 
 :class:`RowReader` reads an ``(N, D)`` array, a numpy memmap or a ``.npy`` file chunk by chunk
 without mapping the file's pages into the process; :func:`atomic_write` writes a file through a
-temporary file in the same folder and a rename, so a reader never sees half a file.
+temporary file in the same folder and a rename, so a reader never sees half a file;
+:func:`replace_outputs` swaps a run written in a staging folder into its output folder.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ import torch
 
 from manifold.typing import RowSource
 
-__all__ = ["RowReader", "atomic_write", "file_location"]
+__all__ = ["RowReader", "atomic_write", "file_location", "replace_outputs"]
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -46,6 +48,68 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def replace_outputs(staging: Path, out: Path, names: str | Iterable[str]) -> list[str]:
+    """Swap a run written in ``staging`` into ``out``, replacing the earlier run's ``names``.
+
+    The entries of ``out`` listed in ``names`` (an earlier run's files and folders) are moved
+    aside into a hidden folder beside ``out``, every entry of ``staging`` is renamed into
+    ``out``, then the earlier entries are deleted and ``staging`` is removed. Other entries of
+    ``out`` (the user's own files) are left alone. Every move is a rename within one file
+    system; when one fails, the moves done so far are undone, so ``out`` holds the earlier run,
+    whole. When ``out`` does not exist, ``staging`` is renamed to it in one step.
+
+    Args:
+        staging: A folder beside ``out`` (same file system) holding the new run.
+        out: The output folder.
+        names: File and folder names an earlier run may have written into ``out`` (one name:
+            a string).
+
+    Returns:
+        The names of the earlier entries that were replaced or removed.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> root = Path(tempfile.mkdtemp())
+        >>> (root / "out").mkdir(); _ = (root / "out" / "old.csv").write_text("old")
+        >>> (root / "stage").mkdir(); _ = (root / "stage" / "new.csv").write_text("new")
+        >>> replace_outputs(root / "stage", root / "out", ["old.csv", "new.csv"])
+        ['old.csv']
+        >>> sorted(p.name for p in (root / "out").iterdir()), (root / "stage").exists()
+        (['new.csv'], False)
+    """
+    from manifold._checks import check_names
+
+    staging, out = Path(staging), Path(out)
+    names = check_names(names, "names")
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, out)
+        return []
+    incoming = sorted(p.name for p in staging.iterdir())
+    earlier = [n for n in dict.fromkeys([*names, *incoming]) if os.path.lexists(out / n)]
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    moved_aside: list[str] = []
+    moved_in: list[str] = []
+    try:
+        for name in earlier:
+            os.replace(out / name, aside / name)
+            moved_aside.append(name)
+        for name in incoming:
+            os.replace(staging / name, out / name)
+            moved_in.append(name)
+    except BaseException:
+        for name in reversed(moved_in):
+            os.replace(out / name, staging / name)
+        for name in reversed(moved_aside):
+            os.replace(aside / name, out / name)
+        shutil.rmtree(aside, ignore_errors=True)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    return earlier
 
 
 class RowReader:

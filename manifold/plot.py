@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from manifold._checks import check_names
 from manifold.typing import SeedLike
 from manifold.zoo.figures import plot_dendrogram, plot_model_map
 
@@ -108,7 +109,7 @@ def plot_layers(
     metric: str = "twonn_dimension",
     manifold: str = "semantic",
     statistic: str | None = None,
-    models: Iterable[str] | None = None,
+    models: str | Iterable[str] | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """One metric against depth: one line per model over the layers of a layer sweep.
@@ -123,7 +124,7 @@ def plot_layers(
         manifold: ``"semantic"`` or an augmentation family (for invariance metrics).
         statistic: Which statistic to draw; default ``"value"`` for a scalar metric, ``"mean"``
             for a per-point one.
-        models: Models to draw (default: all).
+        models: Models to draw, or one model (default: all).
         ax: Optional matplotlib Axes to draw into.
 
     Returns:
@@ -142,7 +143,7 @@ def plot_layers(
         raise ValueError(f"the profile has no metric {metric!r} on {manifold!r}; it has {have}")
     if statistic is None:
         statistic = "value" if (rows["statistic"] == "value").any() else "mean"
-    models = profile.models if models is None else list(models)
+    models = profile.models if models is None else check_names(models, "models")
     unknown = [m for m in models if m not in profile.models]
     if unknown:
         raise ValueError(f"unknown models {unknown}; available: {profile.models}")
@@ -275,7 +276,9 @@ def plot_spectrum(
 
 
 def plot_predictions(
-    evaluation: TransferEvaluation, baseline: str = "rankme", tasks: Iterable[str] | None = None
+    evaluation: TransferEvaluation,
+    baseline: str = "rankme",
+    tasks: str | Iterable[str] | None = None,
 ) -> Figure:
     """Held-out predicted vs actual score per task: the metric model beside a baseline.
 
@@ -292,7 +295,7 @@ def plot_predictions(
             :attr:`~manifold.zoo.TransferEvaluation.baselines`: ``"reference"``,
             ``"directed_rankme"``, ...). A label-free baseline (``"rankme"``, ...) is not on the
             scores' scale and is drawn against a second axis on the right.
-        tasks: Tasks to draw (default: all).
+        tasks: Tasks to draw, or one task (default: all).
 
     Returns:
         The matplotlib Figure (per panel: two scatter collections and the diagonal line).
@@ -304,7 +307,7 @@ def plot_predictions(
     label_free = baseline in evaluation.label_free
     preds = evaluation.predictions
     table = evaluation.table
-    tasks = list(table.index) if tasks is None else list(tasks)
+    tasks = list(table.index) if tasks is None else check_names(tasks, "tasks")
     unknown = [t for t in tasks if t not in table.index]
     if unknown:
         raise ValueError(f"unknown tasks {unknown}; available: {list(table.index)}")

@@ -17,6 +17,7 @@ import torch
 
 from manifold import __version__
 from manifold._backend import show_progress
+from manifold._cache import array_fingerprint
 from manifold._checks import as_tensor, check_int
 from manifold.engine import (
     METRICS_VERSION,
@@ -37,6 +38,7 @@ __all__ = [
     "SEMANTIC",
     "check_families",
     "check_views",
+    "images_fingerprint",
     "profile",
 ]
 
@@ -295,6 +297,9 @@ def profile(
     }
     if mode == "model":
         settings.update(_model_settings(embedder, output, batch_size, transform))
+        settings["data_fingerprint"] = images_fingerprint(images)
+    else:
+        settings["embeddings_fingerprint"] = array_fingerprint(zt)
     warn_failures(rec.failures)
     # the spectrum the spectral metrics were read from (built once; None if it failed)
     spectra = {} if ctx.spectrum is None else {name: ctx.spectrum}
@@ -386,6 +391,7 @@ def _profile_layers(
         "version": __version__,
         "metrics_version": METRICS_VERSION,
         **_model_settings(embedder, options["output"], options["batch_size"], options["transform"]),
+        "data_fingerprint": images_fingerprint(images),
     }
     warn_failures(failures, stacklevel=4)  # profile() -> _profile_layers() -> here
     return Profile(pd.concat(tables, ignore_index=True), {name: settings}, failures)
@@ -403,6 +409,25 @@ def _model_settings(
         if transform is None
         else (getattr(transform, "__qualname__", None) or repr(transform)),
     }
+
+
+def images_fingerprint(images: Images) -> str:
+    """The ``data_fingerprint`` of a profile's settings: a SHA-256 of the images (16 digits).
+
+    Computed on the images as float32 (as every driver reads them), so the same images give
+    the same fingerprint in :func:`profile` and :func:`~manifold.profile_zoo`, and profiles
+    of other images (another subset, order, size, channel count) are told apart when they are
+    compared (:meth:`Profile.mismatched_settings`).
+
+    Examples:
+        >>> import torch
+        >>> x = torch.rand(4, 1, 8, 8)
+        >>> images_fingerprint(x) == images_fingerprint(x.clone()) != images_fingerprint(x[:3])
+        True
+    """
+    from manifold.augment import check_images
+
+    return array_fingerprint(check_images(images, channels=False))
 
 
 def _views_used(views_per_family: dict[str, int]) -> int | dict[str, int] | None:

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from manifold.typing import Grouping
 
 if TYPE_CHECKING:
@@ -28,10 +30,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALPHA_R2_WARN",
+    "BASELINE_LABELS",
+    "COLLAPSE_RANKME",
     "INVARIANCE_FIGURES",
     "LAYER_FIGURES",
     "METRIC_GUIDE",
     "SECTIONS",
+    "VERDICT_LEVEL",
+    "collapsed_models",
+    "transfer_agreement",
+    "transfer_columns",
+    "transfer_verdict",
     "write_report",
 ]
 
@@ -80,6 +89,11 @@ METRIC_GUIDE = {
 }
 #: An alpha fit with R² below this is flagged in the report.
 ALPHA_R2_WARN = 0.9
+#: A representation whose RankMe is below this uses about one direction of its space (RankMe
+#: counts effective dimensions; 1 is complete collapse): the report calls it near-collapsed.
+COLLAPSE_RANKME = 2.0
+#: Summary metrics that still describe a collapsed representation: its rank (1).
+_RANK_METRICS = ("rankme", "effective_rank", "stable_rank")
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
@@ -115,9 +129,17 @@ def _figure_html(fig: Any, alt: str, name: str | None = None, figure_dir: Path |
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _table_html(frame: Any, index: bool = True) -> str:
-    # underscores to spaces, so that long metric names wrap inside narrow header cells
-    frame = frame.rename(columns=lambda c: str(c).replace("_", " "))
+def _table_html(frame: Any, index: bool = True, wrap: bool = True) -> str:
+    """A table as HTML with one header row (a named index becomes the first column).
+
+    ``wrap``: underscores in the column names become spaces, so that long metric names wrap
+    inside narrow header cells (not for columns named by models, whose names keep them).
+    """
+    if index and any(name is not None for name in frame.index.names):
+        # pandas writes a named index as a second header row, empty but for its name
+        frame, index = frame.reset_index(), False
+    if wrap:
+        frame = frame.rename(columns=lambda c: str(c).replace("_", " "))
     body = frame.to_html(float_format=lambda v: f"{v:.4g}", border=0, index=index, na_rep="–")
     return f'<div class="scroll">{body}</div>'
 
@@ -197,22 +219,157 @@ def _cluster_verdict(rows: Mapping[str, Mapping[str, Any]]) -> str:
     return text[0].upper() + text[1:]
 
 
-def _transfer_verdict(table: Any, task: str) -> str:
+#: Baseline names of a transfer evaluation as the report writes them.
+BASELINE_LABELS = {"rankme": "RankMe", "alpha": "alpha", "twonn": "TwoNN", "lidar": "LiDAR"}
+#: Significance level of the verdicts (the permutation p-value and a 95 % interval).
+VERDICT_LEVEL = 0.05
+
+
+def transfer_agreement(row: pd.Series | Mapping[str, float], prefix: str = "") -> dict[str, float]:
+    """One predictor's agreement with the actual scores, from a transfer evaluation row.
+
+    Reads the columns ``<prefix>spearman``, ``<prefix>spearman_low``, ``<prefix>spearman_high``
+    (the 95 % bootstrap interval), ``<prefix>p_value`` and ``<prefix>regret`` of a row of
+    :attr:`~manifold.zoo.TransferEvaluation.table` (``prefix`` ``""`` for the profile's
+    prediction, ``"rankme_"`` for a baseline); a column the row lacks is NaN. Every verdict
+    reads a table through this function, so a predictor added as new prefixed columns is read
+    the same way.
+
+    Returns:
+        ``{"rho", "low", "high", "p_value", "regret"}``.
+    """
+    names = {"rho": "spearman", "low": "spearman_low", "high": "spearman_high",
+             "p_value": "p_value", "regret": "regret"}  # fmt: skip
+    out = {}
+    for key, column in names.items():
+        value = row.get(f"{prefix}{column}", float("nan"))
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            out[key] = float("nan")
+    return out
+
+
+def _finite(x: float) -> bool:
+    return x == x and x not in (float("inf"), float("-inf"))
+
+
+def _evidence(stats: Mapping[str, float]) -> tuple[str, str]:
+    """``(kind, words)``: whether the ranking beats chance, from the interval and p together.
+
+    ``kind``: ``"yes"`` (the interval excludes 0 and p <= 0.05), ``"no"`` (neither),
+    ``"mixed"`` (one says yes, the other no) or ``"interval"`` (no p-value: the interval only).
+    """
+    rho, lo, hi, p = stats["rho"], stats["low"], stats["high"], stats["p_value"]
+    ranked = f"rho = {rho:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if _finite(lo) else "")
+    if not _finite(rho):
+        return "no", "rho undefined"
+    interval = _finite(lo) and lo > 0
+    if not _finite(p):
+        if not _finite(lo):
+            return "no", f"{ranked}, no interval or p-value"
+        return ("interval" if interval else "no"), f"{ranked}, no permutation p-value"
+    tested = p <= VERDICT_LEVEL
+    words = f"{ranked}, p = {p:.3f}"
+    if interval and tested:
+        return "yes", words
+    if not interval and not tested:
+        return "no", words
+    return "mixed", words
+
+
+def _scores_range(predictions: Any, task: str) -> tuple[float, float] | None:
+    """Lowest and highest actual score of ``task`` (models in the statistics, not controls)."""
+    if predictions is None or "actual" not in getattr(predictions, "columns", ()):
+        return None
+    rows = predictions[predictions["task"] == task]
+    if "control" in rows.columns:
+        rows = rows[~rows["control"].astype(bool)]
+    actual = rows["actual"].astype(float)
+    actual = actual[actual.notna()]
+    return (float(actual.min()), float(actual.max())) if len(actual) else None
+
+
+def _regret_words(regret: float, span: tuple[float, float] | None) -> str:
+    """The regret in the scores' own units, with its share of their range when known."""
+    if not _finite(regret):
+        return ""
+    if regret == 0:
+        return "its top model is the best one (regret 0)"
+    text = f"picking its top model costs {regret:.3g} in the scores' own units"
+    if span is not None and span[1] > span[0]:
+        text += (f" ({regret / (span[1] - span[0]):.0%} of their range, "
+                 f"{span[0]:.3g} to {span[1]:.3g})")  # fmt: skip
+    return text
+
+
+def _baseline_words(stats: Mapping[str, float], base: Mapping[str, float], label: str) -> str:
+    """The profile against one baseline: better or worse only when the intervals say so."""
+    b_rho, b_lo, b_hi = base["rho"], base["low"], base["high"]
+    shown = f"{label} alone: rho = {b_rho:.2f}" + (
+        f" [{b_lo:.2f}, {b_hi:.2f}]" if _finite(b_lo) else ""
+    )
+    rho, lo, hi = stats["rho"], stats["low"], stats["high"]
+    if _finite(lo) and _finite(b_hi) and lo > b_rho and b_hi < rho:
+        return f"better than {shown}"
+    if _finite(hi) and _finite(b_lo) and hi < b_rho and b_lo > rho:
+        return f"worse than {shown}"
+    return f"not distinguishable from {shown}"
+
+
+def transfer_verdict(evaluation: TransferEvaluation, task: str) -> str:
+    """One sentence per task: does the profile rank the models, at what cost, next to baselines.
+
+    The ranking is called above chance only when the 95 % bootstrap interval of Spearman's rho
+    excludes 0 *and* the permutation p-value is at most 0.05; when the two disagree (few
+    models) the sentence says so. The regret is in the scores' own units (with its share of
+    their range). The profile is called better or worse than a one-metric baseline only when
+    each predictor's rho lies outside the other's interval; the baselines shown are RankMe and
+    the strongest one.
+
+    Args:
+        evaluation: A :class:`~manifold.zoo.TransferEvaluation`.
+        task: A row of its table.
+    """
+    table = evaluation.table
     row = table.loc[task]
-    rho, lo, hi = row["spearman"], row["spearman_low"], row["spearman_high"]
-    if not (lo == lo):  # NaN: no interval
-        ranked = f"rho = {rho:.2f}"
-    else:
-        ranked = f"rho = {rho:.2f} [{lo:.2f}, {hi:.2f}]"
-    if lo > 0:
-        head = f"{task}: the profile ranks the models above chance ({ranked}, p = "
-    else:
-        head = f"{task}: no evidence the profile ranks the models ({ranked}, p = "
-    text = head + f"{row['p_value']:.3f}); picking its top model costs {row['regret']:.1f} points"
-    if "rankme_spearman" in row.index and row["rankme_spearman"] == row["rankme_spearman"]:
-        better = "better than" if rho > row["rankme_spearman"] else "no better than"
-        text += f", {better} RankMe alone (rho = {row['rankme_spearman']:.2f})"
-    return text + "."
+    stats = transfer_agreement(row)
+    kind, words = _evidence(stats)
+    head = {
+        "yes": "the profile ranks the models above chance",
+        "no": "no evidence the profile ranks the models",
+        "mixed": "weak evidence the profile ranks the models (the interval and the p-value "
+        "disagree; few models)",
+        "interval": "the profile's rank interval excludes 0 (no permutation test was run)",
+    }[kind]
+    parts = [f"{task}: {head} ({words})"]
+    regret = _regret_words(stats["regret"], _scores_range(getattr(evaluation, "predictions", None),
+                                                          task))  # fmt: skip
+    if regret:
+        parts.append(regret)
+    baselines = [b for b in getattr(evaluation, "baselines", [])
+                 if _finite(transfer_agreement(row, f"{b}_")["rho"])]  # fmt: skip
+    shown = [b for b in baselines if b == "rankme"]
+    if baselines:
+        best = max(baselines, key=lambda b: transfer_agreement(row, f"{b}_")["rho"])
+        if best not in shown:
+            shown.append(best)
+    for b in shown:
+        label = BASELINE_LABELS.get(b, b)
+        parts.append(_baseline_words(stats, transfer_agreement(row, f"{b}_"), label))
+    return "; ".join(parts) + "."
+
+
+def transfer_columns(evaluation: TransferEvaluation) -> list[str]:
+    """The columns of a transfer evaluation a reader sees first (those present in its table).
+
+    The profile's rank agreement, its interval, p-value and regret, then each baseline's rho
+    and regret.
+    """
+    first = ["n_models", "spearman", "spearman_low", "spearman_high", "p_value", "regret"]
+    for b in getattr(evaluation, "baselines", []):
+        first += [f"{b}_spearman", f"{b}_regret"]
+    return [c for c in first if c in evaluation.table.columns]
 
 
 def _transfer_html(
@@ -226,20 +383,17 @@ def _transfer_html(
         "evaluated on held-out models (nested CV for the penalty). Rank agreement of the "
         "held-out predictions with the actual scores: Spearman rho with a 95 % bootstrap "
         "interval over models and a permutation p-value; regret = best actual score minus the "
-        "actual score of the model predicted best (accuracy points; lower is better); R² next "
-        "to the intercept-only R² under the same folds (null r2). The same for RankMe alone. "
+        "actual score of the model predicted best (in the scores' own units; lower is better); "
+        "R² next to the intercept-only R² under the same folds (null r2). The same for each "
+        "one-metric baseline alone (RankMe, alpha, TwoNN, LiDAR). "
         "Controls (untrained, supervised) are predicted but take no part in the statistics. "
-        "All columns, and the alpha, TwoNN and LiDAR baselines, are in "
+        "All columns are in "
         "transfer_evaluation.csv.</p>"
     )
-    cols = [
-        c
-        for c in ("n_models", "spearman", "spearman_low", "spearman_high", "p_value", "regret",
-                  "top1", "top3", "r2", "null_r2", "rankme_spearman", "rankme_regret")
-        if c in evaluation.table.columns
-    ]  # fmt: skip
+    cols = transfer_columns(evaluation)
+    cols += [c for c in ("top1", "top3", "r2", "null_r2") if c in evaluation.table.columns]
     parts.append(_table_html(evaluation.table[cols]))
-    verdicts = "".join(f"<li>{html.escape(_transfer_verdict(evaluation.table, t))}</li>"
+    verdicts = "".join(f"<li>{html.escape(transfer_verdict(evaluation, t))}</li>"
                        for t in evaluation.table.index)  # fmt: skip
     parts.append(f"<p><b>Verdict.</b></p><ul>{verdicts}</ul>")
     for note in evaluation.notes:
@@ -258,25 +412,38 @@ def _transfer_html(
     return parts
 
 
-def _settings_table(settings: Mapping[str, Mapping[str, Any]]) -> Any:
-    """Settings as a table: one row per setting, one column per model (equal ones merged)."""
+#: Settings left out of the report's settings tables (kept in profile.json): the command is in
+#: the header, and the others differ between any two runs.
+_UNREPORTED_SETTINGS = ("command", "seconds", "fingerprint", "embeddings_fingerprint")
+
+
+def _settings_tables(settings: Mapping[str, Mapping[str, Any]]) -> tuple[Any, Any]:
+    """``(shared, differing)``: settings equal for every model, and those that differ.
+
+    ``shared`` has one row per setting (columns ``setting``, ``value``); ``differing`` one
+    row per setting and one column per model (None when every setting agrees). A setting a
+    model lacks, or that is None, shows as "–".
+    """
     import pandas as pd
 
-    columns = {
-        model: {k: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v
-                for k, v in s.items() if k not in ("command", "seconds", "fingerprint")}
-        for model, s in settings.items()
-    }  # fmt: skip
-    frame = pd.DataFrame(columns).astype(object)
-    if frame.shape[1] > 1:
-        same = frame.apply(lambda row: row.astype(str).nunique() == 1, axis=1)
-        merged = frame[same].iloc[:, :1].set_axis(["every model"], axis=1)
-        if same.all():
-            frame = merged
-        else:
-            frame = frame[~same].join(merged, how="outer").loc[frame.index]
-    frame.index.name = "setting"
-    return frame.fillna("–").astype(str)
+    def text(value: Any) -> str:
+        if isinstance(value, (list, tuple)):
+            return ", ".join(map(str, value))
+        return "–" if value is None else str(value)
+
+    keys = list(dict.fromkeys(k for s in settings.values() for k in s
+                              if k not in _UNREPORTED_SETTINGS))  # fmt: skip
+    frame = pd.DataFrame(
+        {model: [text(s[k]) if k in s else "–" for k in keys] for model, s in settings.items()},
+        index=pd.Index(keys, name="setting"),
+        dtype=object,
+    )
+    if not keys:
+        return pd.DataFrame({"value": []}, index=pd.Index([], name="setting")), None
+    same = frame.apply(lambda row: row.nunique(dropna=False) <= 1, axis=1)
+    shared = frame[same].iloc[:, :1].set_axis(["value"], axis=1)
+    differing = frame[~same] if (~same).any() else None
+    return shared, differing
 
 
 def _invariance_table(t: Any, metrics: list[str]) -> Any:
@@ -290,8 +457,113 @@ def _invariance_table(t: Any, metrics: list[str]) -> Any:
     return table
 
 
-def _invariance_verdict(t: Any, families: list[str]) -> str:
-    """Per family, the most and least invariant model by spread ratio (with its se if known)."""
+def collapsed_models(profile: Profile) -> dict[str, str]:
+    """Models whose semantic embeddings are collapsed or near-collapsed, with what was seen.
+
+    ``"collapsed"``: every image has the same embedding (the centered covariance is zero:
+    the spectrum has no positive eigenvalue, or a metric failed saying so); its graph metrics
+    then describe ties (every point's ``k`` neighbours at distance 0), not geometry.
+    ``"near-collapsed"``: RankMe below :data:`COLLAPSE_RANKME`, about one direction used;
+    such a representation moves little under any augmentation, so a low spread ratio says
+    little. In a layer sweep of several layers the keys are ``model@layer``.
+
+    Returns:
+        Model (or ``model@layer``) -> ``"collapsed"`` or ``"near-collapsed"``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from manifold import Profile, profile
+        >>> rng = np.random.default_rng(0)
+        >>> prof = Profile.concat([
+        ...     profile(np.ones((30, 4)), k=5, name="dead", progress=False),
+        ...     profile(5 + 1e-3 * rng.standard_normal((30, 4)), k=5, name="near",
+        ...             progress=False),
+        ...     profile(rng.standard_normal((30, 4)), k=5, name="fine", progress=False)])
+        >>> collapsed_models(prof)
+        {'dead': 'collapsed', 'near': 'near-collapsed'}
+    """
+    from manifold.profiling import SEMANTIC
+
+    t = _per_layer(profile)
+    sweep = len(getattr(profile, "layers", [])) > 1
+    states: dict[str, str] = {}
+    for model, spectrum in profile.spectra.items():
+        eigenvalues = np.asarray(spectrum.eigenvalues, dtype=float)
+        if spectrum.centered and not (eigenvalues > 0).any():
+            states[str(model)] = "collapsed"
+    for f in profile.failures:
+        error = str(f.get("error", ""))
+        if f.get("manifold") == SEMANTIC and ("covariance of z is zero" in error
+                                              or "constant embeddings" in error):  # fmt: skip
+            key = f"{f['model']}@{f['layer']}" if sweep and f.get("layer") is not None else None
+            states[key or str(f["model"])] = "collapsed"
+    rank = t[(t["manifold"] == SEMANTIC) & (t["metric"] == "rankme")
+             & (t["statistic"] == "value")]  # fmt: skip
+    for model, value in zip(rank["model"], rank["value"], strict=True):
+        if value < COLLAPSE_RANKME:
+            states.setdefault(str(model), "near-collapsed")
+    models = list(dict.fromkeys(t["model"].astype(str)))
+    return {m: states[m] for m in models if m in states}
+
+
+def _collapse_note(states: Mapping[str, str], t: Any) -> str:
+    """One sentence naming the collapsed and near-collapsed models and what that means."""
+    from manifold.profiling import SEMANTIC
+
+    if not states:
+        return ""
+    rank = t[(t["manifold"] == SEMANTIC) & (t["metric"] == "rankme")
+             & (t["statistic"] == "value")].set_index("model")["value"]  # fmt: skip
+    said = []
+    for model, state in states.items():
+        value = rank.get(model)
+        said.append(f"{model} ({state}" + (f", RankMe {value:.2f}" if value is not None else "")
+                    + ")")  # fmt: skip
+    return (
+        "Collapsed or near-collapsed representations: " + ", ".join(said) + ". A collapsed "
+        "model maps every image to one point: its graph metrics describe ties, not "
+        "geometry, and are shown as – here; a near-collapsed one (RankMe below "
+        f"{COLLAPSE_RANKME:g}) uses about one direction: its invariance says little."
+    )
+
+
+def _mark_collapsed(summary: Any, states: Mapping[str, str], sweep: bool) -> Any:
+    """The summary with collapsed rows labelled, and a collapsed row's graph metrics blank."""
+    if not states:
+        return summary
+    summary = summary.copy()
+
+    def key(label: Any) -> str:
+        return (
+            f"{label[0]}@{label[1]}"
+            if sweep and isinstance(label, tuple)
+            else str(label[0] if isinstance(label, tuple) else label)
+        )
+
+    blank = [c for c in summary.columns if c not in _RANK_METRICS]
+    for label in summary.index:
+        if states.get(key(label)) == "collapsed":
+            summary.loc[label, blank] = np.nan
+
+    def rename(label: Any) -> Any:
+        state = states.get(key(label))
+        if state is None:
+            return label
+        if isinstance(label, tuple):
+            return (f"{label[0]} ({state})", *label[1:])
+        return f"{label} ({state})"
+
+    summary.index = summary.index.map(rename)
+    return summary
+
+
+def _invariance_verdict(
+    t: Any, families: list[str], states: Mapping[str, str] | None = None
+) -> str:
+    """Per family, the most and least invariant model by spread ratio (with its se if known).
+
+    Models in ``states`` (:func:`collapsed_models`) are named apart, never "most invariant".
+    """
     rows = t[(t["metric"] == "spread_ratio") & t["manifold"].isin(families)]
     means = rows[rows["statistic"] == "mean"]
     if means.empty:
@@ -302,17 +574,26 @@ def _invariance_verdict(t: Any, families: list[str]) -> str:
         se = ses.get((model, family))
         return f"{model} ({value:.2f}" + (f" ± {se:.2f}" if se is not None else "") + ")"
 
+    states = dict(states or {})
     said = []
     for family, group in means.groupby("manifold", sort=False):
-        group = group.sort_values("value")
+        # a (near-)collapsed model barely moves under any augmentation: not "most invariant"
+        excluded = [str(m) for m in group["model"] if str(m) in states]
+        group = group[~group["model"].astype(str).isin(states)].sort_values("value")
+        left = ("; " if len(group) else "") + "left out: " + ", ".join(
+            f"{m} ({states[m]}: it looks invariant to any augmentation)" for m in excluded
+        ) if excluded else ""  # fmt: skip
+        if group.empty:
+            said.append(f"{family}: {left}")
+            continue
         best = group.iloc[0]
         if len(group) == 1:
             level = "largely invariant" if best["value"] < 0.5 else "not invariant"
-            said.append(f"{family}: {fmt(best['model'], family, best['value'])} is {level}")
+            said.append(f"{family}: {fmt(best['model'], family, best['value'])} is {level}{left}")
             continue
         worst = group.iloc[-1]
         said.append(f"{family}: most invariant {fmt(best['model'], family, best['value'])}, "
-                    f"least {fmt(worst['model'], family, worst['value'])}")  # fmt: skip
+                    f"least {fmt(worst['model'], family, worst['value'])}{left}")  # fmt: skip
     note = ("" if not ses.empty else
             "; no standard errors (run with n_bootstrap to judge differences)")  # fmt: skip
     return ("Spread ratio (lower = more invariant; 0.5 = views move half a neighbour "
@@ -354,9 +635,10 @@ def write_report(
     groupings: Mapping[str, Grouping] | None = None,
     scores: pd.DataFrame | pd.Series | None = None,
     title: str = "manifold report",
-    notes: list[str] | None = None,
-    files: list[str] | None = None,
+    notes: str | list[str] | None = None,
+    files: str | list[str] | None = None,
     figure_dir: str | Path | None = None,
+    command: str | None = None,
 ) -> Path:
     """Write a single self-contained HTML file summarising a :class:`~manifold.Profile`.
 
@@ -382,9 +664,13 @@ def write_report(
             correlation heat map in the transfer section, so only with ``transfer`` and at
             least four models (models outside ``scores`` are left out of it, e.g. controls).
         title: Page title.
-        notes: Extra lines shown under the title.
-        files: Names of table files written beside the report, listed (and linked) at the end.
+        notes: Extra lines shown under the title (one line: a string).
+        files: Names of table files written beside the report, listed (and linked) at the end
+            (one file: a string).
         figure_dir: When given, every figure is also saved there as a PNG.
+        command: The command that wrote this report, shown in its header (default: the
+            commands recorded in the profile's settings); the profile's own commands, when
+            others, are shown as the source of the profiles.
 
     Returns:
         The path written.
@@ -397,10 +683,13 @@ def write_report(
         >>> 'id="summary"' in out.read_text()
         True
     """
+    from manifold._checks import check_names
     from manifold.plot import plot_invariance, plot_layers, plot_spectrum
     from manifold.profiling import SEMANTIC
 
     path = Path(path)
+    notes = [] if notes is None else check_names(notes, "notes")
+    files = [] if files is None else check_names(files, "files")
     fig_dir = Path(figure_dir) if figure_dir is not None else None
     if spectra is None:
         spectra = {m: s for m, s in profile.spectra.items() if m in profile.models}
@@ -408,6 +697,7 @@ def write_report(
     present: list[str] = []
 
     t = profile.table
+    states = collapsed_models(profile)
     semantic = t[(t["manifold"] == SEMANTIC) & t["statistic"].isin(["value", "mean"])]
     # a layer sweep: one summary row per (model, layer), never an average over layers
     rows_by = ["model", "layer"] if profile.layers else "model"
@@ -421,7 +711,10 @@ def write_report(
             f'<p class="note">Spectral metrics of the clean embeddings ({unit}) and '
             "the mean over points of the geometry metrics on the semantic NNK graph.</p>"
         )
-        body.append(_table_html(summary))
+        body.append(_table_html(_mark_collapsed(summary, states, len(profile.layers) > 1)))
+        note = _collapse_note(states, _per_layer(profile))
+        if note:
+            body.append(f'<p class="note"><b>Collapse.</b> {html.escape(note)}</p>')
         body.extend(_alpha_warning(_per_layer(profile)))
 
     guide = [m for m in METRIC_GUIDE if m in set(t["metric"])]
@@ -476,14 +769,24 @@ def write_report(
                 fig = plot_invariance(profile, metric)
                 body.append(_figure_html(fig, metric, f"invariance_{metric}", fig_dir))
             body.append("</div>")
-        verdict = _invariance_verdict(rows, families)
+        verdict = _invariance_verdict(rows, families, states)
         if verdict:
             body.append(f"<p><b>Verdict.</b> {html.escape(verdict)}</p>")
 
     if spectra:
         present.append("spectra")
         body.append(_heading("spectra"))
-        body.append(_figure_html(plot_spectrum(dict(spectra)), "eigenspectra", "spectra", fig_dir))
+        empty = [m for m, spec in spectra.items()
+                 if not (np.asarray(spec.eigenvalues, dtype=float) > 0).any()]  # fmt: skip
+        drawn = {m: spec for m, spec in spectra.items() if m not in empty}
+        if drawn:
+            body.append(_figure_html(plot_spectrum(drawn), "eigenspectra", "spectra", fig_dir))
+        if empty:
+            body.append(
+                f'<p class="note">Not drawn: {html.escape(", ".join(map(str, empty)))}: no '
+                "positive covariance eigenvalue (collapsed: every image has the same "
+                "embedding), so there is no spectrum to draw on a log scale.</p>"
+            )
 
     if clusters is not None:
         present.append("clusters")
@@ -495,7 +798,14 @@ def write_report(
 
     present.append("settings")
     body.append(_heading("settings"))
-    body.append(_table_html(_settings_table(profile.settings)))
+    if profile.settings:
+        shared, differing = _settings_tables(profile.settings)
+        if differing is not None:
+            body.append('<p class="note">Settings that differ between the models:</p>')
+            body.append(_table_html(differing, wrap=False))
+        if len(profile.settings) > 1:
+            body.append('<p class="note">Settings of every model:</p>')
+        body.append(_table_html(shared, wrap=False))
 
     if profile.failures:
         present.append("failures")
@@ -519,11 +829,14 @@ def write_report(
     from manifold import __version__
 
     head = [f"<h1>{html.escape(title)}</h1>"]
-    commands = {s.get("command") for s in profile.settings.values() if s.get("command")}
-    made = f"manifold {__version__}" + (
-        f"; command: {' | '.join(sorted(commands))}" if commands else ""
-    )
+    commands = sorted({s.get("command") for s in profile.settings.values() if s.get("command")})
+    shown = [command] if command else commands
+    made = f"manifold {__version__}" + (f"; command: {' | '.join(shown)}" if shown else "")
     head.append(f'<p class="note" id="version">{html.escape(made)}</p>')
+    sources = [c for c in commands if c != command] if command else []
+    if sources:
+        head.append(f'<p class="note" id="sources">profiles made by: '
+                    f"{html.escape(' | '.join(sources))}</p>")  # fmt: skip
     for line in notes or []:
         head.append(f'<p class="note">{html.escape(line)}</p>')
     links = " ".join(f'<a href="#{s}">{html.escape(SECTIONS[s])}</a>' for s in present)
@@ -535,6 +848,8 @@ def write_report(
         + "\n".join(head + body)
         + "</body></html>"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    from manifold.io import atomic_write
+
+    # a reader (or a rerun that fails half-way) never sees half a page
+    atomic_write(path, lambda p: p.write_text(page, encoding="utf-8"))
     return path

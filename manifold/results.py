@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from manifold._checks import check_names
 from manifold._summary import STATISTICS
 from manifold.io import atomic_write
 
@@ -45,9 +46,11 @@ LAYER = "layer"
 #: Columns of a layer sweep's table.
 LAYERED_COLUMNS = ["model", LAYER, "manifold", "metric", "statistic", "value"]
 #: Settings that must agree for two models' metrics to be compared (N, K, k, families, the
-#: layer, or the layers of a sweep, and the version of the metrics' numbers).
+#: layer, or the layers of a sweep, the version of the metrics' numbers, and the images: the
+#: fingerprint of the images a model was profiled on).
 COMPARABLE_SETTINGS = (
-    "n_images", "n_views", "k", "families", "layer", "layers", "max_samples", "metrics_version"
+    "n_images", "n_views", "k", "families", "layer", "layers", "max_samples", "metrics_version",
+    "data_fingerprint",
 )  # fmt: skip
 
 
@@ -176,7 +179,7 @@ class Profile:
         return float(rows["value"].iloc[0])
 
     def mismatched_settings(
-        self, keys: Iterable[str] = COMPARABLE_SETTINGS
+        self, keys: str | Iterable[str] = COMPARABLE_SETTINGS
     ) -> dict[str, dict[str, list[str]]]:
         """Settings whose values differ between the models of this profile.
 
@@ -191,7 +194,8 @@ class Profile:
         to 50x), and it and a current one disagree.
 
         Args:
-            keys: The settings to compare (default :data:`COMPARABLE_SETTINGS`).
+            keys: The settings to compare, or one setting (default
+                :data:`COMPARABLE_SETTINGS`).
 
         Returns:
             ``setting -> {value as text: [models]}`` for every setting with two or more
@@ -210,7 +214,7 @@ class Profile:
             {'metrics_version': {'1': ['a'], '2': ['b']}}
         """
         out: dict[str, dict[str, list[str]]] = {}
-        for key in keys:
+        for key in check_names(keys, "keys"):
             values: dict[str, list[str]] = {}
             for model, settings in self.settings.items():
                 if key in settings:
@@ -598,8 +602,10 @@ def describe_mismatch(mismatch: dict[str, dict[str, list[str]]]) -> str:
     def models(names: list[str]) -> str:
         return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
 
+    labels = {"data_fingerprint": "images (data_fingerprint)"}
     return "; ".join(
-        f"{key}: " + ", ".join(f"{value} ({models(names)})" for value, names in values.items())
+        f"{labels.get(key, key)}: "
+        + ", ".join(f"{value} ({models(names)})" for value, names in values.items())
         for key, values in mismatch.items()
     )
 

@@ -11,8 +11,9 @@ the other models still finish.
 
 Jobs run one after the other by default, or on any :class:`concurrent.futures.Executor`
 (a process pool, ``dask.distributed.Client.get_executor()``, Ray's executor, ...). What moves to
-a worker is the job description: the model *spec* (a zoo name, a TorchScript path, a
-``module.py:factory`` string, a picklable factory, or, only if you pass one, the module itself),
+a worker is the job description: the model *spec* (a zoo name, a torch.export or TorchScript
+path, a ``module.py:factory`` string, a picklable factory, or, only if you pass one, the module
+itself),
 the images array, and the settings; results come back as small tables.
 """
 
@@ -50,6 +51,7 @@ from manifold.profiling import (
     DEFAULT_N_VIEWS,
     check_families,
     check_views,
+    images_fingerprint,
 )
 from manifold.results import COLUMNS, LAYER, LAYERED_COLUMNS, SEMANTIC, Profile
 from manifold.typing import DeviceLike, Family, Images
@@ -57,7 +59,8 @@ from manifold.typing import DeviceLike, Family, Images
 __all__ = ["ModelSpec", "load_model", "profile_zoo"]
 
 #: A model as a job can carry it: an ``nn.Module``, a zero-argument factory returning one, or a
-#: string (``"zoo:<name>"``, ``"efficientnet-lite0"``, a TorchScript file, ``"file.py:factory"``).
+#: string (``"zoo:<name>"``, ``"efficientnet-lite0"``, a ``torch.export`` or TorchScript file,
+#: ``"file.py:factory"``).
 ModelSpec = torch.nn.Module | Callable[[], torch.nn.Module] | str
 
 
@@ -65,11 +68,16 @@ def load_model(spec: ModelSpec, device: DeviceLike = None) -> torch.nn.Module:
     """Turn a model spec into a module on ``device``.
 
     Specs: an ``nn.Module``; a zero-argument factory; ``"zoo:<name>"``; ``"efficientnet-lite0"``;
-    ``"file.py:factory"``; or the path of a TorchScript file.
+    ``"file.py:factory"``; or the path of a ``torch.export`` archive (``torch.export.save``,
+    usually ``.pt2``; a program exported for a fixed batch size is fed batches of that size)
+    or of a TorchScript file. A ``torch.save`` file is not a model: a state dict has no
+    architecture and a pickled model would run the file's code, so both are answered with
+    what to pass instead.
 
     Raises:
-        ValueError: an unknown spec or zoo name, a missing or unreadable file, or a factory that
-            fails or returns no Module (one-line messages that say how to fix it).
+        ValueError: an unknown spec or zoo name, a missing or unreadable file, a state dict or
+            pickled model, or a factory that fails or returns no Module (one-line messages
+            that say how to fix it).
     """
     if device is not None:
         device = resolve_device(device)
@@ -104,20 +112,164 @@ def _model_from_string(spec: str, device: torch.device | None) -> torch.nn.Modul
         return _model_from_factory(spec)
     path = Path(spec).expanduser()
     if path.is_file():
-        try:
-            return torch.jit.load(str(path), map_location="cpu")
-        except (RuntimeError, ValueError, OSError) as err:
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise ValueError(
-                f"cannot read {path} as a TorchScript model ({first}); save it with "
-                "torch.jit.save(torch.jit.script(model), path), or use module.py:factory"
-            ) from err
-    if path.suffix in (".pt", ".pth", ".ts", ".jit"):
+        return _model_from_file(path)
+    if path.suffix in (".pt", ".pth", ".ts", ".jit", ".pt2"):
         raise ValueError(f"model file {path} does not exist; check the path")
     raise ValueError(
-        f"unknown model {spec!r}: use zoo:<name>, efficientnet-lite0, a TorchScript file, or "
-        "module.py:factory"
+        f"unknown model {spec!r}: use zoo:<name>, efficientnet-lite0, a torch.export archive "
+        "(.pt2), a TorchScript file, or module.py:factory"
     )
+
+
+def _archive_kind(path: Path) -> str:
+    """What a model file holds, from its zip layout: export, torchscript, pickle or unknown."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return "pickle"  # torch.save's legacy format, or not a torch file at all
+    with zipfile.ZipFile(path) as archive:
+        names = {name.split("/", 1)[-1] for name in archive.namelist()}
+    if "models/model.json" in names or any(n.startswith("models/") for n in names):
+        return "export"
+    if "constants.pkl" in names or any(n.startswith("code/") for n in names):
+        return "torchscript"
+    if "data.pkl" in names:
+        return "pickle"
+    return "unknown"
+
+
+def _model_from_file(path: Path) -> torch.nn.Module:
+    """A model from a file: a ``torch.export`` archive, a TorchScript file, or advice.
+
+    A ``torch.save`` file is never unpickled beyond weights: a state dict (weights without the
+    architecture) and a whole pickled model (which would run the file's code) are recognised
+    and answered with what to do instead.
+    """
+    import warnings
+
+    kind = _archive_kind(path)
+    if kind == "export":
+        try:
+            return _Exported.load(path)
+        except (RuntimeError, ValueError, OSError, KeyError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(f"cannot read {path} as a torch.export archive ({first})") from err
+    if kind == "torchscript":
+        try:
+            with warnings.catch_warnings():
+                # torch deprecates jit.load in favour of torch.export; reading one is still fine
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return torch.jit.load(str(path), map_location="cpu")
+        except (RuntimeError, ValueError, OSError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(f"cannot read {path} as a TorchScript model ({first})") from err
+    if kind == "pickle":
+        _explain_saved_file(path)
+    raise ValueError(
+        f"cannot read {path} as a TorchScript model, a torch.export archive (.pt2) or a "
+        "torch.save file; save the model with torch.export.save(torch.export.export(model, "
+        "(example_images,)), 'model.pt2'), or use module.py:factory"
+    )
+
+
+def _explain_saved_file(path: Path) -> None:
+    """Raise the advice for a ``torch.save`` file: a state dict, a pickled model, or neither."""
+    import pickle
+
+    def factory(load: str) -> str:
+        return ("write a module.py with a function that builds the model and loads the "
+                f"weights (model = MyNet(); model.load_state_dict({load}); return model) and "
+                "pass --model module.py:function")  # fmt: skip
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, EOFError) as err:
+        try:  # the classes a full unpickling would import: a pickled model has some
+            classes = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+        except Exception:  # noqa: BLE001 - not a torch.save file: the caller's message
+            return
+        if not classes:
+            return
+        own = [c for c in classes if not c.startswith("torch.")] or classes
+        raise ValueError(
+            f"{path} holds a whole pickled model ({', '.join(sorted(own)[:2])}), saved with "
+            "torch.save(model); loading it would run code from the file, which manifold does "
+            "not do. Save it with torch.export.save(torch.export.export(model, "
+            "(example_images,)), 'model.pt2') and pass that file, or, if you trust the file, "
+            "write a module.py with a function that returns "
+            f"torch.load({str(path)!r}, weights_only=False) (the model's class must be "
+            "importable there) and pass --model module.py:function"
+        ) from err
+    except (OSError, ValueError):
+        return
+    found = _state_dict_in(data)
+    if found is not None:
+        key, weights = found
+        names = list(weights)
+        load = f"torch.load({str(path)!r})" + (f"[{key!r}]" if key else "")
+        raise ValueError(
+            f"{path} holds a state_dict ({len(names)} tensors, e.g. {names[0]!r}): weights "
+            f"without the architecture; {factory(load)}"
+        )
+
+
+def _state_dict_in(data: Any, key: str = "") -> tuple[str, dict[str, Any]] | None:
+    """``(key, tensors)`` of a state dict, alone or in a checkpoint dict (``state_dict``, ...)."""
+    if isinstance(data, dict) and data and all(torch.is_tensor(v) for v in data.values()):
+        return key, data
+    if isinstance(data, dict) and not key:
+        for inner in ("state_dict", "model_state_dict", "model", "module", "net"):
+            if inner in data:
+                return _state_dict_in(data[inner], inner)
+    return None
+
+
+class _Exported(torch.nn.Module):
+    """A ``torch.export`` program as a module for the Embedder.
+
+    Its graph is fixed at export: ``train``/``eval`` only set the flag (the exported module
+    refuses them), and a program exported for a fixed batch size gets its batches split into
+    (and the last one zero-padded to) that size.
+    """
+
+    def __init__(self, program: torch.nn.Module, batch: int | None) -> None:
+        super().__init__()
+        self.program = program
+        self.batch = batch
+
+    @classmethod
+    def load(cls, path: Path) -> _Exported:
+        exported = torch.export.load(str(path))
+        inputs = [n for n in exported.graph.nodes if n.op == "placeholder"
+                  and n.name in exported.graph_signature.user_inputs]  # fmt: skip
+        if len(inputs) != 1:
+            raise ValueError(f"the program takes {len(inputs)} inputs; expected one (images)")
+        shape = getattr(inputs[0].meta.get("val"), "shape", None)
+        batch = shape[0] if shape is not None and isinstance(shape[0], int) else None
+        return cls(exported.module(), batch)
+
+    def train(self, mode: bool = True) -> _Exported:
+        self.training = mode
+        return self
+
+    def forward(self, x: torch.Tensor) -> Any:
+        if self.batch is None or len(x) == self.batch:
+            return self.program(x)
+        outputs = []
+        for start in range(0, len(x), self.batch):
+            chunk = x[start : start + self.batch]
+            n = len(chunk)
+            if n < self.batch:
+                pad = chunk.new_zeros((self.batch - n, *chunk.shape[1:]))
+                chunk = torch.cat([chunk, pad])
+            out = self.program(chunk)
+            if not torch.is_tensor(out):
+                raise ValueError(
+                    "a torch.export program of fixed batch size must return one tensor; "
+                    "export it with a dynamic batch dimension (dynamic_shapes)"
+                )
+            outputs.append(out[:n])
+        return torch.cat(outputs)
 
 
 def _model_from_factory(spec: str) -> torch.nn.Module:
@@ -158,6 +310,9 @@ class _Job:
     checkpoint: str | None
     parts: list[tuple[str, Any]]
     fingerprint: str
+    #: the spec names a model whose weights only loading it shows (a factory): the worker
+    #: hashes the loaded model's state into the fingerprint and reads the checkpoints itself
+    hash_state: bool = False
 
 
 @dataclass
@@ -168,6 +323,7 @@ class _Result:
     failures: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     spectrum: Any = None  # the semantic part's Spectrum (one representation only)
+    fingerprint: str = ""  # of the inputs the part was computed from
 
 
 def _fingerprint(settings: dict[str, Any], images: Any, identity: Any = None) -> str:
@@ -185,12 +341,14 @@ def _fingerprint(settings: dict[str, Any], images: Any, identity: Any = None) ->
     return h.hexdigest()[:16]
 
 
-def _model_identity(spec: Any) -> str:
-    """Text that changes when the model behind a spec changes (weights, file, factory code).
+def _model_identity(spec: Any) -> tuple[str, bool]:
+    """Text that changes when the model behind a spec changes, and whether it is complete.
 
-    A module contributes its class and state dict; a file (TorchScript, or the ``.py`` of a
-    ``file.py:factory`` spec) its bytes; a factory its qualified name and source. A factory
-    that reads weights from elsewhere is identified by its code only.
+    A module contributes its class and state dict; a TorchScript or ``torch.export`` file its
+    bytes; a zoo name the zoo's manifest (which holds every weight file's SHA-256): all
+    complete. A factory (``file.py:factory``, a callable) or ``efficientnet-lite0`` can load
+    any weights, so its text (the ``.py`` file's bytes, the callable's source) is incomplete:
+    the job hashes the state of the model the factory returns (:func:`_state_fingerprint`).
     """
     from manifold import __version__
     from manifold._cache import Hasher
@@ -199,14 +357,32 @@ def _model_identity(spec: Any) -> str:
     h = Hasher().text("version", __version__)
     if isinstance(spec, torch.nn.Module):
         h.state_dict("module", spec)
-    elif isinstance(spec, str):
-        h.text("spec", spec)
-        path = Path(spec.rsplit(":", 1)[0] if ".py:" in spec else spec).expanduser()
-        if path.is_file():
-            h.text("file", hashlib.sha256(path.read_bytes()).hexdigest())
-    else:
+        return h.hexdigest(), True
+    if not isinstance(spec, str):
         h.text("factory", callable_identity(spec))
-    return h.hexdigest()
+        return h.hexdigest(), False
+    h.text("spec", spec)
+    if spec.startswith("zoo:"):
+        from manifold.datasets import zoo_dir, zoo_of
+
+        try:
+            manifest = zoo_dir(zoo_of(spec[4:])) / "manifest.json"
+        except ValueError:  # an unknown name fails in its job and is reported there
+            return h.hexdigest(), True
+        h.text("manifest", hashlib.sha256(manifest.read_bytes()).hexdigest())
+        return h.hexdigest(), True
+    factory = ".py:" in spec
+    path = Path(spec.rsplit(":", 1)[0] if factory else spec).expanduser()
+    if path.is_file():
+        h.text("file", hashlib.sha256(path.read_bytes()).hexdigest())
+    return h.hexdigest(), path.is_file() and not factory
+
+
+def _state_fingerprint(fingerprint: str, model: torch.nn.Module) -> str:
+    """``fingerprint`` extended by the model's state (class, parameters and buffers)."""
+    from manifold._cache import Hasher
+
+    return Hasher().text("inputs", fingerprint).state_dict("state", model).hexdigest()[:16]
 
 
 def _family_identity(family: Any, images: torch.Tensor) -> str:
@@ -282,9 +458,15 @@ def _run_job(job: _Job) -> list[_Result]:
     s = job.settings
     started = time.time()
     model = load_model(job.spec, device=s["device"])
+    found: list[_Result] = []
+    if job.hash_state:  # the weights the factory loaded are part of every checkpoint's key
+        job.fingerprint = _state_fingerprint(job.fingerprint, model)
+        found, job.parts = _checkpointed(job, job.parts)
+        if not job.parts:
+            return found
     cache = None if job.checkpoint is None else str(Path(job.checkpoint) / "embeddings")
     if s.get("layers") is not None:
-        return _run_layers_job(job, model, cache, started)
+        return found + _run_layers_job(job, model, cache, started)
     embedder = Embedder(
         model, layer=s["layer"], device=s["device"], batch_size=s["batch_size"],
         cache_dir=cache, progress=False, output=s.get("output"),
@@ -302,14 +484,30 @@ def _run_job(job: _Job) -> list[_Result]:
         else:
             v = embedder.embed_views(job.images, family, n_views=s["n_views"], seed=s["seed"])
             record_family(ctx, part, check_views(v, part, z), recorder=rec)
-        result = _Result(job.model, part, rec.table(), rec.failures, time.time() - started)
+        result = _Result(job.model, part, rec.table(), rec.failures, time.time() - started,
+                         fingerprint=job.fingerprint)  # fmt: skip
         if part == SEMANTIC:
             result.spectrum = ctx.spectrum  # built once for the spectral metrics
         started = time.time()
         if job.checkpoint is not None:
             _write_part(_part_path(job.checkpoint, job.model, part), result, job.fingerprint)
         results.append(result)
-    return results
+    return found + results
+
+
+def _checkpointed(job: _Job, parts: list[tuple[str, Any]]) -> tuple[list[_Result], list]:
+    """The parts of ``job`` read back from its checkpoints, and those still to compute."""
+    found, missing = [], []
+    for part, family in parts:
+        result = None
+        if job.checkpoint is not None:
+            result = _read_part(_part_path(job.checkpoint, job.model, part), job.fingerprint)
+        if result is None:
+            missing.append((part, family))
+        else:
+            result.fingerprint = job.fingerprint
+            found.append(result)
+    return found, missing
 
 
 def _run_layers_job(job: _Job, model: torch.nn.Module, cache: str | None, started: float):
@@ -350,7 +548,8 @@ def _run_layers_job(job: _Job, model: torch.nn.Module, cache: str | None, starte
             tables.append(table)
             failures.extend({**f, LAYER: layer} for f in rec.failures)
         table = pd.concat(tables, ignore_index=True)
-        result = _Result(job.model, part, table, failures, time.time() - started)
+        result = _Result(job.model, part, table, failures, time.time() - started,
+                         fingerprint=job.fingerprint)  # fmt: skip
         started = time.time()
         if job.checkpoint is not None:
             _write_part(_part_path(job.checkpoint, job.model, part), result, job.fingerprint)
@@ -394,14 +593,21 @@ def profile_zoo(
     arguments reads the finished parts and computes only the missing ones, so the final table
     equals an uninterrupted run's. A checkpoint written with other settings, other images,
     another model under the same name (other weights, file or factory code) or other
-    augmentation parameters is ignored (it is keyed by a fingerprint of all of them).
+    augmentation parameters is ignored (it is keyed by a fingerprint of all of them). The
+    weights are those of the model as loaded: a factory (``"file.py:factory"``, a callable,
+    ``"efficientnet-lite0"``) is called in its job and the state of the module it returns
+    (parameters and buffers) is hashed into the key before any checkpoint is read, so a
+    factory that loads retrained weights from a file is never answered from the old ones.
+    A module, a TorchScript or ``torch.export`` file and a zoo name are identified without
+    loading (their state, their bytes, the zoo's manifest of weight checksums), so a run whose
+    parts are all checkpointed loads none of them.
 
     A model whose job raises (unreadable checkpoint, wrong input shape, ...) is reported in
     :attr:`Profile.failures` (``metric == "model"``) with the reason; the others finish.
 
     Args:
         models: Name -> model spec: an ``nn.Module``, a zero-argument factory, or a string
-            (``"zoo:<name>"``, ``"efficientnet-lite0"``, a TorchScript file,
+            (``"zoo:<name>"``, ``"efficientnet-lite0"``, a ``torch.export`` or TorchScript file,
             ``"file.py:factory"``). With a remote executor prefer strings or factories: they
             travel instead of pickled weights, and each worker loads the model itself.
         images: Images (N, C, H, W) in [0, 1], sent to every job.
@@ -479,9 +685,10 @@ def profile_zoo(
 
         settings["layers"] = check_layer_entries(layers)  # resolved per model, in its job
     families_identity = [_family_identity(f, images) for f in fams]
+    identities = {name: _model_identity(spec) for name, spec in models.items()}
     fingerprints = {
-        name: _fingerprint(settings, images, [_model_identity(spec), families_identity])
-        for name, spec in models.items()
+        name: _fingerprint(settings, images, [identities[name][0], families_identity])
+        for name in models
     }
     ckpt = None if checkpoint_dir is None else str(checkpoint_dir)
     if ckpt is not None:
@@ -491,18 +698,16 @@ def profile_zoo(
     done: dict[tuple[str, str], _Result] = {}
     jobs: list[_Job] = []
     for model_name, spec in models.items():
-        missing = []
-        for part, family in parts:
-            if ckpt is not None:
-                found = _read_part(_part_path(ckpt, model_name, part), fingerprints[model_name])
-                if found is not None:
-                    done[(model_name, part)] = found
-                    continue
-            missing.append((part, family))
-        if missing:
-            jobs.append(
-                _Job(model_name, spec, images, settings, ckpt, missing, fingerprints[model_name])
-            )
+        job = _Job(model_name, spec, images, settings, ckpt, parts, fingerprints[model_name])
+        if not identities[model_name][1]:  # the job hashes the loaded weights, then reads
+            job.hash_state = True
+            jobs.append(job)
+            continue
+        found, job.parts = _checkpointed(job, parts)
+        for result in found:
+            done[(model_name, result.part)] = result
+        if job.parts:
+            jobs.append(job)
 
     failed: dict[str, str] = {}
     bar = None
@@ -541,6 +746,7 @@ def profile_zoo(
         bar.close()
 
     tables, failures, run_settings, spectra = [], [], {}, {}
+    data_fingerprint = images_fingerprint(images)
     for model_name in models:
         if model_name in failed:
             failures.append(
@@ -551,6 +757,7 @@ def profile_zoo(
         model_tables = []
         for part, _ in parts:
             result = done[(model_name, part)]
+            fingerprint = result.fingerprint or fingerprints[model_name]
             model_tables.append(result.table)
             failures.extend(result.failures)
             if result.spectrum is not None:
@@ -559,7 +766,8 @@ def profile_zoo(
             model_tables = [_layer_major(pd.concat(model_tables, ignore_index=True))]
         tables.extend(model_tables)
         run_settings[model_name] = {
-            **settings, "mode": "model", "fingerprint": fingerprints[model_name]
+            **settings, "mode": "model", "fingerprint": fingerprint,
+            "data_fingerprint": data_fingerprint,
         }  # fmt: skip
     if not run_settings:
         reasons = "; ".join(f"{m}: {e}" for m, e in failed.items())

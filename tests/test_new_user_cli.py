@@ -65,7 +65,7 @@ def _profile_own(own, out, *extra):
 def test_grey_image_folder_with_class_subfolders_and_own_model(own, tmp_path, capsys):
     # before: subfolders gave "no images", and folders were always read as RGB
     assert _profile_own(own, tmp_path / "out", "--output", "1") == 0
-    meta = json.loads((tmp_path / "out" / "profile.json").read_text())["settings"]["model"]
+    meta = json.loads((tmp_path / "out" / "profile.json").read_text())["settings"]["factory"]
     assert meta["n_images"] == 40
     assert meta["dim"] == 48  # --output 1: the features, not the 2 logits
     assert meta["output"] == 1
@@ -89,7 +89,7 @@ def test_layer_normalize_batch_size_curvature(own, tmp_path):
                         "--batch-size", "7", "--curvature")  # fmt: skip
     assert code == 0
     prof = Profile.load(tmp_path / "out" / "profile.csv")
-    settings = prof.settings["model"]
+    settings = prof.settings["factory"]
     assert settings["layer"] == "body.1" and settings["dim"] == 12
     assert settings["batch_size"] == 7 and "0.25" in settings["transform"]
     assert {"ollivier_ricci", "forman_ricci"} <= set(prof.table["metric"])

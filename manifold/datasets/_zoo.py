@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from manifold._backend import resolve_device
-from manifold._checks import check_choice, check_int
+from manifold._checks import check_choice, check_int, check_names
 from manifold.typing import DeviceLike
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def _sha256(path: Path) -> str:
 
 
 def load_zoo(
-    names: list[str] | None = None,
+    names: str | list[str] | None = None,
     device: DeviceLike = None,
     verify: bool = True,
     *,
@@ -126,7 +126,8 @@ def load_zoo(
     float32 state dicts (a float16 file would be upcast to float32 on load).
 
     Args:
-        names: Models to load (``None``: all, in manifest order).
+        names: Models to load: a list of names, or one name (``None``: all, in manifest
+            order).
         device: Where to put the models (``None``: CPU).
         verify: Check checksums (leave on unless you edit the files on purpose).
         zoo: ``"factor"`` (default: 71 encoders of factor-controlled MNIST, ``(N, 3, 32, 32)``
@@ -158,8 +159,7 @@ def load_zoo(
     root = zoo_dir(zoo)
     records = json.loads((root / "manifest.json").read_text())
     manifest = pd.DataFrame(records).set_index("name", drop=False)
-    if names is None:
-        names = list(manifest.index)
+    names = list(manifest.index) if names is None else check_names(names, "names")
     unknown = [n for n in names if n not in manifest.index]
     if unknown:
         raise ValueError(f"unknown zoo models {unknown}; available: {list(manifest.index)}")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 #: A matplotlib colour: a name, or RGBA values in [0, 1].
 Colour = str | tuple[float, float, float, float]
 
-__all__ = ["group_colours", "plot_dendrogram", "plot_model_map"]
+__all__ = ["group_colours", "place_labels", "plot_dendrogram", "plot_model_map"]
 
 
 def group_colours(
@@ -136,10 +136,6 @@ def plot_model_map(
     # past MAP_LABELS models the names overlap into an unreadable block: the table and the
     # report list each model's cluster and coordinates instead
     labelled = len(models) <= MAP_LABELS
-    if labelled:
-        for m in models:
-            ax.annotate(f"{m} [{result.labels[m]}]", (emb.loc[m, "mds1"], emb.loc[m, "mds2"]),
-                        fontsize=6, xytext=(3, 3), textcoords="offset points")  # fmt: skip
     ex = result.explained
     ax.set_xlabel(f"MDS 1 ({100 * ex[0]:.0f}% of variance)")
     ax.set_ylabel(f"MDS 2 ({100 * ex[1]:.0f}% of variance)")
@@ -147,5 +143,49 @@ def plot_model_map(
                  f"model map ({len(models)} models; names and clusters in the table)")  # fmt: skip
     if palette:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.tight_layout()
+    if labelled:
+        ax.margins(x=0.3, y=0.15)  # room for the names beside the outermost points
+    fig.tight_layout()  # the layout first: the labels are placed in its screen coordinates
+    if labelled:
+        points = emb.loc[models, ["mds1", "mds2"]].to_numpy(dtype=float)
+        place_labels(ax, points, [f"{m} [{result.labels[m]}]" for m in models])
     return fig
+
+
+#: Offsets (points) a map label tries around its point, nearest first.
+_LABEL_OFFSETS = [(dx, dy) for dy in (3, -11, 13, -21, 23, -31, 33, -41) for dx in (4, -4)]
+
+
+def place_labels(ax: Axes, points: np.ndarray, texts: list[str], fontsize: float = 7.0) -> None:
+    """Write each text beside its point (data coordinates) where it overlaps no other label.
+
+    Each label tries offsets around its point, nearest first, and keeps the first whose box
+    (measured on the drawn figure) overlaps no label placed before it, no point and not the
+    axes' edge; when none is free it keeps the one that overlaps least. Near-identical models
+    then get their names one above the other instead of on top of each other.
+    """
+    fig = ax.figure
+    fig.canvas.draw()  # fixes the data limits and gives the renderer the boxes are measured with
+    renderer = fig.canvas.get_renderer()
+    screen = ax.transData.transform(points)
+    frame = ax.get_window_extent(renderer)
+    placed = []
+    for (x, y), text in zip(points, texts, strict=True):
+        best, best_box, best_cost = None, None, None
+        for dx, dy in _LABEL_OFFSETS:
+            label = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
+                                fontsize=fontsize, ha="left" if dx > 0 else "right")  # fmt: skip
+            box = label.get_window_extent(renderer)
+            cost = sum(box.overlaps(other) for other in placed)
+            cost += 0.5 * sum(box.contains(px, py) for px, py in screen)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
+            cost += 0.0 if inside and box.y1 <= frame.y1 else 0.75  # past the axes' edge
+            if best_cost is None or cost < best_cost:
+                if best is not None:
+                    best.remove()
+                best, best_box, best_cost = label, box, cost
+            else:
+                label.remove()
+            if cost == 0:
+                break
+        placed.append(best_box)
