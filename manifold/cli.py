@@ -424,6 +424,23 @@ def _read_groups(path: str):
     return pd.Series(table.iloc[:, 1].to_numpy(), index=table.iloc[:, 0].to_numpy(), name="group")
 
 
+def _read_reference(path: str):
+    """``--reference``: a CSV with a model column and one column per known property."""
+    import pandas as pd
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise CLIError(f"reference file {file} does not exist; give a CSV with a model column "
+                       "and one column per property known without geometry (e.g. the recipe's "
+                       "augmentations as 0/1, the method, a hyperparameter)")  # fmt: skip
+    table = pd.read_csv(file)
+    if table.shape[1] < 2:
+        raise CLIError(f"{file} needs a model column and at least one property column")
+    table = table.set_index(table.columns[0])
+    table.index = table.index.map(str)
+    return table
+
+
 def _read_transfer(path: str | None, models: list[str] | None = None):
     import pandas as pd
 
@@ -475,6 +492,9 @@ def _run_predict(
     max_features: Any,
     controls=None,
     bundled: bool = False,
+    groups: Any = None,
+    reference: Any = None,
+    hold_out: str | None = None,
 ):
     import warnings
 
@@ -508,15 +528,41 @@ def _run_predict(
         _note("the profiles were computed with different settings, so their metrics are not "
               f"directly comparable: {describe_mismatch(mismatch)}")  # fmt: skip
     matrix = prof.to_matrix().loc[common]
+    kept = [c for c in controls or () if c in common]
+    evaluated = [m for m in common if m not in kept]
+    if groups is not None:
+        missing = [m for m in evaluated if m not in groups.index]
+        if missing:
+            raise CLIError(f"the groups file has no group for models {missing}; add a row "
+                           "model,group for each")  # fmt: skip
+        groups = groups.loc[evaluated]
+        if hold_out != "model" and groups.nunique() < 3:
+            raise CLIError(
+                f"--groups holds {groups.nunique()} group(s) among the scored models; leaving "
+                "one group out needs at least 3 (or pass --hold-out model)"
+            )
+    if reference is not None:
+        missing = [m for m in evaluated if m not in reference.index]
+        if missing:
+            raise CLIError(
+                f"the reference file has no row for models {missing}; add one per model (the "
+                "columns: what you know of each model without geometry)"
+            )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # baseline notes are kept in .notes
-        evaluation = TransferPredictor(max_features=max_features).evaluate(
-            matrix,
-            scores.loc[common],
-            n_permutations=n_permutations,
-            seed=seed,
-            controls=[c for c in controls or () if c in common] or None,
-        )
+        try:
+            evaluation = TransferPredictor(max_features=max_features).evaluate(
+                matrix,
+                scores.loc[common],
+                n_permutations=n_permutations,
+                seed=seed,
+                controls=kept or None,
+                groups=groups,
+                reference=reference,
+                hold_out=hold_out,
+            )
+        except ValueError as err:
+            raise CLIError(str(err)) from err
     evaluation.notes.extend(notes)
     return evaluation
 
@@ -930,7 +976,7 @@ def _layer_names(text: str | None) -> list[str] | None:
 def _analysis_inputs(args: argparse.Namespace) -> dict[str, list[Path]]:
     """The input files and folders of ``cluster`` and ``predict``."""
     inputs = {"PROFILE": [Path(p) for p in args.profiles]}
-    for flag in ("groups", "transfer"):
+    for flag in ("groups", "transfer", "reference", "fit"):
         if getattr(args, flag, None):
             inputs[f"--{flag}"] = [Path(getattr(args, flag))]
     return inputs
@@ -967,6 +1013,68 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_select(args: argparse.Namespace) -> int:
+    """``manifold select``: rank candidates (checkpoints, settings) without their labels."""
+    import warnings
+
+    from manifold.zoo import TransferPredictor, select
+
+    out = Path(args.out)
+    _check_out(out, _analysis_inputs(args))
+    prof = _load_profiles(args.profiles)
+    by: Any = args.by
+    if args.fit is not None:
+        if args.transfer is None:
+            raise CLIError("--fit needs --transfer: the scores of the models in the --fit "
+                           "profiles, which the predictor learns from")  # fmt: skip
+        train = _load_profiles([args.fit])
+        scores = _read_transfer(args.transfer)
+        scores.index = scores.index.map(str)
+        overlap = sorted(set(train.models) & set(prof.models))
+        if overlap:
+            raise CLIError(f"models {overlap} are both candidates and --fit models; a predictor "
+                           "must be fitted on other models than the ones it ranks")  # fmt: skip
+        common = [m for m in train.models if m in scores.index]
+        if args.task is not None and args.task not in scores.columns:
+            raise CLIError(f"--task {args.task!r} is not a column of {args.transfer}; its tasks: "
+                           f"{list(scores.columns)}")  # fmt: skip
+        tasks = [args.task] if args.task else list(scores.columns)
+        if len(tasks) != 1:
+            raise CLIError(f"{args.transfer} has tasks {tasks}; pick one with --task")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                by = TransferPredictor().fit(train.to_matrix().loc[common],
+                                             scores.loc[common, tasks[0]])  # fmt: skip
+            except ValueError as err:
+                raise CLIError(f"cannot fit the predictor on --fit: {err}") from err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            table = select(prof, by=by, collapse_rank=args.collapse_rank)
+        except ValueError as err:
+            raise CLIError(str(err)) from err
+    with _Output(out) as run:
+        table.to_csv(run.stage / "selection.csv")
+        run.commit()
+    shown = table.copy()
+    shown["within_noise"] = shown["within_noise"].astype(object).where(
+        shown["within_noise"].notna(), "–")  # fmt: skip
+    print(shown.drop(columns="criterion").round(4).to_string())
+    top = table.index[0]
+    ties = [m for m in table.index[1:] if table.loc[m, "within_noise"] is True]
+    line = f"best by {table['criterion'].iloc[0]}: {top}"
+    if table.loc[top, "collapsed"]:
+        line += " (every candidate is collapsed: nothing to choose)"
+    elif ties:
+        line += f"; within noise of it: {', '.join(ties)}"
+    elif table["se"].isna().all():
+        line += " (no standard errors: profile with --bootstrap 30 to mark ties within noise)"
+    print(line)
+    print(f"wrote {out / 'selection.csv'}")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """``manifold predict``: leave-one-model-out transfer prediction from saved profiles."""
     out = Path(args.out)
@@ -975,8 +1083,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     prof = _load_profiles(args.profiles)
     if scores is None:
         scores = _read_transfer(None, prof.models)
+    groups = None if args.groups is None else _read_groups(args.groups)
+    reference = None if args.reference is None else _read_reference(args.reference)
+    if args.hold_out == "group" and groups is None:
+        raise CLIError("--hold-out group needs --groups (a CSV with columns model,group)")
     evaluation = _run_predict(prof, scores, args.permutations, args.seed, args.max_features,
-                              bundled=args.transfer is None)  # fmt: skip
+                              bundled=args.transfer is None, groups=groups, reference=reference,
+                              hold_out=args.hold_out)  # fmt: skip
     with _Output(out) as run:
         files = _write_transfer_tables(evaluation, run.stage)
         _report(prof, run.stage, files, transfer=evaluation, title="manifold predict",
@@ -1059,6 +1172,8 @@ def _demo_analysis(prof: Any, manifest: Any, controls: list[str], run: _Output,
                    args: argparse.Namespace, started: float, fams: list[str],
                    checkpoints: Path) -> None:  # fmt: skip
     """The demo's clustering, transfer prediction and report, written into the staged run."""
+    import pandas as pd
+
     from manifold.datasets import load_transfer
     from manifold.profiling import Profile
 
@@ -1079,15 +1194,21 @@ def _demo_analysis(prof: Any, manifest: Any, controls: list[str], run: _Output,
             stats = clusters.agreement(groups, n_permutations=999, seed=args.seed)
             print(f"  clusters vs {key}: ARI {stats['ari']:.2f} (p = {stats['ari_p_value']:.3f}),"
                   f" NMI {stats['nmi']:.2f} (p = {stats['nmi_p_value']:.3f})")  # fmt: skip
+    # what a user knows without geometry: which augmentation families each recipe has
+    recipes = manifest.loc[profiled, "recipe"].astype(str)
+    reference = pd.DataFrame({f: recipes.str.split("+").apply(lambda r, f=f: f in r).astype(float)
+                              for f in ("crop", "color", "rotation", "blur")})  # fmt: skip
     try:
         evaluation = _run_predict(prof, load_transfer(), args.permutations, args.seed, None,
-                                  controls=controls)  # fmt: skip
+                                  controls=controls, groups=recipes, reference=reference,
+                                  hold_out="group")  # fmt: skip
     except CLIError as err:
         print(f"  transfer prediction skipped: {err}")
     else:
         files += _write_transfer_tables(evaluation, stage)
-        print(f"  transfer, {len(ssl)} self-supervised models (controls apart), Spearman [95 % CI]"
-              ", regret in accuracy points:")  # fmt: skip
+        print(f"  transfer, {len(ssl)} self-supervised models (controls apart), each recipe "
+              "held out in turn; Spearman [95 % CI, recipes resampled], regret in accuracy "
+              "points; reference = the recipe's four families as 0/1 columns:")  # fmt: skip
         for task in evaluation.table.index:
             print("    " + evaluation.headline(task))
     notes = [
@@ -1300,6 +1421,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(clus)
     clus.set_defaults(func=cmd_cluster)
 
+    sel = sub.add_parser(
+        "select",
+        help="rank candidates (checkpoints, settings) without labels",
+        **fmt,
+        description="Rank profiled candidates, best first, by a label-free criterion in its "
+        "paper's direction, or by a predictor fitted on other models (--fit, --transfer); "
+        "collapsed candidates last, ties within bootstrap noise marked; write selection.csv.",
+    )
+    sel.add_argument("profiles", nargs="+", help="profile.csv/.parquet files or folders")
+    sel.add_argument(
+        "--by",
+        default="rankme",
+        choices=("rankme", "effective_rank", "lidar", "alpha", "twonn"),
+        help="criterion: rankme, effective_rank, lidar (higher is better), alpha (closest to "
+        "1), twonn (lower is better)",
+    )
+    sel.add_argument("--fit", default=None, help="profiles of OTHER models to fit a predictor on")
+    sel.add_argument("--transfer", default=None, help="CSV of the --fit models' scores")
+    sel.add_argument("--task", default=None, help="the --transfer column to rank for")
+    sel.add_argument(
+        "--collapse-rank",
+        type=float,
+        default=2.0,
+        help="a candidate whose RankMe is at most this counts as collapsed",
+    )
+    sel.add_argument("--out", default="manifold-select", help="output folder")
+    _add_common(sel)
+    sel.set_defaults(func=cmd_select)
+
     pred = sub.add_parser(
         "predict",
         help="predict transfer from saved profiles",
@@ -1324,6 +1474,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         help="keep at most this many metrics per task (screened in each fold)",
+    )
+    pred.add_argument(
+        "--groups",
+        default=None,
+        help="CSV with columns model,group (a recipe, a training run): whole groups are held "
+        "out, the bootstrap resamples groups, and the within-group rank is reported",
+    )
+    pred.add_argument(
+        "--hold-out",
+        choices=("model", "group"),
+        default=None,
+        help="hold out one model or one group at a time (default: group with --groups)",
+    )
+    pred.add_argument(
+        "--reference",
+        default=None,
+        help="CSV: a model column and what you know of each model without geometry (recipe "
+        "as 0/1 columns, method, hyperparameters); reports the gain of the geometry over it",
     )
     pred.add_argument("--seed", type=int, default=0, help="seed of the permutations")
     pred.add_argument("--out", default="manifold-predict", help="output folder")

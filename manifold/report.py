@@ -220,7 +220,18 @@ def _cluster_verdict(rows: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 #: Baseline names of a transfer evaluation as the report writes them.
-BASELINE_LABELS = {"rankme": "RankMe", "alpha": "alpha", "twonn": "TwoNN", "lidar": "LiDAR"}
+BASELINE_LABELS = {
+    "rankme": "RankMe (higher is better)",
+    "effective_rank": "effective rank (higher is better)",
+    "alpha": "alpha (closest to 1)",
+    "twonn": "TwoNN (lower is better)",
+    "lidar": "LiDAR (higher is better)",
+    "spectral": "a ridge on the spectral metrics",
+    "reference": "the reference",
+    "combined": "the profile with the reference",
+}
+#: Predictors compared with the profile in a verdict only through the gain line.
+_REFERENCE_PREFIXES = ("reference", "combined")
 #: Significance level of the verdicts (the permutation p-value and a 95 % interval).
 VERDICT_LEVEL = 0.05
 
@@ -348,28 +359,79 @@ def transfer_verdict(evaluation: TransferEvaluation, task: str) -> str:
     if regret:
         parts.append(regret)
     baselines = [b for b in getattr(evaluation, "baselines", [])
-                 if _finite(transfer_agreement(row, f"{b}_")["rho"])]  # fmt: skip
+                 if b not in _REFERENCE_PREFIXES
+                 and _finite(transfer_agreement(row, f"{b}_")["rho"])]  # fmt: skip
     shown = [b for b in baselines if b == "rankme"]
     if baselines:
         best = max(baselines, key=lambda b: transfer_agreement(row, f"{b}_")["rho"])
         if best not in shown:
             shown.append(best)
     for b in shown:
-        label = BASELINE_LABELS.get(b, b)
+        label = BASELINE_LABELS.get(b, b.replace("directed_", "") + " (sign learned from labels)")
         parts.append(_baseline_words(stats, transfer_agreement(row, f"{b}_"), label))
+    gain = _gain_words(row)
+    if gain:
+        parts.append(gain)
+    within = _within_words(row)
+    if within:
+        parts.append(within)
     return "; ".join(parts) + "."
+
+
+def _gain_words(row: pd.Series) -> str:
+    """What the geometry adds to the reference: the gain and its paired interval."""
+    gain = float(row.get("gain_spearman", float("nan")))
+    if not _finite(gain):
+        return ""
+    ref = transfer_agreement(row, "reference_")
+    lo, hi = float(row.get("gain_spearman_low", "nan")), float(row.get("gain_spearman_high", "nan"))
+    shown = f"the reference alone: rho = {ref['rho']:.2f}; profile + reference: gain {gain:+.2f}"
+    shown += f" [{lo:+.2f}, {hi:+.2f}]" if _finite(lo) else ""
+    if _finite(lo) and lo > 0:
+        return shown + ": the geometry adds to what the reference knows"
+    if _finite(hi) and hi < 0:
+        return shown + ": adding the geometry makes the prediction worse"
+    return shown + ": no evidence the geometry adds to the reference"
+
+
+def _within_words(row: pd.Series) -> str:
+    """Whether the profile ranks the models inside their groups (group effects removed)."""
+    rho = float(row.get("within_spearman", float("nan")))
+    if not _finite(rho):
+        return ""
+    lo, hi = float(row.get("within_spearman_low", "nan")), float(row.get("within_spearman_high",
+                                                                        "nan"))  # fmt: skip
+    p = float(row.get("within_p_value", float("nan")))
+    shown = f"within groups rho = {rho:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if _finite(lo) else "")
+    shown += f", p = {p:.3f} (scores shuffled inside groups)" if _finite(p) else ""
+    kind, _ = _evidence({"rho": rho, "low": lo, "high": hi, "p_value": p})
+    verdict = {"yes": "it ranks the models inside their groups",
+               "no": "no evidence it ranks the models inside their groups",
+               "mixed": "weak evidence it ranks the models inside their groups",
+               "interval": "its within-group interval excludes 0"}[kind]  # fmt: skip
+    return f"{verdict} ({shown})"
 
 
 def transfer_columns(evaluation: TransferEvaluation) -> list[str]:
     """The columns of a transfer evaluation a reader sees first (those present in its table).
 
-    The profile's rank agreement, its interval, p-value and regret, then each baseline's rho
-    and regret.
+    The profile's rank agreement, its interval, p-value and regret; with a reference the
+    reference's rho, the profile with it and the gain; with groups the within-group rank; then
+    RankMe label-free and directed and the spectral ridge (rho and regret). Every other column
+    is in the table.
     """
     first = ["n_models", "spearman", "spearman_low", "spearman_high", "p_value", "regret"]
+    table = evaluation.table
+    if "gain_spearman" in table.columns:
+        first += ["reference_spearman", "combined_spearman", "gain_spearman",
+                  "gain_spearman_low", "gain_spearman_high"]  # fmt: skip
+    if "within_spearman" in table.columns and table["within_spearman"].notna().any():
+        first += ["within_spearman", "within_spearman_low", "within_spearman_high",
+                  "within_p_value"]  # fmt: skip
     for b in getattr(evaluation, "baselines", []):
-        first += [f"{b}_spearman", f"{b}_regret"]
-    return [c for c in first if c in evaluation.table.columns]
+        if b in ("rankme", "directed_rankme", "spectral"):
+            first += [f"{b}_spearman", f"{b}_regret"]
+    return [c for c in first if c in table.columns]
 
 
 def _transfer_html(
@@ -384,8 +446,12 @@ def _transfer_html(
         "held-out predictions with the actual scores: Spearman rho with a 95 % bootstrap "
         "interval over models and a permutation p-value; regret = best actual score minus the "
         "actual score of the model predicted best (in the scores' own units; lower is better); "
-        "R² next to the intercept-only R² under the same folds (null r2). The same for each "
-        "one-metric baseline alone (RankMe, alpha, TwoNN, LiDAR). "
+        "R² next to the intercept-only R² under the same folds (null r2). The same for RankMe "
+        "used as its paper says (higher is better), RankMe with the sign learned from the "
+        "scores (directed), and a ridge on the spectral metrics together; with a reference "
+        "(what is known without geometry), the reference alone, the profile and the reference "
+        "together and the gain, with a paired interval; with groups, the rank within groups "
+        "(each group's mean removed) and its p-value from shuffles inside groups. "
         "Controls (untrained, supervised) are predicted but take no part in the statistics. "
         "All columns are in "
         "transfer_evaluation.csv.</p>"
@@ -406,7 +472,8 @@ def _transfer_html(
             "self-supervised models; a star marks a 95 % bootstrap interval that excludes 0.</p>"
         )
         parts.append(_figure_html(fig, "metric-task correlations", "correlations", figure_dir))
-    baseline = "rankme" if "rankme" in evaluation.baselines else evaluation.baselines[0]
+    baseline = next((b for b in ("reference", "directed_rankme", "rankme")
+                     if b in evaluation.baselines), evaluation.baselines[0])  # fmt: skip
     fig = plot_predictions(evaluation, baseline=baseline)
     parts.append(_figure_html(fig, "transfer predictions", "transfer_predictions", figure_dir))
     return parts

@@ -178,6 +178,60 @@ def test_predict_custom_table_and_missing_models(zoo_run, tmp_path):
     assert list(table.index) == ["task"] and table.loc["task", "n_models"] == 4
 
 
+def test_predict_with_groups_and_a_reference(zoo_run, tmp_path, capsys):
+    from manifold.datasets import load_transfer
+    from manifold.zoo import TransferPredictor
+
+    groups = pd.Series(GROUPS, name="group")
+    groups.rename_axis("model").reset_index().to_csv(tmp_path / "g.csv", index=False)
+    meta = pd.DataFrame({"model": ZOO, "trained": [0.0, 1.0, 1.0, 1.0, 1.0],
+                         "method": [GROUPS[m] for m in ZOO]})  # fmt: skip
+    meta.to_csv(tmp_path / "meta.csv", index=False)
+    out = tmp_path / "p"
+    assert main(["predict", str(zoo_run), "--groups", str(tmp_path / "g.csv"), "--reference",
+                 str(tmp_path / "meta.csv"), "--permutations", "3", "--out", str(out)]) == 0  # fmt: skip
+    table = pd.read_csv(out / "transfer_evaluation.csv", index_col="task")
+    matrix = Profile.load(zoo_run / "profile.csv").to_matrix()
+    ref = TransferPredictor().evaluate(
+        matrix, load_transfer(zoo="mnist").loc[ZOO], groups=groups, n_permutations=3, seed=0,
+        reference=meta.set_index("model"))  # fmt: skip
+    for column in ("spearman", "reference_spearman", "combined_spearman", "gain_spearman",
+                   "gain_spearman_low", "p_value"):  # fmt: skip
+        np.testing.assert_allclose(table[column], ref.table[column], rtol=1e-9)
+    printed = capsys.readouterr().out
+    assert "the reference alone: rho" in printed and "gain" in printed
+    assert "leave one group out (4 groups" in printed
+    # a model without a group or a reference row is named
+    meta.iloc[1:].to_csv(tmp_path / "short.csv", index=False)
+    assert main(["predict", str(zoo_run), "--reference", str(tmp_path / "short.csv"),
+                 "--permutations", "0", "--out", str(tmp_path / "q")]) == 2  # fmt: skip
+    assert "no row for models" in capsys.readouterr().err
+    assert main(["predict", str(zoo_run), "--hold-out", "group", "--permutations", "0",
+                 "--out", str(tmp_path / "r")]) == 2  # fmt: skip
+    assert "--hold-out group needs --groups" in capsys.readouterr().err
+
+
+def test_select_ranks_like_the_library(zoo_run, tmp_path, capsys):
+    from manifold.zoo import select
+
+    out = tmp_path / "s"
+    assert main(["select", str(zoo_run), "--by", "alpha", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "selection.csv", index_col="model")
+    ref = select(Profile.load(zoo_run / "profile.csv"), by="alpha")
+    assert list(table.index) == list(ref.index)
+    np.testing.assert_allclose(table["score"], ref["score"])
+    assert f"best by alpha: {ref.index[0]}" in capsys.readouterr().out
+    # a predictor must be fitted on other models than the candidates
+    scores = pd.DataFrame({"model": ZOO, "task": [1.0, 2.0, 4.0, 3.0, 5.0]})
+    scores.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["select", str(zoo_run), "--fit", str(zoo_run), "--transfer",
+                 str(tmp_path / "t.csv"), "--out", str(tmp_path / "s2")]) == 2  # fmt: skip
+    assert "both candidates and --fit models" in capsys.readouterr().err
+    assert main(["select", str(zoo_run), "--fit", str(zoo_run), "--out",
+                 str(tmp_path / "s3")]) == 2  # fmt: skip
+    assert "--fit needs --transfer" in capsys.readouterr().err
+
+
 @pytest.fixture
 def bad_inputs(tmp_path) -> dict[str, Path]:
     garbage = tmp_path / "model.pt"
