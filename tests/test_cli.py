@@ -188,8 +188,9 @@ def test_predict_with_groups_and_a_reference(zoo_run, tmp_path, capsys):
                          "method": [GROUPS[m] for m in ZOO]})  # fmt: skip
     meta.to_csv(tmp_path / "meta.csv", index=False)
     out = tmp_path / "p"
-    assert main(["predict", str(zoo_run), "--groups", str(tmp_path / "g.csv"), "--reference",
-                 str(tmp_path / "meta.csv"), "--permutations", "3", "--out", str(out)]) == 0  # fmt: skip
+    args = ["predict", str(zoo_run), "--groups", str(tmp_path / "g.csv"), "--reference",
+            str(tmp_path / "meta.csv"), "--permutations", "3", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
     table = pd.read_csv(out / "transfer_evaluation.csv", index_col="task")
     matrix = Profile.load(zoo_run / "profile.csv").to_matrix()
     ref = TransferPredictor().evaluate(
