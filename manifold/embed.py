@@ -31,7 +31,7 @@ from manifold.augment import (
     describe_family,
     iter_views,
 )
-from manifold.typing import DeviceLike, Family, Images, SeedLike
+from manifold.typing import ArrayLike, DeviceLike, Family, Images, SeedLike
 
 __all__ = [
     "Embedder",
@@ -513,7 +513,7 @@ class Embedder:
         self._save(key, out)
         return out
 
-    def embed_drawn_views(self, views: Any) -> torch.Tensor | dict[str, torch.Tensor]:
+    def embed_drawn_views(self, views: ArrayLike) -> torch.Tensor | dict[str, torch.Tensor]:
         """Embeddings of views drawn beforehand, e.g. by :func:`manifold.views`, kept and reused.
 
         The views are batched as :meth:`embed_views` batches the views it draws, so for

@@ -36,7 +36,7 @@ from manifold.engine import (
 from manifold.io import atomic_write
 from manifold.profiling import check_families, check_views
 from manifold.results import SEMANTIC
-from manifold.typing import Family, Images, SeedLike
+from manifold.typing import Family, Images, ScalarWriter, SeedLike
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -172,7 +172,7 @@ class Monitor:
         max_samples: int | None = 25600,
         n_bootstrap: int = 0,
         collapse_rank: float = COLLAPSE_RANK,
-        writer: Any = None,
+        writer: ScalarWriter | None = None,
         keep_views: bool | None = None,
     ) -> None:
         self.every = check_int(every, "every", minimum=1)

@@ -46,6 +46,7 @@ __all__ = [
     "Images",
     "PointsOrGraph",
     "RowSource",
+    "ScalarWriter",
     "Scale",
     "SeedLike",
     "Splitter",
@@ -158,4 +159,15 @@ class Splitter(Protocol):
 
     def split(self, x: np.ndarray, /) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(train, test)`` row indices of ``x`` for each fold."""
+        ...
+
+
+class ScalarWriter(Protocol):
+    """Where a :class:`~manifold.Monitor` also writes each value: anything with ``add_scalar``.
+
+    ``torch.utils.tensorboard.SummaryWriter`` is one.
+    """
+
+    def add_scalar(self, tag: str, scalar_value: float, global_step: int | None = ..., /) -> object:
+        """Record ``scalar_value`` under ``tag`` at ``global_step``."""
         ...

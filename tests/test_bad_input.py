@@ -87,6 +87,12 @@ def _tiny_model() -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Conv2d(3, 5, 3), torch.nn.ReLU())
 
 
+def _monitor_values(images: Any) -> torch.Tensor:
+    """The values of one Monitor call on ``images`` (its probe batch), by manifold and metric."""
+    rows = manifold.Monitor(images, k=2, families="flip", n_views=2)(_tiny_model(), 0)
+    return torch.as_tensor(rows.sort_values(["manifold", "metric"])["value"].to_numpy())
+
+
 @dataclasses.dataclass(frozen=True)
 class Entry:
     """A public function and the argument of it that receives the bad input."""
@@ -221,6 +227,7 @@ ENTRIES = [
         lambda im: Embedder(_tiny_model(), progress=False).embed(im),
         ("images",),
     ),
+    _e("Monitor", "images", lambda im: _monitor_values(im), ("images",)),
 ]
 
 # Metrics whose scale behaviour is known also for the invariance metrics that need a partner

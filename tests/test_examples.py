@@ -34,6 +34,24 @@ def test_profile_invariance_example_quick(tmp_path):
     assert "flip/spread_ratio" in out.stdout
 
 
+def test_monitor_training_example_quick(tmp_path):
+    import pandas as pd
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "monitor_training.py"), "--quick",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    for run in ("vicreg", "no_variance"):
+        history = pd.read_csv(tmp_path / f"monitor_{run}.csv")
+        assert list(history.columns) == ["step", "manifold", "metric", "value", "se"]
+        assert list(history["step"].unique()) == [0, 2, 4]  # --quick: 4 steps, every 2
+        loss = pd.read_csv(tmp_path / f"loss_{run}.csv")
+        assert list(loss["step"]) == [1, 2, 3, 4] and loss["loss"].notna().all()
+        assert f"{run}: loss" in out.stdout
+    assert (tmp_path / "monitor_training.png").stat().st_size > 10_000
+
+
 def test_zoo_figures_example(tmp_path):
     # the zoo page's figures come from shipped files only (manifest losses, transfer table)
     subprocess.run(

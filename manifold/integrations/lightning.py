@@ -32,6 +32,8 @@ def _find_lightning() -> ModuleType | None:
 
 
 _LIGHTNING = _find_lightning()
+#: The base class: the installed Lightning's ``Callback`` (``object`` without Lightning).
+Callback = object if _LIGHTNING is None else _LIGHTNING.Callback
 
 
 def lightning_module() -> ModuleType:
@@ -49,7 +51,7 @@ def lightning_module() -> ModuleType:
     return _LIGHTNING
 
 
-class MonitorCallback(object if _LIGHTNING is None else _LIGHTNING.Callback):
+class MonitorCallback(Callback):
     """Call a :class:`~manifold.Monitor` from ``Trainer.fit`` and log its values.
 
     With ``on="epoch"`` the monitor is called at the end of every training epoch with
