@@ -51,6 +51,8 @@ _EXPORTS = {
     "profile_zoo": "manifold.runner",
     "rankme": "manifold.spectral",
     "same_source_rate": "manifold.metrics",
+    "similarity": "manifold.metrics",
+    "similarity_matrix": "manifold.zoo",
     "spectrum": "manifold.spectral",
     "spread_ratio": "manifold.metrics",
     "stable_rank": "manifold.spectral",

@@ -2,12 +2,16 @@
 
 * :func:`cluster_models` — hierarchical clustering of models on z-scored metric vectors, a 2-D
   map, and the adjusted Rand index against a known grouping (e.g. training method).
+* :func:`similarity_matrix` — every pairwise similarity (CKA, mutual kNN, Procrustes) of a zoo
+  of models or embeddings on the same images, a tidy table, the matrix and its heat map;
+  ``cluster_models(similarity=...)`` clusters it.
 * :class:`TransferPredictor` — per-task ridge regression from metric vectors to downstream
   scores, evaluated leave-one-model-out with nested cross-validation, permutation p-values and
   RankMe / alpha / mean baselines.
 """
 
 from manifold.zoo.clustering import ClusterResult, cluster_models
+from manifold.zoo.compare import SimilarityMatrix, similarity_matrix
 from manifold.zoo.transfer import (
     BASELINES,
     TransferEvaluation,
@@ -18,8 +22,10 @@ from manifold.zoo.transfer import (
 __all__ = [
     "BASELINES",
     "ClusterResult",
+    "SimilarityMatrix",
     "TransferEvaluation",
     "TransferPredictor",
     "cluster_models",
     "metric_correlations",
+    "similarity_matrix",
 ]
