@@ -479,3 +479,61 @@ def test_top_level_exports():
         warnings.simplefilter("error")
         result = manifold.similarity(*related(20, 3, 3))
     assert isinstance(result, manifold.metrics.SimilarityResult)
+
+
+# -- the factor-zoo script's statistics -----------------------------------------------------------
+def _factor_similarity_script():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "examples" / "zoo"
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location("factor_similarity",
+                                                      folder / "factor_similarity.py")  # fmt: skip
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+    return module
+
+
+def test_stratified_rate_by_hand():
+    script = _factor_similarity_script()
+    labels = np.array(["a", "b", "a", "b"])
+    strata = np.array(["s", "s", "t", "t"])
+    # neighbours inside a stratum whose labels differ: every shuffle keeps them different
+    inside = script.stratified_rate(np.array([1, 0, 3, 2]), labels, strata, 200, 0)
+    assert inside == {"rate": 0.0, "chance": 0.0, "p": 1.0}
+    # across strata: model 0's and model 2's shuffled labels are independent fair coins, and
+    # the rate is 1 when the two strata keep or both swap their order (probability 1/2), else 0
+    across = script.stratified_rate(np.array([2, 3, 0, 1]), labels, strata, 2000, 0)
+    assert across["rate"] == 1.0
+    assert abs(across["chance"] - 0.5) < 4 * 0.5 / np.sqrt(2000)
+    assert across["p"] == pytest.approx(across["chance"], abs=0.01)
+    assert script.nearest(np.array([[0, 1, 3], [1, 0, 2], [3, 2, 0]])).tolist() == [1, 0, 1]
+
+
+def test_seed_pairs_by_hand():
+    script = _factor_similarity_script()
+    names, rows = [], []
+    for recipe in ("crop", "color"):
+        for method in ("simclr", "vicreg"):
+            for seed in (0, 1):
+                names.append(f"{method}_{recipe}_s{seed}")
+                rows.append({"recipe": recipe, "method": method, "seed": seed,
+                             "temperature": 0.5 if method == "simclr" else np.nan})  # fmt: skip
+    manifest = pd.DataFrame(rows, index=names)
+    # crop models: the seed partner is nearest; color models: the other objective, same seed
+    dist = np.full((8, 8), 10.0)
+    np.fill_diagonal(dist, 0.0)
+    for i, j, d in ((0, 1, 1.0), (2, 3, 1.0), (4, 6, 1.0), (5, 7, 1.0), (4, 5, 2.0),
+                    (6, 7, 2.0)):  # fmt: skip
+        dist[i, j] = dist[j, i] = d
+    out = script.seed_pairs(dist, manifest, names, 3000, 0)
+    assert out["n_pairs"] == 4 and out["mutual"] == 2 and out["partner_nn"] == 0.5
+    assert (out["median_rank"], out["rank_q1"], out["rank_q3"]) == (1.5, 1.0, 2.0)
+    # every nearest neighbour is in the same recipe, where a re-pairing makes it the partner
+    # with probability 1/3
+    assert abs(out["chance"] - 1 / 3) < 0.02
