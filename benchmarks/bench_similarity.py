@@ -14,6 +14,7 @@ memory is its own. Values are compared in float64 (the peer computes in its inpu
 
     python benchmarks/bench_similarity.py pair [--n 5000] [--da 256] [--db 512] [--repeats 3]
     python benchmarks/bench_similarity.py zoo [--n 2000] [--models 20] [--d 64] [--repeats 3]
+    python benchmarks/bench_similarity.py pair --n 1000000 --mmap --no-peer --repeats 1
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ PEER_PYTHON = HERE / ".venv-cka" / "bin" / "python"
 
 # Each script prints one JSON line: the best time over the repeats, the values, the peak RSS.
 MANIFOLD_SCRIPT = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np, torch
 import manifold
 case, files, repeats = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3])
-arrays = [np.load(f) for f in files]
+mmap = "r" if len(sys.argv) > 4 and sys.argv[4] == "mmap" else None
+arrays = [np.load(f, mmap_mode=mmap) for f in files]
 best = float("inf")
 for _ in range(repeats):
     t0 = time.perf_counter()
@@ -46,13 +48,15 @@ for _ in range(repeats):
         res = manifold.similarity_matrix({str(i): a for i, a in enumerate(arrays)})
         values = res.matrix.to_numpy().ravel().tolist()
     best = min(best, time.perf_counter() - t0)
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this process's own peak (ru_maxrss would carry the parent's peak across the exec)
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+rss = int(status.split()[0]) / 1024
 print(json.dumps({"time": best, "values": values, "rss_mib": rss,
                   "threads": torch.get_num_threads()}))
 """
 
 PEER_SCRIPT = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np, torch
 from cka import cka_from_features
 case, files, repeats = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3])
@@ -66,27 +70,40 @@ for _ in range(repeats):
         stacked = torch.stack(arrays)
         values = cka_from_features(stacked, stacked).ravel().tolist()
     best = min(best, time.perf_counter() - t0)
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this process's own peak (ru_maxrss would carry the parent's peak across the exec)
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+rss = int(status.split()[0]) / 1024
 print(json.dumps({"time": best, "values": values, "rss_mib": rss,
                   "threads": torch.get_num_threads()}))
 """
 
 
-def make_related(n: int, dims: list[int], seed: int) -> list[np.ndarray]:
-    """Matrices sharing an 8-dimensional signal with different noise levels (CKA in (0, 1))."""
+def write_related(files: list[Path], n: int, dims: list[int], seed: int) -> None:
+    """float32 matrices sharing an 8-dimensional signal, each with its own noise level (CKA in
+    (0, 1)), written to ``.npy`` files in chunks of rows (a million rows never sit in memory)."""
+    from numpy.lib.format import open_memmap
+
     rng = np.random.default_rng(seed)
-    signal = rng.normal(size=(n, 8))
-    out = []
-    for i, d in enumerate(dims):
-        noise = 0.5 + 2.0 * i / max(1, len(dims) - 1)
-        z = signal @ rng.normal(size=(8, d)) + noise * rng.normal(size=(n, d)) + 0.1 * i
-        out.append(z.astype(np.float32))
-    return out
+    mixes = [rng.normal(size=(8, d)) for d in dims]
+    noise = [0.5 + 2.0 * i / max(1, len(dims) - 1) for i in range(len(dims))]
+    outs = [open_memmap(f, mode="w+", dtype=np.float32, shape=(n, d))
+            for f, d in zip(files, dims, strict=True)]  # fmt: skip
+    step = 100_000
+    for lo in range(0, n, step):
+        m = min(n, lo + step) - lo
+        signal = rng.normal(size=(m, 8))
+        for i, (out, mix, d) in enumerate(zip(outs, mixes, dims, strict=True)):
+            out[lo : lo + m] = signal @ mix + noise[i] * rng.normal(size=(m, d)) + 0.1 * i
+    for out in outs:
+        out.flush()
 
 
-def run(python: Path, script: str, case: str, files: list[Path], repeats: int) -> dict:
+def run(
+    python: Path, script: str, case: str, files: list[Path], repeats: int, mmap: bool = False
+) -> dict:
+    argv = [str(python), "-c", script, case, ",".join(map(str, files)), str(repeats)]
     result = subprocess.run(
-        [str(python), "-c", script, case, ",".join(map(str, files)), str(repeats)],
+        [*argv, "mmap" if mmap else "load"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -107,8 +124,12 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mmap", action="store_true",
+                        help="manifold reads the files as memmaps, streamed")  # fmt: skip
+    parser.add_argument("--no-peer", action="store_true",
+                        help="manifold only (when N x N Gram matrices do not fit)")  # fmt: skip
     args = parser.parse_args()
-    if not PEER_PYTHON.exists():
+    if not args.no_peer and not PEER_PYTHON.exists():
         raise SystemExit(f"no peer venv at {PEER_PYTHON}; see benchmarks/similarity.md")
 
     n = args.n or (5000 if args.case == "pair" else 2000)
@@ -118,18 +139,21 @@ def main() -> None:
     files = [data / f"similarity_{args.case}_{n}_{i}_{d}_{args.seed}.npy"
              for i, d in enumerate(dims)]  # fmt: skip
     if not all(f.exists() for f in files):
-        for f, z in zip(files, make_related(n, dims, args.seed), strict=True):
-            np.save(f, z)
+        write_related(files, n, dims, args.seed)
     what = (f"one pair, {n} x {args.da} and {n} x {args.db}" if args.case == "pair" else
             f"every pair of {args.models} models, {n} x {args.d} each")  # fmt: skip
     print(f"debiased linear CKA, {what}, float32 files; best of {args.repeats}")
 
-    ours = run(Path(sys.executable), MANIFOLD_SCRIPT, args.case, files, args.repeats)
+    ours = run(Path(sys.executable), MANIFOLD_SCRIPT, args.case, files, args.repeats, args.mmap)
+    print(f"manifold     {ours['time']:8.3f} s   peak RSS {ours['rss_mib']:8.0f} MiB"
+          f"{' (memmaps)' if args.mmap else ''}, {ours['threads']} torch threads")  # fmt: skip
+    if args.no_peer:
+        print(f"values: manifold {np.array(ours['values'])[:3].round(6).tolist()}")
+        return
     peer = run(PEER_PYTHON, PEER_SCRIPT, args.case, files, args.repeats)
     a, b = np.array(ours["values"]), np.array(peer["values"])
-    print(f"torch threads: manifold {ours['threads']}, pytorch-cka {peer['threads']}")
-    print(f"manifold     {ours['time']:8.3f} s   peak RSS {ours['rss_mib']:8.0f} MiB")
-    print(f"pytorch-cka  {peer['time']:8.3f} s   peak RSS {peer['rss_mib']:8.0f} MiB")
+    print(f"pytorch-cka  {peer['time']:8.3f} s   peak RSS {peer['rss_mib']:8.0f} MiB, "
+          f"{peer['threads']} torch threads")  # fmt: skip
     print(f"ratio (pytorch-cka / manifold): {peer['time'] / ours['time']:.1f}x")
     print(f"values: manifold {a[:3].round(6).tolist()} ..., pytorch-cka {b[:3].round(6).tolist()}"
           f" ...; max |difference| {np.abs(a - b).max():.2e} over {a.size}")  # fmt: skip

@@ -60,7 +60,7 @@ MEASURES = {
     "mutual kNN (k = 10)": {"measure": "mutual_knn", "k": 10, "metric": "cosine"},
     "Procrustes": {"measure": "procrustes"},
 }
-GROUPINGS = ("method", "recipe", "seed")
+GROUPINGS = ("method", "recipe", "seed", "has color")
 BLOCKS = ("similarity run", "similarity agreement", "similarity neighbours",
           "similarity seed pairs", "similarity levels")  # fmt: skip
 
@@ -214,7 +214,7 @@ def relation_levels(sim: pd.DataFrame, manifest: pd.DataFrame) -> pd.Series:
             rows.append((relation, sim.iat[a, b]))
     frame = pd.DataFrame(rows, columns=["relation", "value"])
     grouped = frame.groupby("relation")["value"]
-    summary = grouped.mean().round(3).astype(str) + " (" + grouped.size().astype(str) + ")"
+    summary = grouped.mean().map("{:.3f}".format) + " (" + grouped.size().astype(str) + ")"
     # recipe, then objective, then seed: shared first
     order = sorted(summary.index, key=lambda r: [part.startswith("other") for part in
                                                  r.split(", ")] + ["temperature" in r])  # fmt: skip
@@ -247,7 +247,8 @@ def analyse(n_permutations: int) -> dict[str, str]:
     }
     caches = {"first draw": CACHE, "second draw": RETEST_CACHE}
     reps = {draw: representations(models, manifest, x, caches[draw]) for draw, x in draws.items()}
-    meta = manifest.loc[ssl]
+    meta = manifest.loc[ssl].copy()
+    meta["has color"] = meta["recipe"].str.split("+").apply(lambda r: "color" in r)
     blocks: dict[str, str] = {}
     n_first = len(draws["first draw"])
     blocks["similarity run"] = (
@@ -300,8 +301,22 @@ def analyse(n_permutations: int) -> dict[str, str]:
                           pairs["chance"], "p": pairs["p"],
                           "partner rank, median [IQR]": f"{pairs['median_rank']:.0f} "
                           f"[{pairs['rank_q1']:.0f}, {pairs['rank_q3']:.0f}]"})  # fmt: skip
-    blocks["similarity neighbours"] = md_table(
-        pd.DataFrame(rows).set_index(["representation", "nearest model shares"]), 3)
+    # the nearest model trained from the same seed with the same loss, on the recipe +- blur
+    unblurred = meta["recipe"].str.split("+").apply(
+        lambda r: "+".join(f for f in r if f != "blur") or "none").to_numpy()  # fmt: skip
+    seed_values, method_values = meta["seed"].to_numpy(), meta["method"].to_numpy()
+    recipe_values = meta["recipe"].to_numpy()
+    blur = []
+    for label in reps["first draw"]:
+        nn = nearest(reps["first draw"][label][1])
+        hit = ((seed_values[nn] == seed_values) & (method_values[nn] == method_values)
+               & (unblurred[nn] == unblurred) & (recipe_values[nn] != recipe_values))  # fmt: skip
+        blur.append(f"{label} {int(hit.sum())}")
+    blocks["similarity neighbours"] = (
+        md_table(pd.DataFrame(rows).set_index(["representation", "nearest model shares"]), 3)
+        + "\n\nModels whose nearest neighbour has the same seed and objective and a recipe that "
+        f"differs only by blur (of {len(ssl)}, first draw): {'; '.join(blur)}."
+    )
     blocks["similarity seed pairs"] = md_table(
         pd.DataFrame(seeds).set_index(["representation", "draw"]), 3)
 
