@@ -354,6 +354,18 @@ def test_matrix_entries_equal_the_pairwise_function(measure, options, monkeypatc
         assert result.matrix.loc[row.model_b, row.model_a] == row.value
 
 
+def test_matrix_reuses_given_graphs_for_mutual_knn():
+    zoo = small_zoo()
+    graphs = {name: knn_graph(z, k=5) for name, z in zoo.items()}
+    from_graphs = similarity_matrix(graphs, measure="mutual_knn", k=5)
+    from_points = similarity_matrix(zoo, measure="mutual_knn", k=5, metric="euclidean")
+    assert from_graphs.matrix.equals(from_points.matrix)
+    assert set(from_graphs.table["metric"]) == {"graph"}
+    assert set(from_points.table["metric"]) == {"euclidean"}
+    with pytest.raises(TypeError, match="graphs serve measure='mutual_knn'"):
+        similarity_matrix(graphs, measure="cka")
+
+
 def test_matrix_with_permutations_equals_similarity_with_the_same_seed():
     zoo = {k: v for k, v in small_zoo().items() if k in ("close0", "close1", "far2")}
     result = similarity_matrix(zoo, n_permutations=15, seed=3)

@@ -127,7 +127,10 @@ class SimilarityMatrix:
 
 
 def _is_embeddings(value: Any) -> bool:
-    return isinstance(value, (np.ndarray, torch.Tensor))
+    """Ready embeddings (or, for mutual kNN, a kNN/NNK graph over them), not a model spec."""
+    from manifold.graphs import is_graph
+
+    return isinstance(value, (np.ndarray, torch.Tensor)) or is_graph(value)
 
 
 def similarity_matrix(
@@ -150,8 +153,9 @@ def similarity_matrix(
 ) -> SimilarityMatrix:
     """Compare every pair of models (or embeddings) of a zoo on the same images.
 
-    Each entry is embedded once: ready ``(N, D)`` embeddings (numpy or torch) are used as they
-    are; any other entry is a model spec (an ``nn.Module``, a zero-argument factory,
+    Each entry is embedded once: ready ``(N, D)`` embeddings (numpy or torch; for
+    ``"mutual_knn"`` also a kNN or NNK graph over them) are used as they are; any other entry is
+    a model spec (an ``nn.Module``, a zero-argument factory,
     ``"zoo:<name>"``, a TorchScript file or ``"file.py:factory"``, as in
     :func:`~manifold.profile_zoo`), loaded and run on ``images`` by an
     :class:`~manifold.Embedder` (batched; with ``cache_dir``, cached on disk so that a rerun
@@ -250,8 +254,9 @@ def similarity_matrix(
             stacklevel=2,
         )
 
-    options: dict[str, Any] = {"debiased": bool(debiased)} if measure == "cka" else (
-        {"k": k, "metric": metric} if measure == "mutual_knn" else {})  # fmt: skip
+    options: dict[str, Any] = {"debiased": bool(debiased)} if measure == "cka" else {}
+    if measure == "mutual_knn":  # "graph" for the entries given as graphs
+        options = {"k": k, "metric": "/".join(sorted({side.metric for side in sides.values()}))}
     rows = []
     pairs = list(combinations(names, 2))
     if n_permutations == 0:  # every pair's value from a few stacked products
