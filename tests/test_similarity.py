@@ -139,6 +139,9 @@ def test_cka_numpy_torch_float16_and_memmap_inputs_agree(tmp_path):
         cka_reference(x16.astype(np.float64), y.astype(np.float32), True), rel=1e-9
     )
     assert similarity(x16, str(path)).value == similarity(x16, mm).value
+    assert similarity(x, str(path), "mutual_knn").value == (
+        similarity(x, y.astype(np.float32), "mutual_knn").value
+    )
 
 
 def test_linear_cka_is_similarity_value():
@@ -288,14 +291,19 @@ def test_errors_name_what_was_expected_and_what_came():
     bad[7, 2] = np.inf
     with pytest.raises(ValueError, match="infinite"):
         similarity(y, bad, "procrustes")
-    with pytest.raises(ValueError, match="b is constant"):
-        similarity(x, np.ones((30, 3)))
-    with pytest.raises(ValueError, match="constant"):
-        similarity(np.full((30, 2), 3.0), y, "mutual_knn")
+    # collapse is a result, not an error: NaN, and a DegenerateWarning naming the side
+    for measure in ("cka", "mutual_knn", "procrustes"):
+        with pytest.warns(DegenerateWarning, match="b is constant"):
+            assert np.isnan(similarity(x, np.ones((30, 3)), measure).value)
+    with pytest.warns(DegenerateWarning, match="a and b are constant"):
+        collapsed = similarity(np.full((30, 2), 3.0), np.zeros((30, 5)), n_permutations=9)
+    assert np.isnan(collapsed.value) and collapsed.null is None
     with pytest.raises(ValueError, match=r"k \+ 1 = 31 rows"):
         similarity(x, y, "mutual_knn", k=30)
-    with pytest.raises(ValueError, match="N >= 4"):
+    with pytest.raises(ValueError, match="N >= 4 rows.*a and b have N = 3"):
         similarity(x[:3], y[:3])
+    with pytest.raises(ValueError, match="N >= 2 rows; a and b have N = 1"):
+        similarity(x[:1], y[:1], "procrustes")
     assert np.isfinite(similarity(x[:3], y[:3], debiased=False).value)
     with pytest.raises(ValueError, match="measure must be one of"):
         similarity(x, y, "rsa")
@@ -305,6 +313,11 @@ def test_errors_name_what_was_expected_and_what_came():
         similarity(x[0], y)
     with pytest.raises(ValueError, match="metric must be one of"):
         similarity(x, y, "mutual_knn", metric="manhattan")
+    zero_row = x.copy()
+    zero_row[4] = 0.0
+    with pytest.raises(ValueError, match="^b: the cosine distance is undefined for zero vectors"):
+        similarity(x, zero_row, "mutual_knn")
+    assert np.isfinite(similarity(x, zero_row, "mutual_knn", metric="euclidean").value)
 
 
 def test_file_backed_rows_report_the_global_row_of_a_nan(tmp_path, monkeypatch):

@@ -88,7 +88,7 @@ class SimilarityResult:
     null_sd: float = float("nan")
     calibrated: float = float("nan")
     p_value: float = float("nan")
-    null: np.ndarray | None = field(default=None, repr=False)
+    null: np.ndarray | None = field(default=None, repr=False, compare=False)
     options: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -401,6 +401,8 @@ def prepare_side(
             )
         knn = np.asarray(graph.indices[:, :k], dtype=np.int64)
         return PreparedSide(measure, name, graph.n_nodes, knn=knn, k=k, metric="graph")
+    if isinstance(z, (str, os.PathLike)):
+        z = np.load(os.fspath(z), mmap_mode="r")
     t, _ = as_tensor(z, name, ("N", "D"))
     n = int(t.shape[0])
     if n < k + 1:
@@ -410,7 +412,10 @@ def prepare_side(
         )
     if not bool((t != t[0]).any()):
         return PreparedSide(measure, name, n, constant=True, k=k, metric=metric)
-    knn = knn_graph(t, k=k, metric=metric).indices
+    try:
+        knn = knn_graph(t, k=k, metric=metric).indices
+    except ValueError as err:  # e.g. zero rows under the cosine metric: name the argument
+        raise ValueError(f"{name}: {err}") from err
     return PreparedSide(measure, name, n, knn=knn, k=k, metric=metric)
 
 
@@ -449,16 +454,12 @@ def compare_sides(
         raise ValueError(f"{a.name} was prepared with k = {a.k}, {b.name} with k = {b.k}")
     n_permutations = check_int(n_permutations, "n_permutations", minimum=0)
     measure = a.measure
+    check_rows(a.n, measure, debiased, (a.name, b.name))
     options: dict[str, Any] = (
         {"debiased": bool(debiased)} if measure == "cka" else
         {"k": a.k, "metric": a.metric if a.metric == b.metric else f"{a.metric}/{b.metric}"}
         if measure == "mutual_knn" else {}
     )  # fmt: skip
-    if measure == "cka" and debiased and a.n < 4:
-        raise ValueError(f"debiased CKA needs N >= 4 rows (its estimator divides by n(n - 3)), "
-                         f"got N = {a.n}; use debiased=False")  # fmt: skip
-    if a.n < 2:
-        raise ValueError(f"{measure} needs N >= 2 rows, got N = {a.n}")
     constant = [s.name for s in (a, b) if s.constant]
     if constant:
         value = degenerate(
@@ -475,6 +476,19 @@ def compare_sides(
         return SimilarityResult(measure, value, a.n, options=options)
     null = np.array([value_of(order) for order in permutations(a.n, n_permutations, seed)])
     return calibrate(measure, value, a.n, null, options)
+
+
+def check_rows(n: int, measure: str, debiased: bool, names: tuple[str, ...]) -> None:
+    """Raise unless N rows suffice for ``measure`` (debiased CKA: 4; CKA, Procrustes: 2).
+
+    Mutual kNN checks its own minimum (k + 1) when the graphs are built.
+    """
+    who = " and ".join(names) if len(names) <= 3 else f"{', '.join(names[:3])}, ... (all)"
+    if measure == "cka" and debiased and n < 4:
+        raise ValueError(f"debiased CKA needs N >= 4 rows (its estimator divides by n(n - 3)); "
+                         f"{who} have N = {n}; use debiased=False")  # fmt: skip
+    if n < 2:
+        raise ValueError(f"{measure} needs N >= 2 rows; {who} have N = {n}")
 
 
 def _pair_value(a: PreparedSide, b: PreparedSide, debiased: bool, order: np.ndarray | None):
@@ -699,10 +713,13 @@ def similarity(
     Returns:
         A :class:`SimilarityResult` (``value`` and, with shuffles, the calibration).
 
+    A constant representation (every row the same: a collapsed model) has no defined
+    similarity: ``value`` is NaN and a :class:`~manifold.DegenerateWarning` names it (collapse
+    is a result, not an error, so a sweep over checkpoints does not stop at a collapsed one).
+
     Raises:
-        ValueError: different N, non-finite values, a constant representation (every row the
-            same), fewer than 4 rows for debiased CKA, fewer than ``k + 1`` for mutual kNN,
-            an unknown measure or metric.
+        ValueError: different N, non-finite values, fewer than 4 rows for debiased CKA (2 for
+            classic CKA and Procrustes, ``k + 1`` for mutual kNN), an unknown measure or metric.
         TypeError: a graph for CKA or Procrustes, non-numeric input.
 
     Examples:
@@ -719,13 +736,6 @@ def similarity(
     measure = check_choice(measure, "measure", MEASURES)
     side_a = prepare_side(a, measure, "a", k=k, metric=metric)
     side_b = prepare_side(b, measure, "b", k=k, metric=metric)
-    constant = [s.name for s in (side_a, side_b) if s.constant]
-    if constant:
-        raise ValueError(
-            f"{' and '.join(constant)} {'is' if len(constant) == 1 else 'are'} constant: every "
-            f"row is the same (a collapsed representation), so {measure} is undefined; check "
-            "the model or layer that produced it"
-        )
     return compare_sides(side_a, side_b, debiased=debiased, n_permutations=n_permutations,
                          seed=seed)  # fmt: skip
 

@@ -26,6 +26,7 @@ from manifold.metrics.representation_similarity import (
     KNN_METRICS,
     MEASURES,
     PreparedSide,
+    check_rows,
     compare_sides,
     pairwise_values,
     prepare_side,
@@ -245,6 +246,7 @@ def similarity_matrix(
             + ", ".join(f"{name}: {n}" for name, n in sizes.items())
         )
     n = next(iter(sizes.values()))
+    check_rows(n, measure, debiased, tuple(names))
     constant = [name for name, side in sides.items() if side.constant]
     for name in constant:
         warnings.warn(
