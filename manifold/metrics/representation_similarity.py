@@ -89,9 +89,9 @@ class SimilarityResult:
     calibrated: float = float("nan")
     p_value: float = float("nan")
     null: np.ndarray | None = field(default=None, repr=False, compare=False)
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, bool | int | str] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, bool | int | float | str]:
         """The scalar fields and options as one flat dict (a row of a tidy table)."""
         row = {
             "measure": self.measure,
@@ -455,7 +455,7 @@ def compare_sides(
     n_permutations = check_int(n_permutations, "n_permutations", minimum=0)
     measure = a.measure
     check_rows(a.n, measure, debiased, (a.name, b.name))
-    options: dict[str, Any] = (
+    options: dict[str, bool | int | str] = (
         {"debiased": bool(debiased)} if measure == "cka" else
         {"k": a.k, "metric": a.metric if a.metric == b.metric else f"{a.metric}/{b.metric}"}
         if measure == "mutual_knn" else {}
@@ -632,7 +632,7 @@ def permutations(n: int, n_permutations: int, seed: SeedLike) -> Iterator[np.nda
 
 
 def calibrate(
-    measure: str, value: float, n: int, null: np.ndarray, options: dict[str, Any]
+    measure: str, value: float, n: int, null: np.ndarray, options: dict[str, bool | int | str]
 ) -> SimilarityResult:
     """A :class:`SimilarityResult` from a value and its permutation null."""
     null = np.asarray(null, dtype=np.float64)

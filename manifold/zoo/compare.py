@@ -31,11 +31,13 @@ from manifold.metrics.representation_similarity import (
     pairwise_values,
     prepare_side,
 )
-from manifold.typing import DeviceLike, Embeddings, Grouping, Images, SeedLike
+from manifold.typing import DeviceLike, Embeddings, Graph, Grouping, Images, SeedLike
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from manifold.runner import ModelSpec
 
 __all__ = ["PAIR_COLUMNS", "SimilarityMatrix", "similarity_matrix"]
 
@@ -67,7 +69,7 @@ class SimilarityMatrix:
     matrix: pd.DataFrame
     calibrated: pd.DataFrame | None = None
     n: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, bool | int | str] = field(default_factory=dict)
     constant: list[str] = field(default_factory=list)
 
     @property
@@ -135,7 +137,7 @@ def _is_embeddings(value: Any) -> bool:
 
 
 def similarity_matrix(
-    models_or_embeddings: Mapping[str, Any],
+    models_or_embeddings: Mapping[str, Embeddings | Graph | ModelSpec],
     images: Images | None = None,
     measure: str = "cka",
     *,
@@ -256,7 +258,7 @@ def similarity_matrix(
             stacklevel=2,
         )
 
-    options: dict[str, Any] = {"debiased": bool(debiased)} if measure == "cka" else {}
+    options: dict[str, bool | int | str] = {"debiased": bool(debiased)} if measure == "cka" else {}
     if measure == "mutual_knn":  # "graph" for the entries given as graphs
         options = {"k": k, "metric": "/".join(sorted({side.metric for side in sides.values()}))}
     rows = []
