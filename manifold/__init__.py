@@ -53,6 +53,8 @@ _EXPORTS = {
     "rankme": "manifold.spectral",
     "same_source_rate": "manifold.metrics",
     "select": "manifold.zoo",
+    "similarity": "manifold.metrics",
+    "similarity_matrix": "manifold.zoo",
     "spectrum": "manifold.spectral",
     "spread_ratio": "manifold.metrics",
     "stable_rank": "manifold.spectral",

@@ -1113,6 +1113,84 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``manifold compare``: every pairwise similarity of models or embeddings on the same images.
+
+    Writes ``similarity_matrix.csv`` (model × model), ``similarity_pairs.csv`` (one row per
+    pair, with the permutation calibration) and ``similarity.png`` (heat map in dendrogram
+    order) into ``--out``.
+    """
+    from manifold.zoo import similarity_matrix
+
+    given = [flag for flag, value in (("--model", args.model), ("--embeddings", args.embeddings),
+                                      ("--zoo", args.zoo)) if value]  # fmt: skip
+    if len(given) != 1:
+        got = f"; got {' and '.join(given)}" if given else ""
+        raise CLIError("give two or more --model, two or more --embeddings files, or --zoo "
+                       f"(one of them){got}")  # fmt: skip
+    names = args.name or []
+    specs = args.model or args.embeddings or []
+    if names and (args.zoo or len(names) != len(specs)):
+        raise CLIError(f"give one --name per --model or --embeddings ({len(specs)}), got "
+                       f"{len(names)}")  # fmt: skip
+    groups = None
+    if args.zoo:
+        from manifold.datasets import load_zoo
+
+        entries, manifest = load_zoo(device=args.device, zoo=args.zoo)
+        groups = manifest["method"].astype(str)
+        data = args.data or ("factor-mnist" if args.zoo == "factor" else "mnist")
+    elif args.model:
+        # every model is loaded before the images, so that a bad model fails fast
+        entries = {(names[i] if names else _default_name(spec)): _load_model(spec, args.device)
+                   for i, spec in enumerate(specs)}  # fmt: skip
+        data = args.data or DEFAULT_DATA
+    else:
+        entries = {(names[i] if names else Path(f).stem): _load_embeddings(Path(f))[0]
+                   for i, f in enumerate(specs)}  # fmt: skip
+        if args.data is not None:
+            _note("--data is ignored with --embeddings (they are the images' embeddings)")
+    if len(entries) != len(specs) and not args.zoo:
+        raise CLIError("two inputs have the same name; give distinct --name values")
+    if len(entries) < 2:
+        raise CLIError(f"comparing needs at least two models or embeddings files, got "
+                       f"{len(entries)}; repeat --model or --embeddings")  # fmt: skip
+    images = None
+    if not args.embeddings:
+        n_images = DEFAULT_N_IMAGES if args.n_images is None else args.n_images
+        images = _load_images(data, n_images, args.seed)
+    result = similarity_matrix(entries, images, measure=args.measure, debiased=not args.classic,
+                               k=args.k, metric=args.metric, n_permutations=args.permutations,
+                               seed=args.seed, layer=args.layer, device=args.device,
+                               batch_size=args.batch_size,
+                               progress=False if args.quiet else None)  # fmt: skip
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.matrix.to_csv(out / "similarity_matrix.csv")
+    result.table.to_csv(out / "similarity_pairs.csv", index=False)
+    import matplotlib.pyplot as plt
+
+    fig = result.plot(groups=groups)
+    fig.savefig(out / "similarity.png", dpi=110)
+    plt.close(fig)
+    what = {"cka": "debiased CKA" if not args.classic else "classic CKA",
+            "mutual_knn": f"mutual kNN (k = {args.k}, {args.metric})",
+            "procrustes": "Procrustes similarity"}[args.measure]  # fmt: skip
+    print(f"{what} of {len(result.models)} models on {result.n} images")
+    shown = result.table.sort_values("value", ascending=False, na_position="last")
+    for row in shown.head(10).itertuples(index=False):
+        line = f"  {row.model_a} ~ {row.model_b}: {row.value:.3f}"
+        if args.permutations:
+            line += (f" (null {row.null_mean:.3f} ± {row.null_sd:.3f}, calibrated "
+                     f"{row.calibrated:.3f}, p = {row.p_value:.3f})")  # fmt: skip
+        print(line)
+    if len(shown) > 10:
+        print(f"  ... {len(shown) - 10} more pairs in {out / 'similarity_pairs.csv'}")
+    print(f"wrote {out / 'similarity_matrix.csv'}, {out / 'similarity_pairs.csv'} and "
+          f"{out / 'similarity.png'}")  # fmt: skip
+    return 0
+
+
 def _demo_models(manifest: Any, quick: bool) -> list[str]:
     """The demo's subsample of the factor zoo.
 
@@ -1497,6 +1575,51 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--out", default="manifold-predict", help="output folder")
     _add_common(pred)
     pred.set_defaults(func=cmd_predict)
+
+    comp = sub.add_parser(
+        "compare",
+        help="similarity of models (or embeddings) on the same images",
+        **fmt,
+        description="Compare every pair of models, embeddings files or the bundled zoo on the "
+        "same images (debiased linear CKA, mutual kNN or Procrustes, optionally calibrated by "
+        "permutation); write similarity_matrix.csv, similarity_pairs.csv and similarity.png.",
+    )
+    comp.add_argument("--model", action="append",
+                      help="zoo:<name>, efficientnet-lite0, model.pt (TorchScript) or "
+                      "module.py:factory; repeat for each model")  # fmt: skip
+    comp.add_argument("--embeddings", action="append",
+                      help=".npy (N, D), .npz (z) or .pt file of one model's embeddings of the "
+                      "same images in the same order; repeat for each model")  # fmt: skip
+    comp.add_argument("--zoo", choices=("factor", "mnist"), default=None,
+                      help="every model of a bundled zoo")  # fmt: skip
+    comp.add_argument("--name", action="append", help="name of each --model or --embeddings")
+    comp.add_argument("--data", default=None,
+                      help=f"{', '.join(DATASETS)}, or a folder of images (default: "
+                      f"{DEFAULT_DATA}; factor-mnist for --zoo factor)")  # fmt: skip
+    comp.add_argument("--n-images", type=_positive_int, default=None,
+                      help=f"images (N) (default: {DEFAULT_N_IMAGES})")  # fmt: skip
+    comp.add_argument("--measure", choices=("cka", "mutual_knn", "procrustes"), default="cka",
+                      help="similarity measure")  # fmt: skip
+    comp.add_argument("--classic", action="store_true",
+                      help="classic (biased) linear CKA instead of the debiased one")  # fmt: skip
+    comp.add_argument("--k", type=_positive_int, default=10, help="mutual_knn: neighbours")
+    comp.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine",
+                      help="mutual_knn: neighbour distance")  # fmt: skip
+    comp.add_argument("--permutations", type=int, default=0,
+                      help="row shuffles per pair: calibrated score and p-value")  # fmt: skip
+    comp.add_argument("--seed", type=int, default=0, help="seed of the images and shuffles")
+    comp.add_argument("--layer", default=None,
+                      help="submodule whose output is the representation (default: the "
+                      "model's output)")  # fmt: skip
+    comp.add_argument("--batch-size", type=_positive_int, default=256,
+                      help="images per forward pass")  # fmt: skip
+    comp.add_argument("--device", default=None,
+                      help="auto, cpu, cuda, cuda:<index> or mps (default: the model's "
+                      "device)")  # fmt: skip
+    comp.add_argument("--quiet", action="store_true", help="no progress bars")
+    comp.add_argument("--out", default="manifold-compare", help="output folder")
+    _add_common(comp)
+    comp.set_defaults(func=cmd_compare)
 
     demo = sub.add_parser(
         "demo",

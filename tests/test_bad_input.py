@@ -207,6 +207,73 @@ ENTRIES = [
         homogeneity=INV,
     ),
     _e("alignment", "views", lambda v: metrics.alignment(v), homogeneity=INV),
+    # direct similarity: each argument in turn, the other one clean and matching; every measure
+    # is invariant to scaling one side
+    _e(
+        "similarity/a",
+        "z",
+        lambda x: metrics.similarity(x, _partner_z(_rows(x))).value,
+        ("a", "b"),
+        homogeneity=INV,
+    ),  # fmt: skip
+    _e(
+        "similarity/b",
+        "z",
+        lambda x: metrics.similarity(_partner_z(_rows(x)), x).value,
+        ("a", "b"),
+        homogeneity=INV,
+    ),  # fmt: skip
+    _e(
+        "similarity(classic)/a",
+        "z",
+        lambda x: metrics.similarity(x, _partner_z(_rows(x)), debiased=False).value,
+        ("a", "b"),
+        homogeneity=INV,
+    ),
+    _e(
+        "similarity(mutual_knn)/a",
+        "z",
+        lambda x: metrics.similarity(x, _partner_z(_rows(x)), "mutual_knn", k=5).value,
+        ("a", "b"),
+        homogeneity=INV,
+    ),
+    _e(
+        "similarity(procrustes)/b",
+        "z",
+        lambda x: metrics.similarity(_partner_z(_rows(x)), x, "procrustes").value,
+        ("a", "b"),
+        homogeneity=INV,
+    ),
+    _e(
+        "linear_cka",
+        "z",
+        lambda x: metrics.linear_cka(x, _partner_z(_rows(x))),
+        ("a", "b"),
+        homogeneity=INV,
+    ),  # fmt: skip
+    _e(
+        "mutual_knn",
+        "z",
+        lambda x: metrics.mutual_knn(x, _partner_z(_rows(x)), k=5),
+        ("a", "b"),
+        homogeneity=INV,
+    ),  # fmt: skip
+    _e(
+        "procrustes_distance",
+        "z",
+        lambda x: metrics.procrustes_distance(x, _partner_z(_rows(x))),
+        ("a", "b"),
+        homogeneity=INV,
+    ),
+    _e(
+        "similarity_matrix",
+        "z",
+        lambda x: float(
+            manifold.similarity_matrix({"x": x, "p": _partner_z(_rows(x))}).matrix.iloc[0, 1]
+        ),
+        ("x", "p"),
+        homogeneity=INV,
+    ),
     # profile, augmentation views and the Embedder
     _e(
         "profile",
@@ -653,6 +720,7 @@ def test_catalogue_covers_every_public_array_function() -> None:
         "AnchorNNK",
         "AnchorSearch",
         "EdgeCurvature",
+        "SimilarityResult",
     }
     # these take profile tables and model-level score matrices, not embeddings (their bad-input
     # handling is tested with the zoo)

@@ -2,7 +2,9 @@
 
 Intrinsic dimension (TwoNN, MLE), NNK-based local metrics (degree, diameter, local dimension,
 subspace angles) and Ricci curvature (Ollivier, Forman) of graphs; invariance metrics of
-augmentation embeddings (spread ratio, same-source rate, augmentation dimension, ...).
+augmentation embeddings (spread ratio, same-source rate, augmentation dimension, ...); direct
+similarity of two representations of the same images (debiased linear CKA, mutual kNN,
+Procrustes), calibrated by permutation.
 """
 
 from manifold.metrics.dimension import mle_dimension, twonn_dimension
@@ -15,20 +17,32 @@ from manifold.metrics.invariance import (
     tangent_alignment,
 )
 from manifold.metrics.local import local_dimension, nnk_degree, nnk_diameter, subspace_angles
+from manifold.metrics.representation_similarity import (
+    SimilarityResult,
+    linear_cka,
+    mutual_knn,
+    procrustes_distance,
+    similarity,
+)
 from manifold.metrics.ricci import EdgeCurvature, forman_ricci, ollivier_ricci
 
 __all__ = [
     "EdgeCurvature",
+    "SimilarityResult",
     "alignment",
     "augmentation_diameter_ratio",
     "augmentation_dimension",
     "forman_ricci",
+    "linear_cka",
     "local_dimension",
     "mle_dimension",
+    "mutual_knn",
     "nnk_degree",
     "nnk_diameter",
     "ollivier_ricci",
+    "procrustes_distance",
     "same_source_rate",
+    "similarity",
     "spread_ratio",
     "subspace_angles",
     "tangent_alignment",

@@ -2,6 +2,9 @@
 
 * :func:`cluster_models` — hierarchical clustering of models on z-scored metric vectors, a 2-D
   map, and the adjusted Rand index against a known grouping (e.g. training method).
+* :func:`similarity_matrix` — every pairwise similarity (CKA, mutual kNN, Procrustes) of a zoo
+  of models or embeddings on the same images, a tidy table, the matrix and its heat map;
+  ``cluster_models(similarity=...)`` clusters it.
 * :class:`TransferPredictor` — per-task ridge regression from metric vectors to downstream
   scores, evaluated leave-one-model-out with nested cross-validation, permutation p-values and
   label-free and directed one-metric baselines, a reference of known metadata, and
@@ -11,6 +14,7 @@
 """
 
 from manifold.zoo.clustering import ClusterResult, cluster_models
+from manifold.zoo.compare import SimilarityMatrix, similarity_matrix
 from manifold.zoo.select import select
 from manifold.zoo.transfer import (
     BASELINES,
@@ -22,9 +26,11 @@ from manifold.zoo.transfer import (
 __all__ = [
     "BASELINES",
     "ClusterResult",
+    "SimilarityMatrix",
     "TransferEvaluation",
     "TransferPredictor",
     "cluster_models",
     "metric_correlations",
     "select",
+    "similarity_matrix",
 ]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from manifold.results import Profile
+    from manifold.zoo.compare import SimilarityMatrix
 
 __all__ = ["ClusterResult", "DISTANCES", "LINKAGE_METHODS", "cluster_models"]
 
@@ -350,8 +351,134 @@ def classical_mds(distances: np.ndarray, n_components: int = 2) -> tuple[np.ndar
     return coords, explained
 
 
+def _similarity_frame(similarity: SimilarityMatrix | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The square similarity DataFrame and the measure's name, checked."""
+    measure = str(getattr(similarity, "measure", "similarity"))
+    frame = getattr(similarity, "matrix", similarity)
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(
+            "similarity must be a SimilarityMatrix (manifold.similarity_matrix) or a square "
+            f"model × model DataFrame, got {type(similarity).__name__}"
+        )
+    frame = frame.copy()
+    frame.index, frame.columns = frame.index.map(str), frame.columns.map(str)
+    if frame.shape[0] != frame.shape[1] or list(frame.index) != list(frame.columns):
+        raise ValueError(
+            f"similarity must be square with the same models as rows and columns in the same "
+            f"order, got {frame.shape[0]} rows and {frame.shape[1]} columns"
+        )
+    if frame.index.has_duplicates:
+        raise ValueError(f"model names must be unique; repeated: "
+                         f"{sorted(set(frame.index[frame.index.duplicated()]))}")  # fmt: skip
+    values = frame.to_numpy(dtype=float)
+    off = ~np.eye(len(values), dtype=bool)
+    bad = [str(m) for m, row in zip(frame.index, ~np.isfinite(np.where(off, values, 0.0)),
+                                    strict=True) if row.any()]  # fmt: skip
+    if bad:
+        raise ValueError(f"similarity has non-finite values for models {bad[:6]} (e.g. constant "
+                         "representations); leave them out before clustering")  # fmt: skip
+    if (values[off] > 1 + 1e-9).any():
+        raise ValueError(
+            f"similarities must be at most 1 (distance 1 − S >= 0), got a maximum of "
+            f"{values[off].max():.6g}"
+        )
+    frame.index.name = "model"
+    return frame, measure
+
+
+def _cluster_similarity(
+    similarity: SimilarityMatrix | pd.DataFrame,
+    groups: Grouping | None,
+    method: str,
+    n_clusters: int | None,
+    n_permutations: int,
+    seed: SeedLike,
+) -> ClusterResult:
+    """:func:`cluster_models` on the distances ``1 − S`` of a similarity matrix."""
+    from scipy.spatial.distance import squareform
+
+    frame, measure = _similarity_frame(similarity)
+    n = frame.shape[0]
+    if n < 3:
+        raise ValueError(f"clustering needs at least 3 models, got {n}")
+    if method == "ward":
+        raise ValueError("method='ward' needs Euclidean distances between vectors; 1 − S is not "
+                         "one: use average, complete, single or weighted")  # fmt: skip
+    dist = 1.0 - frame.to_numpy(dtype=float)
+    dist = np.clip((dist + dist.T) / 2, 0.0, None)
+    np.fill_diagonal(dist, 0.0)
+    return _finish_clustering(frame, squareform(dist, checks=False), groups, method,
+                              f"1 - {measure}", n_clusters, n_permutations, seed)  # fmt: skip
+
+
+def _finish_clustering(
+    matrix: pd.DataFrame,
+    dist: np.ndarray,
+    groups: Grouping | None,
+    method: str,
+    distance: str,
+    n_clusters: int | None,
+    n_permutations: int,
+    seed: SeedLike,
+) -> ClusterResult:
+    """Linkage, cut, map and agreement of condensed distances ``dist`` between ``matrix``'s rows.
+
+    The steps :func:`cluster_models` takes after its distances, for a similarity matrix.
+    """
+    import warnings
+
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+    from sklearn.metrics import adjusted_rand_score
+
+    models = list(matrix.index)
+    n = len(models)
+    aligned = align_groups(groups, models) if groups is not None else None
+    tree = linkage(dist, method=method)
+    if n_clusters is not None:
+        k = check_int(n_clusters, "n_clusters", minimum=1)
+        if k > n:
+            raise ValueError(f"n_clusters must be at most the number of models ({n}), got {k}")
+        rule = "given"
+    elif aligned is not None:
+        k, rule = int(aligned.nunique()), "groups"
+    else:
+        k, rule = largest_gap_clusters(tree[:, 2]), "largest gap"
+    labels = pd.Series(fcluster(tree, k, criterion="maxclust"), index=models, name="cluster")
+    coords, explained = classical_mds(squareform(dist))
+    result = ClusterResult(
+        matrix=matrix,
+        linkage=tree,
+        labels=labels,
+        n_clusters=int(labels.nunique()),
+        n_clusters_rule=rule,
+        embedding_2d=pd.DataFrame(coords, index=models, columns=["mds1", "mds2"]),
+        explained=explained,
+        distances=dist,
+        groups=aligned,
+        method=method,
+        distance=distance,
+    )
+    if aligned is not None:
+        result.adjusted_rand_index = float(
+            adjusted_rand_score(aligned.astype(str).to_numpy(), labels.to_numpy()))  # fmt: skip
+        stats = result.agreement(aligned, n_permutations=n_permutations, seed=seed,
+                                 n_clusters=result.n_clusters)  # fmt: skip
+        if stats["degenerate"]:
+            warnings.warn(
+                f"the grouping is degenerate ({stats['n_groups']} group(s) for {n} models): "
+                "agreement with it means nothing; ARI and NMI are NaN",
+                UserWarning,
+                stacklevel=3,
+            )
+            result.adjusted_rand_index = float("nan")
+        result.nmi, result.ari_p_value, result.nmi_p_value = (
+            stats["nmi"], stats["ari_p_value"], stats["nmi_p_value"])  # fmt: skip
+    return result
+
+
 def cluster_models(
-    profiles: Profile | pd.DataFrame,
+    profiles: Profile | pd.DataFrame | None = None,
     groups: Grouping | None = None,
     metrics: Iterable[str] | None = None,
     method: str = "average",
@@ -360,8 +487,10 @@ def cluster_models(
     statistic: str = "mean",
     n_permutations: int = 999,
     seed: SeedLike = 0,
+    *,
+    similarity: SimilarityMatrix | pd.DataFrame | None = None,
 ) -> ClusterResult:
-    """Cluster models hierarchically by their z-scored geometry metrics.
+    """Cluster models hierarchically by their z-scored geometry metrics, or by a similarity.
 
     Each metric m is z-scored across the models, z_im = (x_im − mean_m) / std_m (population
     standard deviation), so every metric weighs the same whatever its unit; metrics that are
@@ -373,13 +502,21 @@ def cluster_models(
     consecutive merge heights (h_{i+1} − h_i largest at i* → n − i* clusters). The 2-D map is
     classical MDS of the same distances (for Euclidean distance: PCA of the z-scored matrix).
 
+    With ``similarity`` (a :class:`~manifold.zoo.SimilarityMatrix` from
+    :func:`~manifold.similarity_matrix`, or a square model × model DataFrame of similarities
+    at most 1) instead of ``profiles``, the models are clustered on the distances
+    ``1 − S_ab`` (symmetrised; the diagonal is 0) with the same linkage, cut, map and
+    agreement; ``matrix`` is then the similarity matrix, ``distance`` reads ``"1 - <measure>"``,
+    and ``metrics``, ``statistic`` and ``distance`` do not apply.
+
     Reference: Cosentino, Shekkizhar et al. 2022, "The geometry of self-supervised learning
     models and its impact on transfer learning". They found that SSL models' geometry is *not*
     tied to the training paradigm (contrastive or not); compare the clusters with the
     augmentation recipe as well as with the method.
 
     Args:
-        profiles: A :class:`~manifold.Profile` or a DataFrame (models × metrics).
+        profiles: A :class:`~manifold.Profile` or a DataFrame (models × metrics); not together
+            with ``similarity``.
         groups: Optional mapping model -> label (e.g. training method); sets the default
             ``n_clusters`` and gives the adjusted Rand index.
         metrics: Optional subset of metric columns (``"<manifold>/<metric>"``).
@@ -390,12 +527,15 @@ def cluster_models(
         n_permutations: Label permutations behind ``ari_p_value``/``nmi_p_value`` (with
             ``groups``; see :meth:`ClusterResult.agreement`).
         seed: Seed of those permutations.
+        similarity: Cluster on ``1 − S`` of this similarity matrix instead of ``profiles``.
 
     Returns:
         A :class:`ClusterResult`.
 
     Raises:
-        ValueError: fewer than 3 models, no usable metric, a model without a group, bad options.
+        ValueError: fewer than 3 models, no usable metric, a model without a group, bad options,
+            both or neither of ``profiles`` and ``similarity``, a similarity matrix that is not
+            square over the same models, or has non-finite values or values above 1.
 
     Examples:
         >>> import pandas as pd
@@ -413,6 +553,11 @@ def cluster_models(
     distance = check_choice(distance, "distance", DISTANCES)
     if method == "ward" and distance != "euclidean":
         raise ValueError(f"method='ward' needs distance='euclidean', got {distance!r}")
+    if (profiles is None) == (similarity is None):
+        raise ValueError("give profiles (metric vectors) or similarity= (a similarity matrix), "
+                         f"{'not both' if similarity is not None else 'got neither'}")  # fmt: skip
+    if similarity is not None:
+        return _cluster_similarity(similarity, groups, method, n_clusters, n_permutations, seed)
     frame = as_matrix(profiles, statistic=statistic, metrics=metrics)
     n = frame.shape[0]
     if n < 3:

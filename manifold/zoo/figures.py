@@ -17,11 +17,18 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from manifold.zoo.clustering import ClusterResult
+    from manifold.zoo.compare import SimilarityMatrix
 
 #: A matplotlib colour: a name, or RGBA values in [0, 1].
 Colour = str | tuple[float, float, float, float]
 
-__all__ = ["group_colours", "place_labels", "plot_dendrogram", "plot_model_map"]
+__all__ = [
+    "group_colours",
+    "place_labels",
+    "plot_dendrogram",
+    "plot_model_map",
+    "plot_similarity_matrix",
+]
 
 
 def group_colours(
@@ -189,3 +196,79 @@ def place_labels(ax: Axes, points: np.ndarray, texts: list[str], fontsize: float
             if cost == 0:
                 break
         placed.append(best_box)
+
+
+def plot_similarity_matrix(
+    result: SimilarityMatrix,
+    groups: Grouping | None = None,
+    calibrated: bool = False,
+    ax: Axes | None = None,
+) -> Figure:
+    """Heat map of a similarity matrix in dendrogram order, with the dendrogram above it.
+
+    The order and the tree are average linkage on ``1 − S`` (:meth:`SimilarityMatrix.order`);
+    models with NaN similarities (constant representations) come last. With ``ax`` only the
+    heat map is drawn, into it.
+
+    Args:
+        result: A :class:`~manifold.zoo.SimilarityMatrix`.
+        groups: Optional mapping model -> label; colours the model names.
+        calibrated: Draw ``value − null mean`` (needs ``n_permutations``) instead of the values.
+        ax: Optional Axes for the heat map.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+    from scipy.cluster.hierarchy import dendrogram
+
+    if calibrated and result.calibrated is None:
+        raise ValueError("calibrated=True needs a matrix computed with n_permutations > 0")
+    values = result.calibrated if calibrated else result.matrix
+    order = result.order()
+    shown = values.loc[order, order].to_numpy(dtype=float)
+    n = len(order)
+    colours, palette = group_colours(groups, order)
+    if ax is None:
+        side = min(14.0, max(4.5, 0.16 * n + 3))
+        fig = plt.figure(figsize=(side + (2.5 if groups is not None else 1.2), side + 1.0),
+                         layout="constrained")  # fmt: skip
+        grid = fig.add_gridspec(2, 2, height_ratios=(1, 5), width_ratios=(30, 1))
+        ax = fig.add_subplot(grid[1, 0])
+        cax = fig.add_subplot(grid[1, 1])
+        top = fig.add_subplot(grid[0, 0])
+        tree, _ = result.linkage()
+        if tree is not None:
+            dendrogram(tree, ax=top, no_labels=True, color_threshold=0,
+                       above_threshold_color="grey")  # fmt: skip
+            top.set_xlim(0, 10 * n)
+        top.axis("off")
+    else:
+        fig, cax = ax.figure, None
+    finite_values = shown[np.isfinite(shown)]
+    if calibrated:
+        span = float(np.abs(finite_values).max()) if finite_values.size else 1.0
+        vmin, vmax, cmap = -span, span, "RdBu_r"
+    else:
+        vmin = min(0.0, float(finite_values.min())) if finite_values.size else 0.0
+        vmax, cmap = 1.0, "viridis"
+    image = ax.imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
+                      aspect="auto")  # fmt: skip
+    size = 7 if n <= 40 else 5 if n <= 80 else 0
+    if size:
+        ax.set_xticks(range(n), order, rotation=90, fontsize=size)
+        ax.set_yticks(range(n), order, fontsize=size)
+        for tick in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
+            tick.set_color(colours.get(tick.get_text(), "black"))
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    label = f"{result.measure}" + (" − null mean" if calibrated else "")
+    fig.colorbar(image, cax=cax, ax=None if cax is not None else ax, label=label)
+    if palette:
+        handles = [plt.Line2D([], [], marker="s", ls="", color=c, label=lab)
+                   for lab, c in palette.items()]  # fmt: skip
+        fig.legend(handles=handles, fontsize=7, loc="outside right upper", frameon=False)
+    title = f"{result.measure} similarity of {n} models on {result.n} images"
+    (fig.axes[2] if cax is not None else ax).set_title(title, fontsize=10)
+    return fig
