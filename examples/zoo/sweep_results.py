@@ -40,10 +40,10 @@ from manifold.zoo import TransferPredictor, select
 
 try:  # run as a script (the folder is on sys.path)
     from factor_results import CONTROLS, N_IMAGES, N_VIEWS, SEED, K
-    from pages import DOCS, FIGURES, cached_zoo_profile, md_table, script_arguments, update_page
+    from pages import DOCS, FIGURES, md_table, script_arguments, update_page
 except ImportError:  # pragma: no cover - imported as a package module
     from .factor_results import CONTROLS, N_IMAGES, N_VIEWS, SEED, K
-    from .pages import DOCS, FIGURES, cached_zoo_profile, md_table, script_arguments, update_page
+    from .pages import DOCS, FIGURES, md_table, script_arguments, update_page
 
 CACHE = DOCS / "sweep_zoo_profile.csv"
 FACTOR_CACHE = DOCS / "factor_zoo_profile.csv"
@@ -55,19 +55,73 @@ DEFAULT_SETTING = {"simclr": 0.5, "vicreg": 25.0}
 LAST_EPOCH = 15
 
 
-def sweep_profile() -> Profile:
-    """Profile every sweep-zoo checkpoint (cached while the weights' SHA-256 is unchanged)."""
-    models, manifest = load_zoo(zoo="sweep")
+_WORKER: dict = {}
+
+
+def _init_worker() -> None:
+    """Each worker draws every family's views once: the same views for every candidate."""
+    import torch
+
+    from manifold.augment import views
+
+    torch.set_num_threads(1)
     x, _ = load_factor_mnist("test", n=N_IMAGES, seed=SEED)
-    return cached_zoo_profile(models, manifest, x, CACHE, families=DEFAULT_FAMILIES,
-                              n_views=N_VIEWS, k=K, seed=SEED,
-                              n_bootstrap=N_BOOTSTRAP)  # fmt: skip
+    _WORKER["images"] = x
+    _WORKER["views"] = {f: views(x, f, N_VIEWS, SEED) for f in DEFAULT_FAMILIES}
+
+
+def _profile_one(name: str) -> Profile:
+    """One candidate's profile from its embeddings and those of the shared views.
+
+    ``Embedder.embed_drawn_views`` on views drawn by ``manifold.views`` equals
+    ``Embedder.embed_views`` number for number, so this is ``profile(model, images, ...)`` without
+    drawing the views again for every candidate (colour jitter dominates a profile's cost).
+    """
+    from manifold import profile
+    from manifold.embed import Embedder
+
+    models, manifest = load_zoo([name], zoo="sweep")
+    embedder = Embedder(models[name], progress=False)
+    z = embedder.embed(_WORKER["images"])
+    views = {f: embedder.embed_drawn_views(v) for f, v in _WORKER["views"].items()}
+    prof = profile(z, views=views, k=K, seed=SEED, n_bootstrap=N_BOOTSTRAP, name=name,
+                   progress=False)  # fmt: skip
+    prof.settings[name]["sha256"] = manifest.loc[name, "sha256"]
+    prof.settings[name]["method"] = manifest.loc[name, "method"]
+    return prof
+
+
+def sweep_profile(workers: int = 2) -> Profile:
+    """Profile every sweep-zoo checkpoint, cached while its weights' SHA-256 is unchanged."""
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from manifold.engine import METRICS_VERSION
+
+    _, manifest = load_zoo(zoo="sweep", verify=False)
+    done = None
+    if CACHE.exists():
+        cached = Profile.load(CACHE)
+        fresh = [m for m in cached.models if m in manifest.index
+                 and cached.settings[m].get("sha256") == manifest.loc[m, "sha256"]
+                 and cached.settings[m].get("metrics_version") == METRICS_VERSION]  # fmt: skip
+        done = _subset(cached, fresh) if fresh else None
+    todo = [m for m in manifest.index if done is None or m not in done.models]
+    start = time.time()
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        for prof in pool.map(_profile_one, todo):
+            done = prof if done is None else Profile.concat([done, prof])
+            done.save(CACHE)
+            print(f"profiled {prof.models[0]} ({len(done.models)}/{len(manifest)}, "
+                  f"{time.time() - start:.0f} s)", flush=True)  # fmt: skip
+    return _subset(done, list(manifest.index))
 
 
 def _subset(prof: Profile, keep: list[str]) -> Profile:
     table = prof.table[prof.table["model"].isin(keep)].reset_index(drop=True)
     return Profile(table, {m: prof.settings[m] for m in keep},
-                   [f for f in prof.failures if f["model"] in keep])  # fmt: skip
+                   [f for f in prof.failures if f["model"] in keep],
+                   {m: prof.spectra[m] for m in keep if m in prof.spectra})  # fmt: skip
 
 
 def pick_stats(ranking: pd.DataFrame, accuracy: pd.Series) -> dict[str, float]:
@@ -213,7 +267,7 @@ def curves_figure(manifest: pd.DataFrame, transfer: pd.DataFrame, history: pd.Da
 
 def main() -> None:
     args = script_arguments(__doc__)
-    prof = sweep_profile()
+    prof = sweep_profile(workers=args.threads)
     if args.profile_only:
         return
     import matplotlib

@@ -139,10 +139,14 @@ class _Run:
                                        for k, v in self.encoder.state_dict().items()}  # fmt: skip
 
 
-def train_recipe(names: list[str], epochs: int | None = None) -> list[tuple]:
+def train_recipe(
+    names: list[str], epochs: int | None = None, n: int | None = None, n_probe: int = PROBE_IMAGES
+) -> list[tuple]:
     """Train the runs of one recipe in lock step (one draw of views per epoch).
 
-    Returns ``(name, cfg, checkpoints, seconds, epoch_losses, history)`` per run.
+    ``n`` and ``n_probe`` shrink the training set and the monitor's probe batch (tests).
+
+    Returns ``(name, cfg, checkpoints, seconds, epoch_losses, history, first_collapse)`` per run.
     """
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -151,8 +155,8 @@ def train_recipe(names: list[str], epochs: int | None = None) -> list[tuple]:
         for cfg in cfgs.values():
             cfg["epochs"] = min(cfg["epochs"], epochs)
     (recipe,) = {c["recipe"] for c in cfgs.values()}
-    images, _ = load_factor_mnist("train")
-    probe, _ = load_factor_mnist("train", n=PROBE_IMAGES, seed=SEED)
+    images, _ = load_factor_mnist("train", n=n)
+    probe, _ = load_factor_mnist("train", n=n_probe, seed=SEED)
     runs = [_Run(name, cfg, len(images) // BATCH, probe) for name, cfg in cfgs.items()]
     augment = recipe_augmentation(recipe)
     for epoch in range(1, max(c["epochs"] for c in cfgs.values()) + 1):

@@ -5,10 +5,11 @@ scikit-image) and never opens a network connection; :func:`load_image_folder` re
 one's own images. Images come back as float32 tensors of
 shape ``(N, C, H, W)`` with values in ``[0, 1]``; labels as int64 tensors of shape ``(N,)``.
 
-Two zoos of small self-supervised encoders ship as package data: the factor zoo (default;
-``manifold/data/factor_zoo``, trained on :func:`load_factor_mnist`) and the earlier MNIST zoo
-(``manifold/data/zoo``). :func:`load_zoo` rebuilds them and :func:`load_transfer` returns their
-linear-probe accuracies.
+Three zoos of small self-supervised encoders ship as package data: the factor zoo (default;
+``manifold/data/factor_zoo``, trained on :func:`load_factor_mnist`), the sweep zoo of
+checkpoints and settings within recipes (``manifold/data/sweep_zoo``, with its training
+histories: :func:`load_sweep_history`) and the earlier MNIST zoo (``manifold/data/zoo``).
+:func:`load_zoo` rebuilds them and :func:`load_transfer` returns their linear-probe accuracies.
 """
 
 from manifold.datasets._efficientnet import EfficientNetFeatures, efficientnet_lite0
@@ -22,7 +23,15 @@ from manifold.datasets._images import (
     load_mnist,
     load_photos,
 )
-from manifold.datasets._zoo import ZOOS, ZooEncoder, load_transfer, load_zoo, zoo_dir, zoo_of
+from manifold.datasets._zoo import (
+    ZOOS,
+    ZooEncoder,
+    load_sweep_history,
+    load_transfer,
+    load_zoo,
+    zoo_dir,
+    zoo_of,
+)
 
 __all__ = [
     "EfficientNetFeatures",
@@ -39,6 +48,7 @@ __all__ = [
     "load_image_folder",
     "load_mnist",
     "load_photos",
+    "load_sweep_history",
     "load_transfer",
     "load_zoo",
     "resize_images",

@@ -1,11 +1,15 @@
 """The zoos of small encoders trained with self-supervised losses (shipped package data).
 
-Two zoos ship:
+Three zoos ship:
 
 * ``"factor"`` (the default): 71 encoders of factor-controlled MNIST
   (:func:`~manifold.datasets.load_factor_mnist`), one per augmentation recipe (every subset of
   crop, color, rotation, blur) x objective (SimCLR, VICReg) x seed, a SimCLR temperature sweep,
   and untrained and supervised controls; made by ``examples/zoo/train_factor_zoo.py``.
+* ``"sweep"``: 160 checkpoints of factor-MNIST encoders for choosing *within* a recipe: 4
+  recipes x 2 objectives (the groups) x 5 settings of the objective's main hyperparameter x
+  epochs 1, 3, 7, 15, with each run's monitor history; made by
+  ``examples/zoo/train_sweep_zoo.py`` (weights stored in float16).
 * ``"mnist"``: the earlier 16 encoders of grey 28 px MNIST that vary the objective and one
   hyperparameter at a time under one recipe; made by ``examples/zoo/train_zoo.py``.
 """
@@ -28,10 +32,18 @@ from manifold.typing import DeviceLike
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ZOOS", "ZooEncoder", "load_transfer", "load_zoo", "zoo_dir", "zoo_of"]
+__all__ = [
+    "ZOOS",
+    "ZooEncoder",
+    "load_sweep_history",
+    "load_transfer",
+    "load_zoo",
+    "zoo_dir",
+    "zoo_of",
+]
 
 #: Shipped zoos: name -> folder under ``manifold/data``.
-ZOOS = {"factor": "factor_zoo", "mnist": "zoo"}
+ZOOS = {"factor": "factor_zoo", "sweep": "sweep_zoo", "mnist": "zoo"}
 
 
 class ZooEncoder(nn.Module):
@@ -84,7 +96,7 @@ def zoo_dir(zoo: str = "factor") -> Path:
     """Folder of a shipped zoo's weights, ``manifest.json`` and ``transfer.csv``.
 
     Args:
-        zoo: ``"factor"`` or ``"mnist"`` (see :data:`ZOOS`).
+        zoo: ``"factor"``, ``"sweep"`` or ``"mnist"`` (see :data:`ZOOS`).
     """
     check_choice(zoo, "zoo", tuple(ZOOS))
     return Path(str(resources.files("manifold") / "data" / ZOOS[zoo]))
@@ -96,7 +108,7 @@ def zoo_names(zoo: str = "factor") -> list[str]:
 
 
 def zoo_of(name: str) -> str:
-    """Which shipped zoo holds the model ``name`` (the two zoos share no name).
+    """Which shipped zoo holds the model ``name`` (the zoos share no name).
 
     Raises:
         ValueError: no zoo has it; the message lists every zoo's models.
@@ -131,7 +143,8 @@ def load_zoo(
         device: Where to put the models (``None``: CPU).
         verify: Check checksums (leave on unless you edit the files on purpose).
         zoo: ``"factor"`` (default: 71 encoders of factor-controlled MNIST, ``(N, 3, 32, 32)``
-            images from :func:`~manifold.datasets.load_factor_mnist`) or ``"mnist"`` (16
+            images from :func:`~manifold.datasets.load_factor_mnist`), ``"sweep"`` (160
+            checkpoints of factor-MNIST encoders, the same images) or ``"mnist"`` (16
             encoders of grey MNIST, ``(N, 1, 28, 28)`` images from
             :func:`~manifold.datasets.load_mnist`).
 
@@ -141,7 +154,11 @@ def load_zoo(
         (``simclr``, ``vicreg``, ..., ``supervised``, ``random``), ``recipe`` (factor zoo:
         sorted augmentation families joined by ``+``, or ``"none"``), ``seed``, the
         hyperparameters, ``epochs``, ``train_seconds``, ``final_loss``, ``epoch_losses`` (mean
-        loss per epoch), ``file`` and ``sha256``.
+        loss per epoch), ``file`` and ``sha256``. The sweep zoo's manifest has, instead of the
+        loss curve, ``run`` (the training run), ``group`` (``<method>_<recipe>``), ``setting``
+        (the swept hyperparameter: ``temperature`` or ``variance_weight``), ``value``,
+        ``epoch`` (of the checkpoint), ``loss`` (that epoch's mean loss) and ``first_collapse``
+        (the first epoch the run's monitor flagged as collapsed, or missing).
 
     Raises:
         ValueError: an unknown name, or a weight file whose checksum does not match.
@@ -185,15 +202,31 @@ def load_zoo(
     return models, manifest.loc[names]
 
 
+def load_sweep_history() -> pd.DataFrame:
+    """The sweep zoo's training histories: a :class:`manifold.Monitor` record after every epoch.
+
+    Returns:
+        A :class:`pandas.DataFrame` with columns ``run`` (a training run of
+        :func:`load_zoo` ``(zoo="sweep")``'s ``run`` column), ``step`` (the epoch, 1-15),
+        ``manifold``, ``metric``, ``value`` and ``se``: the monitor's metrics on 500 training
+        images (semantic RankMe, effective rank, alpha and its R², crop spread ratio and RankMe)
+        and the epoch's mean training loss (manifold ``"training"``, metric ``"loss"``).
+    """
+    import pandas as pd
+
+    return pd.read_csv(zoo_dir("sweep") / "history.csv")
+
+
 def load_transfer(zoo: str = "factor") -> pd.DataFrame:
     """Linear-probe accuracies (percent) of every zoo model on each transfer task.
 
     The factor zoo's table is made by ``examples/zoo/factor_transfer.py`` (tasks ``digit``,
     ``digit_fewshot``, ``hue``, ``rotation``, ``position``, ``scale``); the MNIST zoo's by
-    ``examples/zoo/transfer.py``. See docs/zoo.md for the tasks and the probe protocol.
+    ``examples/zoo/transfer.py``; the sweep zoo's by ``examples/zoo/train_sweep_zoo.py --probe``
+    (the factor zoo's tasks and protocol). See docs/zoo.md for the tasks and the protocol.
 
     Args:
-        zoo: ``"factor"`` or ``"mnist"``.
+        zoo: ``"factor"``, ``"sweep"`` or ``"mnist"``.
 
     Returns:
         A :class:`pandas.DataFrame` indexed by model name, one column per task.
