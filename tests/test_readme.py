@@ -23,3 +23,12 @@ def test_analysis_page_example_runs(capsys):
     exec(compile(code, "docs/analysis.md", "exec"), {"__name__": "analysis"})
     out = capsys.readouterr().out
     assert "directed_rankme_spearman" in out and "crop/m0" in out
+
+
+def test_selection_page_example_runs(capsys):
+    """The checkpoint-selection example of docs/selection.md runs as written."""
+    text = (ROOT / "docs" / "selection.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+    exec(compile(code, "docs/selection.md", "exec"), {"__name__": "selection"})
+    out = capsys.readouterr().out
+    assert "simclr_color+crop_t0.2_e15" in out and "rank" in out
