@@ -733,7 +733,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
                 raise
             profiles.append(prof)
             _stop_on_failed_parts(Profile.concat(profiles), run, args)
-        return _finish_profile(Profile.concat(profiles), run, args)
+        # several models, one representation each: also compare them directly
+        direct = (models, images) if len(models) > 1 and not args.layers else None
+        return _finish_profile(Profile.concat(profiles), run, args, direct)
 
 
 def _check_k(k: int, n: int, source: str) -> None:
@@ -800,15 +802,23 @@ def _record_inputs(prof: Any, args: argparse.Namespace) -> str:
     return command
 
 
-def _finish_profile(prof: Any, run: _Output, args: argparse.Namespace) -> int:
-    """Write the tables and the report of a finished profile run and swap them into --out."""
+def _finish_profile(prof: Any, run: _Output, args: argparse.Namespace, direct: Any = None) -> int:
+    """Write the tables and the report of a finished profile run and swap them into --out.
+
+    ``direct``: ``(models, images)`` of a run of several models, whose representations are also
+    compared directly (debiased CKA) in ``similarity_matrix.csv`` and the report.
+    """
     command = _record_inputs(prof, args)
     files = _write_profile_tables(prof, run.stage)
+    similarity = None
+    if direct is not None:
+        models, images = direct
+        similarity = _similarity_of(models, images, list(models), run.stage, files, args)
     title = f"manifold profile: {', '.join(prof.models[:4])}" + (
         " ..." if len(prof.models) > 4 else ""
     )
     # the eigenspectra are those the engine read the spectral metrics from (prof.spectra)
-    _report(prof, run.stage, files, title=title, command=command)
+    _report(prof, run.stage, files, title=title, command=command, similarity=similarity)
     run.commit()
     out = run.out
     print(f"wrote {out / 'profile.csv'}, {out / 'metrics_matrix.csv'} and {out / 'report.html'}")
@@ -1239,7 +1249,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CLIError(f"{err}; rerun with --verbose to see why") from err
     with _Output(out) as run:
         _stop_on_failed_parts(prof, run, args)
-        _demo_analysis(prof, manifest, controls, run, args, started, fams, checkpoints)
+        _demo_analysis(prof, manifest, controls, run, args, started, fams, checkpoints,
+                       models, images)  # fmt: skip
         run.commit()
     print(f"wrote the tables, {out / 'figures'} and {out / 'report.html'} "
           f"({time.time() - started:.0f} s)")  # fmt: skip
@@ -1248,8 +1259,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_analysis(prof: Any, manifest: Any, controls: list[str], run: _Output,
                    args: argparse.Namespace, started: float, fams: list[str],
-                   checkpoints: Path) -> None:  # fmt: skip
-    """The demo's clustering, transfer prediction and report, written into the staged run."""
+                   checkpoints: Path, models: Any, images: Any) -> None:  # fmt: skip
+    """The demo's clustering, similarity, transfer prediction and report, in the staged run."""
     import pandas as pd
 
     from manifold.datasets import load_transfer
@@ -1289,6 +1300,8 @@ def _demo_analysis(prof: Any, manifest: Any, controls: list[str], run: _Output,
               "points; reference = the recipe's four families as 0/1 columns:")  # fmt: skip
         for task in evaluation.table.index:
             print("    " + evaluation.headline(task))
+    similarity = _similarity_of(models, images, [m for m in ssl if m in models], stage, files,
+                                args)  # fmt: skip
     notes = [
         f"{len(profiled)} models of the factor zoo, {prof.settings[profiled[0]]['n_images']} "
         "factor-MNIST test images, "
@@ -1305,7 +1318,32 @@ def _demo_analysis(prof: Any, manifest: Any, controls: list[str], run: _Output,
     # the eigenspectra are those the jobs read the spectral metrics from (prof.spectra)
     _report(prof, stage, files, clusters=clusters, transfer=evaluation, groupings=groupings,
             scores=scores, title="manifold demo: the bundled factor zoo", notes=notes,
-            command=command)  # fmt: skip
+            command=command, similarity=similarity)  # fmt: skip
+
+
+def _similarity_of(models: Any, images: Any, names: list[str], stage: Path, files: list[str],
+                   args: argparse.Namespace) -> Any:  # fmt: skip
+    """Debiased CKA of every pair of ``names`` on the profiled images (None for fewer than 2).
+
+    Written to ``similarity_matrix.csv`` in the staged run and drawn in the report beside the
+    clustering of the metric profiles.
+    """
+    if len(names) < 2:
+        return None
+    import warnings
+
+    from manifold.zoo import similarity_matrix
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # collapsed models: NaN rows, kept
+        result = similarity_matrix(
+            {n: models[n] for n in names}, images, measure="cka",
+            device=getattr(args, "device", None), layer=getattr(args, "layer", None),
+            output=getattr(args, "output", None), progress=False,
+        )  # fmt: skip
+    result.matrix.to_csv(stage / "similarity_matrix.csv")
+    files.append("similarity_matrix.csv")
+    return result
 
 
 def _groups_series(groups: dict[str, str], models: list[str]):

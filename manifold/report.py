@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from manifold.results import Profile
     from manifold.spectral import Spectrum
-    from manifold.zoo import ClusterResult, TransferEvaluation
+    from manifold.zoo import ClusterResult, SimilarityMatrix, TransferEvaluation
 
 __all__ = [
     "ALPHA_R2_WARN",
@@ -51,6 +51,7 @@ SECTIONS = {
     "invariance": "Augmentation invariance",
     "spectra": "Eigenspectra",
     "clusters": "Models clustered by geometry",
+    "similarity": "Direct similarity of the representations",
     "transfer": "Transfer prediction",
     "settings": "Settings",
     "failures": "Metrics not computed",
@@ -434,6 +435,38 @@ def transfer_columns(evaluation: TransferEvaluation) -> list[str]:
     return [c for c in first if c in table.columns]
 
 
+def _similarity_html(
+    similarity: SimilarityMatrix, figure_dir: Path | None, groupings: Any = None
+) -> list[str]:
+    """The similarity matrix's heat map, with what it measures and its most alike pairs."""
+    parts = [_heading("similarity")]
+    measure = similarity.measure
+    what = {
+        "cka": "debiased linear CKA (1: the same representation up to rotation and scale)",
+        "mutual_knn": "mutual k-nearest-neighbour overlap",
+        "procrustes": "orthogonal Procrustes similarity",
+    }.get(measure, measure)
+    parts.append(
+        f'<p class="note">The representations compared directly on the same {similarity.n} '
+        f"images: {html.escape(what)}, every pair of models, ordered by average linkage on "
+        "1 − similarity. Unlike the clustering above, which compares summaries (the metric "
+        "profiles), this compares the embeddings themselves; all pairs are in "
+        "similarity_matrix.csv.</p>"
+    )
+    groups = None
+    if groupings:
+        groups = next(iter(groupings.values()))
+    fig = similarity.plot(groups=groups)
+    parts.append(_figure_html(fig, f"{measure} similarity", "similarity", figure_dir))
+    table = similarity.table
+    pairs = table[table["model_a"] != table["model_b"]].sort_values("value", ascending=False)
+    if len(pairs):
+        top = pairs.head(5)[["model_a", "model_b", "value"]].reset_index(drop=True)
+        parts.append('<p class="note">The most alike pairs:</p>')
+        parts.append(_table_html(top.round(3)))
+    return parts
+
+
 def _transfer_html(
     evaluation: Any, figure_dir: Path | None, profile: Any = None, scores: Any = None
 ) -> list[str]:
@@ -706,6 +739,7 @@ def write_report(
     files: str | list[str] | None = None,
     figure_dir: str | Path | None = None,
     command: str | None = None,
+    similarity: SimilarityMatrix | None = None,
 ) -> Path:
     """Write a single self-contained HTML file summarising a :class:`~manifold.Profile`.
 
@@ -738,6 +772,9 @@ def write_report(
         command: The command that wrote this report, shown in its header (default: the
             commands recorded in the profile's settings); the profile's own commands, when
             others, are shown as the source of the profiles.
+        similarity: Optional :class:`~manifold.zoo.SimilarityMatrix` of the profiled models
+            (:func:`~manifold.similarity_matrix` on the same images): a heat map in dendrogram
+            order beside the clustering by metric profiles.
 
     Returns:
         The path written.
@@ -858,6 +895,10 @@ def write_report(
     if clusters is not None:
         present.append("clusters")
         body.extend(_clusters_html(clusters, fig_dir, groupings))
+
+    if similarity is not None:
+        present.append("similarity")
+        body.extend(_similarity_html(similarity, fig_dir, groupings))
 
     if transfer is not None:
         present.append("transfer")

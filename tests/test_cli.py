@@ -107,6 +107,25 @@ def test_profile_zoo_models(zoo_run):
     assert (zoo_run / "figures" / "invariance_spread_ratio.png").stat().st_size > 1000
 
 
+def test_profile_of_several_models_compares_them_directly(zoo_run):
+    from manifold import similarity
+    from manifold.datasets import load_mnist, load_zoo
+
+    html = (zoo_run / "report.html").read_text()
+    assert "similarity" in section_ids(html)
+    matrix = pd.read_csv(zoo_run / "similarity_matrix.csv", index_col=0)
+    assert list(matrix.index) == ZOO == list(matrix.columns)
+    np.testing.assert_allclose(np.diag(matrix.to_numpy()), 1.0)
+    # an entry is debiased CKA of the two models' embeddings of the run's images
+    images, _ = load_mnist("test")
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:60]
+    models, _ = load_zoo(["supervised", "simclr_t0.1"], zoo="mnist")
+    with torch.no_grad():
+        a, b = (models[n](images[pick.sort().values]) for n in ("supervised", "simclr_t0.1"))
+    assert matrix.loc["supervised", "simclr_t0.1"] == pytest.approx(similarity(a, b).value,
+                                                                    rel=1e-6)  # fmt: skip
+
+
 def test_profile_embeddings_npz(tmp_path):
     import manifold
 
