@@ -239,6 +239,28 @@ def selection_table(summary: pd.DataFrame) -> pd.DataFrame:
     return table.set_index(["task", "criterion"])
 
 
+def headline(summary: pd.DataFrame) -> str:
+    """The sentence the README states, from the numbers."""
+    t = summary.set_index(["task", "criterion"])
+    tasks = list(dict.fromkeys(summary["task"]))
+    ours, rankme = "profile (other groups)", "rankme"
+    better = [task for task in tasks
+              if t.loc[(task, ours), "regret"] < t.loc[(task, rankme), "regret"]]  # fmt: skip
+    digit = {c: t.loc[("digit", c), "regret"] for c in
+             (ours, rankme, "last epoch, default setting", "random (expected)")}  # fmt: skip
+    degraded = int(sum(t.loc[(task, ours), "degraded_picks"] for task in tasks))
+    return (
+        "Choosing among the checkpoints and settings of one recipe (the sweep zoo: 8 groups of "
+        "20), the profile's predictor fitted on the other groups picks a checkpoint "
+        f"{digit[ours]:.1f} points below the group's best on digit on average, against "
+        f"{digit[rankme]:.1f} for RankMe, {digit['last epoch, default setting']:.1f} for the last "
+        f"checkpoint at the default setting and {digit['random (expected)']:.1f} for a random "
+        f"one; its regret is lower than RankMe's on {len(better)} of {len(tasks)} tasks, and it "
+        f"picks a degraded candidate (10 points or more below the best) in {degraded} of "
+        f"{8 * len(tasks)} group-tasks."
+    )
+
+
 def curves_figure(manifest: pd.DataFrame, transfer: pd.DataFrame, history: pd.DataFrame,
                   groups: list[str], path) -> None:  # noqa: ANN001  # fmt: skip
     """Per group: probe accuracy (digit) and the monitor's RankMe against epoch, per setting."""
@@ -290,11 +312,14 @@ def main() -> None:
                   FIGURES / "sweep_curves.png")  # fmt: skip
     rows.to_csv(DOCS / "sweep_selection_rows.csv", index=False)
     blocks = {"selection": md_table(selection_table(summary), 2)}
+    sentence = {"selection headline": headline(summary)}
     flagged = {m: r for m, r in zip(manifest.index, (manifest["first_collapse"]), strict=True)
                if pd.notna(r)}  # fmt: skip
     numbers = {"monitor_collapse_runs": sorted({manifest.loc[m, "run"] for m in flagged})}
     (DOCS / "sweep_results.json").write_text(json.dumps(numbers, indent=1) + "\n")
-    update_page(DOCS / "selection.md", blocks, "Selecting a checkpoint without labels")
+    title = "Selecting a checkpoint without labels"
+    update_page(DOCS / "selection.md", {**sentence, **blocks}, title)
+    update_page(DOCS.parent / "README.md", sentence, "manifold")
 
 
 if __name__ == "__main__":
