@@ -810,15 +810,19 @@ def _finish_profile(prof: Any, run: _Output, args: argparse.Namespace, direct: A
     """
     command = _record_inputs(prof, args)
     files = _write_profile_tables(prof, run.stage)
-    similarity = None
+    similarity, notes = None, []
     if direct is not None:
         models, images = direct
-        similarity = _similarity_of(models, images, list(models), run.stage, files, args)
+        # a model with a failed part is not embedded again for the comparison
+        failed = {f["model"] for f in prof.failures}
+        names = [m for m in models if m not in failed]
+        similarity, notes = _compare_or_note(models, images, names, run.stage, files, args)
     title = f"manifold profile: {', '.join(prof.models[:4])}" + (
         " ..." if len(prof.models) > 4 else ""
     )
     # the eigenspectra are those the engine read the spectral metrics from (prof.spectra)
-    _report(prof, run.stage, files, title=title, command=command, similarity=similarity)
+    _report(prof, run.stage, files, title=title, command=command, similarity=similarity,
+            notes=notes or None)  # fmt: skip
     run.commit()
     out = run.out
     print(f"wrote {out / 'profile.csv'}, {out / 'metrics_matrix.csv'} and {out / 'report.html'}")
@@ -1300,8 +1304,9 @@ def _demo_analysis(prof: Any, manifest: Any, controls: list[str], run: _Output,
               "points; reference = the recipe's four families as 0/1 columns:")  # fmt: skip
         for task in evaluation.table.index:
             print("    " + evaluation.headline(task))
-    similarity = _similarity_of(models, images, [m for m in ssl if m in models], stage, files,
-                                args)  # fmt: skip
+    failed = {f["model"] for f in prof.failures}
+    compared = [m for m in ssl if m in models and m not in failed]
+    similarity, skipped = _compare_or_note(models, images, compared, stage, files, args)
     notes = [
         f"{len(profiled)} models of the factor zoo, {prof.settings[profiled[0]]['n_images']} "
         "factor-MNIST test images, "
@@ -1311,6 +1316,7 @@ def _demo_analysis(prof: Any, manifest: Any, controls: list[str], run: _Output,
     ]
     if evaluation is not None:
         notes.extend(evaluation.notes)
+    notes.extend(skipped)
     scores = load_transfer().loc[ssl] if evaluation is not None else None
     command = _command_line(args)
     for settings in prof.settings.values():
@@ -1319,6 +1325,21 @@ def _demo_analysis(prof: Any, manifest: Any, controls: list[str], run: _Output,
     _report(prof, stage, files, clusters=clusters, transfer=evaluation, groupings=groupings,
             scores=scores, title="manifold demo: the bundled factor zoo", notes=notes,
             command=command, similarity=similarity)  # fmt: skip
+
+
+def _compare_or_note(models: Any, images: Any, names: list[str], stage: Path, files: list[str],
+                     args: argparse.Namespace) -> tuple[Any, list[str]]:  # fmt: skip
+    """:func:`_similarity_of`, or ``(None, [note])`` when a model fails to embed the images again.
+
+    The comparison is an addition to a finished profile: its failure is reported and the profile
+    is written all the same.
+    """
+    try:
+        return _similarity_of(models, images, names, stage, files, args), []
+    except (RuntimeError, ValueError, TypeError) as err:
+        note = f"the direct comparison of the models (similarity_matrix.csv) was not computed: {err}"
+        print(f"note: {note}")
+        return None, [note]
 
 
 def _similarity_of(models: Any, images: Any, names: list[str], stage: Path, files: list[str],

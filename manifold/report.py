@@ -318,7 +318,9 @@ def _regret_words(regret: float, span: tuple[float, float] | None) -> str:
 def _baseline_words(stats: Mapping[str, float], base: Mapping[str, float], label: str) -> str:
     """The profile against one baseline: better or worse only when the intervals say so."""
     b_rho, b_lo, b_hi = base["rho"], base["low"], base["high"]
-    shown = f"{label} alone: rho = {b_rho:.2f}" + (
+    # "RankMe (higher is better)" reads "RankMe alone (higher is better): rho = ..."
+    name, paren, direction = label.partition(" (")
+    shown = f"{name} alone{' (' + direction if paren else ''}: rho = {b_rho:.2f}" + (
         f" [{b_lo:.2f}, {b_hi:.2f}]" if _finite(b_lo) else ""
     )
     rho, lo, hi = stats["rho"], stats["low"], stats["high"]

@@ -398,7 +398,8 @@ def test_verdicts_use_the_interval_and_the_p_value_together():
         rankme_spearman_low=0.4,
         rankme_spearman_high=1.0,
     )
-    assert "not distinguishable from RankMe alone" in close and "better" not in close
+    assert "not distinguishable from RankMe alone (higher is better)" in close
+    assert "better than" not in close and "worse than" not in close
     clear = verdict(
         spearman=0.95,
         spearman_low=0.8,

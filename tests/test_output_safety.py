@@ -350,6 +350,24 @@ def test_a_failed_model_exits_non_zero_and_keeps_the_others(own, tmp_path, capsy
     assert not (tmp_path / "out.partial").exists()
 
 
+def test_a_failed_comparison_keeps_the_finished_profile(own, tmp_path, capsys, monkeypatch):
+    """The direct comparison runs after every model is profiled: its failure loses nothing."""
+    import manifold.zoo
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("device lost while comparing")
+
+    monkeypatch.setattr(manifold.zoo, "similarity_matrix", broken)
+    out = tmp_path / "out"
+    args = ["--model", _model(own, "a"), "--name", "a", "--model", _model(own, "b"), "--name", "b"]
+    assert main(["profile", *args, "--data", str(own / "images"), *TINY, "--out", str(out)]) == 0
+    assert Profile.load(out / "profile.csv").models == ["a", "b"]
+    assert not (out / "similarity_matrix.csv").exists()
+    said = capsys.readouterr().out
+    assert "was not computed: device lost while comparing" in said
+    assert "device lost while comparing" in (out / "report.html").read_text()
+
+
 def test_a_new_output_folder_gets_a_plain_folders_mode(tmp_path):
     import os
     import stat

@@ -131,7 +131,7 @@ def _collapse_reasons(
 
 def select(
     profiles: Profile | pd.DataFrame,
-    by: str | Any = "rankme",
+    by: str | TransferPredictor = "rankme",
     task: str | None = None,
     *,
     statistic: str = "mean",
