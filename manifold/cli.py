@@ -1337,7 +1337,9 @@ def _compare_or_note(models: Any, images: Any, names: list[str], stage: Path, fi
     try:
         return _similarity_of(models, images, names, stage, files, args), []
     except (RuntimeError, ValueError, TypeError) as err:
-        note = f"the direct comparison of the models (similarity_matrix.csv) was not computed: {err}"
+        note = (
+            f"the direct comparison of the models (similarity_matrix.csv) was not computed: {err}"
+        )
         print(f"note: {note}")
         return None, [note]
 
