@@ -194,19 +194,24 @@ def test_within_strata_statistics_and_p_values_draw_by_draw():
 
 def test_strata_without_two_labels_or_with_one_model_per_label_take_no_part():
     frame, label, stratum = strata_data(seed=2)
-    # stratum s2 gets one label only; a fourth stratum has one model per label
+    # s1 gets a third label (3 labels in all, 2 in s0: each stratum is cut at its own count);
+    # s2 gets one label only; a fourth stratum has one model per label
     label = {m: ("l0" if stratum[m] == "s2" else lab) for m, lab in label.items()}
+    label.update({"s1_4": "l2", "s1_5": "l2"})
     stratum = {**stratum, "s0_0": "s3", "s0_1": "s3"}
     res = cluster_models(frame, n_permutations=0)
     got = res.agreement(label, n_permutations=0, within=stratum)
     names = res.models
     square = squareform(res.distances)
-    total, ari = 0, 0.0
-    for s in ("s0", "s1"):
+    total, ari, nmi = 0, 0.0, 0.0
+    for s, n_labels in (("s0", 2), ("s1", 3)):
         idx = np.array([i for i, m in enumerate(names) if stratum[m] == s])
         truth = [label[names[i]] for i in idx]
         sub = linkage(squareform(square[np.ix_(idx, idx)], checks=False), method="average")
-        ari += idx.size * adjusted_rand_score(truth, fcluster(sub, 2, "maxclust"))
+        cut = fcluster(sub, n_labels, "maxclust")
+        ari += idx.size * adjusted_rand_score(truth, cut)
+        nmi += idx.size * normalized_mutual_info_score(truth, cut)
         total += idx.size
     assert got["within_ari"] == pytest.approx(ari / total, abs=1e-12)
-    assert got["n_strata"] == 4
+    assert got["within_nmi"] == pytest.approx(nmi / total, abs=1e-12)
+    assert got["n_strata"] == 4 and got["n_groups"] == 3

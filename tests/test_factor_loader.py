@@ -96,3 +96,14 @@ def test_each_row_describes_its_own_image(split, n, seed, size):
     row = (ink * grid[None, :, None]).sum((1, 2)) / ink.sum((1, 2))
     assert np.corrcoef(col.numpy(), factors["x"])[0, 1] > 0.8
     assert np.corrcoef(row.numpy(), factors["y"])[0, 1] > 0.8
+
+
+def test_train_and_test_factors_are_independent_draws():
+    # every source once (n=None): no permutation is drawn and the factors are the first draws
+    # of each split's stream; one stream for both would give image i the same factors in both
+    _, train = load_factor_mnist("train")
+    _, test = load_factor_mnist("test")
+    for name in FACTOR_RANGES:
+        first = train[name].to_numpy()[:1000]
+        assert not (first == test[name].to_numpy()).any(), name
+        assert abs(np.corrcoef(first, test[name])[0, 1]) < 0.15, name

@@ -174,3 +174,11 @@ def test_statistic_and_task_of_a_predictor():
             assert table["criterion"].iloc[0] == f"TransferPredictor ({task})"
     with pytest.raises(ValueError, match="pick one with task="):
         select(prof, by=est)
+
+
+def test_collapse_rank_is_inclusive():
+    m = pd.DataFrame({"semantic/rankme": [2.0, 2.0001, 7.0]}, index=["at", "above", "far"])
+    table = select(m, by="rankme")
+    assert table.loc["at", "collapsed"] and not table.loc["above", "collapsed"]
+    assert table.index.tolist() == ["far", "above", "at"]
+    assert select(m, by="rankme", collapse_rank=7.0)["collapsed"].all()

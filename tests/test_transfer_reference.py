@@ -634,3 +634,87 @@ def test_metric_correlations_statistic():
     expected = spearmanr(x["semantic/m0"] * pd.Series(shift), y).statistic
     assert got["semantic/m0"] == pytest.approx(expected)
     assert got["semantic/m0"] != pytest.approx(spearmanr(x["semantic/m0"], y).statistic)
+
+
+def test_a_group_splitter_as_cv_receives_the_groups():
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    x, y, _ = data(seed=13)
+    groups = pd.Series(GROUPS, index=x.index)
+    kwargs = dict(groups=groups, n_bootstrap=0, n_permutations=0)
+    split = TransferPredictor(alpha_grid=ALPHAS, cv=LeaveOneGroupOut()).evaluate(x, y, **kwargs)
+    closed = TransferPredictor(alpha_grid=ALPHAS).evaluate(x, y, **kwargs)
+    np.testing.assert_allclose(split.predictions["predicted"], closed.predictions["predicted"],
+                               rtol=1e-9)  # fmt: skip
+    folds = [np.flatnonzero(GROUPS == g) for g in pd.unique(GROUPS)]
+    expected = held_out(x.to_numpy(), y.to_numpy(), folds, ALPHAS, GROUPS)
+    np.testing.assert_allclose(split.predictions["predicted"], expected, rtol=1e-9)
+
+
+def test_permutations_that_tie_with_the_observed_statistic_count_as_reached():
+    # a shuffle that happens to be the identity reproduces the observed statistic exactly: with
+    # 4 models one shuffle in 24 is, with 3 groups of 2 one within-group shuffle in 8
+    rng = np.random.default_rng(2)
+    x = pd.DataFrame(rng.normal(size=(4, 2)), columns=["semantic/a", "semantic/b"],
+                     index=[f"m{i}" for i in range(4)])  # fmt: skip
+    y = (x["semantic/a"] + 0.3 * rng.normal(size=4)).rename("task")
+    ev = TransferPredictor(alpha_grid=ALPHAS).evaluate(x, y, n_bootstrap=0, n_permutations=40)
+    null, rho = ev.null_spearman["task"], ev.table.loc["task", "spearman"]
+    assert (null == rho).any()
+    assert ev.table.loc["task", "p_value"] == (1 + (null >= rho).sum()) / 41
+    x6 = pd.DataFrame(rng.normal(size=(6, 2)), columns=["semantic/a", "semantic/b"],
+                      index=[f"m{i}" for i in range(6)])  # fmt: skip
+    y6 = (x6["semantic/a"] + 0.3 * rng.normal(size=6)).rename("task")
+    groups = pd.Series(["g0", "g0", "g1", "g1", "g2", "g2"], index=x6.index)
+    ev = TransferPredictor(alpha_grid=ALPHAS).evaluate(x6, y6, groups=groups, n_bootstrap=0,
+                                                       n_permutations=24)  # fmt: skip
+    null, rho = ev.null_within["task"], ev.table.loc["task", "within_spearman"]
+    assert (null == rho).any()
+    assert ev.table.loc["task", "within_p_value"] == (1 + (null >= rho).sum()) / 25
+
+
+def group_identity_data(seed=0):
+    """5 groups of 3 whose metrics name the group and whose scores are a group effect.
+
+    Leaving one model out, its group-mates stay in training and a small penalty looks best;
+    keeping groups whole, a large one does: the inner folds change the penalty chosen.
+    """
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([f"g{i}" for i in range(5)], 3)
+    codes = pd.factorize(groups)[0]
+    identity = rng.normal(size=(5, 4))[codes] + 0.05 * rng.normal(size=(15, 4))
+    x = pd.DataFrame(np.column_stack([identity, rng.normal(size=(15, 2))]),
+                     index=[f"m{i:02d}" for i in range(15)],
+                     columns=[f"semantic/m{j}" for j in range(6)])  # fmt: skip
+    y = pd.Series(rng.normal(size=5)[codes] + 0.3 * rng.normal(size=15), index=x.index,
+                  name="task")  # fmt: skip
+    return x, y, groups
+
+
+def test_the_inner_folds_follow_hold_out_and_serve_the_controls():
+    x, y, groups = group_identity_data()
+    xv, yv = x.to_numpy(), y.to_numpy()
+    by_model = leave_one_out(15)
+    inner_loo = held_out(xv, yv, by_model, ALPHAS)
+    inner_groups = held_out(xv, yv, by_model, ALPHAS, groups)
+    assert np.abs(inner_loo - inner_groups).max() > 0.1  # the case discriminates
+    # hold_out="model": one model out, and the penalty by leaving one model out inside too
+    ev = TransferPredictor(alpha_grid=ALPHAS).evaluate(
+        x, y, groups=pd.Series(groups, index=x.index), hold_out="model", n_bootstrap=0,
+        n_permutations=0)  # fmt: skip
+    np.testing.assert_allclose(ev.predictions["predicted"], inner_loo, rtol=1e-9)
+    # controls of a grouped evaluation: fitted on every evaluated model, the penalty chosen by
+    # folds that keep the evaluated models' groups whole
+    rng = np.random.default_rng(1)
+    new = pd.DataFrame(rng.normal(size=(2, 6)), index=["z0", "z1"], columns=x.columns)
+    both = pd.concat([x, new])
+    scores = pd.concat([y, pd.Series([0.0, 1.0], index=new.index)]).rename("task")
+    labels = pd.Series(np.concatenate([groups, ["c", "c"]]), index=both.index)
+    ev = TransferPredictor(alpha_grid=ALPHAS).evaluate(
+        both, scores, groups=labels, controls=["z0", "z1"], n_bootstrap=0,
+        n_permutations=0)  # fmt: skip
+    got = ev.predictions.set_index("model").loc[["z0", "z1"], "predicted"].to_numpy()
+    whole = fit_predict(xv, yv, new.to_numpy(), ALPHAS, leave_one_out(15, groups))
+    one_by_one = fit_predict(xv, yv, new.to_numpy(), ALPHAS, leave_one_out(15))
+    np.testing.assert_allclose(got, whole, rtol=1e-9)
+    assert np.abs(whole - one_by_one).max() > 0.05
