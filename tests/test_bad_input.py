@@ -656,6 +656,7 @@ def test_catalogue_covers_every_public_array_function() -> None:
         "cluster_models",
         "metric_correlations",
         "profile_zoo",
+        "select",
     }
     public = set(manifold.__all__) | set(spectral.__all__) | set(graphs.__all__)
     public |= set(metrics.__all__)
