@@ -634,8 +634,8 @@ MUTANTS = [
     m(
         "cluster-method-ignored",
         "zoo/clustering.py",
-        "tree = linkage(dist, method=method)",
-        'tree = linkage(dist, method="average")',
+        "\"use distance='euclidean'\"\n        )\n    tree = linkage(dist, method=method)",
+        '"use distance=\'euclidean\'"\n        )\n    tree = linkage(dist, method="average")',
         f"tests/test_clustering.py {R}",
         "cluster_models(method=...) ignored",
     ),
@@ -1022,17 +1022,24 @@ MUTANTS = [
     m(
         "agreement-cut-at-the-number-of-groups",
         "zoo/clustering.py",
-        """        stats = result.agreement(aligned, n_permutations=n_permutations, seed=seed,
-                                 n_clusters=result.n_clusters)  # fmt: skip""",
-        """        stats = result.agreement(aligned, n_permutations=n_permutations, seed=seed)""",
+        # (with the next line: the same call in another function holds no import)
+        """                                 n_clusters=result.n_clusters)  # fmt: skip
+        if stats["degenerate"]:
+            import warnings""",
+        """                                 n_clusters=None)  # fmt: skip
+        if stats["degenerate"]:
+            import warnings""",
         "tests/test_clustering_reference.py",
         "cluster_models' NMI and p-values cut at the number of groups, not at n_clusters",
     ),
     m(
         "given-cut-ignored-with-groups",
         "zoo/clustering.py",
-        "    if n_clusters is not None:\n        k = check_int",
-        "    if n_clusters is not None and aligned is None:\n        k = check_int",
+        # (from the distance check on: the lines after it recur in another function)
+        "\"use distance='euclidean'\"\n        )\n    tree = linkage(dist, method=method)\n"
+        "    if n_clusters is not None:",
+        "\"use distance='euclidean'\"\n        )\n    tree = linkage(dist, method=method)\n"
+        "    if n_clusters is not None and aligned is None:",
         "tests/test_clustering_reference.py",
         "cluster_models(groups=..., n_clusters=k) cuts at the number of groups",
     ),
