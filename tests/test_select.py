@@ -128,3 +128,57 @@ def test_select_errors():
 
 def test_exported_at_top_level():
     assert manifold.select is select
+
+
+def test_confidence_sets_the_width_of_the_noise_band():
+    from scipy.stats import norm
+
+    values = {"a": 26.0, "b": 30.0, "c": 28.0, "e": 29.5}
+    errors = {"a": 1.0, "b": 1.0, "c": 0.5, "e": 0.3}
+    prof = profile_from({m: {"semantic/rankme": v} for m, v in values.items()},
+                        {m: {"semantic/rankme": s} for m, s in errors.items()})  # fmt: skip
+    marks = {}
+    for confidence in (0.5, 0.95, 0.999):
+        table = select(prof, by="rankme", confidence=confidence)
+        z = norm.ppf(0.5 + confidence / 2)
+        for m in values:
+            expected = 30.0 - values[m] <= z * np.sqrt(1.0 + errors[m] ** 2)
+            assert bool(table.loc[m, "within_noise"]) == expected, (confidence, m)
+        marks[confidence] = table["within_noise"].sum()
+    assert marks[0.5] < marks[0.95] < marks[0.999]  # c joins the band at 95 %, a at 99.9 %
+
+
+def test_statistic_and_task_of_a_predictor():
+    rng = np.random.default_rng(1)
+    train = pd.DataFrame(rng.normal(size=(16, 2)), columns=["semantic/local_dimension",
+                         "semantic/rankme"], index=[f"t{i}" for i in range(16)])  # fmt: skip
+    scores = pd.DataFrame({"up": train["semantic/local_dimension"] + 0.1 * rng.normal(size=16),
+                           "down": -train["semantic/local_dimension"]})  # fmt: skip
+    est = TransferPredictor().fit(train, scores)
+    rows = []
+    means, medians = rng.normal(size=4), rng.normal(size=4)
+    for i in range(4):
+        rows += [[f"c{i}", "semantic", "local_dimension", "mean", means[i]],
+                 [f"c{i}", "semantic", "local_dimension", "median", medians[i]],
+                 [f"c{i}", "semantic", "rankme", "value", 10.0 + i]]  # fmt: skip
+    prof = Profile(pd.DataFrame(rows, columns=COLUMNS))
+    frame = lambda v: pd.DataFrame({"semantic/local_dimension": v,  # noqa: E731
+                                    "semantic/rankme": 10.0 + np.arange(4)},
+                                   index=[f"c{i}" for i in range(4)])  # fmt: skip
+    for statistic, values in (("mean", means), ("median", medians)):
+        for task in ("up", "down"):
+            table = select(prof, by=est, task=task, statistic=statistic)
+            expected = est.predict(frame(values))[task]
+            np.testing.assert_allclose(table["score"], expected.loc[table.index])
+            assert table.index.tolist() == expected.sort_values(ascending=False).index.tolist()
+            assert table["criterion"].iloc[0] == f"TransferPredictor ({task})"
+    with pytest.raises(ValueError, match="pick one with task="):
+        select(prof, by=est)
+
+
+def test_collapse_rank_is_inclusive():
+    m = pd.DataFrame({"semantic/rankme": [2.0, 2.0001, 7.0]}, index=["at", "above", "far"])
+    table = select(m, by="rankme")
+    assert table.loc["at", "collapsed"] and not table.loc["above", "collapsed"]
+    assert table.index.tolist() == ["far", "above", "at"]
+    assert select(m, by="rankme", collapse_rank=7.0)["collapsed"].all()

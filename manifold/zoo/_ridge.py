@@ -134,19 +134,24 @@ def inner_splits(
 def split_errors(
     x: np.ndarray, y: np.ndarray, alphas: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]
 ) -> np.ndarray:
-    """Squared held-out errors of ridge (intercept unpenalised) for every penalty and fold.
+    """Squared held-out errors of ridge (intercept unpenalised) for every penalty and model.
 
-    One SVD per fold serves every penalty. Models no fold holds out are NaN.
+    One SVD per fold serves every penalty. A model that several splits hold out (a repeated
+    splitter such as ``RepeatedKFold``) gets the mean of its squared errors over them; models
+    no split holds out are NaN.
     """
-    errors = np.full((alphas.size, x.shape[0]), np.nan)
+    total = np.zeros((alphas.size, x.shape[0]))
+    count = np.zeros(x.shape[0])
     for train, test in splits:
         xm, ym = x[train].mean(axis=0), y[train].mean()
         u, s, vt = np.linalg.svd(x[train] - xm, full_matrices=False)
         shrink = s[None, :] / (s[None, :] ** 2 + alphas[:, None])  # (A, r)
         coefs = (shrink * (u.T @ (y[train] - ym))[None, :]) @ vt  # (A, p)
         pred = ym + (x[test] - xm) @ coefs.T  # (m, A)
-        errors[:, test] = ((y[test][:, None] - pred) ** 2).T
-    return errors
+        np.add.at(total.T, test, (y[test][:, None] - pred) ** 2)
+        np.add.at(count, test, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
 
 
 def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
