@@ -133,11 +133,11 @@ class Bootstrap:
         return out
 
     def _mle(self, wide: Any, k: int) -> list[float]:
-        from manifold.metrics import mle_dimension
+        from manifold.metrics import mle_dimension_pointwise
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            per_point = _attempt(lambda: mle_dimension(wide, k=k, per_point=True).values)
+            per_point = _attempt(lambda: mle_dimension_pointwise(wide, k=k).values)
         if per_point is None:
             return []
         inverse = 1.0 / per_point

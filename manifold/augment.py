@@ -1,8 +1,8 @@
 """Augmentation families built on kornia, with reproducible per-sample views.
 
 A *family* is a named, documented set of random image transformations (``crop``, ``color``,
-``rotation``, ``flip``, ``blur`` and the SimCLR-style composition ``ssl``). :func:`views` draws
-``K`` views of every image; each view of each image gets its own random parameters.
+``rotation``, ``flip``, ``blur`` and the SimCLR-style composition ``ssl``). :func:`draw_views`
+draws ``K`` views of every image; each view of each image gets its own random parameters.
 
 Reproducibility rule: the randomness of image ``i`` comes only from ``(seed, i)``. Its parameters
 are sampled under :func:`torch.random.fork_rng` with a seed derived from
@@ -31,9 +31,20 @@ from torch import nn
 
 from manifold._backend import resolve_device, seed_int
 from manifold._checks import as_tensor, check_int
+from manifold._deprecation import warn_deprecated
 from manifold.typing import AugmentFn, DeviceLike, Family, Images, SeedLike
 
-__all__ = ["FAMILIES", "FAMILY_PARAMETERS", "describe_family", "get_family", "iter_views", "views"]
+__all__ = [
+    "FAMILIES",
+    "FAMILY_PARAMETERS",
+    "describe_family",
+    "draw_view_chunks",
+    "draw_views",
+    "draw_views_with_params",
+    "get_family",
+    "iter_views",
+    "views",
+]
 
 FAMILIES = ("crop", "color", "rotation", "flip", "blur", "ssl")
 
@@ -579,36 +590,16 @@ def _apply_opaque(
     return torch.cat(outs)
 
 
-def iter_views(
+def _draw(
     images: Images,
     family: Family,
-    n_views: int = 8,
-    seed: SeedLike = 0,
-    batch_size: int = 256,
-    *,
-    device: DeviceLike = None,
-    return_params: bool = False,
-) -> Iterator[
-    tuple[slice, torch.Tensor]
-    | tuple[slice, torch.Tensor, list[dict[str, dict[str, torch.Tensor]]]]
-]:
-    """Yield the views of consecutive chunks of images (memory bounded).
-
-    Args:
-        images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3}.
-        family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
-            ``f(images, generator) -> images`` (called once per image on its K copies).
-        n_views: K, views per image.
-        seed: int, ``numpy.random.Generator`` or ``torch.Generator`` (one draw is taken from a
-            generator). Image ``i`` is augmented from ``(seed, i)`` alone.
-        batch_size: Images per chunk (a chunk holds ``batch_size * K`` views).
-        device: Where views are computed; ``None`` keeps the images' device.
-        return_params: Also yield, per image, the sampled kornia parameters.
-
-    Yields:
-        ``(index_slice, views_chunk)`` with ``views_chunk`` of shape ``(b, K, C, H, W)`` (float32),
-        or ``(index_slice, views_chunk, params)`` when ``return_params``.
-    """
+    n_views: int,
+    seed: SeedLike,
+    batch_size: int,
+    device: DeviceLike,
+    keep_params: bool,
+) -> Iterator[tuple[slice, torch.Tensor, list[dict[str, dict[str, torch.Tensor]]] | None]]:
+    """Yield ``(index_slice, views_chunk, params or None)`` for consecutive chunks of images."""
     x_all = check_images(images)
     n_views = check_int(n_views, "n_views", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -628,7 +619,7 @@ def iter_views(
         seeds = _image_seeds(base, start, stop, n_streams)
         x = x_all[start:stop].to(device).repeat_interleave(n_views, dim=0)
         keep: list[dict[str, Any]] | None = (
-            [{} for _ in range(stop - start)] if return_params else None
+            [{} for _ in range(stop - start)] if keep_params else None
         )
         with torch.no_grad(), _private_rng(rng_devices) as seed_all:
             if stages is not None:
@@ -636,11 +627,172 @@ def iter_views(
                     x = _apply_stage(stage, x, n_views, seeds[:, s], seed_all, keep)
             else:
                 x = _apply_opaque(module, x, n_views, seeds[:, 0], seed_all)
-        chunk = x.reshape(stop - start, n_views, *x.shape[1:])
-        if return_params:
-            yield slice(start, stop), chunk, keep
-        else:
-            yield slice(start, stop), chunk
+        yield slice(start, stop), x.reshape(stop - start, n_views, *x.shape[1:]), keep
+
+
+def draw_view_chunks(
+    images: Images,
+    family: Family,
+    n_views: int = 8,
+    seed: SeedLike = 0,
+    batch_size: int = 256,
+    *,
+    device: DeviceLike = None,
+) -> Iterator[tuple[slice, torch.Tensor]]:
+    """Yield the views of consecutive chunks of images (memory bounded).
+
+    The views :func:`draw_views` returns, ``batch_size`` images at a time: concatenated, the
+    chunks are exactly its result.
+
+    Args:
+        images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3}.
+        family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
+            ``f(images, generator) -> images`` (called once per image on its K copies).
+        n_views: K, views per image.
+        seed: int, ``numpy.random.Generator`` or ``torch.Generator`` (one draw is taken from a
+            generator). Image ``i`` is augmented from ``(seed, i)`` alone.
+        batch_size: Images per chunk (a chunk holds ``batch_size * K`` views).
+        device: Where views are computed; ``None`` keeps the images' device.
+
+    Yields:
+        ``(index_slice, views_chunk)`` with ``views_chunk`` of shape ``(b, K, C, H, W)``
+        (float32): the views of ``images[index_slice]``.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.rand(5, 3, 16, 16)
+        >>> [(index.start, chunk.shape[0]) for index, chunk in draw_view_chunks(
+        ...     x, "flip", n_views=2, batch_size=2)]
+        [(0, 2), (2, 2), (4, 1)]
+    """
+    for index, chunk, _ in _draw(images, family, n_views, seed, batch_size, device, False):
+        yield index, chunk
+
+
+def draw_views(
+    images: Images,
+    family: Family,
+    n_views: int = 8,
+    seed: SeedLike = 0,
+    batch_size: int = 256,
+    *,
+    device: DeviceLike = None,
+) -> torch.Tensor:
+    """Draw K augmented views of every image, each with its own random parameters.
+
+    View ``k`` of image ``i`` is ``a(x_i; θ_ik)`` with ``θ_ik`` drawn from the family's
+    distribution by a generator seeded from ``(seed, i)`` only, so the result does not depend
+    on ``batch_size`` and the global RNG state is untouched. For memory-bounded streaming of
+    large inputs use :func:`draw_view_chunks`; for the sampled parameters,
+    :func:`draw_views_with_params`.
+
+    These are images; :func:`manifold.profile` embeds them (its ``views=`` argument takes
+    embeddings of views drawn beforehand).
+
+    Args:
+        images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3} (numpy or torch).
+        family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
+            ``f(images, generator) -> images``.
+        n_views: K, views per image.
+        seed: int, ``numpy.random.Generator`` or ``torch.Generator``.
+        batch_size: Images augmented at once.
+        device: Where views are computed and returned; ``None`` keeps the images' device.
+
+    Returns:
+        A float32 tensor of shape ``(N, K, C, H, W)``.
+
+    Examples:
+        >>> import torch
+        >>> from manifold import draw_views
+        >>> x = torch.rand(5, 3, 32, 32)
+        >>> v = draw_views(x, "crop", n_views=4, seed=0)
+        >>> v.shape
+        torch.Size([5, 4, 3, 32, 32])
+        >>> bool((draw_views(x, "crop", n_views=4, seed=0, batch_size=2) == v).all())
+        True
+    """
+    chunks = _draw(images, family, n_views, seed, batch_size, device, False)
+    return torch.cat([chunk for _, chunk, _ in chunks])
+
+
+def draw_views_with_params(
+    images: Images,
+    family: Family,
+    n_views: int = 8,
+    seed: SeedLike = 0,
+    batch_size: int = 256,
+    *,
+    device: DeviceLike = None,
+) -> tuple[torch.Tensor, list[dict[str, dict[str, torch.Tensor]]]]:
+    """The views of :func:`draw_views` and, per image, the kornia parameters they were drawn with.
+
+    Kornia samples an augmentation's parameters, then applies them; each stage's parameters are
+    kept, so that ``module(image_copies, params=...)`` replays a view.
+
+    Args:
+        images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3} (numpy or torch).
+        family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
+            ``f(images, generator) -> images``.
+        n_views: K, views per image.
+        seed: int, ``numpy.random.Generator`` or ``torch.Generator``.
+        batch_size: Images augmented at once.
+        device: Where views are computed and returned; ``None`` keeps the images' device.
+
+    Returns:
+        The views, a float32 tensor of shape ``(N, K, C, H, W)`` (equal to :func:`draw_views`'s),
+        and a list of N dicts mapping ``"<stage index>_<augmentation>"`` to that stage's kornia
+        parameters for the K views (empty dicts for callables).
+
+    Examples:
+        >>> import torch
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> v, params = draw_views_with_params(x, "rotation", n_views=3, seed=0)
+        >>> sorted(params[0]), params[0]["0_RandomRotation"]["degrees"].shape
+        (['0_RandomRotation'], torch.Size([3]))
+    """
+    chunks, params = [], []
+    for _, chunk, kept in _draw(images, family, n_views, seed, batch_size, device, True):
+        chunks.append(chunk)
+        params.extend(kept)
+    return torch.cat(chunks), params
+
+
+def iter_views(
+    images: Images,
+    family: Family,
+    n_views: int = 8,
+    seed: SeedLike = 0,
+    batch_size: int = 256,
+    *,
+    device: DeviceLike = None,
+    return_params: bool = False,
+) -> Iterator[
+    tuple[slice, torch.Tensor]
+    | tuple[slice, torch.Tensor, list[dict[str, dict[str, torch.Tensor]]]]
+]:
+    """Deprecated: use :func:`draw_view_chunks`.
+
+    Yields what :func:`draw_view_chunks` yields (with ``return_params=True``, each chunk's
+    parameters as a third item, as :func:`draw_views_with_params` returns them), with a
+    :class:`DeprecationWarning`, until its removal in the next release.
+
+    Args:
+        images: Float images in [0, 1], shape ``(N, C, H, W)``.
+        family: A family name, a kornia augmentation or a callable.
+        n_views: K, views per image.
+        seed: int, ``numpy.random.Generator`` or ``torch.Generator``.
+        batch_size: Images per chunk.
+        device: Where views are computed; ``None`` keeps the images' device.
+        return_params: Also yield, per image, the sampled kornia parameters.
+
+    Returns:
+        An iterator of ``(index_slice, views_chunk)``, or ``(index_slice, views_chunk, params)``.
+    """
+    warn_deprecated("manifold.augment.iter_views(...)", "manifold.augment.draw_view_chunks(...)")
+    chunks = _draw(images, family, n_views, seed, batch_size, device, return_params)
+    if return_params:
+        return iter(chunks)
+    return ((index, chunk) for index, chunk, _ in chunks)
 
 
 def views(
@@ -653,50 +805,28 @@ def views(
     device: DeviceLike = None,
     return_params: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, list[dict[str, dict[str, torch.Tensor]]]]:
-    """Draw K augmented views of every image, each with its own random parameters.
+    """Deprecated: use :func:`draw_views` (or :func:`draw_views_with_params`).
 
-    View ``k`` of image ``i`` is ``a(x_i; θ_ik)`` with ``θ_ik`` drawn from the family's
-    distribution by a generator seeded from ``(seed, i)`` only, so the result does not depend
-    on ``batch_size`` and the global RNG state is untouched. For memory-bounded streaming of
-    large inputs use :func:`iter_views`.
+    Returns what :func:`draw_views` returns (with ``return_params=True``, what
+    :func:`draw_views_with_params` returns), with a :class:`DeprecationWarning`, until its
+    removal in the next release. The new name says what it does: it draws augmented *images*,
+    while :func:`manifold.profile`'s ``views=`` takes their *embeddings*.
 
     Args:
-        images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3} (numpy or torch).
-        family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
-            ``f(images, generator) -> images``.
+        images: Float images in [0, 1], shape ``(N, C, H, W)``.
+        family: A family name, a kornia augmentation or a callable.
         n_views: K, views per image.
         seed: int, ``numpy.random.Generator`` or ``torch.Generator``.
         batch_size: Images augmented at once.
         device: Where views are computed and returned; ``None`` keeps the images' device.
-        return_params: Also return the sampled parameters: a list of N dicts mapping
-            ``"<stage index>_<augmentation>"`` to that stage's kornia parameters for the K views
-            (empty dicts for callables).
+        return_params: Also return the sampled parameters.
 
     Returns:
         A float32 tensor of shape ``(N, K, C, H, W)`` (and the parameters when asked).
-
-    Examples:
-        >>> import torch
-        >>> from manifold import views
-        >>> x = torch.rand(5, 3, 32, 32)
-        >>> v = views(x, "crop", n_views=4, seed=0)
-        >>> v.shape
-        torch.Size([5, 4, 3, 32, 32])
-        >>> bool((views(x, "crop", n_views=4, seed=0, batch_size=2) == v).all())
-        True
     """
-    chunks, params = [], []
-    for item in iter_views(
-        images,
-        family,
-        n_views,
-        seed,
-        batch_size,
-        device=device,
-        return_params=return_params,
-    ):
-        chunks.append(item[1])
-        if return_params:
-            params.extend(item[2])
-    out = torch.cat(chunks)
-    return (out, params) if return_params else out
+    args = (images, family, n_views, seed, batch_size)
+    if return_params:
+        warn_deprecated("views(..., return_params=True)", "draw_views_with_params(...)")
+        return draw_views_with_params(*args, device=device)
+    warn_deprecated("views(...)", "draw_views(...)")
+    return draw_views(*args, device=device)

@@ -429,7 +429,7 @@ def _curvature(name: str) -> Callable[[ModelContext, Any], PointMetric]:
     def compute(ctx: ModelContext, _: Any) -> PointMetric:
         from manifold import metrics
 
-        edges = getattr(metrics, name)(ctx.nnk, scale=ctx.scale, output="edges")
+        edges = getattr(metrics, f"{name}_edges")(ctx.nnk, scale=ctx.scale)
         return PointMetric(name, edges.values)
 
     return compute

@@ -7,7 +7,7 @@ import scipy.stats
 import torch
 
 from manifold import augment
-from manifold.augment import _ResizedCropSampler, _Stage, get_family, views
+from manifold.augment import _ResizedCropSampler, _Stage, draw_views, draw_views_with_params, get_family
 
 
 def _kornia_params(module, seed, n_views, shape):
@@ -96,7 +96,7 @@ def test_unsupported_crops_use_the_generic_path():
     x = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     aug = K.RandomResizedCrop((32, 32), p=0.5)
     assert torch.equal(
-        views(x, aug, n_views=3, seed=0, batch_size=2), views(x, aug, n_views=3, seed=0)
+        draw_views(x, aug, n_views=3, seed=0, batch_size=2), draw_views(x, aug, n_views=3, seed=0)
     )
 
 
@@ -104,7 +104,7 @@ def test_unsupported_crops_use_the_generic_path():
 def test_fast_path_gives_the_per_image_views(family, monkeypatch):
     gen = torch.Generator().manual_seed(3)
     x = torch.rand(9, 3, 32, 32, generator=gen)
-    fast, fast_params = views(x, family, n_views=4, seed=7, batch_size=4, return_params=True)
+    fast, fast_params = draw_views_with_params(x, family, n_views=4, seed=7, batch_size=4)
 
     class Generic(_Stage):
         def __init__(self, module):
@@ -112,7 +112,7 @@ def test_fast_path_gives_the_per_image_views(family, monkeypatch):
             self.sampler = None
 
     monkeypatch.setattr(augment, "_Stage", Generic)
-    slow, slow_params = views(x, family, n_views=4, seed=7, batch_size=4, return_params=True)
+    slow, slow_params = draw_views_with_params(x, family, n_views=4, seed=7, batch_size=4)
     assert torch.equal(fast, slow)
     for a, b in zip(fast_params, slow_params, strict=True):
         assert a.keys() == b.keys()
@@ -124,7 +124,7 @@ def test_fast_path_gives_the_per_image_views(family, monkeypatch):
 
 def test_replay_of_crop_parameters():
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    v, params = views(x, "crop", n_views=4, seed=2, return_params=True)
+    v, params = draw_views_with_params(x, "crop", n_views=4, seed=2)
     aug = get_family("crop", image_size=32)
     replay = aug(x[2:3].repeat(4, 1, 1, 1), params=params[2]["0_RandomResizedCrop"])
     assert torch.equal(replay, v[2])

@@ -5,7 +5,7 @@ subspace angles) and Ricci curvature (Ollivier, Forman) of graphs; invariance me
 augmentation embeddings (spread ratio, same-source rate, augmentation dimension, ...).
 """
 
-from manifold.metrics.dimension import mle_dimension, twonn_dimension
+from manifold.metrics.dimension import mle_dimension, mle_dimension_pointwise, twonn_dimension
 from manifold.metrics.invariance import (
     alignment,
     augmentation_diameter_ratio,
@@ -15,7 +15,13 @@ from manifold.metrics.invariance import (
     tangent_alignment,
 )
 from manifold.metrics.local import local_dimension, nnk_degree, nnk_diameter, subspace_angles
-from manifold.metrics.ricci import EdgeCurvature, forman_ricci, ollivier_ricci
+from manifold.metrics.ricci import (
+    EdgeCurvature,
+    forman_ricci,
+    forman_ricci_edges,
+    ollivier_ricci,
+    ollivier_ricci_edges,
+)
 
 __all__ = [
     "EdgeCurvature",
@@ -23,11 +29,14 @@ __all__ = [
     "augmentation_diameter_ratio",
     "augmentation_dimension",
     "forman_ricci",
+    "forman_ricci_edges",
     "local_dimension",
     "mle_dimension",
+    "mle_dimension_pointwise",
     "nnk_degree",
     "nnk_diameter",
     "ollivier_ricci",
+    "ollivier_ricci_edges",
     "same_source_rate",
     "spread_ratio",
     "subspace_angles",
