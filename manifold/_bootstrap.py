@@ -152,14 +152,11 @@ class Bootstrap:
 
         n, k, dim = views.shape
         if _is_value(results.get("lidar")):
+            lidar_scale = "within" if ctx.delta_relative else None
             reps = []
             for c in self.counts:
                 rows = torch.from_numpy(np.repeat(np.arange(n), c)).to(views.device)
-                reps.append(
-                    _attempt(
-                        lambda r=rows: lidar(views[r], delta_relative=ctx.delta_relative), np.nan
-                    )
-                )
+                reps.append(_attempt(lambda r=rows: lidar(views[r], scale=lidar_scale), np.nan))
             record_se(rec, family, "lidar", reps)
         if _is_value(results.get("rankme")):
             flat = views.reshape(n * k, dim)

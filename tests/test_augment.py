@@ -11,8 +11,6 @@ from manifold.augment import (
     draw_views,
     draw_views_with_params,
     get_family,
-    iter_views,
-    views,
 )
 
 

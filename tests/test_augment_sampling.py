@@ -7,7 +7,13 @@ import scipy.stats
 import torch
 
 from manifold import augment
-from manifold.augment import _ResizedCropSampler, _Stage, draw_views, draw_views_with_params, get_family
+from manifold.augment import (
+    _ResizedCropSampler,
+    _Stage,
+    draw_views,
+    draw_views_with_params,
+    get_family,
+)
 
 
 def _kornia_params(module, seed, n_views, shape):

@@ -136,3 +136,20 @@ def test_profile_is_still_importable_from_the_driver():
     from manifold.results import Profile as BaseProfile
 
     assert Profile is BaseProfile is manifold.Profile
+
+
+@pytest.mark.parametrize("relative, scale", [(True, "within"), (False, None)])
+def test_lidar_delta_relative_warns_and_equals_scale(relative, scale):
+    v = np.random.default_rng(1).normal(size=(30, 4, 6)) * 50.0
+    with pytest.warns(DeprecationWarning, match=f"scale={scale!r}".replace("'", '"')):
+        old = manifold.lidar(v, delta_relative=relative)
+    assert old == manifold.lidar(v, scale=scale)
+    with pytest.raises(TypeError, match="scale= alone"), pytest.warns(DeprecationWarning):
+        manifold.lidar(v, delta_relative=relative, scale="within")
+
+
+def test_lidar_scale_takes_none_or_within_only():
+    v = np.random.default_rng(1).normal(size=(30, 4, 6))
+    for bad in ("knn", 2.0, True):
+        with pytest.raises(ValueError, match='scale must be None or "within"'):
+            manifold.lidar(v, scale=bad)

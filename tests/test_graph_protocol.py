@@ -155,4 +155,3 @@ def test_a_graph_of_ones_own_is_read_by_the_metrics_through_the_base_class(graph
     # a graph that does not cover every point is refused by the resolver, with its type named
     with pytest.raises(TypeError, match="Ring"):
         as_graph(Ring(), "knn")
-

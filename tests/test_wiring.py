@@ -230,7 +230,7 @@ def _expected_rows(z, v, k, seed, max_samples):
         "same_source_rate": metrics.same_source_rate(v),
         "augmentation_dimension": metrics.augmentation_dimension(v),
         "tangent_alignment": metrics.tangent_alignment(z, v, k=k),
-        "lidar": manifold.lidar(v, delta_relative=True),
+        "lidar": manifold.lidar(v, scale="within"),
         "alignment": metrics.alignment(v),
         "rankme": manifold.rankme(v.reshape(-1, v.shape[-1])),
     }
