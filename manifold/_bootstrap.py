@@ -216,7 +216,9 @@ def record_se(rec: Any, manifold: str, metric: str, replicates: list[float]) -> 
 
 def _is_value(result: Any) -> bool:
     """Whether a recorded result is one number (a ``value`` row)."""
-    return result is not None and np.ndim(result) == 0 and not hasattr(result, "values")
+    from manifold._summary import PointMetric
+
+    return result is not None and np.ndim(result) == 0 and not isinstance(result, PointMetric)
 
 
 def _attempt(compute: Any, default: Any = None) -> Any:
