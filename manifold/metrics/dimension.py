@@ -314,8 +314,8 @@ def mle_dimension_pointwise(
         >>> z = np.zeros((2000, 10))
         >>> z[:, :3] = rng.random((2000, 3))
         >>> local = mle_dimension_pointwise(z, k=20)
-        >>> local.values.shape, round(1 / np.mean(1 / local.values), 6) == round(
-        ...     mle_dimension(z, k=20), 6)
+        >>> harmonic_mean = float(1 / np.mean(1 / local.values))
+        >>> local.values.shape, round(harmonic_mean, 6) == round(mle_dimension(z, k=20), 6)
         ((2000,), True)
     """
     return _mle(z_or_graph, k, numerator, None)[1]

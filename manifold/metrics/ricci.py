@@ -419,7 +419,7 @@ def ollivier_ricci_edges(
     Examples:
         >>> import networkx as nx
         >>> e = ollivier_ricci_edges(nx.complete_graph(4), alpha=0.0)
-        >>> e.n_edges, [round(x, 6) for x in e.values[:2]]  # K_n: (n - 2) / (n - 1)
+        >>> e.n_edges, [round(x, 6) for x in e.values[:2].tolist()]  # K_n: (n - 2) / (n - 1)
         (6, [0.666667, 0.666667])
     """
     return _ollivier(graph, alpha, weight, exp_power, base, chunk_size, edges, scale)[0]
