@@ -10,7 +10,7 @@ Run from the repository root:
 The stages are run one after the other with the same code paths as
 ``profile(model, images, families, n_views=K)``:
 
-- **augmentation**: ``manifold.augment.iter_views`` for each family, in the chunks that
+- **augmentation**: ``manifold.augment.draw_view_chunks`` for each family, in the chunks that
   ``Embedder.embed_views`` uses (``batch_size // K`` images per chunk);
 - **forward**: the model on the same views, batch by batch inside the Embedder's session
   (``Embedder._forward``), plus the semantic pass ``Embedder.embed(images)``;
@@ -133,7 +133,7 @@ def main() -> None:
         pass
 
     from manifold import profile
-    from manifold.augment import get_family, iter_views
+    from manifold.augment import draw_view_chunks, get_family
     from manifold.datasets import efficientnet_lite0
     from manifold.embed import Embedder
 
@@ -155,7 +155,7 @@ def main() -> None:
     with embedder._session():
         embedder._forward(x[:2])
     for fam in args.families:
-        for _ in iter_views(x[:2], fam, k_views, 0, per_chunk):
+        for _ in draw_view_chunks(x[:2], fam, k_views, 0, per_chunk):
             pass
 
     t_aug: dict[str, float] = {}
@@ -168,7 +168,7 @@ def main() -> None:
     for fam in args.families:
         chunks = []
         start = time.perf_counter()
-        for index, chunk in iter_views(x, fam, k_views, 0, per_chunk):
+        for index, chunk in draw_view_chunks(x, fam, k_views, 0, per_chunk):
             chunks.append((index, chunk))
         t_aug[fam] = time.perf_counter() - start
 
@@ -219,7 +219,7 @@ def main() -> None:
     print("| stage | time | share |")
     print("| --- | --- | --- |")
     for name, t in (
-        ("augmentation (iter_views, 5 families)", aug),
+        ("augmentation (draw_view_chunks, 5 families)", aug),
         ("forward passes (semantic + views)", fwd),
         ("graphs (knn_graph, nnk_graph)", t_graphs),
         ("metrics (everything else in profile)", t_metrics),

@@ -37,7 +37,7 @@ def main() -> None:
             v = emb.embed_views(images, family, n_views=args.views, seed=0).double()
             dev = v - v.mean(dim=1, keepdim=True)
             within = float((dev**2).sum()) / (v.shape[0] * (v.shape[1] - 1) * v.shape[2])
-            a, r = lidar(v), lidar(v, delta_relative=True)
+            a, r = lidar(v), lidar(v, scale="within")
             absolute.append(a)
             relative.append(r)
             print(f"{family:9s} {name:22s} {within:10.3g} {a:9.3f} {r:9.3f}")

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 import manifold
-from manifold.augment import views
+from manifold.augment import draw_views
 from manifold.datasets import load_factor_mnist, load_zoo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "zoo"))
@@ -70,7 +70,7 @@ def train(
     """Train a fresh :func:`make_model` for ``steps`` steps; measure it with ``monitor``.
 
     Each pass over the ``n_train`` training images draws one pair of crop views per image
-    (``manifold.views``, seeded by the pass), so both runs see the same views and batches.
+    (``manifold.draw_views``, seeded by the pass), so both runs see the same views and batches.
     The monitor is called before the first step (step 0) and after every step ``s``
     (step ``s``); its ``every`` decides which steps it records.
 
@@ -100,7 +100,7 @@ def train(
     for step in range(1, steps + 1):
         start = time.perf_counter()
         if (step - 1) % per_pass == 0:
-            pairs = views(images, "crop", n_views=2, seed=1000 * seed + (step - 1) // per_pass)
+            pairs = draw_views(images, "crop", n_views=2, seed=1000 * seed + (step - 1) // per_pass)
             perm = torch.randperm(n_train, generator=order)
         idx = perm[((step - 1) % per_pass) * batch :][:batch]
         z1, z2 = model(pairs[idx, 0]), model(pairs[idx, 1])

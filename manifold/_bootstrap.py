@@ -133,11 +133,11 @@ class Bootstrap:
         return out
 
     def _mle(self, wide: Any, k: int) -> list[float]:
-        from manifold.metrics import mle_dimension
+        from manifold.metrics import mle_dimension_pointwise
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            per_point = _attempt(lambda: mle_dimension(wide, k=k, per_point=True).values)
+            per_point = _attempt(lambda: mle_dimension_pointwise(wide, k=k).values)
         if per_point is None:
             return []
         inverse = 1.0 / per_point
@@ -152,14 +152,11 @@ class Bootstrap:
 
         n, k, dim = views.shape
         if _is_value(results.get("lidar")):
+            lidar_scale = "within" if ctx.delta_relative else None
             reps = []
             for c in self.counts:
                 rows = torch.from_numpy(np.repeat(np.arange(n), c)).to(views.device)
-                reps.append(
-                    _attempt(
-                        lambda r=rows: lidar(views[r], delta_relative=ctx.delta_relative), np.nan
-                    )
-                )
+                reps.append(_attempt(lambda r=rows: lidar(views[r], scale=lidar_scale), np.nan))
             record_se(rec, family, "lidar", reps)
         if _is_value(results.get("rankme")):
             flat = views.reshape(n * k, dim)
@@ -219,7 +216,9 @@ def record_se(rec: Any, manifold: str, metric: str, replicates: list[float]) -> 
 
 def _is_value(result: Any) -> bool:
     """Whether a recorded result is one number (a ``value`` row)."""
-    return result is not None and np.ndim(result) == 0 and not hasattr(result, "values")
+    from manifold._summary import PointMetric
+
+    return result is not None and np.ndim(result) == 0 and not isinstance(result, PointMetric)
 
 
 def _attempt(compute: Any, default: Any = None) -> Any:

@@ -1,8 +1,8 @@
 """Augmentation families built on kornia, with reproducible per-sample views.
 
 A *family* is a named, documented set of random image transformations (``crop``, ``color``,
-``rotation``, ``flip``, ``blur`` and the SimCLR-style composition ``ssl``). :func:`views` draws
-``K`` views of every image; each view of each image gets its own random parameters.
+``rotation``, ``flip``, ``blur`` and the SimCLR-style composition ``ssl``). :func:`draw_views`
+draws ``K`` views of every image; each view of each image gets its own random parameters.
 
 Reproducibility rule: the randomness of image ``i`` comes only from ``(seed, i)``. Its parameters
 are sampled under :func:`torch.random.fork_rng` with a seed derived from
@@ -10,13 +10,11 @@ are sampled under :func:`torch.random.fork_rng` with a seed derived from
 family. The views therefore do not depend on ``batch_size``, on which other images are in the
 batch, or on the device, and the global torch and numpy RNG states are left untouched.
 
-Sampling is separate from applying (kornia's ``forward_parameters`` then ``aug(x, params=...)``):
-parameters are drawn image by image, merged, and applied to a whole batch at once. Stages whose
-parameters contain values shared by a batch (kornia's ``ColorJitter`` draws one random order of
-its four adjustments per call) are applied to groups of images that share those values, so
-every image keeps its own order. ``RandomResizedCrop``, whose kornia sampler is slow per call,
-is sampled for a whole chunk at once from per-image ``torch.Generator`` draws that reproduce
-kornia's parameters exactly (see :class:`_ResizedCropSampler`).
+Sampling is separate from applying, through kornia's public API only: each stage's parameters
+are drawn image by image with ``forward_parameters``, merged, and applied to a whole batch at
+once with ``forward(x, params=...)``. Stages whose parameters contain values shared by a batch
+(kornia's ``ColorJitter`` draws one random order of its four adjustments per call) are applied
+to groups of images that share those values, so every image keeps its own order.
 """
 
 from __future__ import annotations
@@ -31,9 +29,20 @@ from torch import nn
 
 from manifold._backend import resolve_device, seed_int
 from manifold._checks import as_tensor, check_int
+from manifold._deprecation import warn_deprecated
 from manifold.typing import AugmentFn, DeviceLike, Family, Images, SeedLike
 
-__all__ = ["FAMILIES", "FAMILY_PARAMETERS", "describe_family", "get_family", "iter_views", "views"]
+__all__ = [
+    "FAMILIES",
+    "FAMILY_PARAMETERS",
+    "describe_family",
+    "draw_view_chunks",
+    "draw_views",
+    "draw_views_with_params",
+    "get_family",
+    "iter_views",
+    "views",
+]
 
 FAMILIES = ("crop", "color", "rotation", "flip", "blur", "ssl")
 
@@ -295,14 +304,16 @@ def _private_rng(devices: Sequence[torch.device]) -> Iterator[Callable[[int], No
 
 def _kornia_stages(family: nn.Module) -> list[nn.Module] | None:
     """The base kornia augmentations a module applies in order, or None when opaque."""
-    from kornia.augmentation.base import _BasicAugmentationBase
-    from kornia.augmentation.container.image import ImageSequential
+    import kornia.augmentation as K
 
-    if isinstance(family, _BasicAugmentationBase):
+    # every kornia augmentation derives from one of these public bases, each of which samples
+    # with forward_parameters and replays with forward(params=)
+    bases = (K.AugmentationBase2D, K.AugmentationBase3D, K.MixAugmentationBaseV2)
+    if isinstance(family, bases):
         return [family]
-    if isinstance(family, ImageSequential) and not family.random_apply:
+    if isinstance(family, K.ImageSequential) and not family.random_apply:
         children = list(family.children())
-        if children and all(isinstance(c, _BasicAugmentationBase) for c in children):
+        if children and all(isinstance(c, bases) for c in children):
             return children
     return None
 
@@ -313,7 +324,6 @@ class _Stage:
     def __init__(self, module: nn.Module) -> None:
         self.module = module
         self._batch_keys: dict[tuple[int, ...], frozenset[str]] = {}
-        self.sampler = _ResizedCropSampler(module) if _ResizedCropSampler.supports(module) else None
 
     def batch_keys(self, sample_shape: tuple[int, ...]) -> frozenset[str]:
         """Which parameters have one row per sample (found by sampling two batch sizes)."""
@@ -337,139 +347,6 @@ class _Stage:
         return keys
 
 
-class _ResizedCropSampler:
-    """Kornia's ``RandomResizedCrop`` parameters for a whole batch, each image from its own seed.
-
-    kornia's ``forward_parameters`` costs ~0.7 ms per call (many small tensor operations), which
-    dominated the ``crop`` family when called once per image. This sampler draws, for image j, the
-    same four uniform tensors kornia draws from the global generator, in the same order, from a
-    ``torch.Generator`` seeded with the image's seed, and then runs kornia's arithmetic on the
-    stacked draws of all images at once. The result equals kornia's ``forward_parameters`` under
-    the same seed bit for bit (tested): only exactly rounded operations (+, x, /, sqrt, round,
-    floor, comparisons) run batched; ``exp``, whose vectorised and scalar kernels may differ in the
-    last bit, runs per image on the same (K, 10) shape as in kornia, so no value depends on the
-    batch composition.
-    """
-
-    def __init__(self, module: nn.Module) -> None:
-        gen = module._param_generator
-        self.scale = gen.scale
-        self.ratio = gen.ratio
-        self.output_size = tuple(gen.output_size)
-        self.log_low = gen.log_ratio_sampler.low
-        self.log_high = gen.log_ratio_sampler.high
-        self.generator = torch.Generator()
-
-    @staticmethod
-    def supports(module: nn.Module) -> bool:
-        """True for a per-sample, always-applied ``RandomResizedCrop`` sampling float32 on CPU."""
-        from kornia.augmentation import RandomResizedCrop
-
-        if type(module) is not RandomResizedCrop:
-            return False
-        gen = getattr(module, "_param_generator", None)
-        low = getattr(getattr(gen, "rand_sampler", None), "low", None)
-        log_low = getattr(getattr(gen, "log_ratio_sampler", None), "low", None)
-        return (
-            module.p == 1.0
-            and module.p_batch == 1.0
-            and not module.same_on_batch
-            and isinstance(low, torch.Tensor)
-            and isinstance(log_low, torch.Tensor)
-            and low.dtype == torch.float32
-            and low.device.type == "cpu"
-            and log_low.dtype == torch.float32
-            and log_low.device.type == "cpu"
-            and getattr(gen, "resize_to", None) is not None
-        )
-
-    def batch(
-        self, seeds: np.ndarray, n_views: int, sample_shape: tuple[int, ...]
-    ) -> dict[str, torch.Tensor]:
-        """Parameters of ``len(seeds) * n_views`` crops; image j's rows are j*K..(j+1)*K-1."""
-        from kornia.geometry.bbox import bbox_generator
-
-        height, width = sample_shape[-2], sample_shape[-1]
-        gen = self.generator
-        area_draws, aspects, x_draws, y_draws = [], [], [], []
-        span = self.log_high - self.log_low
-        for s in seeds:
-            gen.manual_seed(int(s))
-            area_draws.append(torch.rand((n_views, 10), generator=gen))
-            log_ratio = self.log_low + torch.rand((n_views, 10), generator=gen) * span
-            aspects.append(torch.exp(log_ratio))
-            x_draws.append(torch.rand((n_views,), generator=gen))
-            y_draws.append(torch.rand((n_views,), generator=gen))
-        rand_tensor = torch.cat(area_draws)
-        aspect_ratio = torch.cat(aspects)
-        batch_size = rand_tensor.shape[0]
-
-        # kornia.augmentation.random_generator.ResizedCropGenerator.forward, batched
-        scale = torch.as_tensor(self.scale, dtype=torch.float32)
-        area = (rand_tensor * (scale[1] - scale[0]) + scale[0]) * height * width
-        w = torch.sqrt(area * aspect_ratio).round().floor()
-        h = torch.sqrt(area / aspect_ratio).round().floor()
-        cond = ((0 < w) * (w <= width) * (0 < h) * (h <= height)).int()
-        cond_bool, first = ((cond.cumsum(1) == 1) & cond.bool()).int().max(1)
-        cond_bool = cond_bool.bool()
-        rows = torch.arange(batch_size)
-        h_out, w_out = h[rows, first], w[rows, first]
-        in_ratio = float(width) / float(height)
-        ratio = self.ratio
-        r_min = float(ratio.min()) if isinstance(ratio, torch.Tensor) else min(ratio)
-        r_max = float(ratio.max()) if isinstance(ratio, torch.Tensor) else max(ratio)
-        if in_ratio < r_min:
-            w_ct = torch.full((), width, dtype=torch.float32)
-            h_ct = torch.round(w_ct / r_min)
-        elif in_ratio > r_max:
-            h_ct = torch.full((), height, dtype=torch.float32)
-            w_ct = torch.round(h_ct * r_max)
-        else:
-            h_ct = torch.full((), height, dtype=torch.float32)
-            w_ct = torch.full((), width, dtype=torch.float32)
-        h_out = torch.where(cond_bool, h_out, h_ct.floor()).clamp(min=1, max=height)
-        w_out = torch.where(cond_bool, w_out, w_ct.floor()).clamp(min=1, max=width)
-
-        # CropGenerator._crop_parameters with the drawn sizes
-        size = torch.stack([h_out, w_out], dim=1).floor()
-        x_diff = (width - size[:, 1] + 1).clamp(0)
-        y_diff = (height - size[:, 0] + 1).clamp(0)
-        x_start = (torch.cat(x_draws) * x_diff).floor()
-        y_start = (torch.cat(y_draws) * y_diff).floor()
-        src = bbox_generator(
-            x_start,
-            y_start,
-            torch.where(size[:, 1] == 0, torch.full((), float(width)), size[:, 1]),
-            torch.where(size[:, 0] == 0, torch.full((), float(height)), size[:, 0]),
-        )
-        out_h, out_w = self.output_size
-        dst = torch.tensor(
-            [[[0, 0], [out_w - 1, 0], [out_w - 1, out_h - 1], [0, out_h - 1]]],
-            dtype=torch.float32,
-        ).repeat(batch_size, 1, 1)
-        return {
-            "src": src,
-            "dst": dst,
-            "input_size": torch.tensor([height, width]).expand(batch_size, -1),
-            "output_size": torch.tensor([out_h, out_w]).expand(batch_size, -1),
-            "batch_prob": torch.ones(batch_size),
-            "forward_input_shape": torch.tensor([batch_size, *sample_shape]),
-        }
-
-
-def _split_params(
-    merged: dict[str, torch.Tensor], n_images: int, n_views: int, sample_shape: tuple[int, ...]
-) -> list[dict[str, torch.Tensor]]:
-    """Per-image parameters (K rows each) from a batch's parameters."""
-    out = []
-    for j in range(n_images):
-        rows = slice(j * n_views, (j + 1) * n_views)
-        params = {k: v[rows] for k, v in merged.items() if k != "forward_input_shape"}
-        params["forward_input_shape"] = torch.tensor([n_views, *sample_shape])
-        out.append(params)
-    return out
-
-
 def _shared_key(params: dict[str, Any], batch_keys: frozenset[str]) -> tuple:
     items = []
     for k in sorted(params):
@@ -490,14 +367,6 @@ def _apply_stage(
 ) -> torch.Tensor:
     """Apply one stage to ``x`` of shape (b*K, C, H, W); image j's rows are j*K..(j+1)*K-1."""
     sample_shape = tuple(x.shape[1:])
-    if stage.sampler is not None:
-        merged = stage.sampler.batch(seeds, n_views, sample_shape)
-        if keep is not None:
-            split = _split_params(merged, len(seeds), n_views, sample_shape)
-            for store, params in zip(keep, split, strict=True):
-                store[_stage_name(stage.module, len(store))] = params
-        params = {k: v if k == "forward_input_shape" else v.to(x.device) for k, v in merged.items()}
-        return stage.module(x, params=params)
     keys = stage.batch_keys(sample_shape)
     per_image = []
     for s in seeds:
@@ -579,36 +448,16 @@ def _apply_opaque(
     return torch.cat(outs)
 
 
-def iter_views(
+def _draw(
     images: Images,
     family: Family,
-    n_views: int = 8,
-    seed: SeedLike = 0,
-    batch_size: int = 256,
-    *,
-    device: DeviceLike = None,
-    return_params: bool = False,
-) -> Iterator[
-    tuple[slice, torch.Tensor]
-    | tuple[slice, torch.Tensor, list[dict[str, dict[str, torch.Tensor]]]]
-]:
-    """Yield the views of consecutive chunks of images (memory bounded).
-
-    Args:
-        images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3}.
-        family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
-            ``f(images, generator) -> images`` (called once per image on its K copies).
-        n_views: K, views per image.
-        seed: int, ``numpy.random.Generator`` or ``torch.Generator`` (one draw is taken from a
-            generator). Image ``i`` is augmented from ``(seed, i)`` alone.
-        batch_size: Images per chunk (a chunk holds ``batch_size * K`` views).
-        device: Where views are computed; ``None`` keeps the images' device.
-        return_params: Also yield, per image, the sampled kornia parameters.
-
-    Yields:
-        ``(index_slice, views_chunk)`` with ``views_chunk`` of shape ``(b, K, C, H, W)`` (float32),
-        or ``(index_slice, views_chunk, params)`` when ``return_params``.
-    """
+    n_views: int,
+    seed: SeedLike,
+    batch_size: int,
+    device: DeviceLike,
+    keep_params: bool,
+) -> Iterator[tuple[slice, torch.Tensor, list[dict[str, dict[str, torch.Tensor]]] | None]]:
+    """Yield ``(index_slice, views_chunk, params or None)`` for consecutive chunks of images."""
     x_all = check_images(images)
     n_views = check_int(n_views, "n_views", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -628,7 +477,7 @@ def iter_views(
         seeds = _image_seeds(base, start, stop, n_streams)
         x = x_all[start:stop].to(device).repeat_interleave(n_views, dim=0)
         keep: list[dict[str, Any]] | None = (
-            [{} for _ in range(stop - start)] if return_params else None
+            [{} for _ in range(stop - start)] if keep_params else None
         )
         with torch.no_grad(), _private_rng(rng_devices) as seed_all:
             if stages is not None:
@@ -636,11 +485,172 @@ def iter_views(
                     x = _apply_stage(stage, x, n_views, seeds[:, s], seed_all, keep)
             else:
                 x = _apply_opaque(module, x, n_views, seeds[:, 0], seed_all)
-        chunk = x.reshape(stop - start, n_views, *x.shape[1:])
-        if return_params:
-            yield slice(start, stop), chunk, keep
-        else:
-            yield slice(start, stop), chunk
+        yield slice(start, stop), x.reshape(stop - start, n_views, *x.shape[1:]), keep
+
+
+def draw_view_chunks(
+    images: Images,
+    family: Family,
+    n_views: int = 8,
+    seed: SeedLike = 0,
+    batch_size: int = 256,
+    *,
+    device: DeviceLike = None,
+) -> Iterator[tuple[slice, torch.Tensor]]:
+    """Yield the views of consecutive chunks of images (memory bounded).
+
+    The views :func:`draw_views` returns, ``batch_size`` images at a time: concatenated, the
+    chunks are exactly its result.
+
+    Args:
+        images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3}.
+        family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
+            ``f(images, generator) -> images`` (called once per image on its K copies).
+        n_views: K, views per image.
+        seed: int, ``numpy.random.Generator`` or ``torch.Generator`` (one draw is taken from a
+            generator). Image ``i`` is augmented from ``(seed, i)`` alone.
+        batch_size: Images per chunk (a chunk holds ``batch_size * K`` views).
+        device: Where views are computed; ``None`` keeps the images' device.
+
+    Yields:
+        ``(index_slice, views_chunk)`` with ``views_chunk`` of shape ``(b, K, C, H, W)``
+        (float32): the views of ``images[index_slice]``.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.rand(5, 3, 16, 16)
+        >>> [(index.start, chunk.shape[0]) for index, chunk in draw_view_chunks(
+        ...     x, "flip", n_views=2, batch_size=2)]
+        [(0, 2), (2, 2), (4, 1)]
+    """
+    for index, chunk, _ in _draw(images, family, n_views, seed, batch_size, device, False):
+        yield index, chunk
+
+
+def draw_views(
+    images: Images,
+    family: Family,
+    n_views: int = 8,
+    seed: SeedLike = 0,
+    batch_size: int = 256,
+    *,
+    device: DeviceLike = None,
+) -> torch.Tensor:
+    """Draw K augmented views of every image, each with its own random parameters.
+
+    View ``k`` of image ``i`` is ``a(x_i; θ_ik)`` with ``θ_ik`` drawn from the family's
+    distribution by a generator seeded from ``(seed, i)`` only, so the result does not depend
+    on ``batch_size`` and the global RNG state is untouched. For memory-bounded streaming of
+    large inputs use :func:`draw_view_chunks`; for the sampled parameters,
+    :func:`draw_views_with_params`.
+
+    These are images; :func:`manifold.profile` embeds them (its ``views=`` argument takes
+    embeddings of views drawn beforehand).
+
+    Args:
+        images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3} (numpy or torch).
+        family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
+            ``f(images, generator) -> images``.
+        n_views: K, views per image.
+        seed: int, ``numpy.random.Generator`` or ``torch.Generator``.
+        batch_size: Images augmented at once.
+        device: Where views are computed and returned; ``None`` keeps the images' device.
+
+    Returns:
+        A float32 tensor of shape ``(N, K, C, H, W)``.
+
+    Examples:
+        >>> import torch
+        >>> from manifold import draw_views
+        >>> x = torch.rand(5, 3, 32, 32)
+        >>> v = draw_views(x, "crop", n_views=4, seed=0)
+        >>> v.shape
+        torch.Size([5, 4, 3, 32, 32])
+        >>> bool((draw_views(x, "crop", n_views=4, seed=0, batch_size=2) == v).all())
+        True
+    """
+    chunks = _draw(images, family, n_views, seed, batch_size, device, False)
+    return torch.cat([chunk for _, chunk, _ in chunks])
+
+
+def draw_views_with_params(
+    images: Images,
+    family: Family,
+    n_views: int = 8,
+    seed: SeedLike = 0,
+    batch_size: int = 256,
+    *,
+    device: DeviceLike = None,
+) -> tuple[torch.Tensor, list[dict[str, dict[str, torch.Tensor]]]]:
+    """The views of :func:`draw_views` and, per image, the kornia parameters they were drawn with.
+
+    Kornia samples an augmentation's parameters, then applies them; each stage's parameters are
+    kept, so that ``module(image_copies, params=...)`` replays a view.
+
+    Args:
+        images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3} (numpy or torch).
+        family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
+            ``f(images, generator) -> images``.
+        n_views: K, views per image.
+        seed: int, ``numpy.random.Generator`` or ``torch.Generator``.
+        batch_size: Images augmented at once.
+        device: Where views are computed and returned; ``None`` keeps the images' device.
+
+    Returns:
+        The views, a float32 tensor of shape ``(N, K, C, H, W)`` (equal to :func:`draw_views`'s),
+        and a list of N dicts mapping ``"<stage index>_<augmentation>"`` to that stage's kornia
+        parameters for the K views (empty dicts for callables).
+
+    Examples:
+        >>> import torch
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> v, params = draw_views_with_params(x, "rotation", n_views=3, seed=0)
+        >>> sorted(params[0]), params[0]["0_RandomRotation"]["degrees"].shape
+        (['0_RandomRotation'], torch.Size([3]))
+    """
+    chunks, params = [], []
+    for _, chunk, kept in _draw(images, family, n_views, seed, batch_size, device, True):
+        chunks.append(chunk)
+        params.extend(kept)
+    return torch.cat(chunks), params
+
+
+def iter_views(
+    images: Images,
+    family: Family,
+    n_views: int = 8,
+    seed: SeedLike = 0,
+    batch_size: int = 256,
+    *,
+    device: DeviceLike = None,
+    return_params: bool = False,
+) -> Iterator[
+    tuple[slice, torch.Tensor]
+    | tuple[slice, torch.Tensor, list[dict[str, dict[str, torch.Tensor]]]]
+]:
+    """Deprecated: use :func:`draw_view_chunks`.
+
+    Yields what :func:`draw_view_chunks` yields (with ``return_params=True``, each chunk's
+    parameters as a third item, as :func:`draw_views_with_params` returns them), with a
+    :class:`DeprecationWarning`, until its removal in the next release.
+
+    Args:
+        images: Float images in [0, 1], shape ``(N, C, H, W)``.
+        family: A family name, a kornia augmentation or a callable.
+        n_views: K, views per image.
+        seed: int, ``numpy.random.Generator`` or ``torch.Generator``.
+        batch_size: Images per chunk.
+        device: Where views are computed; ``None`` keeps the images' device.
+        return_params: Also yield, per image, the sampled kornia parameters.
+
+    Returns:
+        An iterator of ``(index_slice, views_chunk)``, or ``(index_slice, views_chunk, params)``.
+    """
+    warn_deprecated("manifold.augment.iter_views(...)", "manifold.augment.draw_view_chunks(...)")
+    chunks = _draw(images, family, n_views, seed, batch_size, device, return_params)
+    if return_params:
+        return iter(chunks)
+    return ((index, chunk) for index, chunk, _ in chunks)
 
 
 def views(
@@ -653,50 +663,28 @@ def views(
     device: DeviceLike = None,
     return_params: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, list[dict[str, dict[str, torch.Tensor]]]]:
-    """Draw K augmented views of every image, each with its own random parameters.
+    """Deprecated: use :func:`draw_views` (or :func:`draw_views_with_params`).
 
-    View ``k`` of image ``i`` is ``a(x_i; θ_ik)`` with ``θ_ik`` drawn from the family's
-    distribution by a generator seeded from ``(seed, i)`` only, so the result does not depend
-    on ``batch_size`` and the global RNG state is untouched. For memory-bounded streaming of
-    large inputs use :func:`iter_views`.
+    Returns what :func:`draw_views` returns (with ``return_params=True``, what
+    :func:`draw_views_with_params` returns), with a :class:`DeprecationWarning`, until its
+    removal in the next release. The new name says what it does: it draws augmented *images*,
+    while :func:`manifold.profile`'s ``views=`` takes their *embeddings*.
 
     Args:
-        images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3} (numpy or torch).
-        family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
-            ``f(images, generator) -> images``.
+        images: Float images in [0, 1], shape ``(N, C, H, W)``.
+        family: A family name, a kornia augmentation or a callable.
         n_views: K, views per image.
         seed: int, ``numpy.random.Generator`` or ``torch.Generator``.
         batch_size: Images augmented at once.
         device: Where views are computed and returned; ``None`` keeps the images' device.
-        return_params: Also return the sampled parameters: a list of N dicts mapping
-            ``"<stage index>_<augmentation>"`` to that stage's kornia parameters for the K views
-            (empty dicts for callables).
+        return_params: Also return the sampled parameters.
 
     Returns:
         A float32 tensor of shape ``(N, K, C, H, W)`` (and the parameters when asked).
-
-    Examples:
-        >>> import torch
-        >>> from manifold import views
-        >>> x = torch.rand(5, 3, 32, 32)
-        >>> v = views(x, "crop", n_views=4, seed=0)
-        >>> v.shape
-        torch.Size([5, 4, 3, 32, 32])
-        >>> bool((views(x, "crop", n_views=4, seed=0, batch_size=2) == v).all())
-        True
     """
-    chunks, params = [], []
-    for item in iter_views(
-        images,
-        family,
-        n_views,
-        seed,
-        batch_size,
-        device=device,
-        return_params=return_params,
-    ):
-        chunks.append(item[1])
-        if return_params:
-            params.extend(item[2])
-    out = torch.cat(chunks)
-    return (out, params) if return_params else out
+    args = (images, family, n_views, seed, batch_size)
+    if return_params:
+        warn_deprecated("views(..., return_params=True)", "draw_views_with_params(...)")
+        return draw_views_with_params(*args, device=device)
+    warn_deprecated("views(...)", "draw_views(...)")
+    return draw_views(*args, device=device)

@@ -382,7 +382,7 @@ def _profile_files(paths: list[str]) -> list[Path]:
 
 
 def _is_profile(path: Path) -> bool:
-    from manifold.profiling import COLUMNS
+    from manifold.results import COLUMNS
 
     if path.suffix == ".csv":
         with open(path, encoding="utf-8", errors="replace") as fh:
@@ -397,7 +397,7 @@ def _is_profile(path: Path) -> bool:
 
 
 def _load_profiles(paths: list[str]):
-    from manifold.profiling import Profile
+    from manifold.results import Profile
 
     profiles = []
     for f in _profile_files(paths):
@@ -665,7 +665,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     Everything is checked (options, files, models against the images) before ``--out`` is
     touched; the run is written beside it and swapped in at the end.
     """
-    from manifold.profiling import Profile, profile
+    from manifold.profiling import profile
+    from manifold.results import Profile
 
     out = Path(args.out)
     profiles: list[Any] = []
@@ -1268,7 +1269,7 @@ def _demo_analysis(prof: Any, manifest: Any, controls: list[str], run: _Output,
     import pandas as pd
 
     from manifold.datasets import load_transfer
-    from manifold.profiling import Profile
+    from manifold.results import Profile
 
     stage = run.stage
     files = _write_profile_tables(prof, stage)

@@ -29,7 +29,7 @@ from manifold.augment import (
     callable_identity,
     check_images,
     describe_family,
-    iter_views,
+    draw_view_chunks,
 )
 from manifold.typing import ArrayLike, DeviceLike, Family, Images, SeedLike
 
@@ -475,7 +475,7 @@ class Embedder:
     ) -> torch.Tensor | dict[str, torch.Tensor]:
         """Embeddings of K augmented views of every image (the augmentation manifolds).
 
-        Views are drawn by :func:`manifold.augment.iter_views` on the compute device and
+        Views are drawn by :func:`manifold.augment.draw_view_chunks` on the compute device and
         streamed: at most ``max(batch_size, K)`` views exist at a time.
 
         Args:
@@ -508,16 +508,16 @@ class Embedder:
         if cached is not None:
             return cached
         per_chunk = self._views_per_chunk(n_views)
-        stream = iter_views(x, family, n_views, base_seed, per_chunk, device=self.device)
+        stream = draw_view_chunks(x, family, n_views, base_seed, per_chunk, device=self.device)
         out = self._embed_view_stream(stream, n, n_views)
         self._save(key, out)
         return out
 
     def embed_drawn_views(self, views: ArrayLike) -> torch.Tensor | dict[str, torch.Tensor]:
-        """Embeddings of views drawn beforehand, e.g. by :func:`manifold.views`, kept and reused.
+        """Embeddings of views drawn beforehand, e.g. by :func:`manifold.draw_views`, kept, reused.
 
         The views are batched as :meth:`embed_views` batches the views it draws, so for
-        ``v = manifold.views(images, family, K, seed)`` the result equals
+        ``v = manifold.draw_views(images, family, K, seed)`` the result equals
         ``embed_views(images, family, K, seed)`` number for number. Their values are not checked
         against [0, 1] (an augmentation may overshoot it by a rounding error), and the result
         is not cached.
@@ -532,10 +532,10 @@ class Embedder:
         Examples:
             >>> import torch
             >>> from torch import nn
-            >>> from manifold import views
+            >>> from manifold import draw_views
             >>> images = torch.rand(6, 3, 8, 8)
             >>> emb = Embedder(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(2)), progress=False)
-            >>> drawn = views(images, "flip", n_views=3, seed=1)
+            >>> drawn = draw_views(images, "flip", n_views=3, seed=1)
             >>> bool((emb.embed_drawn_views(drawn) == emb.embed_views(images, "flip", 3, 1)).all())
             True
         """
@@ -727,7 +727,7 @@ class Embedder:
         missing = [name for name in self.layers if name not in out]
         if missing:
             per_chunk = self._views_per_chunk(n_views)
-            stream = iter_views(x, family, n_views, base_seed, per_chunk, device=self.device)
+            stream = draw_view_chunks(x, family, n_views, base_seed, per_chunk, device=self.device)
             self._embed_view_stream_layers(stream, n, n_views, missing, out)
             for name in missing:
                 self._save(keys[name], out[name])

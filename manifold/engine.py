@@ -84,7 +84,7 @@ FAMILY = "family"
 #: Unit of every length in a profile (``scale=`` of nnk_diameter and the curvatures): the median
 #: distance from a point to its ``k``-th neighbour.
 LENGTH_SCALE = "knn"
-#: LiDAR's ridge in a profile: relative to the within-image variance (``delta_relative=``).
+#: LiDAR's ridge in a profile: relative to the within-image variance (``lidar(scale="within")``).
 LIDAR_DELTA_RELATIVE = True
 _NEEDS = ("spectrum", "knn", "mle_knn", "nnk", "views")
 
@@ -429,7 +429,7 @@ def _curvature(name: str) -> Callable[[ModelContext, Any], PointMetric]:
     def compute(ctx: ModelContext, _: Any) -> PointMetric:
         from manifold import metrics
 
-        edges = getattr(metrics, name)(ctx.nnk, scale=ctx.scale, output="edges")
+        edges = getattr(metrics, f"{name}_edges")(ctx.nnk, scale=ctx.scale)
         return PointMetric(name, edges.values)
 
     return compute
@@ -467,7 +467,7 @@ def _metrics_module(name: str) -> Callable[[Any], Any]:
 def _lidar(ctx: ModelContext, views: Any) -> float:
     from manifold.spectral import lidar
 
-    return lidar(views, delta_relative=ctx.delta_relative)
+    return lidar(views, scale="within" if ctx.delta_relative else None)
 
 
 #: Every metric of a profile, in the order of the table's rows.

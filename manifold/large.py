@@ -97,9 +97,9 @@ def _twonn_with_se(knn: KNNGraph, population: int, rng: np.random.Generator) -> 
 
 
 def _mle_with_se(knn: KNNGraph, k: int, population: int) -> tuple[float, float, PointMetric]:
-    from manifold.metrics import mle_dimension
+    from manifold.metrics import mle_dimension_pointwise
 
-    per_point = mle_dimension(knn, k=k, per_point=True)
+    per_point = mle_dimension_pointwise(knn, k=k)
     inverse = 1.0 / np.asarray(per_point.values, dtype=np.float64)
     mean_inv = float(inverse.mean())
     se = _mean_se(inverse, population) / mean_inv**2

@@ -79,7 +79,7 @@ class Monitor:
 
     **One job, the numbers of profile.** The probe batch (a seeded subsample of ``n_images``
     of the ``images``) and its views (``n_views`` per image and family, drawn once by
-    :func:`manifold.views` from ``seed``) never change, so the history is a curve of one
+    :func:`manifold.draw_views` from ``seed``) never change, so the history is a curve of one
     measurement. Each call runs the engine of :func:`~manifold.profile`: its rows equal
     ``profile(model, monitor.images, families, n_views, k, seed, max_samples=...,
     n_bootstrap=...)``'s rows of the same metrics to rounding (the same functions on the same
@@ -226,10 +226,10 @@ class Monitor:
         keep = size <= _VIEW_BYTES if keep_views is None else keep_views
         self._views: dict[str, torch.Tensor] = {}
         if keep:
-            from manifold.augment import views
+            from manifold.augment import draw_views
 
             for name, fam in fams.items():
-                self._views[name] = views(self.images, fam, self.n_views, self.seed)
+                self._views[name] = draw_views(self.images, fam, self.n_views, self.seed)
 
         self._rows: list[tuple[int, str, str, float, float]] = []
         self._steps: list[int] = []

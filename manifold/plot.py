@@ -68,7 +68,7 @@ def plot_invariance(
     Returns:
         The matplotlib Figure.
     """
-    from manifold.profiling import SEMANTIC
+    from manifold.results import SEMANTIC
 
     t = profile.table
     rows = t[(t["metric"] == metric) & (t["manifold"] != SEMANTIC)]

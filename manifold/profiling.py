@@ -91,7 +91,7 @@ def profile(
     different scales can be compared: the NNK diameter is divided by the median distance from a
     point to its k-th neighbour (the unit of the spread ratio too), both curvatures run on edge
     lengths divided by that unit, and LiDAR's ridge is relative to the within-image variance
-    (``lidar(..., delta_relative=True)``).
+    (``lidar(..., scale="within")``).
 
     Parameters are checked at the call, as scikit-learn checks its parameters: an unknown
     family, ``views`` that are not a mapping of ``(N, K, D)`` arrays matching the embeddings,

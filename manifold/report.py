@@ -549,7 +549,7 @@ def _settings_tables(settings: Mapping[str, Mapping[str, Any]]) -> tuple[Any, An
 
 
 def _invariance_table(t: Any, metrics: list[str]) -> Any:
-    from manifold.profiling import SEMANTIC
+    from manifold.results import SEMANTIC
 
     rows = t[(t["manifold"] != SEMANTIC) & t["metric"].isin(metrics)
              & t["statistic"].isin(["value", "mean"])]  # fmt: skip
@@ -584,7 +584,7 @@ def collapsed_models(profile: Profile) -> dict[str, str]:
         >>> collapsed_models(prof)
         {'dead': 'collapsed', 'near': 'near-collapsed'}
     """
-    from manifold.profiling import SEMANTIC
+    from manifold.results import SEMANTIC
 
     t = _per_layer(profile)
     sweep = len(getattr(profile, "layers", [])) > 1
@@ -610,7 +610,7 @@ def collapsed_models(profile: Profile) -> dict[str, str]:
 
 def _collapse_note(states: Mapping[str, str], t: Any) -> str:
     """One sentence naming the collapsed and near-collapsed models and what that means."""
-    from manifold.profiling import SEMANTIC
+    from manifold.results import SEMANTIC
 
     if not states:
         return ""
@@ -791,7 +791,7 @@ def write_report(
     """
     from manifold._checks import check_names
     from manifold.plot import plot_invariance, plot_layers, plot_spectrum
-    from manifold.profiling import SEMANTIC
+    from manifold.results import SEMANTIC
 
     path = Path(path)
     notes = [] if notes is None else check_names(notes, "notes")

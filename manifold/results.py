@@ -15,17 +15,15 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from manifold._checks import check_names
+from manifold._spectrum import Spectrum
 from manifold._summary import STATISTICS
 from manifold.io import atomic_write
-
-if TYPE_CHECKING:
-    from manifold.spectral import Spectrum
 
 __all__ = [
     "COLUMNS",
@@ -510,8 +508,6 @@ def _load_spectra(
     """The spectra a sidecar lists, checked against ``npz`` (``{}`` and a warning on doubt)."""
     if not index:
         return {}
-    from manifold.spectral import Spectrum
-
     if all(isinstance(e, dict) and "singular_values" in e for e in index.values()):
         try:  # the arrays inline, as Spectrum.to_dict writes them
             spectra = {m: Spectrum.from_dict(entry) for m, entry in index.items()}
@@ -542,8 +538,6 @@ def _load_spectra(
 
 
 def _read_npz(index: dict[str, dict[str, Any]], arrays: Any) -> dict[str, Spectrum]:
-    from manifold.spectral import Spectrum
-
     tokens = [entry.get("token") for entry in index.values()]
     if "models" in arrays.files or any(t is not None for t in tokens):
         named = arrays["models"].tolist() if "models" in arrays.files else []

@@ -414,7 +414,7 @@ def _read_part(path: Path, fingerprint: str) -> _Result | None:
             return None
         spectrum = meta.get("spectrum")
         if spectrum is not None:
-            from manifold.spectral import Spectrum
+            from manifold._spectrum import Spectrum
 
             spectrum = Spectrum.from_dict(spectrum)
     except (OSError, ValueError, TypeError, KeyError, pd.errors.ParserError):

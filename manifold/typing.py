@@ -6,8 +6,9 @@ shape its values must have, and every function checks it at the call with a mess
 what was expected and what came.
 
 This module imports only numpy, torch and the standard library, so any layer of the package can
-use it. Names it refers to only for type checkers (the graph classes, networkx, scipy, pandas)
-are imported under ``TYPE_CHECKING``.
+use it; it imports no other module of the package, not even for type checkers. Third-party names
+it refers to only for type checkers (networkx, scipy, pandas) are imported under
+``TYPE_CHECKING``.
 
 Examples:
     >>> import numpy as np
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     import networkx as nx
     import pandas as pd
     import scipy.sparse
-
-    from manifold.graphs import KNNGraph, NNKGraph
 
 __all__ = [
     "ArrayLike",
@@ -115,11 +114,15 @@ Series indexed by model name. Labels are compared as strings."""
 
 @runtime_checkable
 class Graph(Protocol):
-    """The five calls every neighbourhood graph of :mod:`manifold.graphs` answers.
+    """The five calls every neighbourhood graph answers, as a structural type for annotations.
 
-    :class:`~manifold.graphs.KNNGraph`, :class:`~manifold.graphs.NNKGraph` and
-    :class:`~manifold.graphs.AnchorNNK` answer it; ``isinstance(obj, Graph)`` agrees with
-    :func:`manifold.graphs.is_graph`. Arrays and networkx graphs are not graphs in this sense.
+    Every graph of :mod:`manifold.graphs` derives from the base class
+    :class:`manifold.graphs.Graph`, which declares the same five calls; the metrics check for
+    that class (``isinstance(obj, manifold.graphs.Graph)``). This protocol describes the same
+    calls without the class, for code that annotates "any graph": ``isinstance(obj, Graph)``
+    says whether ``obj`` has the five calls. A graph of one's own that a metric should read
+    derives from :class:`manifold.graphs.Graph`. Arrays and networkx graphs are not graphs in
+    this sense.
     """
 
     @property
@@ -145,12 +148,12 @@ class Graph(Protocol):
         ...
 
 
-PointsOrGraph: TypeAlias = Union[ArrayLike, "KNNGraph", "NNKGraph"]
+PointsOrGraph: TypeAlias = ArrayLike | Graph
 """Points ``(N, D)`` (an :data:`ArrayLike`; the graph is then built from them) or a graph over
 them: a :class:`~manifold.graphs.KNNGraph` or a :class:`~manifold.graphs.NNKGraph`, which a
 metric turns into the kind it reads (an NNK graph carries its kNN graph; a kNN graph is pruned
-to an NNK graph). An :class:`~manifold.graphs.AnchorNNK` covers some points only and is
-refused."""
+to an NNK graph). Another :class:`Graph`, such as an :class:`~manifold.graphs.AnchorNNK` (which
+covers some points only), is refused with a ``TypeError``."""
 
 
 @runtime_checkable

@@ -7,9 +7,10 @@ from manifold.augment import (
     FAMILIES,
     blur_kernel_size,
     describe_family,
+    draw_view_chunks,
+    draw_views,
+    draw_views_with_params,
     get_family,
-    iter_views,
-    views,
 )
 
 
@@ -32,7 +33,7 @@ def gray():
 @pytest.mark.parametrize("family", FAMILIES)
 def test_shapes_rgb_and_gray(family, rgb, gray):
     for images in (rgb, gray):
-        v = views(images, family, n_views=3, seed=0)
+        v = draw_views(images, family, n_views=3, seed=0)
         n, c, h, w = images.shape
         assert v.shape == (n, 3, c, h, w)
         assert v.dtype == torch.float32
@@ -44,9 +45,9 @@ def test_shapes_rgb_and_gray(family, rgb, gray):
 def test_independent_of_batch_size_and_rng_untouched(family, rgb):
     torch_state = torch.get_rng_state()
     np_state = np.random.get_state()
-    ref = views(rgb, family, n_views=4, seed=3, batch_size=64)
+    ref = draw_views(rgb, family, n_views=4, seed=3, batch_size=64)
     for batch_size in (1, 7):
-        assert torch.equal(views(rgb, family, n_views=4, seed=3, batch_size=batch_size), ref)
+        assert torch.equal(draw_views(rgb, family, n_views=4, seed=3, batch_size=batch_size), ref)
     assert torch.equal(torch.get_rng_state(), torch_state)
     after = np.random.get_state()
     assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1])
@@ -54,15 +55,15 @@ def test_independent_of_batch_size_and_rng_untouched(family, rgb):
 
 
 def test_image_views_depend_only_on_its_index(rgb):
-    full = views(rgb, "ssl", n_views=3, seed=11)
+    full = draw_views(rgb, "ssl", n_views=3, seed=11)
     # image 4 alone, at index 4 of a different batch: same views
     other = rgb.clone()
     other[:4] = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(9))
-    assert torch.equal(views(other, "ssl", n_views=3, seed=11)[4], full[4])
+    assert torch.equal(draw_views(other, "ssl", n_views=3, seed=11)[4], full[4])
 
 
 def test_crop_parameters_are_per_sample(rgb):
-    v, params = views(rgb, "crop", n_views=5, seed=0, return_params=True)
+    v, params = draw_views_with_params(rgb, "crop", n_views=5, seed=0)
     assert len(params) == rgb.shape[0]
     boxes = torch.stack([p["0_RandomResizedCrop"]["src"] for p in params])  # (N, K, 4, 2)
     flat = boxes.reshape(-1, 8)
@@ -77,7 +78,7 @@ def test_crop_parameters_are_per_sample(rgb):
 
 
 def test_params_replay_gives_the_views(rgb):
-    v, params = views(rgb[:2], "rotation", n_views=3, seed=2, return_params=True)
+    v, params = draw_views_with_params(rgb[:2], "rotation", n_views=3, seed=2)
     aug = get_family("rotation", image_size=32)
     p = params[1]["0_RandomRotation"]
     x = rgb[1:2].repeat(3, 1, 1, 1)
@@ -87,21 +88,21 @@ def test_params_replay_gives_the_views(rgb):
 
 
 def test_different_seeds_differ(rgb):
-    a = views(rgb, "crop", n_views=2, seed=0)
-    b = views(rgb, "crop", n_views=2, seed=1)
+    a = draw_views(rgb, "crop", n_views=2, seed=0)
+    b = draw_views(rgb, "crop", n_views=2, seed=1)
     assert not torch.equal(a, b)
 
 
 def test_seed_generators_accepted(rgb):
-    a = views(rgb, "blur", n_views=2, seed=np.random.default_rng(5))
-    b = views(rgb, "blur", n_views=2, seed=np.random.default_rng(5))
-    c = views(rgb, "blur", n_views=2, seed=torch.Generator().manual_seed(5))
+    a = draw_views(rgb, "blur", n_views=2, seed=np.random.default_rng(5))
+    b = draw_views(rgb, "blur", n_views=2, seed=np.random.default_rng(5))
+    c = draw_views(rgb, "blur", n_views=2, seed=torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
     assert c.shape == a.shape
 
 
 def test_flip_is_identity_or_mirror(rgb):
-    v = views(rgb, "flip", n_views=8, seed=0)
+    v = draw_views(rgb, "flip", n_views=8, seed=0)
     mirrored = rgb.flip(-1)
     n_flipped = 0
     for i in range(rgb.shape[0]):
@@ -115,7 +116,7 @@ def test_flip_is_identity_or_mirror(rgb):
 
 
 def test_gray_color_changes_only_intensity(gray):
-    v = views(gray, "color", n_views=4, seed=0)
+    v = draw_views(gray, "color", n_views=4, seed=0)
     assert v.shape == (10, 4, 1, 28, 28)
     assert not torch.equal(v[:, 0], gray)
     # brightness and contrast only: each view is a monotone function of the pixel intensity
@@ -123,42 +124,42 @@ def test_gray_color_changes_only_intensity(gray):
     for k in range(4):
         out = torch.gather(v[:, k].reshape(10, -1), 1, order)
         assert (out.diff(dim=1) >= -1e-6).all()
-    _, params = views(gray, "color", n_views=4, seed=0, return_params=True)
+    _, params = draw_views_with_params(gray, "color", n_views=4, seed=0)
     jitter = params[0]["0_ColorJitter"]
     assert torch.all(jitter["saturation_factor"] == 1) and torch.all(jitter["hue_factor"] == 0)
 
 
 def test_custom_kornia_augmentation_and_callable(rgb):
     aug = K.RandomAffine(degrees=10, translate=(0.1, 0.1), p=1.0)
-    a = views(rgb, aug, n_views=3, seed=0, batch_size=2)
-    b = views(rgb, aug, n_views=3, seed=0, batch_size=64)
+    a = draw_views(rgb, aug, n_views=3, seed=0, batch_size=2)
+    b = draw_views(rgb, aug, n_views=3, seed=0, batch_size=64)
     assert a.shape == (9, 3, 3, 32, 32) and torch.equal(a, b)
 
     def add_noise(images, generator):
         noise = torch.randn(images.shape, generator=generator, device=images.device)
         return (images + 0.05 * noise).clamp(0, 1)
 
-    c = views(rgb, add_noise, n_views=2, seed=4, batch_size=1)
-    d = views(rgb, add_noise, n_views=2, seed=4, batch_size=5)
+    c = draw_views(rgb, add_noise, n_views=2, seed=4, batch_size=1)
+    d = draw_views(rgb, add_noise, n_views=2, seed=4, batch_size=5)
     assert torch.equal(c, d)
     assert not torch.equal(c[:, 0], c[:, 1])
 
     opaque = K.AugmentationSequential(
         K.RandomHorizontalFlip(), K.RandomVerticalFlip(), random_apply=1
     )
-    e = views(rgb, opaque, n_views=2, seed=0, batch_size=1)
-    assert torch.equal(e, views(rgb, opaque, n_views=2, seed=0, batch_size=4))
+    e = draw_views(rgb, opaque, n_views=2, seed=0, batch_size=1)
+    assert torch.equal(e, draw_views(rgb, opaque, n_views=2, seed=0, batch_size=4))
 
 
-def test_iter_views_streams_in_chunks(rgb):
-    chunks = list(iter_views(rgb, "ssl", n_views=2, seed=0, batch_size=4))
+def test_draw_view_chunks_streams_in_chunks(rgb):
+    chunks = list(draw_view_chunks(rgb, "ssl", n_views=2, seed=0, batch_size=4))
     assert [c[0] for c in chunks] == [slice(0, 4), slice(4, 8), slice(8, 9)]
-    assert torch.equal(torch.cat([c[1] for c in chunks]), views(rgb, "ssl", n_views=2, seed=0))
+    assert torch.equal(torch.cat([c[1] for c in chunks]), draw_views(rgb, "ssl", n_views=2, seed=0))
 
 
 def test_numpy_input(rgb):
-    v = views(rgb.numpy(), "crop", n_views=2, seed=0)
-    assert torch.equal(v, views(rgb, "crop", n_views=2, seed=0))
+    v = draw_views(rgb.numpy(), "crop", n_views=2, seed=0)
+    assert torch.equal(v, draw_views(rgb, "crop", n_views=2, seed=0))
 
 
 def test_family_definitions():
@@ -182,24 +183,24 @@ def test_family_definitions():
 
 def test_bad_input_errors(rgb):
     with pytest.raises(ValueError, match="unknown augmentation family 'zoom'"):
-        views(rgb, "zoom")
+        draw_views(rgb, "zoom")
     with pytest.raises(TypeError, match="divide by 255"):
-        views((rgb * 255).to(torch.uint8), "crop")
+        draw_views((rgb * 255).to(torch.uint8), "crop")
     with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
-        views(rgb * 2 - 1, "crop")
+        draw_views(rgb * 2 - 1, "crop")
     with pytest.raises(ValueError, match="1 \\(grayscale\\) or 3 \\(RGB\\) channels"):
-        views(torch.rand(2, 4, 8, 8), "crop")
+        draw_views(torch.rand(2, 4, 8, 8), "crop")
     with pytest.raises(ValueError, match=r"shape \(N, C, H, W\)"):
-        views(torch.rand(3, 8, 8), "crop")
+        draw_views(torch.rand(3, 8, 8), "crop")
     bad = rgb.clone()
     bad[2, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
-        views(bad, "crop")
+        draw_views(bad, "crop")
     with pytest.raises(ValueError, match="n_views must be >= 1"):
-        views(rgb, "crop", n_views=0)
+        draw_views(rgb, "crop", n_views=0)
 
     def wrong(images, generator):
         return images[:1]
 
     with pytest.raises(ValueError, match="must map images"):
-        views(rgb, wrong, n_views=2)
+        draw_views(rgb, wrong, n_views=2)

@@ -42,7 +42,7 @@ import torch
 
 import manifold
 from manifold import graphs, metrics, spectral
-from manifold.augment import views as augment_views
+from manifold.augment import draw_views
 from manifold.embed import Embedder
 from manifold.graphs import KNNGraph, NNKGraph, knn_graph, nnk_graph
 from manifold.profiling import Profile
@@ -168,6 +168,12 @@ ENTRIES = [
     # geometry metrics (manifold.metrics.*)
     _e("twonn_dimension", "z", lambda x: metrics.twonn_dimension(x), homogeneity=INV),
     _e("mle_dimension", "z", lambda x: metrics.mle_dimension(x, k=8), homogeneity=INV),
+    _e(
+        "mle_dimension_pointwise",
+        "z",
+        lambda x: metrics.mle_dimension_pointwise(x, k=8),
+        homogeneity=INV,
+    ),
     _e("nnk_degree", "z", lambda x: metrics.nnk_degree(x, k=6), homogeneity=INV),
     _e("nnk_diameter", "z", lambda x: metrics.nnk_diameter(x, k=6), homogeneity={"values": 1}),
     _e("local_dimension", "z", lambda x: metrics.local_dimension(x, k=6), homogeneity=INV),
@@ -287,7 +293,7 @@ ENTRIES = [
         lambda x: manifold.profile_large(x, n_anchors=len(x), k=5),
         ("z",),
     ),
-    _e("views", "images", lambda im: augment_views(im, "flip", n_views=2), ("images",)),
+    _e("draw_views", "images", lambda im: draw_views(im, "flip", n_views=2), ("images",)),
     _e(
         "Embedder.embed",
         "images",
@@ -642,18 +648,8 @@ def _weighted(value: Any) -> nx.Graph:
 GRAPH_ENTRIES = [
     _e("ollivier_ricci", "graph", metrics.ollivier_ricci, ("graph", "weight")),
     _e("forman_ricci", "graph", metrics.forman_ricci, ("graph", "weight")),
-    _e(
-        "ollivier_ricci(edges)",
-        "graph",
-        lambda g: metrics.ollivier_ricci(g, output="edges"),
-        ("graph", "weight"),
-    ),
-    _e(
-        "forman_ricci(edges)",
-        "graph",
-        lambda g: metrics.forman_ricci(g, output="edges"),
-        ("graph", "weight"),
-    ),
+    _e("ollivier_ricci_edges", "graph", metrics.ollivier_ricci_edges, ("graph", "weight")),
+    _e("forman_ricci_edges", "graph", metrics.forman_ricci_edges, ("graph", "weight")),
 ]
 
 
@@ -715,7 +711,9 @@ def test_catalogue_covers_every_public_array_function() -> None:
         "Spectrum",
         "Summary",
         "__version__",
-        "is_graph",  # a yes/no question about any object
+        "is_graph",  # a yes/no question about any object (deprecated)
+        "Graph",  # the base class of the graphs (catalogued through knn_graph and nnk_graph)
+        "views",  # deprecated name of draw_views (catalogued through it)
         # result types and the streaming search behind anchor_knn (catalogued through it)
         "AnchorNNK",
         "AnchorSearch",

@@ -8,7 +8,7 @@ import torch
 
 import manifold
 from manifold.graphs import knn_graph
-from manifold.metrics import mle_dimension, twonn_dimension
+from manifold.metrics import mle_dimension, mle_dimension_pointwise, twonn_dimension
 
 REFERENCE = Path(__file__).parent / "data" / "dimension_reference.npz"
 
@@ -53,7 +53,7 @@ def test_matches_scikit_dimension(i):
     with pytest.warns(FutureWarning, match="numerator='k-2'"):
         assert mle_dimension(graph, unbiased=True) == mle_dimension(graph, numerator="k-2")
     assert mle_dimension(graph, k=10) == pytest.approx(float(ref[f"mle_k10_{i}"]), rel=1e-9)
-    per_point = mle_dimension(graph, per_point=True)
+    per_point = mle_dimension_pointwise(graph)
     np.testing.assert_allclose(per_point.values, ref[f"mle_pw{i}"], rtol=1e-9)
     # the global value is the harmonic mean of the per-point values
     assert 1 / np.mean(1 / per_point.values) == pytest.approx(mle_dimension(graph), rel=1e-12)
@@ -87,7 +87,7 @@ def test_recovers_dimension(shape, d):
     mle = mle_dimension(graph)
     assert _within(twonn, d), (shape, d, twonn)
     assert _within(mle, d), (shape, d, mle)
-    local = mle_dimension(graph, per_point=True)
+    local = mle_dimension_pointwise(graph)
     assert abs(local.summary.median - d) <= 0.15 * d + 0.2
 
 
@@ -133,9 +133,9 @@ def test_every_row_duplicated_gives_the_distinct_rows_answer():
     with pytest.warns(UserWarning, match="800 of 1200 rows"):
         assert twonn_dimension(dup) == pytest.approx(twonn_dimension(cube), rel=1e-12)
     with pytest.warns(UserWarning, match="800 of 1200 rows"):
-        per_point = mle_dimension(dup, k=10, per_point=True)
+        per_point = mle_dimension_pointwise(dup, k=10)
     # every copy carries the value of its distinct row
-    expected = mle_dimension(cube, k=10, per_point=True).values
+    expected = mle_dimension_pointwise(cube, k=10).values
     np.testing.assert_allclose(per_point.values, np.tile(expected, 3), rtol=1e-12)
 
 
@@ -144,7 +144,7 @@ def test_too_few_distinct_rows_say_so():
     with pytest.warns(manifold.DegenerateWarning, match="k \\+ 1 = 6 distinct rows"):
         assert np.isnan(mle_dimension(x, k=5))
     with pytest.warns(manifold.DegenerateWarning, match="k \\+ 1 = 6 distinct rows"):
-        assert np.isnan(mle_dimension(x, k=5, per_point=True).values).all()
+        assert np.isnan(mle_dimension_pointwise(x, k=5).values).all()
     # three distinct points at equal distances: TwoNN is undefined on them, and says so
     with (
         pytest.warns(UserWarning, match="9 of 12 rows"),
@@ -161,7 +161,7 @@ def test_graph_without_points_drops_zero_distances():
     graph.points = None
     with pytest.warns(UserWarning, match="dropping 100 of 250 points"):
         assert np.isfinite(twonn_dimension(graph))
-    assert np.all(np.isfinite(mle_dimension(graph, k=10, per_point=True).values))
+    assert np.all(np.isfinite(mle_dimension_pointwise(graph, k=10).values))
 
 
 def test_twonn_per_point_is_refused():

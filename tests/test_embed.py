@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from manifold._cache import entry_path
-from manifold.augment import iter_views, views
+from manifold.augment import draw_view_chunks, draw_views
 from manifold.embed import Embedder, pool_features
 
 
@@ -87,7 +87,7 @@ def test_embed_views_equals_embedding_the_views(images):
     model = Counting()
     emb = Embedder(model, layer="features.4", batch_size=5, progress=False)
     got = emb.embed_views(images, "rotation", n_views=3, seed=7)
-    v = views(images, "rotation", n_views=3, seed=7)
+    v = draw_views(images, "rotation", n_views=3, seed=7)
     ref = Embedder(model, layer="features.4", batch_size=64, progress=False).embed(
         v.reshape(-1, 3, 16, 16)
     )
@@ -101,11 +101,11 @@ def test_embed_views_streams(images, monkeypatch):
     sizes = []
 
     def spy(*args, **kwargs):
-        for index, chunk in iter_views(*args, **kwargs):
+        for index, chunk in draw_view_chunks(*args, **kwargs):
             sizes.append(chunk.shape[0] * chunk.shape[1])
             yield index, chunk
 
-    monkeypatch.setattr(embed_module, "iter_views", spy)
+    monkeypatch.setattr(embed_module, "draw_view_chunks", spy)
     Embedder(Counting(), batch_size=6, progress=False).embed_views(images, "flip", n_views=3)
     assert max(sizes) <= 6 and sum(sizes) == 33
 
@@ -114,7 +114,7 @@ def test_embed_views_streams(images, monkeypatch):
 def test_embed_drawn_views_equals_embed_views(images, batch_size):
     model = Counting()
     emb = Embedder(model, layer="features.4", batch_size=batch_size, progress=False)
-    drawn = views(images, "crop", n_views=3, seed=2)
+    drawn = draw_views(images, "crop", n_views=3, seed=2)
     before = drawn.clone()
     got = emb.embed_drawn_views(drawn)
     # the same batches as embed_views: the same numbers, bit for bit
@@ -130,7 +130,7 @@ def test_embed_drawn_views_equals_embed_views(images, batch_size):
 
 def test_embed_drawn_views_accepts_views_that_overshoot_the_unit_range(images):
     emb = Embedder(Counting(), progress=False)
-    drawn = views(images, "flip", n_views=2, seed=0)
+    drawn = draw_views(images, "flip", n_views=2, seed=0)
     drawn = drawn / drawn.max() * 1.000001  # a rounding error above 1
     assert float(drawn.max()) > 1.0
     assert emb.embed_drawn_views(drawn).shape == (11, 2, 4)

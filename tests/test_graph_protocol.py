@@ -1,4 +1,4 @@
-"""Every graph type answers the same five calls, and one resolver takes points or a graph."""
+"""Every graph type derives from one base class, and one resolver takes points or a graph."""
 
 import networkx as nx
 import numpy as np
@@ -6,16 +6,16 @@ import pytest
 
 from manifold.graphs import (
     AnchorNNK,
+    Graph,
     KNNGraph,
     NNKGraph,
     anchor_knn,
     anchor_nnk,
     as_graph,
-    is_graph,
     knn_graph,
     nnk_graph,
 )
-from manifold.graphs.resolve import GRAPH_PROTOCOL
+from manifold.graphs.base import GRAPH_PROTOCOL
 from manifold.metrics import local_dimension, mle_dimension, nnk_degree, twonn_dimension
 
 
@@ -39,7 +39,7 @@ def graphs(z):
 @pytest.mark.parametrize("kind", ["knn", "nnk", "anchor"])
 def test_every_graph_type_answers_the_protocol(graphs, kind, z):
     g = graphs[kind]
-    assert is_graph(g) and all(hasattr(g, name) for name in GRAPH_PROTOCOL)
+    assert isinstance(g, Graph) and all(hasattr(g, name) for name in GRAPH_PROTOCOL)
     assert g.n_nodes == len(z) and g.k == 6
     for i in (0, 5, -1):
         nb = g.neighbors(i)
@@ -112,3 +112,46 @@ def test_anchor_graphs_live_in_the_graph_layer_and_large_re_exports_them():
     for name in ("AnchorNNK", "anchor_knn", "anchor_nnk"):
         assert getattr(large, name) is getattr(graphs, name) is getattr(anchor, name)
     assert anchor.anchor_knn.__module__ == "manifold.graphs.anchor"
+
+
+def test_the_base_class_declares_the_five_calls_and_refuses_an_incomplete_graph():
+    assert Graph.__abstractmethods__ == frozenset(GRAPH_PROTOCOL)
+    assert all(issubclass(cls, Graph) for cls in (KNNGraph, NNKGraph, AnchorNNK))
+
+    class NoExport(Graph):
+        n_nodes, k = 3, 2
+
+        def neighbors(self, i):
+            return np.array([(i + 1) % 3])
+
+        def to_scipy(self, weight="distance"):
+            raise NotImplementedError
+
+    with pytest.raises(TypeError, match="to_networkx"):
+        NoExport()
+
+
+def test_a_graph_of_ones_own_is_read_by_the_metrics_through_the_base_class(graphs):
+    import networkx as nx
+
+    from manifold.metrics import forman_ricci_edges
+
+    class Ring(Graph):
+        """Five nodes in a cycle: every node's neighbours are the next and the previous one."""
+
+        n_nodes, k = 5, 2
+
+        def neighbors(self, i):
+            return np.array([(i + 1) % 5, (i - 1) % 5])
+
+        def to_scipy(self, weight="distance"):
+            return nx.to_scipy_sparse_array(self.to_networkx(), format="csr")
+
+        def to_networkx(self):
+            return nx.cycle_graph(5)
+
+    # Forman on a cycle, unit lengths: 4 - deg(u) - deg(v) = 0 on every edge
+    assert forman_ricci_edges(Ring()).values.tolist() == [0.0] * 5
+    # a graph that does not cover every point is refused by the resolver, with its type named
+    with pytest.raises(TypeError, match="Ring"):
+        as_graph(Ring(), "knn")

@@ -190,7 +190,7 @@ FAMILY_ROUTES: dict[str, FamilyRoutes] = {
         lambda r, v: manifold.tangent_alignment(r.z, v, graph=r.nnk),
     ),
     # the profile's LiDAR ridge is relative to the within-image variance (documented)
-    "lidar": FamilyRoutes(lambda r, v: manifold.lidar(v, delta_relative=True), VIEWS_ONLY),
+    "lidar": FamilyRoutes(lambda r, v: manifold.lidar(v, scale="within"), VIEWS_ONLY),
     "alignment": FamilyRoutes(lambda r, v: manifold.alignment(v), VIEWS_ONLY),
     # the profile's row cap and seed, as for the semantic RankMe (one rule for both)
     "rankme": FamilyRoutes(

@@ -100,13 +100,13 @@ def test_one_forward_per_batch_whatever_the_number_of_layers(images):
 
 def test_views_are_drawn_once_for_all_layers(images, monkeypatch):
     drawn = []
-    real = embed_module.iter_views
+    real = embed_module.draw_view_chunks
 
     def counting(*args, **kwargs):
         drawn.append(args[1])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(embed_module, "iter_views", counting)
+    monkeypatch.setattr(embed_module, "draw_view_chunks", counting)
     profile(Net(), images, families=FAMILIES, n_views=3, k=4, layers=LAYERS, progress=False)
     assert drawn == FAMILIES
 

@@ -16,7 +16,7 @@ from torch import nn
 
 import manifold
 from manifold import DegenerateWarning, Monitor
-from manifold.augment import views
+from manifold.augment import draw_views
 from manifold.monitor import CONSTANT_RTOL, HISTORY_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,13 +94,13 @@ def test_probe_is_a_seeded_subsample_and_views_are_drawn_once(images, monkeypatc
     import manifold.augment
 
     drawn = []
-    real = manifold.augment.views
+    real = manifold.augment.draw_views
 
     def counting(*args, **kwargs):
         drawn.append(args[1])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(manifold.augment, "views", counting)
+    monkeypatch.setattr(manifold.augment, "draw_views", counting)
     monitor = Monitor(images, families=["crop", "flip"], n_views=3, k=5, n_images=30, seed=4)
     rows = np.sort(np.random.default_rng(4).choice(70, size=30, replace=False))
     np.testing.assert_array_equal(monitor.indices, rows)
@@ -134,7 +134,7 @@ def test_views_drawn_again_are_the_kept_ones(images):
     a, b = kept(model, 0), again(model, 0)
     pd.testing.assert_frame_equal(a, b)
     assert (
-        torch.equal(kept._views["rotation"], views(kept.images, "rotation", n_views=3, seed=0))
+        torch.equal(kept._views["rotation"], draw_views(kept.images, "rotation", n_views=3, seed=0))
         and not again._views
     )
 

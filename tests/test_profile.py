@@ -62,7 +62,7 @@ def test_values_equal_the_metric_functions(prof, embeddings):
         manifold.spread_ratio(z, views["noisy"], k=8).summary.mean
     )
     assert prof.value("lidar", "noisy") == pytest.approx(
-        manifold.lidar(views["noisy"], delta_relative=True)
+        manifold.lidar(views["noisy"], scale="within")
     )
 
 

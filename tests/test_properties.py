@@ -78,7 +78,7 @@ SPECTRAL = {
 }
 GEOMETRY = {
     "twonn_dimension": lambda z, v: metrics.twonn_dimension(z),
-    "mle_dimension": lambda z, v: metrics.mle_dimension(z, k=K_MLE, per_point=True).values,
+    "mle_dimension": lambda z, v: metrics.mle_dimension_pointwise(z, k=K_MLE).values,
     "nnk_degree": lambda z, v: metrics.nnk_degree(z, k=K_GRAPH).values,
     "local_dimension": lambda z, v: metrics.local_dimension(z, k=K_GRAPH).values,
     "subspace_angles": lambda z, v: metrics.subspace_angles(z, k=K_GRAPH).values,

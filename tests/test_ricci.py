@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from manifold.graphs import knn_graph
-from manifold.metrics import forman_ricci, ollivier_ricci
+from manifold.metrics import (
+    forman_ricci,
+    forman_ricci_edges,
+    ollivier_ricci,
+    ollivier_ricci_edges,
+)
+
+EDGES = {ollivier_ricci: ollivier_ricci_edges, forman_ricci: forman_ricci_edges}
 
 REFERENCE = Path(__file__).parent / "data" / "ricci_reference.npz"
 ALPHAS = [0.0, 0.25, 0.5, 0.9]
@@ -264,7 +271,7 @@ def test_edges_output_holds_the_graph_outputs_numbers_in_its_edge_order(function
         "networkx": lambda: nx.relabel_nodes(knn_graph(z, k=5).to_networkx(), str),
     }[source]()
     g = function(graph, scale=None if source == "networkx" else "knn")
-    e = function(graph, scale=None if source == "networkx" else "knn", output="edges")
+    e = EDGES[function](graph, scale=None if source == "networkx" else "knn")
     name = e.name
     assert (
         name
@@ -291,7 +298,7 @@ def test_edges_output_holds_the_graph_outputs_numbers_in_its_edge_order(function
 
 def test_edges_output_of_a_subset_of_edges_and_a_bad_output_name():
     g = nx.cycle_graph(6)
-    e = ollivier_ricci(g, alpha=0.0, edges=[(2, 3), (0, 1)], output="edges")
+    e = ollivier_ricci_edges(g, alpha=0.0, edges=[(2, 3), (0, 1)])
     assert [(e.nodes[a], e.nodes[b]) for a, b in zip(e.u, e.v, strict=True)] == [(2, 3), (0, 1)]
     full = ollivier_ricci(g, alpha=0.0)
     assert e.values.tolist() == [full[2][3]["ricci_curvature"], full[0][1]["ricci_curvature"]]

@@ -332,7 +332,9 @@ def test_torch_generator_seeds_are_used():
     x = torch.rand((3, 3, 8, 8), generator=torch.Generator().manual_seed(0))
 
     def draw(state):
-        return manifold.views(x, "rotation", n_views=2, seed=torch.Generator().manual_seed(state))
+        return manifold.draw_views(
+            x, "rotation", n_views=2, seed=torch.Generator().manual_seed(state)
+        )
 
     assert torch.equal(draw(1), draw(1))
     assert not torch.equal(draw(1), draw(2))

@@ -110,18 +110,18 @@ def test_relative_lidar_ridge(data):
     within = (v - mu[:, None]).reshape(-1, dim)
     trace_w = float((within**2).sum()) / (n * (k - 1))
     # the relative ridge is delta * tr(Σ_w) / D in the paper's formula
-    assert manifold.lidar(v, delta_relative=True) == pytest.approx(
+    assert manifold.lidar(v, scale="within") == pytest.approx(
         manifold.lidar(v, delta=1e-4 * trace_w / dim), rel=1e-12
     )
     # low-rank route (N·K < D) gives the same number as the D × D route
     wide = np.random.default_rng(1).normal(size=(4, 3, 20))
-    via_batches = manifold.lidar(iter([wide[:2], wide[2:]]), delta_relative=True)
-    assert manifold.lidar(wide, delta_relative=True) == pytest.approx(via_batches, rel=1e-9)
+    via_batches = manifold.lidar(iter([wide[:2], wide[2:]]), scale="within")
+    assert manifold.lidar(wide, scale="within") == pytest.approx(via_batches, rel=1e-9)
     # identical views: the ridge falls back to tr(Σ_b)/D and stays finite and scale-free
     still = np.repeat(wide[:, :1], 3, axis=1)
     for route in (lambda x: x, lambda x: iter([x[:2], x[2:]])):
-        a = manifold.lidar(route(still), delta_relative=True)
-        b = manifold.lidar(route(7 * still), delta_relative=True)
+        a = manifold.lidar(route(still), scale="within")
+        b = manifold.lidar(route(7 * still), scale="within")
         assert np.isfinite(a) and a == pytest.approx(b, rel=1e-9)
 
 
@@ -171,6 +171,6 @@ def test_engine_context_holds_the_profile_options(data):
     ratio = raw[("semantic", "nnk_diameter", "mean")] / unit[("semantic", "nnk_diameter", "mean")]
     assert ratio == pytest.approx(np.median(knn_graph(z, k=8).distances[:, -1]), rel=1e-9)
     assert unit[("noisy", "lidar", "value")] == pytest.approx(
-        manifold.lidar(views["noisy"], delta_relative=True)
+        manifold.lidar(views["noisy"], scale="within")
     )
     assert raw[("noisy", "lidar", "value")] == pytest.approx(manifold.lidar(views["noisy"]))

@@ -293,13 +293,15 @@ def test_lidar_of_coinciding_views_without_regulariser_is_nan_with_a_warning():
     for views in (still, [still[:2], still[2:]]):
         for relative in (False, True):
             with pytest.warns(manifold.DegenerateWarning, match="singular"):
-                assert np.isnan(manifold.lidar(views, delta=0.0, delta_relative=relative))
+                assert np.isnan(
+                    manifold.lidar(views, delta=0.0, scale="within" if relative else None)
+                )
     # a ridge δ > 0 gives the documented limit: the effective rank of Σ_b
     assert np.isfinite(manifold.lidar(still))
     # δ = 0 is the paper's formula whether or not it is relative (before: the relative ridge of
     # 0 read as "nothing varies", and LiDAR came out as D)
     v = make_views(40, 5, 6, 17)
-    assert manifold.lidar(v, delta=0.0, delta_relative=True) == manifold.lidar(v, delta=0.0)
+    assert manifold.lidar(v, delta=0.0, scale="within") == manifold.lidar(v, delta=0.0)
     assert manifold.lidar(v, delta=0.0) == pytest.approx(lidar_reference(v, 0.0, 1e-8), rel=1e-9)
     # every image the same, views differing (Σ_b = 0) or not: every λ is 0, p = λ / Σλ is 0/0
     # with ε = 0 (before: ValueError) and uniform with ε > 0, which made a collapsed model's
@@ -313,7 +315,7 @@ def test_lidar_of_coinciding_views_without_regulariser_is_nan_with_a_warning():
         for relative in (False, True):
             for eps in (0.0, 1e-8):
                 with pytest.warns(manifold.DegenerateWarning, match="Σ_b = 0"):
-                    got = manifold.lidar(views, eps=eps, delta_relative=relative)
+                    got = manifold.lidar(views, eps=eps, scale="within" if relative else None)
                 assert np.isnan(got)
     # image means that differ only by rounding count as equal; a real difference does not
     base = rng.normal(size=(1, 3, 5)) * 100
@@ -517,11 +519,11 @@ def test_lidar_with_a_ridge_below_working_precision_says_so():
         assert np.isnan(manifold.lidar(batches))
     # the exact N x N route of an array (N K = 60 < D), and the relative ridge, give numbers
     assert np.isfinite(manifold.lidar(views))
-    assert np.isfinite(manifold.lidar(batches, delta_relative=True))
+    assert np.isfinite(manifold.lidar(batches, scale="within"))
     # δ = 0 keeps its own message
     with pytest.warns(manifold.DegenerateWarning, match="delta = 0 is undefined"):
         manifold.lidar(batches, delta=0.0)
     # a relative ridge too small says so, with the delta given, and does not suggest itself
     with pytest.warns(manifold.DegenerateWarning, match=r"relative ridge \(delta = 1e-14") as w:
-        assert np.isnan(manifold.lidar(batches, delta=1e-14, delta_relative=True))
-    assert "delta_relative=True" not in str(w[0].message)
+        assert np.isnan(manifold.lidar(batches, delta=1e-14, scale="within"))
+    assert 'scale="within"' not in str(w[0].message)

@@ -1,4 +1,4 @@
-"""Public signatures name real types, and the Graph protocol agrees with is_graph.
+"""Public signatures name real types, and the Graph protocol agrees with the graph classes.
 
 The API reference renders each parameter's annotation: ``Any`` there tells a reader nothing. The
 walk below covers what the reference documents: every name in the ``__all__`` of the public
@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from manifold.graphs import AnchorNNK, anchor_knn, anchor_nnk, is_graph, knn_graph, nnk_graph
-from manifold.graphs.resolve import GRAPH_PROTOCOL
+from manifold.graphs import Graph as GraphBase
+from manifold.graphs.base import GRAPH_PROTOCOL
 from manifold.typing import Graph
 
 PUBLIC_MODULES = (
@@ -176,7 +177,7 @@ def graphs():
 def test_graph_protocol_accepts_every_graph_type(graphs, kind):
     g = graphs[kind]
     assert isinstance(g, Graph)
-    assert is_graph(g)
+    assert isinstance(g, GraphBase)
     assert isinstance(graphs["anchor"], AnchorNNK)
 
 
@@ -206,17 +207,23 @@ class _Duck:
         "graph",
         _Duck(),
         object(),
+        knn_graph(np.eye(4), k=2),
     ],
-    ids=["ndarray", "tensor", "list", "networkx", "none", "str", "duck", "object"],
+    ids=["ndarray", "tensor", "list", "networkx", "none", "str", "duck", "object", "knn"],
 )
-def test_graph_protocol_agrees_with_is_graph(obj):
-    assert isinstance(obj, Graph) == is_graph(obj)
+def test_graph_protocol_agrees_with_the_deprecated_is_graph(obj):
+    with pytest.warns(DeprecationWarning, match="isinstance"):
+        answer = is_graph(obj)
+    assert isinstance(obj, Graph) == answer
+    # the package's graphs are instances of both; a duck answers the protocol only
+    assert isinstance(obj, GraphBase) == (isinstance(obj, Graph) and not isinstance(obj, _Duck))
 
 
 def test_graph_protocol_refuses_arrays_and_networkx_graphs():
     assert not isinstance(np.eye(4), Graph)
     assert not isinstance(nx.path_graph(3), Graph)
-    assert isinstance(_Duck(), Graph)  # the protocol is structural, as is_graph is
+    assert isinstance(_Duck(), Graph)  # the protocol is structural
+    assert not isinstance(_Duck(), GraphBase)  # the base class is not
 
 
 def test_graph_protocol_lists_the_five_calls():

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 import manifold
-from manifold.augment import get_family, views
+from manifold.augment import draw_views_with_params, get_family
 from manifold.profiling import SEMANTIC
 from manifold.runner import profile_zoo
 from manifold.zoo import TransferPredictor
@@ -230,7 +230,7 @@ def _expected_rows(z, v, k, seed, max_samples):
         "same_source_rate": metrics.same_source_rate(v),
         "augmentation_dimension": metrics.augmentation_dimension(v),
         "tangent_alignment": metrics.tangent_alignment(z, v, k=k),
-        "lidar": manifold.lidar(v, delta_relative=True),
+        "lidar": manifold.lidar(v, scale="within"),
         "alignment": metrics.alignment(v),
         "rankme": manifold.rankme(v.reshape(-1, v.shape[-1])),
     }
@@ -296,7 +296,7 @@ def _stage_reference(module: nn.Module, seed: int, shape: tuple) -> dict:
 def test_stage_streams_follow_the_documented_seed_derivation(family):
     x = torch.rand((5, 3, 10, 10), generator=torch.Generator().manual_seed(1))
     n_views, seed = 4, 11
-    _, params = views(x, family, n_views=n_views, seed=seed, return_params=True)
+    _, params = draw_views_with_params(x, family, n_views=n_views, seed=seed)
     stages = list(get_family(family, (10, 10), 3).children())
     for i in range(x.shape[0]):
         # SeedSequence(seed, spawn_key=(i,)) -> one 64-bit seed per stage
@@ -315,7 +315,7 @@ def test_stage_streams_follow_the_documented_seed_derivation(family):
 def test_stage_streams_are_independent():
     """Grayscale without jitter happens at rate P(no jitter) * P(grayscale) = 0.2 * 0.2."""
     x = torch.rand((200, 3, 4, 4), generator=torch.Generator().manual_seed(2))
-    _, params = views(x, "color", n_views=4, seed=0, return_params=True)
+    _, params = draw_views_with_params(x, "color", n_views=4, seed=0)
     jitter = torch.cat([p["0_ColorJitter"]["batch_prob"] for p in params]).bool()
     gray = torch.cat([p["1_RandomGrayscale"]["batch_prob"] for p in params]).bool()
     n = jitter.numel()

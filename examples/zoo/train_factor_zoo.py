@@ -14,7 +14,7 @@ plus a temperature sweep of SimCLR (0.1, 0.2, 1.0, seed 0) on the full recipe, a
 two untrained encoders and two supervised ones (cross-entropy on the digit label through a
 linear head, no augmentation). 71 encoders in all.
 
-Views come from :func:`manifold.augment.views`: view ``v`` of image ``i`` in epoch ``e`` of
+Views come from :func:`manifold.augment.draw_views`: view ``v`` of image ``i`` in epoch ``e`` of
 seed ``s`` depends on ``(1000 * s + e, i)`` alone, so the two objectives of one recipe and seed
 see the same views, and the global RNG (weight initialisation, batch order) is untouched. CPU
 only, one thread per process, deterministic algorithms: two runs write identical files.
@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from manifold.augment import get_family, views
+from manifold.augment import draw_views, get_family
 from manifold.datasets import ZooEncoder, load_factor_mnist
 
 try:  # run as a script (the folder is on sys.path) or imported by the tests
@@ -184,7 +184,7 @@ def train_group(names: list[str], epochs: int | None = None, n: int | None = Non
         if augment is None:
             pairs = images[:, None]
         else:
-            pairs = views(images, augment, n_views=2, seed=1000 * seed + epoch).clamp_(0, 1)
+            pairs = draw_views(images, augment, n_views=2, seed=1000 * seed + epoch).clamp_(0, 1)
         for run in runs:
             if epoch < run.cfg["epochs"]:
                 run.epoch(pairs, labels)

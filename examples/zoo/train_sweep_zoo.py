@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 
 from manifold import Monitor
-from manifold.augment import views
+from manifold.augment import draw_views
 from manifold.datasets import ZooEncoder, load_factor_mnist
 
 try:  # run as a script (the folder is on sys.path) or imported by the tests
@@ -163,7 +163,8 @@ def train_recipe(
         if augment is None:
             pairs = images[:, None]
         else:
-            pairs = views(images, augment, n_views=2, seed=1000 * SEED + epoch - 1).clamp_(0, 1)
+            epoch_seed = 1000 * SEED + epoch - 1
+            pairs = draw_views(images, augment, n_views=2, seed=epoch_seed).clamp_(0, 1)
         for run in runs:
             if epoch <= run.cfg["epochs"]:
                 run.epoch(pairs, epoch)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from manifold.augment import views
+from manifold.augment import draw_views
 from manifold.datasets import ZooEncoder, load_mnist
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +64,7 @@ ZOO = {
 # ---------------------------------------------------------------- augmentations
 def make_augment(strength: float) -> nn.Module:
     """The augmentation for 28x28 digits: one random affine warp (rotate, scale, shear, shift)
-    and noise. Views are drawn from it by ``manifold.augment.views`` (see ``epoch_views``).
+    and noise. Views are drawn from it by ``manifold.augment.draw_views`` (see ``epoch_views``).
 
     ``strength`` scales every range (0.5 weak, 1 default, 1.5 strong). A single warp keeps the
     cost to one resampling per view on 2 CPU cores.
@@ -86,11 +86,11 @@ def make_augment(strength: float) -> nn.Module:
 def epoch_views(images: torch.Tensor, augment: nn.Module, n_views: int, epoch: int) -> torch.Tensor:
     """``(N, n_views, 1, 28, 28)`` views of the whole training split for one epoch.
 
-    Drawn by :func:`manifold.augment.views`, so view ``v`` of image ``i`` in epoch ``e`` comes
+    Drawn by :func:`manifold.augment.draw_views`, so view ``v`` of image ``i`` in epoch ``e`` comes
     from the seed ``(1000 * SEED + e, i)`` alone: the same whatever the batch order, and the
     global RNG (which drives weight initialisation and batch order) is left untouched.
     """
-    return views(images, augment, n_views=n_views, seed=1000 * SEED + epoch).clamp_(0, 1)
+    return draw_views(images, augment, n_views=n_views, seed=1000 * SEED + epoch).clamp_(0, 1)
 
 
 # ---------------------------------------------------------------- losses

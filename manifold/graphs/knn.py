@@ -24,6 +24,7 @@ from manifold._backend import (
     working_budget,
 )
 from manifold._checks import as_tensor, check_choice, check_int
+from manifold.graphs.base import Graph
 from manifold.typing import DeviceLike, Embeddings
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ _REFINE_BUDGET = 2**18
 
 
 @dataclass
-class KNNGraph:
+class KNNGraph(Graph):
     """A directed k-nearest-neighbour graph.
 
     Row ``i`` lists the ``k`` nearest points of the base set to query point ``i``, nearest

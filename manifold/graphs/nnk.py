@@ -15,6 +15,7 @@ import torch
 
 from manifold._backend import resolve_device, warn_once, working_budget
 from manifold._checks import check_choice, check_int, check_positive
+from manifold.graphs.base import Graph
 from manifold.graphs.knn import KNNGraph, knn_graph
 from manifold.typing import DeviceLike, Embeddings
 
@@ -43,7 +44,7 @@ _BLOCK_BUDGET = 2**24
 _KERNEL_CHUNK = 2**19
 
 
-class PrunedCandidates:
+class PrunedCandidates(Graph):
     """The ``k`` and ``neighbors(i)`` calls of a graph that prunes kNN candidates.
 
     Shared by :class:`NNKGraph` and the anchor graphs of :mod:`manifold.graphs.anchor`; a subclass

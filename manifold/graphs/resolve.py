@@ -1,9 +1,9 @@
 """One resolver for "points or a graph": every metric that reads a graph accepts either.
 
 Every graph type (:class:`~manifold.graphs.KNNGraph`, :class:`~manifold.graphs.NNKGraph`,
-:class:`~manifold.graphs.AnchorNNK`) answers the same five calls: ``n_nodes``, ``k``,
-``neighbors(i)``, ``to_scipy(weight=...)`` and ``to_networkx()``. :func:`is_graph` checks that
-protocol; :func:`as_graph` turns points or a graph into the graph a metric needs.
+:class:`~manifold.graphs.AnchorNNK`) derives from :class:`~manifold.graphs.Graph` and answers
+its five calls: ``n_nodes``, ``k``, ``neighbors(i)``, ``to_scipy(weight=...)`` and
+``to_networkx()``. :func:`as_graph` turns points or a graph into the graph a metric needs.
 """
 
 from __future__ import annotations
@@ -11,26 +11,35 @@ from __future__ import annotations
 from typing import Any
 
 from manifold._checks import check_choice
+from manifold._deprecation import warn_deprecated
+from manifold.graphs.base import GRAPH_PROTOCOL, Graph
 from manifold.graphs.knn import KNNGraph, knn_graph
 from manifold.graphs.nnk import NNKGraph, nnk_graph
+from manifold.typing import Graph as GraphProtocol
 from manifold.typing import PointsOrGraph
 
 __all__ = ["GRAPH_PROTOCOL", "as_graph", "is_graph"]
 
-#: The calls every graph type answers.
-GRAPH_PROTOCOL = ("n_nodes", "k", "neighbors", "to_scipy", "to_networkx")
-
 
 def is_graph(obj: object) -> bool:
-    """Whether ``obj`` answers the graph protocol (:data:`GRAPH_PROTOCOL`).
+    """Deprecated: use ``isinstance(obj, manifold.graphs.Graph)``.
+
+    Every graph of the package derives from :class:`~manifold.graphs.Graph`, and a graph of
+    one's own should too. Until its removal in the next release this still answers whether
+    ``obj`` has the five graph calls (``isinstance(obj, manifold.typing.Graph)``), with a
+    :class:`DeprecationWarning`.
 
     Examples:
+        >>> import warnings
         >>> import numpy as np
         >>> z = np.random.default_rng(0).normal(size=(20, 3))
-        >>> is_graph(knn_graph(z, k=3)), is_graph(z)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     is_graph(knn_graph(z, k=3)), is_graph(z)
         (True, False)
     """
-    return all(hasattr(obj, name) for name in GRAPH_PROTOCOL)
+    warn_deprecated("is_graph(obj)", "isinstance(obj, manifold.graphs.Graph)")
+    return isinstance(obj, GraphProtocol)
 
 
 def as_graph(
@@ -64,7 +73,7 @@ def as_graph(
         return z_or_graph.knn if kind == "knn" else z_or_graph
     if isinstance(z_or_graph, KNNGraph):
         return z_or_graph if kind == "knn" else nnk_graph(z_or_graph, **options)
-    if is_graph(z_or_graph):
+    if isinstance(z_or_graph, Graph):
         raise TypeError(
             f"expected points, a KNNGraph or an NNKGraph, got a {type(z_or_graph).__name__} "
             "(its nodes are not every point)"

@@ -7,7 +7,7 @@ similarity of two representations of the same images (debiased linear CKA, mutua
 Procrustes), calibrated by permutation.
 """
 
-from manifold.metrics.dimension import mle_dimension, twonn_dimension
+from manifold.metrics.dimension import mle_dimension, mle_dimension_pointwise, twonn_dimension
 from manifold.metrics.invariance import (
     alignment,
     augmentation_diameter_ratio,
@@ -24,7 +24,13 @@ from manifold.metrics.representation_similarity import (
     procrustes_distance,
     similarity,
 )
-from manifold.metrics.ricci import EdgeCurvature, forman_ricci, ollivier_ricci
+from manifold.metrics.ricci import (
+    EdgeCurvature,
+    forman_ricci,
+    forman_ricci_edges,
+    ollivier_ricci,
+    ollivier_ricci_edges,
+)
 
 __all__ = [
     "EdgeCurvature",
@@ -33,13 +39,16 @@ __all__ = [
     "augmentation_diameter_ratio",
     "augmentation_dimension",
     "forman_ricci",
+    "forman_ricci_edges",
     "linear_cka",
     "local_dimension",
     "mle_dimension",
+    "mle_dimension_pointwise",
     "mutual_knn",
     "nnk_degree",
     "nnk_diameter",
     "ollivier_ricci",
+    "ollivier_ricci_edges",
     "procrustes_distance",
     "same_source_rate",
     "similarity",

@@ -22,14 +22,15 @@ SCALE_CHOICES = "None, 'knn' or a positive number"
 
 def knn_unit(graph: Any) -> float:
     """Median over nodes of the distance to the last (k-th) candidate of a kNN or NNK graph."""
-    knn = getattr(graph, "knn", graph)
-    distances = getattr(knn, "distances", None)
-    if distances is None:
+    from manifold.graphs import AnchorNNK, KNNGraph, NNKGraph
+
+    knn = graph.knn if isinstance(graph, (NNKGraph, AnchorNNK)) else graph
+    if not isinstance(knn, KNNGraph):
         raise ValueError(
             "scale='knn' needs a KNNGraph or NNKGraph (the unit is the median distance to the "
             f"k-th neighbour), got {type(graph).__name__}; pass scale=<a positive number>"
         )
-    return median_unit(np.asarray(distances, dtype=np.float64)[:, -1])
+    return median_unit(np.asarray(knn.distances, dtype=np.float64)[:, -1])
 
 
 def median_unit(kth_distances: np.ndarray) -> float:

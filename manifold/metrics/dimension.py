@@ -15,10 +15,11 @@ import numpy as np
 import torch
 
 from manifold._checks import as_tensor, check_choice, check_int, degenerate
+from manifold._deprecation import warn_deprecated
 from manifold._summary import PointMetric
 from manifold.typing import PointsOrGraph
 
-__all__ = ["mle_dimension", "twonn_dimension"]
+__all__ = ["mle_dimension", "mle_dimension_pointwise", "twonn_dimension"]
 
 
 def _knn_distances(
@@ -32,9 +33,9 @@ def _knn_distances(
     input row to its distinct row (``None`` when nothing was merged). A graph without its points
     is used as given.
     """
-    from manifold.graphs import as_graph, is_graph
+    from manifold.graphs import Graph, as_graph
 
-    if is_graph(z_or_graph):
+    if isinstance(z_or_graph, Graph):
         graph = as_graph(z_or_graph, "knn")  # an NNKGraph carries its candidate kNN graph
         dist = np.asarray(graph.distances, dtype=np.float64)
         if dist.ndim != 2:
@@ -49,7 +50,7 @@ def _knn_distances(
         if np.any(dist < 0):
             raise ValueError("graph distances must be >= 0, got negative values")
         dist = dist[:, :k]
-        points, metric = getattr(graph, "points", None), graph.metric
+        points, metric = graph.points, graph.metric
         if points is not None and points.shape[0] != dist.shape[0]:
             points = None
     else:
@@ -130,7 +131,7 @@ def twonn_dimension(
 
     TwoNN is a global estimator: one ratio per point carries too little information for a
     per-point dimension, so ``per_point=True`` raises; use
-    :func:`mle_dimension` with ``per_point=True`` for per-point estimates.
+    :func:`mle_dimension_pointwise` for per-point estimates.
 
     Reference: E. Facco, M. d'Errico, A. Rodriguez, A. Laio, "Estimating the intrinsic
     dimension of datasets by a minimal neighborhood information", Scientific Reports 7 (2017).
@@ -157,7 +158,7 @@ def twonn_dimension(
     if per_point:
         raise ValueError(
             "twonn_dimension is a global estimator (one distance ratio per point does not "
-            "determine a per-point dimension); use mle_dimension(..., per_point=True)"
+            "determine a per-point dimension); use mle_dimension_pointwise(...)"
         )
     if (
         isinstance(discard_fraction, bool)
@@ -208,11 +209,11 @@ def twonn_dimension(
 def mle_dimension(
     z_or_graph: PointsOrGraph,
     k: int = 20,
-    per_point: bool = False,
+    per_point: bool | None = None,
     *,
     numerator: str = "k-1",
     unbiased: bool | None = None,
-) -> float | PointMetric:
+) -> float:
     r"""Maximum-likelihood intrinsic dimension (Levina & Bickel 2005, MacKay–Ghahramani mean).
 
     With :math:`T_1 \le \dots \le T_k` the distances from point *i* to its *k* nearest
@@ -243,9 +244,9 @@ def mle_dimension(
     of the point's sum and its numerator counts only the :math:`k_i` positive distances
     (:math:`k_i - 1`, or :math:`k_i - 2`). A point with too few positive distances, or whose
     positive distances are all equal (zero log-sum), has no estimate: it is dropped from the
-    global mean with a warning and its per-point value is set to the global estimate. Without
-    duplicates this equals scikit-dimension exactly. No NaN is ever returned; if no point has
-    an estimate a ``ValueError`` is raised.
+    global mean with a warning and its per-point value (:func:`mle_dimension_pointwise`) is set
+    to the global estimate. Without duplicates this equals scikit-dimension exactly. If no point
+    has an estimate the result is NaN, with a :class:`~manifold.DegenerateWarning`.
 
     References: E. Levina, P. Bickel, "Maximum likelihood estimation of intrinsic dimension",
     NeurIPS 2005; D. MacKay, Z. Ghahramani, "Comments on 'Maximum likelihood estimation of
@@ -255,15 +256,16 @@ def mle_dimension(
         z_or_graph: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` with at least ``k``
             neighbours (the first ``k`` columns are used), or an NNK graph (its kNN graph).
         k: Neighbours per point, ``k >= 2`` (``>= 3`` with ``numerator="k-2"``).
-        per_point: Return a :class:`~manifold.PointMetric` of the :math:`\hat m_i` instead of
-            the global float.
+        per_point: Deprecated: ``per_point=True`` is :func:`mle_dimension_pointwise` (the
+            per-point :math:`\hat m_i` as a :class:`~manifold.PointMetric`), ``per_point=False``
+            this function without it. Either warns and gives that result, for one more release.
         numerator: ``"k-1"`` (default, see above) or ``"k-2"`` (scikit-dimension's
             ``unbiased=True``).
         unbiased: Deprecated alias: ``unbiased=True`` is ``numerator="k-2"``, which is not an
             unbiased global estimate (see above).
 
     Returns:
-        The global estimate (float), or a ``PointMetric`` named ``"mle_dimension"``.
+        The global estimate :math:`\hat m` (a float).
 
     Examples:
         >>> import numpy as np
@@ -273,6 +275,56 @@ def mle_dimension(
         >>> round(mle_dimension(z, k=20), 0)
         3.0
     """
+    if per_point is not None:
+        new = "mle_dimension_pointwise(...)" if per_point else "mle_dimension(...) without it"
+        warn_deprecated(f"mle_dimension(..., per_point={per_point!r})", new)
+        if per_point:
+            return _mle(z_or_graph, k, numerator, unbiased)[1]  # type: ignore[return-value]
+    return _mle(z_or_graph, k, numerator, unbiased)[0]
+
+
+def mle_dimension_pointwise(
+    z_or_graph: PointsOrGraph,
+    k: int = 20,
+    *,
+    numerator: str = "k-1",
+) -> PointMetric:
+    r"""Per-point maximum-likelihood intrinsic dimension (Levina & Bickel 2005).
+
+    The per-point estimates :math:`\hat m_i` of :func:`mle_dimension` (the formula, the choice
+    of numerator and the handling of duplicates are described there), one per input row, as
+    scikit-dimension's ``MLE().fit_pw`` gives them: the global estimate is the harmonic mean of
+    these values over the points that have one. A point without an estimate gets the global
+    estimate.
+
+    Args:
+        z_or_graph: ``(N, D)`` points, or a :class:`~manifold.graphs.KNNGraph` with at least ``k``
+            neighbours (the first ``k`` columns are used), or an NNK graph (its kNN graph).
+        k: Neighbours per point, ``k >= 2`` (``>= 3`` with ``numerator="k-2"``).
+        numerator: ``"k-1"`` (default) or ``"k-2"`` (scikit-dimension's ``unbiased=True``).
+
+    Returns:
+        A :class:`~manifold.PointMetric` named ``"mle_dimension"``, one value per row of ``z``
+        (NaN everywhere, with a :class:`~manifold.DegenerateWarning`, when no point has an
+        estimate).
+
+    Examples:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> z = np.zeros((2000, 10))
+        >>> z[:, :3] = rng.random((2000, 3))
+        >>> local = mle_dimension_pointwise(z, k=20)
+        >>> harmonic_mean = float(1 / np.mean(1 / local.values))
+        >>> local.values.shape, round(harmonic_mean, 6) == round(mle_dimension(z, k=20), 6)
+        ((2000,), True)
+    """
+    return _mle(z_or_graph, k, numerator, None)[1]
+
+
+def _mle(
+    z_or_graph: PointsOrGraph, k: Any, numerator: Any, unbiased: Any
+) -> tuple[float, PointMetric]:
+    """The global estimate and the per-point estimates (warnings at the user's call)."""
     numerator = check_choice(numerator, "numerator", ("k-1", "k-2"))
     if unbiased is not None:
         warnings.warn(
@@ -280,7 +332,7 @@ def mle_dimension(
             "k - 2 numerator corrects the bias twice (scikit-dimension does the same); pass "
             "numerator='k-2' to reproduce scikit-dimension's unbiased=True",
             FutureWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         if unbiased:
             numerator = "k-2"
@@ -289,7 +341,7 @@ def mle_dimension(
     dist, rows = _knn_distances(z_or_graph, k, "mle_dimension")
     if dist.size == 0 and rows is not None:
         nan = float("nan")
-        return PointMetric("mle_dimension", np.full(rows.size, nan)) if per_point else nan
+        return nan, PointMetric("mle_dimension", np.full(rows.size, nan))
     positive = dist > 0
     k_i = positive.sum(axis=1)
     t_k = dist[:, -1:]
@@ -304,23 +356,20 @@ def mle_dimension(
         nan = degenerate(
             "mle_dimension is undefined: no point of z has enough distinct positive neighbour "
             f"distances among its k = {k} neighbours (duplicate or equidistant points); "
-            "returning NaN"
+            "returning NaN",
+            stacklevel=4,
         )
-        if per_point:
-            n_points = len(dist) if rows is None else rows.size
-            return PointMetric("mle_dimension", np.full(n_points, nan))
-        return nan
+        n_points = len(dist) if rows is None else rows.size
+        return nan, PointMetric("mle_dimension", np.full(n_points, nan))
     if n_bad:
         warnings.warn(
             f"mle_dimension: {n_bad} of {len(dist)} points have no estimate (duplicate or "
             "equidistant neighbours) and are left out of the global mean",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     inverse = log_sum[valid] / numerator[valid]
     global_estimate = float(1.0 / inverse.mean())
-    if not per_point:
-        return global_estimate
     values = np.full(len(dist), global_estimate)
     values[valid] = 1.0 / inverse
-    return PointMetric("mle_dimension", values if rows is None else values[rows])
+    return global_estimate, PointMetric("mle_dimension", values if rows is None else values[rows])

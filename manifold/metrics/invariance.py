@@ -83,11 +83,11 @@ def _check_k(k: Any, n: int, name: str) -> int:
 
 
 def _semantic_graph(z: torch.Tensor, k: int, graph: Any, kind: str):
-    from manifold.graphs import as_graph, is_graph
+    from manifold.graphs import Graph, as_graph
 
     if graph is None:
         return as_graph(z, kind, k=_check_k(k, z.shape[0], "z"))
-    if not is_graph(graph):
+    if not isinstance(graph, Graph):
         raise TypeError(f"graph must be a KNNGraph or NNKGraph, got {type(graph).__name__}")
     graph = as_graph(graph, kind)
     if graph.n_nodes != z.shape[0]:

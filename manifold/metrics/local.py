@@ -30,9 +30,9 @@ _BLOCK_BUDGET = 2**18
 
 def _resolve(z_or_graph: Any, k: int, z: Any, options: dict) -> tuple[Any, torch.Tensor | None]:
     """The NNK graph and the points (float64) it was built on."""
-    from manifold.graphs import as_graph, is_graph
+    from manifold.graphs import Graph, as_graph
 
-    if is_graph(z_or_graph):
+    if isinstance(z_or_graph, Graph):
         graph = as_graph(z_or_graph, "nnk", **options)
         points = z if z is not None else graph.knn.points
         if points is None:

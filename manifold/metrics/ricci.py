@@ -1,12 +1,14 @@
 """Ollivier–Ricci and Forman–Ricci curvature of the edges of weighted graphs.
 
-Both functions take a networkx graph (edge attribute ``weight`` = edge length, default 1) or a
-kNN / NNK graph of :mod:`manifold.graphs` (turned into networkx with ``weight`` = distance). By
-default they return a copy of the graph with the curvature on every edge and, on every node, the
-mean over its incident edges; with ``output="edges"`` they return the same numbers as arrays, an
-:class:`EdgeCurvature`, and no result graph is built or copied (what :func:`manifold.profile`
-reads). The input is still read through ``to_networkx()``, except by :func:`ollivier_ricci` on a
-kNN graph, which reads its arrays directly.
+Each curvature has two functions, one per result type, which take a networkx graph (edge
+attribute ``weight`` = edge length, default 1) or a kNN / NNK graph of :mod:`manifold.graphs`
+(turned into networkx with ``weight`` = distance). :func:`ollivier_ricci` and
+:func:`forman_ricci` return a copy of the graph with the curvature on every edge and, on every
+node, the mean over its incident edges; :func:`ollivier_ricci_edges` and
+:func:`forman_ricci_edges` return the same numbers as arrays, an :class:`EdgeCurvature`, and
+build or copy no result graph (what :func:`manifold.profile` reads). The input is still read
+through ``to_networkx()``, except by the Ollivier functions on a kNN graph, which read its
+arrays directly.
 Definitions and defaults follow GraphRicciCurvature (Ni et al. 2019) so that the values agree
 with it on the same graph.
 """
@@ -26,13 +28,21 @@ from scipy.sparse.csgraph import dijkstra, reverse_cuthill_mckee
 
 from manifold._backend import warn_once
 from manifold._checks import check_choice, check_int, check_positive
+from manifold._deprecation import warn_deprecated
 from manifold.metrics._scale import resolve_scale
+from manifold.typing import Graph as GraphProtocol
 from manifold.typing import Scale
 
 if TYPE_CHECKING:
     from manifold.graphs import KNNGraph, NNKGraph
 
-__all__ = ["EdgeCurvature", "forman_ricci", "ollivier_ricci"]
+__all__ = [
+    "EdgeCurvature",
+    "forman_ricci",
+    "forman_ricci_edges",
+    "ollivier_ricci",
+    "ollivier_ricci_edges",
+]
 
 _OUTPUTS = ("graph", "edges")
 
@@ -43,12 +53,13 @@ _EPSILON = 1e-7
 
 @dataclass(frozen=True, eq=False)
 class EdgeCurvature:
-    """The curvature of a graph's edges, as arrays (``output="edges"`` of the Ricci functions).
+    """The curvature of a graph's edges, as arrays: what the ``*_edges`` functions return.
 
-    Edges are listed once, self-loops left out, in the order the networkx output iterates them
-    (``graph.edges()``), so ``values`` equals ``[d[name] for *_, d in g.edges(data=True)]`` of the
-    ``output="graph"`` result; with ``edges=`` (a subset), in the order given. Instances compare
-    by identity (they hold arrays).
+    :func:`ollivier_ricci_edges` and :func:`forman_ricci_edges` return one. Edges are listed
+    once, self-loops left out, in the order the networkx output iterates them
+    (``graph.edges()``), so ``values`` equals ``[d[name] for *_, d in g.edges(data=True)]`` of
+    the graph :func:`ollivier_ricci` or :func:`forman_ricci` returns; with ``edges=`` (a
+    subset), in the order given. Instances compare by identity (they hold arrays).
 
     Attributes:
         name: ``"ricci_curvature"`` or ``"forman_curvature"``.
@@ -60,7 +71,7 @@ class EdgeCurvature:
 
     Examples:
         >>> import networkx as nx
-        >>> e = forman_ricci(nx.path_graph(3), output="edges")
+        >>> e = forman_ricci_edges(nx.path_graph(3))
         >>> e.values.tolist(), e.node_means().tolist()
         ([1.0, 1.0], [1.0, 1.0, 1.0])
     """
@@ -88,7 +99,7 @@ class EdgeCurvature:
             return np.where(degree > 0, total / np.maximum(degree, 1), np.nan)
 
     def to_networkx(self, weight: str = "weight") -> nx.Graph:
-        """An undirected graph of these edges, labelled as ``output="graph"`` labels them.
+        """An undirected graph of these edges, labelled as :func:`forman_ricci` labels them.
 
         Edges carry ``weight`` = length and :attr:`name` = curvature; every node with an edge
         carries the mean curvature of its edges.
@@ -116,6 +127,13 @@ def _label_edges(g: nx.Graph, result: EdgeCurvature, weight: str | None) -> None
 
 
 def _to_networkx(graph: Any, name: str = "graph") -> nx.Graph:
+    """The networkx graph the curvature is computed on (called from a public function's helper).
+
+    A networkx graph is used as it is; a :class:`~manifold.graphs.Graph` through its
+    ``to_networkx()``; another object with the five graph calls too, for one more release.
+    """
+    from manifold.graphs import AnchorNNK, Graph
+
     if isinstance(graph, nx.Graph):
         if graph.is_directed() or graph.is_multigraph():
             raise TypeError(
@@ -123,9 +141,15 @@ def _to_networkx(graph: Any, name: str = "graph") -> nx.Graph:
                 "convert it with nx.Graph(G.to_undirected())"
             )
         return graph
-    if hasattr(graph, "to_networkx"):
-        from manifold.graphs import AnchorNNK
-
+    if not isinstance(graph, Graph) and isinstance(graph, GraphProtocol):
+        # user: public function -> its helper -> here -> warn_deprecated
+        warn_deprecated(
+            f"a graph of type {type(graph).__name__} that does not derive from "
+            "manifold.graphs.Graph",
+            "a subclass of manifold.graphs.Graph, or pass graph.to_networkx()",
+            stacklevel=5,
+        )
+    if isinstance(graph, (Graph, GraphProtocol)):
         if isinstance(graph, AnchorNNK):  # anchor rows: never a whole graph
             raise TypeError(
                 f"{name} must be a whole undirected graph, got the anchor rows of an "
@@ -266,8 +290,8 @@ def ollivier_ricci(
     chunk_size: int = 1024,
     edges: Iterable[tuple[Hashable, Hashable]] | None = None,
     scale: Scale = None,
-    output: str = "graph",
-) -> nx.Graph | EdgeCurvature:
+    output: str | None = None,
+) -> nx.Graph:
     r"""Ollivier–Ricci curvature of every edge, with exact Wasserstein-1 transport.
 
     .. math:: \kappa(x, y) = 1 - \frac{W_1(m_x, m_y)}{d(x, y)}
@@ -327,13 +351,14 @@ def ollivier_ricci(
             when ``None``.
         scale: ``None`` (raw lengths), ``"knn"`` or a positive number: the unit the edge
             lengths are divided by (see above).
-        output: ``"graph"`` or ``"edges"`` (see Returns).
+        output: Deprecated: ``output="edges"`` is :func:`ollivier_ricci_edges` (the same
+            numbers as an :class:`EdgeCurvature`), ``output="graph"`` this function without
+            it. Either warns and gives that result, for one more release.
 
     Returns:
-        With ``output="graph"``: a copy of the graph with ``"ricci_curvature"`` on each
-        (computed) edge and on each node with a computed incident edge (a ``networkx.Graph``
-        with ``weight`` = distance for a kNN / NNK graph). With ``output="edges"``: an
-        :class:`EdgeCurvature` of the computed edges, in the same order.
+        A copy of the graph with ``"ricci_curvature"`` on each (computed) edge and on each node
+        with a computed incident edge (a ``networkx.Graph`` with ``weight`` = distance for a
+        kNN / NNK graph).
 
     Examples:
         >>> import networkx as nx
@@ -341,14 +366,95 @@ def ollivier_ricci(
         >>> round(g[0][1]["ricci_curvature"], 6)  # K_n, uniform walk: (n - 2) / (n - 1)
         0.75
     """
+    options = (alpha, weight, exp_power, base, chunk_size, edges, scale)
+    if output is not None and _deprecated_output(output, "ollivier_ricci"):
+        return _ollivier(graph, *options)[0]  # type: ignore[return-value]
+    result, g, (u, v, length) = _ollivier(graph, *options)
+    if g is None:
+        g = nx.Graph()
+        g.add_nodes_from(result.nodes)
+        g.add_weighted_edges_from(
+            zip(u.tolist(), v.tolist(), length.tolist(), strict=True), weight=weight
+        )
+    else:
+        g = g.copy()
+        g.remove_edges_from(nx.selfloop_edges(g))
+    _label_edges(g, result, None)
+    return g
+
+
+def ollivier_ricci_edges(
+    graph: nx.Graph | KNNGraph | NNKGraph,
+    alpha: float = 0.5,
+    *,
+    weight: str = "weight",
+    exp_power: float = 2.0,
+    base: float = math.e,
+    chunk_size: int = 1024,
+    edges: Iterable[tuple[Hashable, Hashable]] | None = None,
+    scale: Scale = None,
+) -> EdgeCurvature:
+    r"""Ollivier–Ricci curvature of every edge, as arrays: no result graph is built.
+
+    The numbers of :func:`ollivier_ricci` (the definition, the solver, the edge cases and
+    ``scale`` are described there), with the same arguments, as an :class:`EdgeCurvature`: the
+    edges in the order ``ollivier_ricci(graph).edges()`` lists them (with ``edges``, in the order
+    given).
+
+    Args:
+        graph: An undirected ``networkx.Graph``, or a ``KNNGraph`` / ``NNKGraph``.
+        alpha: Idleness, the mass kept at the node, in ``[0, 1]``.
+        weight: Edge attribute holding the length.
+        exp_power: Exponent of the neighbour weighting.
+        base: Base of the neighbour weighting.
+        chunk_size: Nodes per block of shortest-path searches.
+        edges: Node pairs, each an edge of the graph, whose curvature to compute; all edges
+            when ``None``.
+        scale: ``None`` (raw lengths), ``"knn"`` or a positive number: the unit the edge
+            lengths are divided by.
+
+    Returns:
+        An :class:`EdgeCurvature` named ``"ricci_curvature"`` of the computed edges.
+
+    Examples:
+        >>> import networkx as nx
+        >>> e = ollivier_ricci_edges(nx.complete_graph(4), alpha=0.0)
+        >>> e.n_edges, [round(x, 6) for x in e.values[:2].tolist()]  # K_n: (n - 2) / (n - 1)
+        (6, [0.666667, 0.666667])
+    """
+    return _ollivier(graph, alpha, weight, exp_power, base, chunk_size, edges, scale)[0]
+
+
+def _deprecated_output(output: Any, name: str) -> bool:
+    """Whether the deprecated ``output=`` asks for the edges; warns at the user's call."""
+    output = check_choice(output, "output", _OUTPUTS)
+    new = f"{name}_edges(...)" if output == "edges" else f"{name}(...) without output="
+    # user -> public function -> here -> warn_deprecated
+    warn_deprecated(f'{name}(..., output="{output}")', new, stacklevel=4)
+    return output == "edges"
+
+
+def _ollivier(
+    graph: Any,
+    alpha: Any,
+    weight: str,
+    exp_power: Any,
+    base: Any,
+    chunk_size: Any,
+    edges: Any,
+    scale: Any,
+) -> tuple[EdgeCurvature, nx.Graph | None, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The selected edges' curvature, the networkx graph read, every edge's (u, v, length).
+
+    The graph is ``None`` for a kNN graph, whose arrays are read directly.
+    """
     if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
     exp_power = check_positive(exp_power, "exp_power", allow_zero=True)
     base = check_positive(base, "base")
     chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
-    output = check_choice(output, "output", _OUTPUTS)
     unit = resolve_scale(scale, graph)
-    if _is_knn(graph):
+    if _is_whole_knn(graph):
         # straight from the kNN arrays: no networkx round trip before the computation
         nodes, (u, v, length), g = list(range(graph.n_nodes)), _knn_edges(graph), None
     else:
@@ -363,19 +469,7 @@ def ollivier_ricci(
     result = EdgeCurvature(
         "ricci_curvature", nodes, u[selected], v[selected], length[selected], curvature
     )
-    if output == "edges":
-        return result
-    if g is None:
-        g = nx.Graph()
-        g.add_nodes_from(nodes)
-        g.add_weighted_edges_from(
-            zip(u.tolist(), v.tolist(), length.tolist(), strict=True), weight=weight
-        )
-    else:
-        g = g.copy()
-        g.remove_edges_from(nx.selfloop_edges(g))
-    _label_edges(g, result, None)
-    return g
+    return result, g, (u, v, length)
 
 
 def _select_edges(nodes: list, u: np.ndarray, v: np.ndarray, edges: Iterable) -> np.ndarray:
@@ -399,17 +493,14 @@ def _select_edges(nodes: list, u: np.ndarray, v: np.ndarray, edges: Iterable) ->
     return np.asarray(wanted, dtype=np.int64)
 
 
-def _is_knn(graph: Any) -> bool:
-    return (
-        not isinstance(graph, nx.Graph)
-        and hasattr(graph, "indices")
-        and hasattr(graph, "distances")
-        and not hasattr(graph, "mask")
-        and getattr(graph, "n_base", graph.n_nodes) == graph.n_nodes
-    )
+def _is_whole_knn(graph: Any) -> bool:
+    """Whether ``graph`` is a kNN graph over one point set (its arrays are read directly)."""
+    from manifold.graphs import KNNGraph
+
+    return isinstance(graph, KNNGraph) and graph.n_base == graph.n_nodes
 
 
-def _knn_edges(graph: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _knn_edges(graph: KNNGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Undirected edges (either endpoint lists the other) of a kNN graph, as to_networkx gives."""
     idx = np.asarray(graph.indices, dtype=np.int64)
     dist = np.asarray(graph.distances, dtype=np.float64)
@@ -624,8 +715,8 @@ def forman_ricci(
     *,
     weight: str = "weight",
     scale: Scale = None,
-    output: str = "graph",
-) -> nx.Graph | EdgeCurvature:
+    output: str | None = None,
+) -> nx.Graph:
     r"""Augmented Forman–Ricci curvature of every edge (weighted, triangles as faces).
 
     For an edge :math:`e = (v_1, v_2)` with length :math:`w_e`, node weights :math:`w_{v}`
@@ -658,11 +749,12 @@ def forman_ricci(
         graph: An undirected ``networkx.Graph``, or a ``KNNGraph`` / ``NNKGraph``.
         weight: Edge (length) and node attribute name.
         scale: ``None`` (raw lengths), ``"knn"`` or a positive number (see above).
-        output: ``"graph"`` or ``"edges"`` (see Returns).
+        output: Deprecated: ``output="edges"`` is :func:`forman_ricci_edges` (the same numbers
+            as an :class:`EdgeCurvature`), ``output="graph"`` this function without it. Either
+            warns and gives that result, for one more release.
 
     Returns:
-        With ``output="graph"``: a copy of the graph with ``"forman_curvature"`` on each edge and
-        node. With ``output="edges"``: an :class:`EdgeCurvature` of the edges, in the same order.
+        A copy of the graph with ``"forman_curvature"`` on each edge and node.
 
     Examples:
         >>> import networkx as nx
@@ -670,7 +762,42 @@ def forman_ricci(
         >>> g[0][1]["forman_curvature"]  # 4 - 2 - 2
         0.0
     """
-    output = check_choice(output, "output", _OUTPUTS)
+    if output is not None and _deprecated_output(output, "forman_ricci"):
+        return _forman(graph, weight, scale)[0]  # type: ignore[return-value]
+    result, g = _forman(graph, weight, scale)
+    g = g.copy()
+    g.remove_edges_from(nx.selfloop_edges(g))
+    _label_edges(g, result, None)
+    return g
+
+
+def forman_ricci_edges(
+    graph: nx.Graph | KNNGraph | NNKGraph, *, weight: str = "weight", scale: Scale = None
+) -> EdgeCurvature:
+    r"""Augmented Forman–Ricci curvature of every edge, as arrays: no result graph is built.
+
+    The numbers of :func:`forman_ricci` (the definition, the edge cases and ``scale`` are
+    described there) as an :class:`EdgeCurvature`, the edges in the order
+    ``forman_ricci(graph).edges()`` lists them.
+
+    Args:
+        graph: An undirected ``networkx.Graph``, or a ``KNNGraph`` / ``NNKGraph``.
+        weight: Edge (length) and node attribute name.
+        scale: ``None`` (raw lengths), ``"knn"`` or a positive number.
+
+    Returns:
+        An :class:`EdgeCurvature` named ``"forman_curvature"``.
+
+    Examples:
+        >>> import networkx as nx
+        >>> forman_ricci_edges(nx.cycle_graph(6)).values.tolist()  # 4 - 2 - 2 on every edge
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    """
+    return _forman(graph, weight, scale)[0]
+
+
+def _forman(graph: Any, weight: str, scale: Any) -> tuple[EdgeCurvature, nx.Graph]:
+    """The curvature of every edge, and the networkx graph it was read from."""
     unit = resolve_scale(scale, graph)
     g = _to_networkx(graph)
     nodes, u, v, length = _edge_arrays(g, weight)
@@ -687,13 +814,7 @@ def forman_ricci(
         value = np.full(len(u), np.nan)
     else:
         value = _forman_values(n, u, v, np.maximum(length / unit, _EPSILON), node_w)
-    result = EdgeCurvature("forman_curvature", nodes, u, v, length, value)
-    if output == "edges":
-        return result
-    g = g.copy()
-    g.remove_edges_from(nx.selfloop_edges(g))
-    _label_edges(g, result, None)
-    return g
+    return EdgeCurvature("forman_curvature", nodes, u, v, length, value), g
 
 
 def _forman_values(

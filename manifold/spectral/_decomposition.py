@@ -32,8 +32,7 @@ practice; the smallest singular values are the ones to compute with an SVD if ne
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -41,16 +40,9 @@ import torch
 
 from .._backend import numpy_generator
 from .._checks import all_finite, as_tensor, check_int
+from .._spectrum import Spectrum
 from ..io import RowReader
 from ..typing import ArrayLike, Batches, Embeddings, SeedLike
-from ._formulas import (
-    PowerLawFit,
-    entropy_rank,
-    fit_power_law,
-    nesum,
-    participation_ratio,
-    stable_rank,
-)
 
 __all__ = ["GramAccumulator", "Spectrum", "spectrum"]
 
@@ -363,85 +355,6 @@ def _clean_eigenvalues(mat: torch.Tensor, n: int, dim: int, keep: int) -> np.nda
     tol = 4.0 * (dim + math.sqrt(n)) * np.finfo(np.float64).eps * max(top, 0.0)
     ev = np.where(ev > tol, ev, 0.0)
     return np.ascontiguousarray(ev[:keep])
-
-
-@dataclass(frozen=True, eq=False)
-class Spectrum:
-    """The two spectra of an embedding matrix, from which every spectral metric is read.
-
-    Build it with :func:`spectrum`; each method reads a metric without touching the data again.
-
-    Attributes:
-        singular_values: Singular values σ of the *uncentered* Z, descending, float64, length
-            ``min(N, D)``; values below ``σ_max · sqrt(4 (D + √N) eps₆₄)`` are reported as 0
-            (eps₆₄ ≈ 2.2e-16: about 3.4e-7 σ_max at D = 100, N = 1,000 and 1.4e-6 σ_max at
-            D = 2048, N = 25,600; see the module notes on the Gram route).
-        eigenvalues: Eigenvalues λ of the *centered* covariance ``Σ(z−μ)(z−μ)ᵀ/(N−1)``,
-            descending, float64, length ``min(N−1, D)`` (the covariance has rank ≤ N−1). With
-            ``center=False`` they are the eigenvalues of ``ZᵀZ/N`` instead (length ``min(N, D)``).
-        n_samples: Number of rows the spectra were computed from (after subsampling).
-        dim: Embedding dimension D.
-        centered: Whether ``eigenvalues`` are those of the centered covariance.
-    """
-
-    singular_values: np.ndarray = field(repr=False)
-    eigenvalues: np.ndarray = field(repr=False)
-    n_samples: int
-    dim: int
-    centered: bool = True
-
-    def rankme(self, eps: float = 1e-7) -> float:
-        """RankMe from the uncentered singular values (see :func:`manifold.rankme`)."""
-        return entropy_rank(self.singular_values, eps)
-
-    def effective_rank(self) -> float:
-        """Effective rank from the uncentered singular values (see :func:`manifold.effective_rank`)."""  # noqa: E501
-        return entropy_rank(self.singular_values, 0.0)
-
-    def stable_rank(self) -> float:
-        """Stable rank Σσ²/σ₁² of the uncentered matrix (see :func:`manifold.stable_rank`)."""
-        return stable_rank(self.singular_values)
-
-    def participation_ratio(self) -> float:
-        """Participation ratio (Σλ)²/Σλ² of the covariance (see :func:`manifold.participation_ratio`)."""  # noqa: E501
-        return participation_ratio(self.eigenvalues)
-
-    def nesum(self) -> float:
-        """NESum Σλ_n/λ_1 of the covariance (see :func:`manifold.nesum`)."""
-        return nesum(self.eigenvalues)
-
-    def alpha(self, fit_range: tuple[int, int] = (6, 100)) -> PowerLawFit:
-        """Power-law decay of the covariance eigenvalues (see :func:`manifold.alpha`)."""
-        return fit_power_law(self.eigenvalues, fit_range)
-
-    def to_dict(self) -> dict[str, list[float] | int | bool]:
-        """The spectrum as JSON-ready lists and numbers (:meth:`from_dict` reads it back)."""
-        return {
-            "singular_values": self.singular_values.tolist(),
-            "eigenvalues": self.eigenvalues.tolist(),
-            "n_samples": int(self.n_samples),
-            "dim": int(self.dim),
-            "centered": bool(self.centered),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, list[float] | int | bool]) -> Spectrum:
-        """The spectrum :meth:`to_dict` wrote (float64 arrays; every metric reads the same).
-
-        Examples:
-            >>> import numpy as np
-            >>> s = spectrum(np.random.default_rng(0).normal(size=(50, 4)))
-            >>> t = Spectrum.from_dict(s.to_dict())
-            >>> t.rankme() == s.rankme(), t.participation_ratio() == s.participation_ratio()
-            (True, True)
-        """
-        return cls(
-            singular_values=np.asarray(data["singular_values"], dtype=np.float64),
-            eigenvalues=np.asarray(data["eigenvalues"], dtype=np.float64),
-            n_samples=int(data["n_samples"]),
-            dim=int(data["dim"]),
-            centered=bool(data.get("centered", True)),
-        )
 
 
 def spectrum(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from .._checks import as_tensor, check_positive, degenerate
+from .._deprecation import warn_deprecated
 from ..typing import Batches, Views
 from ._decomposition import (
     GramAccumulator,
@@ -57,7 +58,12 @@ def _view_chunks(views: Any) -> Iterator[torch.Tensor]:
 
 
 def lidar(
-    views: Views | Batches, delta: float = 1e-4, eps: float = 1e-8, *, delta_relative: bool = False
+    views: Views | Batches,
+    delta: float = 1e-4,
+    eps: float = 1e-8,
+    *,
+    scale: Literal["within"] | None = None,
+    delta_relative: bool | None = None,
 ) -> float:
     """LiDAR: effective rank of the LDA matrix that separates images from their own views.
 
@@ -73,14 +79,15 @@ def lidar(
     invariant to any invertible linear map of the embeddings, and it is at most N − 1 (the rank
     of Σ_b) plus a slack from ε.
 
-    Scale: the paper's ridge δ is absolute (``delta_relative=False``, the default here), so
-    rescaling the embeddings by c changes LiDAR (it acts like a ridge δ/c²). With
-    ``delta_relative=True`` the ridge is ``δ · tr(Σ_w)/D``, δ times the mean within-image
-    variance per dimension, and LiDAR is invariant to rescaling; when every image's views
-    coincide (``tr Σ_w = 0``) the ridge is ``δ · tr(Σ_b)/D`` instead, which gives the limit of
-    the paper's value as Σ_w → 0 (the effective rank of Σ_b). This is a deviation from the
-    paper, made so that models of different scales can be compared; :func:`manifold.profile`
-    uses it (see ``docs/spectral.md`` for its measured effect).
+    Scale: the paper's ridge δ is absolute (``scale=None``, the default here), so rescaling the
+    embeddings by c changes LiDAR (it acts like a ridge δ/c²). With ``scale="within"`` δ is
+    measured in units of the mean within-image variance per dimension: the ridge is
+    ``δ · tr(Σ_w)/D``, and LiDAR is invariant to rescaling (``scale`` is the argument that makes
+    the length-based metrics scale-free too, e.g. ``nnk_diameter(..., scale="knn")``); when
+    every image's views coincide (``tr Σ_w = 0``) the ridge is ``δ · tr(Σ_b)/D`` instead, which
+    gives the limit of the paper's value as Σ_w → 0 (the effective rank of Σ_b). This is a
+    deviation from the paper, made so that models of different scales can be compared;
+    :func:`manifold.profile` uses it (see ``docs/spectral.md`` for its measured effect).
 
     Undefined cases (NaN with a :class:`~manifold.DegenerateWarning`, as for collapsed
     embeddings elsewhere): with δ = 0 and a singular Σ_w, e.g. a model whose views of each image
@@ -89,7 +96,7 @@ def lidar(
     below the float64 precision of a singular Σ_w (``δ ≤ D · eps₆₄ · λ_max(Σ_w)``, e.g. the
     default 1e-4 on embeddings of scale 1e6 with N(K − 1) < D), Σ_w + δI is singular to working
     precision and the D × D route cannot invert it (an in-memory array with N·K < D takes the
-    exact N × N route below and still gives a number; ``delta_relative=True`` avoids the case);
+    exact N × N route below and still gives a number; ``scale="within"`` avoids the case);
     and with Σ_b = 0 to
     working precision (every image has the same mean view, a collapsed model) no direction
     separates the images: every λ is 0, so p is 0/0 with ε = 0 and uniform with ε > 0, which
@@ -108,14 +115,17 @@ def lidar(
         delta: Ridge δ added to the within-image covariance (δ ≥ 0; with δ = 0 a singular
             within covariance gives NaN, see above).
         eps: ε added to each eigenvalue before normalising (ε ≥ 0).
-        delta_relative: Scale δ by the mean within-image variance per dimension (see above).
+        scale: ``None`` (δ absolute, as in the paper) or ``"within"`` (δ in units of the mean
+            within-image variance per dimension; see above).
+        delta_relative: Deprecated: ``delta_relative=True`` is ``scale="within"``,
+            ``delta_relative=False`` is ``scale=None``. Warns, for one more release.
 
     Returns:
         LiDAR, a float in about [1, min(N − 1, D)].
 
     Raises:
-        ValueError: for a shape other than (N, K, D), N < 2, K < 2, or non-finite values
-            (count and first image).
+        ValueError: for a shape other than (N, K, D), N < 2, K < 2, non-finite values (count
+            and first image), or a ``scale`` other than ``None`` and ``"within"``.
 
     Examples:
         >>> import torch
@@ -127,10 +137,19 @@ def lidar(
     """
     delta = check_positive(delta, "delta", allow_zero=True)
     eps = check_positive(eps, "eps", allow_zero=True)
+    if delta_relative is not None:
+        new = 'lidar(..., scale="within")' if delta_relative else "lidar(..., scale=None)"
+        warn_deprecated(f"lidar(..., delta_relative={delta_relative!r})", new)
+        if scale is not None:
+            raise TypeError("pass scale= alone: delta_relative= is its deprecated spelling")
+        scale = "within" if delta_relative else None
+    if not (scale is None or (isinstance(scale, str) and scale == "within")):
+        raise ValueError(f'scale must be None or "within", got {scale!r}')
+    relative = scale == "within"
     if delta > 0 and not is_batches(views):
         t, _ = as_tensor(views, "views", ("N", "K", "D"), min_sizes={"K": 2, "N": 2})
         if t.shape[0] * t.shape[1] < t.shape[2]:
-            return _lidar_low_rank(t, delta, eps, delta_relative)
+            return _lidar_low_rank(t, delta, eps, relative)
 
     means = GramAccumulator("views")
     within = None
@@ -155,7 +174,7 @@ def lidar(
         return _collapsed()
     sigma_w = symmetric_part(within / (n * (n_views - 1)))
     delta_given = delta
-    if delta_relative:
+    if relative:
         unit = _relative_unit(sigma_w.trace(), sigma_b.trace(), dim)
         delta = delta * unit
     sigma_w = sigma_w + delta * torch.eye(dim, dtype=torch.float64, device=sigma_b.device)
@@ -170,12 +189,12 @@ def lidar(
                 "invariant or collapsed model), so LiDAR with delta = 0 is undefined; use "
                 "delta > 0; returning NaN"
             )
-        if delta_relative:  # the ridge is delta_given x the mean within variance: raise delta
+        if relative:  # the ridge is delta_given x the mean within variance: raise delta
             ridge = f"the relative ridge (delta = {delta_given:.3g}, δ = {delta:.3g})"
             fix = f"use a larger delta (δ above about {floor:.3g})"
         else:
             ridge = f"the ridge delta = {delta:.3g}"
-            fix = f"use delta above about {floor:.3g} or delta_relative=True (as profile does)"
+            fix = f'use delta above about {floor:.3g} or scale="within" (as profile does)'
         return degenerate(
             f"{ridge} is below the float64 precision of the within-image covariance of views "
             f"(largest eigenvalue {float(w[-1]):.3g}), so Σ_w + δI is singular to working "
@@ -242,9 +261,7 @@ def _entropy_rank(lam: torch.Tensor, eps: float, n_zero: int) -> float:
     return float(torch.exp(entropy))
 
 
-def _lidar_low_rank(
-    views: torch.Tensor, delta: float, eps: float, delta_relative: bool = False
-) -> float:
+def _lidar_low_rank(views: torch.Tensor, delta: float, eps: float, relative: bool = False) -> float:
     """LiDAR when N·K < D, without any D × D matrix.
 
     With B = (μ_i − μ)ᵀ/√(N−1) (D × N) and W = (v_ij − μ_i)ᵀ/√(N(K−1)) (D × NK), Σ_b = BBᵀ and
@@ -259,7 +276,7 @@ def _lidar_low_rank(
     if _no_between((b * b).sum() * (n - 1), (mu * mu).sum(), n, dim):
         return _collapsed()
     w = dev.reshape(n * k, dim) / (n * (k - 1)) ** 0.5
-    if delta_relative:
+    if relative:
         unit = _relative_unit((w * w).sum(), (b * b).sum(), dim)
         delta = delta * unit
     gram_w = symmetric_part(w @ w.T) + delta * torch.eye(n * k, dtype=x.dtype, device=x.device)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from .._spectrum import PowerLawFit
 from ..typing import Batches, Embeddings
 from ._decomposition import spectrum
-from ._formulas import PowerLawFit
 
 __all__ = ["PowerLawFit", "alpha"]
 

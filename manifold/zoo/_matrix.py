@@ -48,7 +48,7 @@ def as_matrix(
         TypeError: ``profiles`` is neither a Profile nor a DataFrame.
         ValueError: duplicate model names, non-numeric columns or unknown ``metrics``.
     """
-    from manifold.profiling import Profile
+    from manifold.results import Profile
 
     if isinstance(profiles, Profile):
         warn_mismatched(profiles)

@@ -1,11 +1,16 @@
-"""Spectral metrics as functions of a spectrum (singular values or eigenvalues).
+"""The spectrum of an embedding matrix, and the spectral metrics as functions of it.
 
-Shared by the module-level functions and :class:`~manifold.spectral.Spectrum`, so that both give
-the same numbers from the same decomposition.
+:class:`Spectrum` holds the singular values and covariance eigenvalues that
+:func:`manifold.spectral.spectrum` computes; the functions below read each spectral metric from
+them. They sit in the base layer, with the other result types, so that a saved profile reads its
+spectra back without importing the compute layer; the module-level functions of
+:mod:`manifold.spectral` and the methods of :class:`Spectrum` share them, so that both give the
+same numbers from the same decomposition.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from numbers import Integral
 
@@ -15,6 +20,7 @@ from manifold._checks import degenerate
 
 __all__ = [
     "PowerLawFit",
+    "Spectrum",
     "entropy_rank",
     "fit_power_law",
     "nesum",
@@ -160,3 +166,85 @@ def fit_power_law(eigenvalues: np.ndarray, fit_range: tuple[int, int]) -> PowerL
         fit_range=(lo, last),
         eigenvalues=eigenvalues,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class Spectrum:
+    """The two spectra of an embedding matrix, from which every spectral metric is read.
+
+    Build it with :func:`manifold.spectral.spectrum`; each method reads a metric without touching
+    the data again. A result type, like :class:`~manifold.PointMetric`: it sits under every layer
+    (a saved :class:`~manifold.results.Profile` reads its spectra back as instances).
+
+    Attributes:
+        singular_values: Singular values σ of the *uncentered* Z, descending, float64, length
+            ``min(N, D)``; values below ``σ_max · sqrt(4 (D + √N) eps₆₄)`` are reported as 0
+            (eps₆₄ ≈ 2.2e-16: about 3.4e-7 σ_max at D = 100, N = 1,000 and 1.4e-6 σ_max at
+            D = 2048, N = 25,600; see the module notes on the Gram route).
+        eigenvalues: Eigenvalues λ of the *centered* covariance ``Σ(z−μ)(z−μ)ᵀ/(N−1)``,
+            descending, float64, length ``min(N−1, D)`` (the covariance has rank ≤ N−1). With
+            ``center=False`` they are the eigenvalues of ``ZᵀZ/N`` instead (length ``min(N, D)``).
+        n_samples: Number of rows the spectra were computed from (after subsampling).
+        dim: Embedding dimension D.
+        centered: Whether ``eigenvalues`` are those of the centered covariance.
+    """
+
+    singular_values: np.ndarray = field(repr=False)
+    eigenvalues: np.ndarray = field(repr=False)
+    n_samples: int
+    dim: int
+    centered: bool = True
+
+    def rankme(self, eps: float = 1e-7) -> float:
+        """RankMe from the uncentered singular values (see :func:`manifold.rankme`)."""
+        return entropy_rank(self.singular_values, eps)
+
+    def effective_rank(self) -> float:
+        """Effective rank from the uncentered singular values (see :func:`manifold.effective_rank`)."""  # noqa: E501
+        return entropy_rank(self.singular_values, 0.0)
+
+    def stable_rank(self) -> float:
+        """Stable rank Σσ²/σ₁² of the uncentered matrix (see :func:`manifold.stable_rank`)."""
+        return stable_rank(self.singular_values)
+
+    def participation_ratio(self) -> float:
+        """Participation ratio (Σλ)²/Σλ² of the covariance (see :func:`manifold.participation_ratio`)."""  # noqa: E501
+        return participation_ratio(self.eigenvalues)
+
+    def nesum(self) -> float:
+        """NESum Σλ_n/λ_1 of the covariance (see :func:`manifold.nesum`)."""
+        return nesum(self.eigenvalues)
+
+    def alpha(self, fit_range: tuple[int, int] = (6, 100)) -> PowerLawFit:
+        """Power-law decay of the covariance eigenvalues (see :func:`manifold.alpha`)."""
+        return fit_power_law(self.eigenvalues, fit_range)
+
+    def to_dict(self) -> dict[str, list[float] | int | bool]:
+        """The spectrum as JSON-ready lists and numbers (:meth:`from_dict` reads it back)."""
+        return {
+            "singular_values": self.singular_values.tolist(),
+            "eigenvalues": self.eigenvalues.tolist(),
+            "n_samples": int(self.n_samples),
+            "dim": int(self.dim),
+            "centered": bool(self.centered),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, list[float] | int | bool]) -> Spectrum:
+        """The spectrum :meth:`to_dict` wrote (float64 arrays; every metric reads the same).
+
+        Examples:
+            >>> import numpy as np
+            >>> from manifold.spectral import spectrum
+            >>> s = spectrum(np.random.default_rng(0).normal(size=(50, 4)))
+            >>> t = Spectrum.from_dict(s.to_dict())
+            >>> t.rankme() == s.rankme(), t.participation_ratio() == s.participation_ratio()
+            (True, True)
+        """
+        return cls(
+            singular_values=np.asarray(data["singular_values"], dtype=np.float64),
+            eigenvalues=np.asarray(data["eigenvalues"], dtype=np.float64),
+            n_samples=int(data["n_samples"]),
+            dim=int(data["dim"]),
+            centered=bool(data.get("centered", True)),
+        )
