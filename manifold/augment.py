@@ -22,7 +22,7 @@ kornia's parameters exactly (see :class:`_ResizedCropSampler`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,9 +31,19 @@ from torch import nn
 
 from manifold._backend import resolve_device, seed_int
 from manifold._checks import as_tensor, check_int
+from manifold.settings import default_n_views
 from manifold.typing import AugmentFn, DeviceLike, Family, Images, SeedLike
 
-__all__ = ["FAMILIES", "FAMILY_PARAMETERS", "describe_family", "get_family", "iter_views", "views"]
+__all__ = [
+    "FAMILIES",
+    "FAMILY_PARAMETERS",
+    "check_families",
+    "describe_family",
+    "get_family",
+    "images_fingerprint",
+    "iter_views",
+    "views",
+]
 
 FAMILIES = ("crop", "color", "rotation", "flip", "blur", "ssl")
 
@@ -582,7 +592,7 @@ def _apply_opaque(
 def iter_views(
     images: Images,
     family: Family,
-    n_views: int = 8,
+    n_views: int | None = None,
     seed: SeedLike = 0,
     batch_size: int = 256,
     *,
@@ -598,7 +608,9 @@ def iter_views(
         images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3}.
         family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
             ``f(images, generator) -> images`` (called once per image on its K copies).
-        n_views: K, views per image.
+        n_views: K, views per image. ``None`` (the default): 8, with a ``FutureWarning``
+            that the default becomes :data:`~manifold.settings.DEFAULT_N_VIEWS` (16) in the
+            next release.
         seed: int, ``numpy.random.Generator`` or ``torch.Generator`` (one draw is taken from a
             generator). Image ``i`` is augmented from ``(seed, i)`` alone.
         batch_size: Images per chunk (a chunk holds ``batch_size * K`` views).
@@ -610,7 +622,7 @@ def iter_views(
         or ``(index_slice, views_chunk, params)`` when ``return_params``.
     """
     x_all = check_images(images)
-    n_views = check_int(n_views, "n_views", minimum=1)
+    n_views = check_int(default_n_views(n_views, 8, "iter_views"), "n_views", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     device = resolve_device(device, like=x_all)
     n, c, h, w = x_all.shape
@@ -646,7 +658,7 @@ def iter_views(
 def views(
     images: Images,
     family: Family,
-    n_views: int = 8,
+    n_views: int | None = None,
     seed: SeedLike = 0,
     batch_size: int = 256,
     *,
@@ -664,7 +676,9 @@ def views(
         images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3} (numpy or torch).
         family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
             ``f(images, generator) -> images``.
-        n_views: K, views per image.
+        n_views: K, views per image. ``None`` (the default): 8, with a ``FutureWarning``
+            that the default becomes :data:`~manifold.settings.DEFAULT_N_VIEWS` (16) in the
+            next release.
         seed: int, ``numpy.random.Generator`` or ``torch.Generator``.
         batch_size: Images augmented at once.
         device: Where views are computed and returned; ``None`` keeps the images' device.
@@ -685,6 +699,7 @@ def views(
         >>> bool((views(x, "crop", n_views=4, seed=0, batch_size=2) == v).all())
         True
     """
+    n_views = default_n_views(n_views, 8, "views")
     chunks, params = [], []
     for item in iter_views(
         images,
@@ -700,3 +715,73 @@ def views(
             params.extend(item[2])
     out = torch.cat(chunks)
     return (out, params) if return_params else out
+
+
+def check_families(families: Family | Iterable[Family] | None) -> dict[str, Family]:
+    """Validate ``families``: one name, or an iterable of names, kornia modules or callables.
+
+    Returns:
+        Family name (a module or callable is named by its type) -> family, in the given order.
+
+    Raises:
+        ValueError: an unknown name, or two families with the same name.
+        TypeError: a family that is neither a name, a module nor a callable.
+
+    Examples:
+        >>> list(check_families("crop")), list(check_families(["crop", "blur"]))
+        (['crop'], ['crop', 'blur'])
+    """
+    if families is None:
+        return {}
+    if isinstance(families, (str, torch.nn.Module)) or (
+        callable(families) and not isinstance(families, Iterable)
+    ):
+        families = [families]
+    elif not isinstance(families, Iterable):
+        raise TypeError(
+            "families must be a family name or an iterable of names, kornia augmentations or "
+            f"callables, got {type(families).__name__}"
+        )
+    out: dict[str, Family] = {}
+    for fam in families:
+        if isinstance(fam, str):
+            if fam not in FAMILIES:
+                raise ValueError(
+                    f"unknown augmentation family {fam!r}; expected one of "
+                    f"{', '.join(FAMILIES)}, a kornia augmentation or a callable "
+                    "f(images, generator) -> images"
+                )
+            label = fam
+        elif isinstance(fam, torch.nn.Module) or callable(fam):
+            label = getattr(fam, "__name__", None) or type(fam).__name__
+        else:
+            raise TypeError(
+                "each family must be a name, a kornia augmentation or a callable, got "
+                f"{type(fam).__name__} ({fam!r})"
+            )
+        if label in out:
+            raise ValueError(
+                f"family {label!r} is given twice; give each family once (wrap two "
+                "augmentations of one type in distinctly named functions)"
+            )
+        out[label] = fam
+    return out
+
+
+def images_fingerprint(images: Images) -> str:
+    """The ``data_fingerprint`` of a profile's settings: a SHA-256 of the images (16 digits).
+
+    Computed on the images as float32 (as every driver reads them), so the same images give
+    the same fingerprint in :func:`profile` and :func:`~manifold.profile_zoo`, and profiles
+    of other images (another subset, order, size, channel count) are told apart when they are
+    compared (:meth:`Profile.mismatched_settings`).
+
+    Examples:
+        >>> import torch
+        >>> x = torch.rand(4, 1, 8, 8)
+        >>> images_fingerprint(x) == images_fingerprint(x.clone()) != images_fingerprint(x[:3])
+        True
+    """
+    from manifold._cache import array_fingerprint
+
+    return array_fingerprint(check_images(images, channels=False))

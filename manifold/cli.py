@@ -697,8 +697,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         name = args.name[0] if args.name else Path(args.embeddings).stem
         run = _Output(out)
         with run:
-            profiles.append(profile(z, views={f: views[f] for f in fams}, families=fams or None,
-                                    k=args.k, seed=args.seed, name=name,
+            profiles.append(profile(z, view_embeddings={f: views[f] for f in fams},
+                                    families=fams or None, k=args.k, seed=args.seed, name=name,
                                     curvature=args.curvature,
                                     n_bootstrap=getattr(args, "bootstrap", 0),
                                     progress=False if args.quiet else None))  # fmt: skip
