@@ -97,7 +97,7 @@ def _profile_embeddings(tmp: Path) -> Any:
     import manifold
 
     z, views = embeddings()
-    return manifold.profile(z, views=views, k=6, seed=1, max_samples=50, n_bootstrap=3,
+    return manifold.profile(z, view_embeddings=views, k=6, seed=1, max_samples=50, n_bootstrap=3,
                             curvature=True, name="emb", progress=False)  # fmt: skip
 
 
