@@ -1,9 +1,10 @@
 """``Monitor``: the geometry of a model's representation, measured while it trains.
 
-A driver over :mod:`manifold.engine`, like :func:`~manifold.profile`: at each call it embeds a
-fixed probe batch (and the views of each family, drawn once when the monitor is made), builds
-one :class:`~manifold.engine.ModelContext` and records the registry's entries of the chosen
-metrics. On the same probe batch, model and settings, its numbers are those of
+A driver over :mod:`manifold.engine`, like :func:`~manifold.profile`: each call runs the
+profiling job of :func:`~manifold.profile` (:func:`manifold.runner.run_job`) on a fixed probe
+batch (and the views of each family, drawn once when the monitor is made): it embeds them,
+builds one :class:`~manifold.engine.ModelContext` and records the registry's entries of the
+chosen metrics. On the same probe batch, model and settings, its numbers are those of
 :func:`~manifold.profile`, row for row. A representation that collapses (RankMe at most
 ``collapse_rank``, or constant embeddings) is flagged once with a
 :class:`~manifold.DegenerateWarning` and :attr:`Monitor.first_collapse`.
@@ -75,7 +76,7 @@ class Monitor:
     **One job, the numbers of profile.** The probe batch (a seeded subsample of ``n_images``
     of the ``images``) and its views (``n_views`` per image and family, drawn once by
     :func:`manifold.views` from ``seed``) never change, so the history is a curve of one
-    measurement. Each call runs the engine of :func:`~manifold.profile`: its rows equal
+    measurement. Each call runs the job of :func:`~manifold.profile`: its rows equal
     ``profile(model, monitor.images, families, n_views, k, seed, max_samples=...,
     n_bootstrap=...)``'s rows of the same metrics to rounding (the same functions on the same
     embeddings).
@@ -88,8 +89,12 @@ class Monitor:
     scale-free: a representation that shrinks toward the origin keeping its shape is not
     collapsed; one that shrinks toward a point other than the origin is.
 
-    A metric that cannot be computed at a step (e.g. alpha of constant embeddings) is left out
-    of that step's rows and kept in :attr:`failures`; a warning names it the first time.
+    A metric that cannot be computed at a step (e.g. alpha of constant embeddings), or a
+    family whose views cannot be made (the augmentation fails, the model fails on the views,
+    or they embed to the wrong shape: metric ``"views"``), is left out of that step's rows and
+    kept in :attr:`failures`; a warning names it the first time. This is the failure policy of
+    :func:`~manifold.profile` and :func:`~manifold.profile_zoo`. A model that fails on the
+    probe images themselves raises.
 
     Args:
         images: Probe images (N, C, H, W) in [0, 1] (numpy or torch), or a
@@ -175,7 +180,8 @@ class Monitor:
     ) -> None:
         self.every = check_int(every, "every", minimum=1)
         self.k = check_int(k, "k", minimum=1)
-        self.n_views = check_int(default_n_views(n_views, 4, "Monitor"), "n_views", minimum=2)
+        if n_views is not None:
+            n_views = check_int(n_views, "n_views", minimum=2)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.n_bootstrap = check_n_bootstrap(n_bootstrap)
         self.max_samples = (
@@ -209,6 +215,9 @@ class Monitor:
                 "is empty; give families (e.g. 'crop') or leave those metrics out"
             )
         self.families = fams
+        # the default warns of its change only where views are drawn
+        self.n_views = (4 if n_views is None and not fams
+                        else default_n_views(n_views, 4, "Monitor"))  # fmt: skip
 
         if n_images is not None:
             n_images = check_int(n_images, "n_images", minimum=self.k + 1)

@@ -57,10 +57,12 @@ class Profile:
             family), ``metric``, ``statistic`` (``"value"`` for a scalar metric; ``mean``,
             ``median``, ``std``, ``q05``, ``q25``, ``q75``, ``q95`` for a per-point metric, and
             ``se`` for the standard error of the ``value`` or ``mean``: bootstrap in a profile
-            run with ``n_bootstrap``, anchor sampling in :func:`~manifold.profile_large`) and
-            ``value``. A layer sweep (``layers=``) adds a ``layer`` column after ``model``: the
-            submodule each row describes, in the order of the sweep.
-        settings: For each model, the settings of its run (N, K, k, seed, families, layer, ...).
+            run with ``n_bootstrap``, anchor sampling in :func:`~manifold.profile_large`; each
+            model's ``settings["se"]`` says which) and ``value``. A layer sweep (``layers=``)
+            adds a ``layer`` column after ``model``: the submodule each row describes, in the
+            order of the sweep.
+        settings: For each model, the settings of its run (N, K, k, seed, families, layer, ...),
+            as :meth:`Settings.to_dict <manifold.settings.Settings.to_dict>` writes them.
         failures: One dict per metric that could not be computed: model, manifold, metric,
             error.
         spectra: For each model profiled on one representation, the

@@ -792,7 +792,10 @@ def profile_settings(
             views_per_family[result.part] = result.info["n_views"]
     layers = None
     if s.get("layers") is not None:  # the resolved names, in the sweep's order
-        layers = list(dict.fromkeys(parts[0].table[LAYER])) if parts else None
+        if info.get("dims"):
+            layers = list(info["dims"])
+        else:  # a semantic part checkpointed before the dims were recorded
+            layers = list(dict.fromkeys(lay for r in parts for lay in r.table[LAYER]))
     n_images = s["n_images"]
     transform = job.transform
     settings = Settings(

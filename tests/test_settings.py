@@ -148,6 +148,10 @@ def test_the_other_n_views_defaults_warn_before_they_change(images):
         else:
             assert implicit.shape[1] == was
             assert torch.equal(implicit, explicit)
+    # a Monitor that draws no views does not warn about their number
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Monitor(images, metrics="rankme", families=None, k=4)
 
 
 def test_views_keyword_of_profile_is_deprecated():
