@@ -78,7 +78,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     import manifold
-    from manifold.augment import views
+    from manifold.augment import draw_views
     from manifold.datasets import load_factor_mnist
     from manifold.embed import Embedder
 
@@ -87,7 +87,7 @@ def main() -> None:
     model = module.make_model(0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     train, _ = load_factor_mnist("train", n=args.batch)
-    pairs = views(train, "crop", n_views=2, seed=0)
+    pairs = draw_views(train, "crop", n_views=2, seed=0)
 
     def training_step() -> None:
         model.train()
@@ -109,7 +109,7 @@ def main() -> None:
             monitor(model, next(steps))
 
     # the monitor's views, drawn again here (the same seed) to time their forward pass alone
-    kept = [views(monitor.images, f, monitor.n_views, monitor.seed) for f in monitor.families]
+    kept = [draw_views(monitor.images, f, monitor.n_views, monitor.seed) for f in monitor.families]
 
     def forward_only() -> None:
         embedder = Embedder(model, progress=False)

@@ -14,9 +14,9 @@ The stages are run one after the other with the same code paths as
   ``Embedder.embed_views`` uses (``batch_size // K`` images per chunk);
 - **forward**: the model on the same views, batch by batch inside the Embedder's session
   (``Embedder._forward``), plus the semantic pass ``Embedder.embed(images)``;
-- **graphs** and **metrics**: ``profile(z, views=...)`` on those embeddings (the very code that
-  ``profile`` runs after embedding), with ``manifold.graphs.knn_graph`` and ``nnk_graph`` wrapped
-  by timers; graphs = the time inside those two functions, metrics = the rest.
+- **graphs** and **metrics**: ``profile(z, view_embeddings=...)`` on those embeddings (the very
+  code that ``profile`` runs after embedding), with ``manifold.graphs.knn_graph`` and
+  ``nnk_graph`` wrapped by timers; graphs = the time inside those two functions, metrics = the rest.
 
 ``--check`` also runs ``Embedder.embed_views`` on the first images and checks that it returns the
 embeddings computed here (so the split measures the work ``profile`` does), and times the full
@@ -204,7 +204,9 @@ def main() -> None:
     timer = GraphTimer()
     start = time.perf_counter()
     with timer.installed():
-        prof = profile(z, views=family_views, k=args.k, seed=0, max_samples=25600, progress=False)
+        prof = profile(
+            z, view_embeddings=family_views, k=args.k, seed=0, max_samples=25600, progress=False
+        )
     t_after = time.perf_counter() - start
     t_graphs = timer.seconds
     t_metrics = t_after - t_graphs

@@ -166,7 +166,7 @@ def main() -> None:
                 args.tensorboard = None
             else:
                 writer = SummaryWriter(str(args.tensorboard / run))
-        monitor = manifold.Monitor(probe, every=args.every, writer=writer)
+        monitor = manifold.Monitor(probe, every=args.every, n_views=4, writer=writer)
         csv = args.out / f"monitor_{run}.csv"
         csv.unlink(missing_ok=True)
         with warnings.catch_warnings(record=True) as caught:

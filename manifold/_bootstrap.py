@@ -36,15 +36,22 @@ import torch
 
 from manifold._backend import numpy_generator
 
-__all__ = ["Bootstrap", "record_se"]
+__all__ = ["Bootstrap", "check_n_bootstrap", "record_se"]
 
-# per-edge values: resampled over edges, not images
-_EDGE_METRICS = ("ollivier_ricci", "forman_ricci")
-# per-point values always divided by the median k-th neighbour distance, which a resample redraws
-_IN_KNN_UNITS = ("spread_ratio",)
-# ... and those divided by it when the profile measures lengths in that unit (scale="knn")
-_LENGTHS = ("nnk_diameter",)
-_SPECTRAL = ("effective_rank", "stable_rank", "participation_ratio", "nesum")
+
+def check_n_bootstrap(n_bootstrap: int) -> int:
+    """Validate ``n_bootstrap``: 0 (no standard errors) or at least 2 resamples.
+
+    Examples:
+        >>> check_n_bootstrap(0), check_n_bootstrap(200)
+        (0, 200)
+    """
+    from manifold._checks import check_int
+
+    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    if n_bootstrap == 1:
+        raise ValueError("n_bootstrap must be 0 (no standard errors) or at least 2, got 1")
+    return n_bootstrap
 
 
 class Bootstrap:
@@ -57,13 +64,9 @@ class Bootstrap:
     """
 
     def __init__(self, n_bootstrap: int, seed: int, n_images: int) -> None:
-        from manifold._checks import check_int
-
-        n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
-        if n_bootstrap < 2:
-            raise ValueError(
-                f"n_bootstrap must be 0 (no standard errors) or at least 2, got {n_bootstrap}"
-            )
+        n_bootstrap = check_n_bootstrap(n_bootstrap)
+        if n_bootstrap == 0:
+            raise ValueError("a Bootstrap needs n_bootstrap >= 2 resamples, got 0")
         self.n_bootstrap = n_bootstrap
         self.seed = seed
         self.rng = np.random.default_rng([seed, 0xB007])
@@ -77,15 +80,24 @@ class Bootstrap:
             return self.counts
         return self.rng.multinomial(n, np.full(n, 1.0 / n), self.n_bootstrap)
 
-    def semantic(self, ctx: Any, rec: Any, results: dict[str, Any]) -> None:
-        """Rows ``se`` for the semantic manifold's recorded metrics (``results``: name -> value)."""
+    def semantic(self, ctx: Any, rec: Any, results: dict[str, Any], rules: dict[str, str]) -> None:
+        """Rows ``se`` for the semantic manifold's recorded metrics.
+
+        Args:
+            ctx: The engine's context (its embeddings, graphs and settings).
+            rec: Where the rows go.
+            results: Row name -> recorded value (or per-point values).
+            rules: Row name -> how it is resampled (the registry entry's ``resample``, one of
+                :data:`manifold.engine.RESAMPLING`).
+        """
         from manifold.results import SEMANTIC
         from manifold.spectral import spectrum
 
         z = ctx.z
-        names = [m for m in (*_SPECTRAL, "alpha", "alpha_r2") if _is_value(results.get(m))]
+        names = [m for m, rule in rules.items() if rule == "spectrum" and _is_value(results.get(m))]
         values: dict[str, list[float]] = {m: [] for m in names}
-        with_rankme = _is_value(results.get("rankme"))
+        rankme_row = next((m for m, rule in rules.items() if rule == "rankme"), None)
+        with_rankme = _is_value(results.get(rankme_row))
         capped = ctx.max_samples is not None and ctx.max_samples < ctx.n_points
         rankme: list[float] = []
         if names or (with_rankme and not capped):
@@ -111,14 +123,16 @@ class Bootstrap:
                     _attempt(lambda c=c: spectrum(sub, weights=c).rankme(), np.nan)
                     for c in self._counts(len(rows))
                 ]
-            values["rankme"] = rankme
-        if _is_value(results.get("twonn_dimension")):
-            values["twonn_dimension"] = self._twonn(ctx.knn)
-        if _is_value(results.get("mle_dimension")):
-            values["mle_dimension"] = self._mle(ctx.mle_knn, ctx.k_mle)
+            values[rankme_row] = rankme
+        for metric, rule in rules.items():
+            if rule == "twonn" and _is_value(results.get(metric)):
+                values[metric] = self._twonn(ctx.knn)
+        for metric, rule in rules.items():
+            if rule == "mle" and _is_value(results.get(metric)):
+                values[metric] = self._mle(ctx.mle_knn, ctx.k_mle)
         for metric, reps in values.items():
             record_se(rec, SEMANTIC, metric, reps)
-        self._per_point(ctx, rec, SEMANTIC, results)
+        self._per_point(ctx, rec, SEMANTIC, results, rules)
 
     def _twonn(self, knn: Any) -> list[float]:
         from manifold.graphs import KNNGraph
@@ -145,20 +159,28 @@ class Bootstrap:
         return list(counts.sum(axis=1) / (counts @ inverse))
 
     def family(
-        self, ctx: Any, rec: Any, family: str, views: torch.Tensor, results: dict[str, Any]
+        self,
+        ctx: Any,
+        rec: Any,
+        family: str,
+        views: torch.Tensor,
+        results: dict[str, Any],
+        rules: dict[str, str],
     ) -> None:
         """Rows ``se`` for a family's recorded metrics (LiDAR, RankMe of the views, means)."""
         from manifold.spectral import lidar, spectrum
 
         n, k, dim = views.shape
-        if _is_value(results.get("lidar")):
+        lidar_row = next((m for m, rule in rules.items() if rule == "views"), None)
+        rankme_row = next((m for m, rule in rules.items() if rule == "views_rankme"), None)
+        if _is_value(results.get(lidar_row)):
             lidar_scale = "within" if ctx.delta_relative else None
             reps = []
             for c in self.counts:
                 rows = torch.from_numpy(np.repeat(np.arange(n), c)).to(views.device)
                 reps.append(_attempt(lambda r=rows: lidar(views[r], scale=lidar_scale), np.nan))
-            record_se(rec, family, "lidar", reps)
-        if _is_value(results.get("rankme")):
+            record_se(rec, family, lidar_row, reps)
+        if _is_value(results.get(rankme_row)):
             flat = views.reshape(n * k, dim)
             rows = None
             cap = ctx.max_samples
@@ -171,10 +193,12 @@ class Bootstrap:
                 _attempt(lambda c=c: spectrum(flat, weights=c[image]).rankme(), np.nan)
                 for c in self.counts
             ]
-            record_se(rec, family, "rankme", reps)
-        self._per_point(ctx, rec, family, results)
+            record_se(rec, family, rankme_row, reps)
+        self._per_point(ctx, rec, family, results, rules)
 
-    def _per_point(self, ctx: Any, rec: Any, manifold: str, results: dict[str, Any]) -> None:
+    def _per_point(
+        self, ctx: Any, rec: Any, manifold: str, results: dict[str, Any], rules: dict[str, str]
+    ) -> None:
         """Rows ``se`` for the mean of every per-point metric in ``results``."""
         from manifold._summary import PointMetric
 
@@ -184,10 +208,11 @@ class Bootstrap:
             values = np.asarray(result.values, dtype=np.float64)
             if values.size < 2:
                 continue
-            image_level = values.size == self.n_images and metric not in _EDGE_METRICS
+            rule = rules.get(metric, "points")
+            image_level = values.size == self.n_images and rule != "edges"
             counts = self.counts if image_level else self._counts(values.size)
             means = counts @ values / counts.sum(axis=1)
-            in_unit = metric in _IN_KNN_UNITS or (metric in _LENGTHS and ctx.scale == "knn")
+            in_unit = rule == "points_in_knn_unit" or (rule == "lengths" and ctx.scale == "knn")
             if image_level and in_unit:
                 means = means * self._knn_unit_ratio(ctx)
             record_se(rec, manifold, metric, list(means))

@@ -20,7 +20,7 @@ to groups of images that share those values, so every image keeps its own order.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,16 +30,19 @@ from torch import nn
 from manifold._backend import resolve_device, seed_int
 from manifold._checks import as_tensor, check_int
 from manifold._deprecation import warn_deprecated
+from manifold.settings import DEFAULT_N_VIEWS
 from manifold.typing import AugmentFn, DeviceLike, Family, Images, SeedLike
 
 __all__ = [
     "FAMILIES",
     "FAMILY_PARAMETERS",
+    "check_families",
     "describe_family",
     "draw_view_chunks",
     "draw_views",
     "draw_views_with_params",
     "get_family",
+    "images_fingerprint",
     "iter_views",
     "views",
 ]
@@ -491,7 +494,7 @@ def _draw(
 def draw_view_chunks(
     images: Images,
     family: Family,
-    n_views: int = 8,
+    n_views: int = DEFAULT_N_VIEWS,
     seed: SeedLike = 0,
     batch_size: int = 256,
     *,
@@ -506,7 +509,8 @@ def draw_view_chunks(
         images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3}.
         family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
             ``f(images, generator) -> images`` (called once per image on its K copies).
-        n_views: K, views per image.
+        n_views: K, views per image (default :data:`~manifold.settings.DEFAULT_N_VIEWS`, 16,
+            as in :func:`~manifold.profile`).
         seed: int, ``numpy.random.Generator`` or ``torch.Generator`` (one draw is taken from a
             generator). Image ``i`` is augmented from ``(seed, i)`` alone.
         batch_size: Images per chunk (a chunk holds ``batch_size * K`` views).
@@ -530,7 +534,7 @@ def draw_view_chunks(
 def draw_views(
     images: Images,
     family: Family,
-    n_views: int = 8,
+    n_views: int = DEFAULT_N_VIEWS,
     seed: SeedLike = 0,
     batch_size: int = 256,
     *,
@@ -551,7 +555,8 @@ def draw_views(
         images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3} (numpy or torch).
         family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
             ``f(images, generator) -> images``.
-        n_views: K, views per image.
+        n_views: K, views per image (default :data:`~manifold.settings.DEFAULT_N_VIEWS`, 16,
+            as in :func:`~manifold.profile`).
         seed: int, ``numpy.random.Generator`` or ``torch.Generator``.
         batch_size: Images augmented at once.
         device: Where views are computed and returned; ``None`` keeps the images' device.
@@ -576,7 +581,7 @@ def draw_views(
 def draw_views_with_params(
     images: Images,
     family: Family,
-    n_views: int = 8,
+    n_views: int = DEFAULT_N_VIEWS,
     seed: SeedLike = 0,
     batch_size: int = 256,
     *,
@@ -591,7 +596,8 @@ def draw_views_with_params(
         images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3} (numpy or torch).
         family: A name from :data:`FAMILIES`, a kornia augmentation, or a callable
             ``f(images, generator) -> images``.
-        n_views: K, views per image.
+        n_views: K, views per image (default :data:`~manifold.settings.DEFAULT_N_VIEWS`, 16,
+            as in :func:`~manifold.profile`).
         seed: int, ``numpy.random.Generator`` or ``torch.Generator``.
         batch_size: Images augmented at once.
         device: Where views are computed and returned; ``None`` keeps the images' device.
@@ -668,7 +674,8 @@ def views(
     Returns what :func:`draw_views` returns (with ``return_params=True``, what
     :func:`draw_views_with_params` returns), with a :class:`DeprecationWarning`, until its
     removal in the next release. The new name says what it does: it draws augmented *images*,
-    while :func:`manifold.profile`'s ``views=`` takes their *embeddings*.
+    while :func:`manifold.profile`'s ``views=`` takes their *embeddings*. Its default of 8
+    views is kept; :func:`draw_views` defaults to 16, as :func:`~manifold.profile` does.
 
     Args:
         images: Float images in [0, 1], shape ``(N, C, H, W)``.
@@ -688,3 +695,73 @@ def views(
         return draw_views_with_params(*args, device=device)
     warn_deprecated("views(...)", "draw_views(...)")
     return draw_views(*args, device=device)
+
+
+def check_families(families: Family | Iterable[Family] | None) -> dict[str, Family]:
+    """Validate ``families``: one name, or an iterable of names, kornia modules or callables.
+
+    Returns:
+        Family name (a module or callable is named by its type) -> family, in the given order.
+
+    Raises:
+        ValueError: an unknown name, or two families with the same name.
+        TypeError: a family that is neither a name, a module nor a callable.
+
+    Examples:
+        >>> list(check_families("crop")), list(check_families(["crop", "blur"]))
+        (['crop'], ['crop', 'blur'])
+    """
+    if families is None:
+        return {}
+    if isinstance(families, (str, torch.nn.Module)) or (
+        callable(families) and not isinstance(families, Iterable)
+    ):
+        families = [families]
+    elif not isinstance(families, Iterable):
+        raise TypeError(
+            "families must be a family name or an iterable of names, kornia augmentations or "
+            f"callables, got {type(families).__name__}"
+        )
+    out: dict[str, Family] = {}
+    for fam in families:
+        if isinstance(fam, str):
+            if fam not in FAMILIES:
+                raise ValueError(
+                    f"unknown augmentation family {fam!r}; expected one of "
+                    f"{', '.join(FAMILIES)}, a kornia augmentation or a callable "
+                    "f(images, generator) -> images"
+                )
+            label = fam
+        elif isinstance(fam, torch.nn.Module) or callable(fam):
+            label = getattr(fam, "__name__", None) or type(fam).__name__
+        else:
+            raise TypeError(
+                "each family must be a name, a kornia augmentation or a callable, got "
+                f"{type(fam).__name__} ({fam!r})"
+            )
+        if label in out:
+            raise ValueError(
+                f"family {label!r} is given twice; give each family once (wrap two "
+                "augmentations of one type in distinctly named functions)"
+            )
+        out[label] = fam
+    return out
+
+
+def images_fingerprint(images: Images) -> str:
+    """The ``data_fingerprint`` of a profile's settings: a SHA-256 of the images (16 digits).
+
+    Computed on the images as float32 (as every driver reads them), so the same images give
+    the same fingerprint in :func:`profile` and :func:`~manifold.profile_zoo`, and profiles
+    of other images (another subset, order, size, channel count) are told apart when they are
+    compared (:meth:`Profile.mismatched_settings`).
+
+    Examples:
+        >>> import torch
+        >>> x = torch.rand(4, 1, 8, 8)
+        >>> images_fingerprint(x) == images_fingerprint(x.clone()) != images_fingerprint(x[:3])
+        True
+    """
+    from manifold._cache import array_fingerprint
+
+    return array_fingerprint(check_images(images, channels=False))

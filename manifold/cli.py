@@ -698,8 +698,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         name = args.name[0] if args.name else Path(args.embeddings).stem
         run = _Output(out)
         with run:
-            profiles.append(profile(z, views={f: views[f] for f in fams}, families=fams or None,
-                                    k=args.k, seed=args.seed, name=name,
+            profiles.append(profile(z, view_embeddings={f: views[f] for f in fams},
+                                    families=fams or None, k=args.k, seed=args.seed, name=name,
                                     curvature=args.curvature,
                                     n_bootstrap=getattr(args, "bootstrap", 0),
                                     progress=False if args.quiet else None))  # fmt: skip
@@ -966,7 +966,8 @@ def _profile_model(model: Any, images: Any, fams: list[str], name: str, args: ar
     eigenspectrum figure; a layer sweep (``--layers``) has none: its figures are the metrics
     against depth.
     """
-    from manifold.profiling import DEFAULT_N_VIEWS, profile
+    from manifold.profiling import profile
+    from manifold.settings import DEFAULT_N_VIEWS
 
     layers = _layer_names(getattr(args, "layers", None))
     n_views = args.n_views or DEFAULT_N_VIEWS
@@ -1524,7 +1525,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"{', '.join(DATASETS)}, or a folder of images (.png/.jpg/.bmp, read recursively: "
         "class subfolders are fine)",
     )
-    from manifold.profiling import DEFAULT_N_VIEWS
+    from manifold.settings import DEFAULT_N_VIEWS
 
     _add_sizes(prof, str(DEFAULT_N_IMAGES), str(DEFAULT_N_VIEWS))
     _add_model_options(prof)

@@ -31,6 +31,7 @@ from manifold.augment import (
     describe_family,
     draw_view_chunks,
 )
+from manifold.settings import default_n_views
 from manifold.typing import ArrayLike, DeviceLike, Family, Images, SeedLike
 
 __all__ = [
@@ -471,7 +472,7 @@ class Embedder:
         return out
 
     def embed_views(
-        self, images: Images, family: Family, n_views: int = 8, seed: SeedLike = 0
+        self, images: Images, family: Family, n_views: int | None = None, seed: SeedLike = 0
     ) -> torch.Tensor | dict[str, torch.Tensor]:
         """Embeddings of K augmented views of every image (the augmentation manifolds).
 
@@ -481,13 +482,15 @@ class Embedder:
         Args:
             images: Float images in [0, 1], shape (N, C, H, W), C in {1, 3}.
             family: A family name, a kornia augmentation, or ``f(images, generator)``.
-            n_views: K.
+            n_views: K. ``None`` (the default): 8, with a ``FutureWarning`` that the default
+                becomes :data:`~manifold.settings.DEFAULT_N_VIEWS` (16) in the next release.
             seed: int, numpy or torch generator; the views of image i depend on (seed, i).
 
         Returns:
             float32 CPU tensor of shape (N, K, D); with ``layers``, a dict layer ->
             (N, K, D_layer), all from the same views.
         """
+        n_views = default_n_views(n_views, 8, "Embedder.embed_views")
         check_channels_first(images)
         x = check_images(images)
         n_views = check_int(n_views, "n_views", minimum=1)
@@ -553,7 +556,7 @@ class Embedder:
         self,
         images: Images,
         family: Family | None = None,
-        n_views: int = 8,
+        n_views: int | None = None,
         seed: SeedLike = 0,
         layer: str | None = None,
     ) -> str:
@@ -576,7 +579,9 @@ class Embedder:
             "views",
             layer=layer,
             family=describe_family(family, (h, w), c),
-            n_views=check_int(n_views, "n_views", minimum=1),
+            n_views=check_int(
+                default_n_views(n_views, 8, "Embedder.cache_key"), "n_views", minimum=1
+            ),
             seed=seed_int(seed),
         )
 

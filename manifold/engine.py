@@ -30,6 +30,7 @@ failure through :func:`warn_failures`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -40,27 +41,36 @@ import pandas as pd
 import torch
 
 from manifold._backend import numpy_generator
-from manifold._checks import DegenerateWarning, check_names
+from manifold._checks import DegenerateWarning, as_tensor, check_names
 from manifold._summary import PointMetric
 from manifold.results import COLUMNS, LAYER, SEMANTIC
-from manifold.typing import Scale
+from manifold.settings import RANKME_MAX_SAMPLES
+from manifold.typing import Scale, Views
 
 if TYPE_CHECKING:
     from manifold.graphs import AnchorNNK, KNNGraph, NNKGraph
+    from manifold.graphs.anchor import AnchorSearch
     from manifold.io import RowReader
     from manifold.spectral import Spectrum
 
 __all__ = [
+    "ANCHOR_BOOTSTRAP",
     "FAMILY",
     "LENGTH_SCALE",
     "LIDAR_DELTA_RELATIVE",
     "METRICS_VERSION",
     "MLE_NEIGHBOURS",
     "REGISTRY",
+    "RESAMPLING",
+    "AnchorEstimate",
     "Metric",
     "MetricResult",
     "ModelContext",
     "Recorder",
+    "StreamingContext",
+    "anchor_mean_se",
+    "check_views",
+    "finite_population_correction",
     "metrics_for",
     "mle_neighbours",
     "record_family",
@@ -189,8 +199,8 @@ class Recorder:
         return result
 
     def table(self) -> pd.DataFrame:
-        """The rows as a profile table."""
-        return pd.DataFrame(self.rows, columns=COLUMNS)
+        """The rows as a profile table (its ``value`` column float, also without rows)."""
+        return pd.DataFrame(self.rows, columns=COLUMNS).astype({"value": "float64"})
 
 
 def warn_failures(failures: Iterable[Mapping[str, str]], stacklevel: int = 3) -> None:
@@ -262,7 +272,7 @@ class ModelContext:
         recorder: Recorder,
         *,
         seed: int = 0,
-        max_samples: int | None = 25600,
+        max_samples: int | None = RANKME_MAX_SAMPLES,
         spectrum: Spectrum | None = None,
         scale: Scale = LENGTH_SCALE,
         delta_relative: bool = LIDAR_DELTA_RELATIVE,
@@ -370,6 +380,94 @@ class ModelContext:
         return rankme(self.z, max_samples=self.max_samples, seed=self.seed)
 
 
+class StreamingContext(ModelContext):
+    """A model's semantic embeddings streamed in chunks, with its graphs at anchor points.
+
+    The streaming counterpart of :class:`ModelContext` (the update/compute pattern of
+    torchmetrics): :meth:`update` feeds each chunk of rows to a
+    :class:`~manifold.spectral.GramAccumulator` (the spectrum of all rows) and to the anchors'
+    neighbour search (:class:`~manifold.graphs.anchor.AnchorSearch`: each anchor's nearest
+    neighbours among all rows), and :meth:`compute` finishes both. Its ``knn`` and ``mle_knn``
+    are then the graphs of the anchors (one row per anchor, neighbours among all ``N`` rows)
+    and its ``nnk`` the anchors' NNK problems (:func:`~manifold.graphs.anchor.anchor_nnk`),
+    so :func:`record_semantic` records, for every registry entry with an
+    :class:`AnchorEstimate`, that estimate and its standard error. No ``N x N`` matrix and no
+    ``N x D`` copy is made.
+
+    Args:
+        reader: The rows (:class:`~manifold.io.RowReader`).
+        k: Neighbours per node of the NNK graph.
+        recorder: Where rows and failures go.
+        rows: The anchors (sorted row indices).
+        search: The anchors' neighbour search, made for ``search_neighbours(k, N) + 1``
+            neighbours (the anchor itself first).
+        rng: The generator of the anchors (and the TwoNN bootstrap over them).
+        seed: Seed of the RankMe subsample.
+        max_samples: Row cap for RankMe.
+        sigma: NNK Gaussian bandwidth (``None``: the anchors' mean k-th neighbour distance / 3).
+    """
+
+    def __init__(
+        self,
+        reader: RowReader,
+        k: int,
+        recorder: Recorder,
+        *,
+        rows: np.ndarray,
+        search: AnchorSearch,
+        rng: np.random.Generator,
+        seed: int = 0,
+        max_samples: int | None = RANKME_MAX_SAMPLES,
+        sigma: float | None = None,
+    ) -> None:
+        from manifold.spectral import GramAccumulator
+
+        super().__init__(reader, k, recorder, seed=seed, max_samples=max_samples)
+        self.rows = rows
+        self.search = search
+        self.rng = rng
+        self.sigma = sigma
+        self.gram = GramAccumulator(reader.name)
+        #: seconds spent in the neighbour search (the rest of a chunk's time is the Gram's)
+        self.search_seconds = 0.0
+
+    @property
+    def n_anchors(self) -> int:
+        """Anchors n."""
+        return int(self.rows.size)
+
+    def update(self, start: int, chunk: np.ndarray) -> None:
+        """Feed rows ``start .. start + len(chunk)`` (validated by the accumulator first)."""
+        import time
+
+        self.gram.update(chunk)
+        began = time.perf_counter()
+        self.search.update(start, chunk)
+        self.search_seconds += time.perf_counter() - began
+
+    def compute(self) -> None:
+        """Finish the stream: the spectrum of all rows and the anchors' kNN graphs."""
+        from manifold.graphs import KNNGraph
+
+        self._built["spectrum"] = self.gram.compute()
+        wide = self.search.graph(search_neighbours(self.k, self.n_points), self.n_points)
+        knn = KNNGraph(
+            wide.indices[:, : self.k], wide.distances[:, : self.k], "euclidean", None, self.n_points
+        )
+        self._built["graphs"] = (wide, knn)
+
+    @property
+    def nnk(self) -> AnchorNNK | None:
+        """The anchors' NNK problems on their ``k`` candidates among all rows (None if failed)."""
+        if self.knn is None:
+            return None
+        from manifold.graphs.anchor import anchor_nnk
+
+        return self._once(
+            "nnk", "nnk_graph", lambda: anchor_nnk(self.z, self.knn, self.rows, sigma=self.sigma)
+        )
+
+
 @dataclass(frozen=True)
 class Metric:
     """One metric of a profile.
@@ -381,6 +479,11 @@ class Metric:
             ``views``. It is skipped when one of them could not be built.
         compute: ``compute(context, views)`` (``views`` is None for the semantic manifold).
         option: A driver option that must be on for the metric to run (e.g. ``curvature``).
+        resample: How a bootstrap over images gives its standard error (a key of
+            :data:`RESAMPLING`).
+        anchors: How :func:`~manifold.profile_large` estimates it on anchors, with its standard
+            error (``None``: not at anchors, e.g. a metric that needs the neighbourhoods of
+            other points, or a family's).
     """
 
     name: str
@@ -388,11 +491,38 @@ class Metric:
     needs: tuple[str, ...]
     compute: Callable[[ModelContext, torch.Tensor | None], MetricResult]
     option: str | None = None
+    resample: str = "points"
+    anchors: AnchorEstimate | None = None
 
     def __post_init__(self) -> None:
         unknown = [n for n in self.needs if n not in _NEEDS]
         if unknown:
             raise ValueError(f"unknown needs {unknown}; allowed: {', '.join(_NEEDS)}")
+        if self.resample not in RESAMPLING:
+            raise ValueError(
+                f"unknown resample {self.resample!r}; allowed: {', '.join(RESAMPLING)}"
+            )
+
+
+@dataclass(frozen=True)
+class AnchorEstimate:
+    """How a semantic metric is estimated from ``n`` anchors out of ``N`` rows.
+
+    Attributes:
+        estimate: ``estimate(context) -> (result, se)`` on a :class:`StreamingContext`: the
+            metric's value (or its per-anchor values) and the standard error of the value (or
+            of the mean) as an estimate of the value on all ``N`` rows; ``se`` is ``None`` for
+            an exact value (no ``"se"`` row).
+        description: The estimator and its standard error, in words (a profile's
+            ``settings["estimators"]``).
+    """
+
+    estimate: Callable[[StreamingContext], tuple[MetricResult, float | None]]
+    description: str
+
+
+def _rankme(ctx: ModelContext, _: Any) -> float:
+    return ctx.rankme()
 
 
 def _alpha(ctx: ModelContext, _: Any) -> dict[str, float]:
@@ -470,55 +600,158 @@ def _lidar(ctx: ModelContext, views: Any) -> float:
     return lidar(views, scale="within" if ctx.delta_relative else None)
 
 
+#: How a bootstrap over images (:mod:`manifold._bootstrap`) resamples each kind of metric: the
+#: ``resample`` of a registry entry. The graphs are never rebuilt.
+RESAMPLING = {
+    "spectrum": "the spectrum of the row-weighted Gram of the resampled images",
+    "rankme": "RankMe of the row-weighted Gram of the resampled images (of the seeded "
+    "max_samples subset when N exceeds it)",
+    "twonn": "the TwoNN fit on the resampled images' neighbour-distance ratios",
+    "mle": "the harmonic combination of the resampled images' per-point MLE estimates",
+    "points": "the mean of the per-point values over the resampled images",
+    "points_in_knn_unit": "the mean of the per-point values over the resampled images, divided "
+    "by the ratio of the resample's median k-th neighbour distance to the full sample's",
+    "lengths": "as points_in_knn_unit when lengths are measured in that unit (scale='knn'), "
+    "else as points",
+    "edges": "the mean of the per-edge values over resampled edges",
+    "views": "the metric recomputed on the resampled images' views",
+    "views_rankme": "RankMe of the row-weighted Gram of the resampled images' views",
+}
+#: Resamples of the anchors for the standard error of the anchors' TwoNN dimension.
+ANCHOR_BOOTSTRAP = 200
+
+
+def finite_population_correction(n: int, population: int) -> float:
+    """``sqrt(1 - n/N)``: sampling ``n`` of ``N`` without replacement (0 when ``n = N``).
+
+    Examples:
+        >>> finite_population_correction(100, 100), round(finite_population_correction(1, 4), 3)
+        (0.0, 0.866)
+    """
+    return math.sqrt(max(0.0, 1.0 - n / population))
+
+
+def anchor_mean_se(values: np.ndarray, population: int) -> float:
+    """Standard error of the anchors' mean of ``values`` as an estimate of the rows' mean.
+
+    ``s / sqrt(n) * sqrt(1 - n/N)`` with ``s`` the sample standard deviation (ddof = 1); 0 when
+    every row is an anchor, NaN with one anchor of several rows.
+    """
+    n = values.size
+    if n < 2:
+        return float("nan") if n < population else 0.0
+    return float(values.std(ddof=1) / math.sqrt(n) * finite_population_correction(n, population))
+
+
+def _exact(compute: Callable[[ModelContext, Any], MetricResult]) -> AnchorEstimate:
+    return AnchorEstimate(
+        lambda ctx: (compute(ctx, None), None),
+        "exact: the spectrum of all N rows, streamed in float64 (no se row)",
+    )
+
+
+def _anchor_twonn(ctx: StreamingContext) -> tuple[float, float]:
+    from manifold.graphs import KNNGraph
+    from manifold.metrics import twonn_dimension
+
+    knn = ctx.knn
+    value = twonn_dimension(knn)
+    n = knn.n_nodes
+    reps = []
+    for _ in range(ANCHOR_BOOTSTRAP):
+        pick = np.sort(ctx.rng.integers(0, n, n))
+        boot = KNNGraph(knn.indices[pick, :2], knn.distances[pick, :2], knn.metric, None, n)
+        try:
+            reps.append(twonn_dimension(boot))
+        except ValueError:
+            continue
+    fpc = finite_population_correction(n, ctx.n_points)
+    se = float(np.std(reps, ddof=1)) * fpc if len(reps) > 1 else float("nan")
+    return value, se
+
+
+def _anchor_mle(ctx: StreamingContext) -> tuple[float, float]:
+    from manifold.metrics import mle_dimension_pointwise
+
+    per_point = mle_dimension_pointwise(ctx.mle_knn, k=ctx.k_mle)
+    inverse = 1.0 / np.asarray(per_point.values, dtype=np.float64)
+    mean_inv = float(inverse.mean())
+    return 1.0 / mean_inv, anchor_mean_se(inverse, ctx.n_points) / mean_inv**2
+
+
+def _anchor_values(name: str) -> AnchorEstimate:
+    def estimate(ctx: StreamingContext) -> tuple[PointMetric, float]:
+        nnk = ctx.nnk
+        if name == "nnk_degree":
+            values = nnk.degree.astype(np.float64)
+        elif name == "nnk_diameter":
+            # in the engine's unit of length, as profile reports it: with the default scale,
+            # the median distance from an anchor to its k-th neighbour
+            values = nnk.diameter / ctx.length_unit()
+        else:
+            values = getattr(nnk, name)
+        return PointMetric(name, values), anchor_mean_se(values, ctx.n_points)
+
+    return AnchorEstimate(
+        estimate,
+        "the anchors' values (summary statistics of the anchor sample); se of the mean: "
+        "s/sqrt(n)*sqrt(1-n/N)",
+    )
+
+
 #: Every metric of a profile, in the order of the table's rows.
 REGISTRY: tuple[Metric, ...] = (
-    Metric("rankme", SEMANTIC, ("spectrum",), lambda ctx, _: ctx.rankme()),
-    Metric("effective_rank", SEMANTIC, ("spectrum",), _spectral("effective_rank")),
-    Metric("stable_rank", SEMANTIC, ("spectrum",), _spectral("stable_rank")),
-    Metric("participation_ratio", SEMANTIC, ("spectrum",), _spectral("participation_ratio")),
-    Metric("nesum", SEMANTIC, ("spectrum",), _spectral("nesum")),
-    Metric("alpha", SEMANTIC, ("spectrum",), _alpha),
-    Metric("twonn_dimension", SEMANTIC, ("knn",), _graph_metric("twonn_dimension", "knn")),
-    Metric("mle_dimension", SEMANTIC, ("mle_knn",), _mle),
-    Metric("nnk_degree", SEMANTIC, ("nnk",), _graph_metric("nnk_degree", "nnk")),
-    Metric("nnk_diameter", SEMANTIC, ("nnk",), _nnk_diameter),
-    Metric("local_dimension", SEMANTIC, ("nnk",), _graph_metric("local_dimension", "nnk")),
+    Metric("rankme", SEMANTIC, ("spectrum",), _rankme, resample="rankme",
+           anchors=AnchorEstimate(lambda ctx: (ctx.rankme(), None),
+                                  "exact: the spectrum of the seeded max_samples subset of the "
+                                  "N rows (all rows when N is smaller), float64 (no se row)")),
+    Metric("effective_rank", SEMANTIC, ("spectrum",), _spectral("effective_rank"),
+           resample="spectrum", anchors=_exact(_spectral("effective_rank"))),
+    Metric("stable_rank", SEMANTIC, ("spectrum",), _spectral("stable_rank"),
+           resample="spectrum", anchors=_exact(_spectral("stable_rank"))),
+    Metric("participation_ratio", SEMANTIC, ("spectrum",), _spectral("participation_ratio"),
+           resample="spectrum", anchors=_exact(_spectral("participation_ratio"))),
+    Metric("nesum", SEMANTIC, ("spectrum",), _spectral("nesum"), resample="spectrum",
+           anchors=_exact(_spectral("nesum"))),
+    Metric("alpha", SEMANTIC, ("spectrum",), _alpha, resample="spectrum",
+           anchors=_exact(_alpha)),
+    Metric("twonn_dimension", SEMANTIC, ("knn",), _graph_metric("twonn_dimension", "knn"),
+           resample="twonn",
+           anchors=AnchorEstimate(_anchor_twonn,
+                                  "the linear fit of Facco et al. on the anchors' ratios r2/r1; "
+                                  f"se: sd over {ANCHOR_BOOTSTRAP} bootstrap resamples of the "
+                                  "anchors * sqrt(1-n/N)")),
+    Metric("mle_dimension", SEMANTIC, ("mle_knn",), _mle, resample="mle",
+           anchors=AnchorEstimate(_anchor_mle,
+                                  "1/mean(1/m_a) over the anchors (MacKay-Ghahramani); se: delta "
+                                  "method, se(mean(1/m_a))/mean(1/m_a)^2 with "
+                                  "se(mean) = s/sqrt(n)*sqrt(1-n/N)")),
+    Metric("nnk_degree", SEMANTIC, ("nnk",), _graph_metric("nnk_degree", "nnk"),
+           anchors=_anchor_values("nnk_degree")),
+    Metric("nnk_diameter", SEMANTIC, ("nnk",), _nnk_diameter, resample="lengths",
+           anchors=_anchor_values("nnk_diameter")),
+    Metric("local_dimension", SEMANTIC, ("nnk",), _graph_metric("local_dimension", "nnk"),
+           anchors=_anchor_values("local_dimension")),
+    # the angle at a point needs its strongest neighbour's own NNK neighbourhood, and a
+    # curvature the neighbourhoods of both ends of an edge: not determined at one anchor
     Metric("subspace_angles", SEMANTIC, ("nnk",), _graph_metric("subspace_angles", "nnk")),
-    Metric(
-        "ollivier_ricci",
-        SEMANTIC,
-        ("nnk",),
-        _curvature("ollivier_ricci"),
-        "curvature",
-    ),
-    Metric(
-        "forman_ricci",
-        SEMANTIC,
-        ("nnk",),
-        _curvature("forman_ricci"),
-        "curvature",
-    ),
-    Metric("spread_ratio", FAMILY, ("views",), _with_semantic("spread_ratio", "knn")),
-    Metric(
-        "augmentation_diameter_ratio",
-        FAMILY,
-        ("views",),
-        _with_semantic("augmentation_diameter_ratio", "nnk"),
-    ),
-    Metric(
-        "same_source_rate", FAMILY, ("views",), _views_only(_metrics_module("same_source_rate"))
-    ),
-    Metric(
-        "augmentation_dimension",
-        FAMILY,
-        ("views",),
-        _views_only(_metrics_module("augmentation_dimension")),
-    ),
+    Metric("ollivier_ricci", SEMANTIC, ("nnk",), _curvature("ollivier_ricci"), "curvature",
+           resample="edges"),
+    Metric("forman_ricci", SEMANTIC, ("nnk",), _curvature("forman_ricci"), "curvature",
+           resample="edges"),
+    Metric("spread_ratio", FAMILY, ("views",), _with_semantic("spread_ratio", "knn"),
+           resample="points_in_knn_unit"),
+    Metric("augmentation_diameter_ratio", FAMILY, ("views",),
+           _with_semantic("augmentation_diameter_ratio", "nnk")),
+    Metric("same_source_rate", FAMILY, ("views",),
+           _views_only(_metrics_module("same_source_rate"))),
+    Metric("augmentation_dimension", FAMILY, ("views",),
+           _views_only(_metrics_module("augmentation_dimension"))),
     Metric("tangent_alignment", FAMILY, ("views",), _with_semantic("tangent_alignment", "nnk")),
-    Metric("lidar", FAMILY, ("views",), _lidar),
+    Metric("lidar", FAMILY, ("views",), _lidar, resample="views"),
     Metric("alignment", FAMILY, ("views",), _views_only(_metrics_module("alignment"))),
-    Metric("rankme", FAMILY, ("views",), _family_rankme),
-)
+    Metric("rankme", FAMILY, ("views",), _family_rankme, resample="views_rankme"),
+)  # fmt: skip
 
 
 def metrics_for(
@@ -566,22 +799,49 @@ def record_semantic(
     Rows go to ``recorder`` (default: the context's); ``needs`` restricts the metrics to those
     that need no more (e.g. ``{"spectrum"}`` for the spectral metrics alone), and ``names`` to
     the registry entries of those names (see :func:`metrics_for`); only what they need is
-    built. With a bootstrap in the context, each recorded value and mean gets its ``"se"`` row.
+    built. With a bootstrap in the context, each recorded value and mean gets its ``"se"`` row
+    (by the entry's ``resample``). On a :class:`StreamingContext`, each entry with an
+    :class:`AnchorEstimate` is recorded by that estimate, its ``"se"`` row right after its
+    rows, and the others are skipped.
     """
     rec = ctx.recorder if recorder is None else recorder
     entries = metrics_for(SEMANTIC, options, needs, names)
-    if any("spectrum" in m.needs for m in entries):
-        ctx.available("spectrum")
-    # the graphs are built up front, so a failing graph is reported before the metrics
-    if any(set(m.needs) & {"knn", "mle_knn", "nnk"} for m in entries):
-        ctx.available("nnk")
+    anchored = isinstance(ctx, StreamingContext)
+    if anchored:
+        entries = [m for m in entries if m.anchors is not None]
+    # what the entries need is built up front, so a failing graph is reported before them
+    wanted = {need for m in entries for need in m.needs}
+    for need in _NEEDS:
+        if need in wanted:
+            ctx.available(need)
     results: dict[str, Any] = {}
+    rules: dict[str, str] = {}
     for metric in entries:
-        if all(ctx.available(need) for need in metric.needs):
-            result = rec.run(SEMANTIC, metric.name, lambda m=metric: m.compute(ctx, None))
-            _collect(results, metric.name, result)
+        if not all(ctx.available(need) for need in metric.needs):
+            continue
+        if anchored:
+            _record_estimate(rec, metric, ctx)
+            continue
+        result = rec.run(SEMANTIC, metric.name, lambda m=metric: m.compute(ctx, None))
+        _collect(results, metric.name, result)
+        rules.update(dict.fromkeys(_row_names(metric.name, result), metric.resample))
     if ctx.bootstrap is not None:
-        ctx.bootstrap.semantic(ctx, rec, results)
+        ctx.bootstrap.semantic(ctx, rec, results, rules)
+
+
+def _record_estimate(rec: Recorder, metric: Metric, ctx: StreamingContext) -> None:
+    """Record a metric's anchor estimate (its rows, then its ``"se"`` row)."""
+    outcome = rec.attempt(SEMANTIC, metric.name, lambda: metric.anchors.estimate(ctx))
+    if outcome is None:
+        return
+    result, se = outcome
+    if isinstance(result, dict):
+        for name, value in result.items():
+            rec.add(SEMANTIC, name, value)
+    else:
+        rec.add(SEMANTIC, metric.name, result)
+    if se is not None:
+        rec.add(SEMANTIC, metric.name, se, statistic="se")
 
 
 def record_family(
@@ -599,11 +859,20 @@ def record_family(
     """
     rec = ctx.recorder if recorder is None else recorder
     results: dict[str, Any] = {}
+    rules: dict[str, str] = {}
     for metric in metrics_for(FAMILY, names=names):
         result = rec.run(family, metric.name, lambda m=metric: m.compute(ctx, views))
         _collect(results, metric.name, result)
+        rules.update(dict.fromkeys(_row_names(metric.name, result), metric.resample))
     if ctx.bootstrap is not None:
-        ctx.bootstrap.family(ctx, rec, family, views, results)
+        ctx.bootstrap.family(ctx, rec, family, views, results, rules)
+
+
+def _row_names(name: str, result: Any) -> list[str]:
+    """The ``metric`` of the rows a result gives (a dict gives one per key)."""
+    if result is None:
+        return []
+    return list(result) if isinstance(result, dict) else [name]
 
 
 def _collect(results: dict[str, Any], name: str, result: Any) -> None:
@@ -612,3 +881,14 @@ def _collect(results: dict[str, Any], name: str, result: Any) -> None:
         results.update(result)
     elif result is not None:
         results[name] = result
+
+
+def check_views(views: Views, family: str, z: torch.Tensor) -> torch.Tensor:
+    """Validate one family's views ``(N, K, D)`` against the semantic embeddings ``z``."""
+    vt, _ = as_tensor(views, f"views[{family!r}]", dims=("N", "K", "D"), min_sizes={"K": 2})
+    if vt.shape[0] != z.shape[0] or vt.shape[2] != z.shape[1]:
+        raise ValueError(
+            f"views[{family!r}] has shape {tuple(vt.shape)}, expected "
+            f"({z.shape[0]}, K, {z.shape[1]}) to match the embeddings"
+        )
+    return vt

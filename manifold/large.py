@@ -13,6 +13,16 @@
   value is the value the full-graph computation gives at that point. The population mean over
   the ``N`` points is estimated by the anchor mean, with its standard error.
 
+Both come from the engine (:mod:`manifold.engine`), as every driver's numbers do: a
+:class:`~manifold.engine.StreamingContext` is fed each chunk (``update``: the
+:class:`~manifold.spectral.GramAccumulator` and the anchors' neighbour search), finished
+(``compute``), and :func:`~manifold.engine.record_semantic` records every registry entry that
+declares an :class:`~manifold.engine.AnchorEstimate`: how it is estimated on anchors and how
+its standard error is computed. The table's settings state what its ``"se"`` rows are
+(``settings["se"]``, and each metric's estimator in ``settings["estimators"]``): the error of
+estimating the value on all ``N`` rows from the anchors, where :func:`manifold.profile`'s
+``"se"`` rows are a bootstrap over images.
+
 No ``N × N`` matrix and no ``N × D`` copy is ever made. Memory is
 ``O(n_anchors · D + chunk_rows · D + D²)``, independent of ``N``. A numpy memmap backed by a
 file is read with plain file reads (``readinto`` at the rows' byte offsets) rather than through
@@ -34,16 +44,12 @@ deviation ``s``):
 
 from __future__ import annotations
 
-import math
 import resource
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from manifold._backend import numpy_generator
 from manifold._checks import check_choice, check_int
-from manifold._summary import PointMetric
 from manifold.graphs.anchor import (
     INDEXES,
     AnchorNNK,
@@ -53,8 +59,8 @@ from manifold.graphs.anchor import (
     resolve_chunk_rows,
     sample_anchors,
 )
-from manifold.graphs.knn import KNNGraph
 from manifold.io import RowReader
+from manifold.settings import RANKME_MAX_SAMPLES
 from manifold.typing import RowSource
 
 if TYPE_CHECKING:
@@ -64,46 +70,11 @@ if TYPE_CHECKING:
 # they were first published
 __all__ = ["AnchorNNK", "RowReader", "anchor_knn", "anchor_nnk", "profile_large"]
 
-_BOOTSTRAP = 200
-
-
-def _fpc(n: int, population: int) -> float:
-    """Finite-population correction ``√(1 − n/N)`` for sampling without replacement."""
-    return math.sqrt(max(0.0, 1.0 - n / population))
-
-
-def _mean_se(values: np.ndarray, population: int) -> float:
-    n = values.size
-    if n < 2:
-        return float("nan") if n < population else 0.0
-    return float(values.std(ddof=1) / math.sqrt(n) * _fpc(n, population))
-
-
-def _twonn_with_se(knn: KNNGraph, population: int, rng: np.random.Generator) -> tuple[float, float]:
-    from manifold.metrics import twonn_dimension
-
-    value = twonn_dimension(knn)
-    n = knn.n_nodes
-    reps = []
-    for _ in range(_BOOTSTRAP):
-        pick = np.sort(rng.integers(0, n, n))
-        boot = KNNGraph(knn.indices[pick, :2], knn.distances[pick, :2], knn.metric, None, n)
-        try:
-            reps.append(twonn_dimension(boot))
-        except ValueError:
-            continue
-    se = float(np.std(reps, ddof=1)) * _fpc(n, population) if len(reps) > 1 else float("nan")
-    return value, se
-
-
-def _mle_with_se(knn: KNNGraph, k: int, population: int) -> tuple[float, float, PointMetric]:
-    from manifold.metrics import mle_dimension_pointwise
-
-    per_point = mle_dimension_pointwise(knn, k=k)
-    inverse = 1.0 / np.asarray(per_point.values, dtype=np.float64)
-    mean_inv = float(inverse.mean())
-    se = _mean_se(inverse, population) / mean_inv**2
-    return 1.0 / mean_inv, se, per_point
+#: What the ``"se"`` rows of :func:`profile_large`'s table are (its settings' ``"se"``).
+ANCHOR_SE = (
+    "anchor sampling: the standard error of each anchor estimate as an estimate of the value "
+    "on all N rows (0 when every row is an anchor; per metric: settings['estimators'])"
+)
 
 
 def _peak_rss_mib() -> float:
@@ -120,7 +91,7 @@ def profile_large(
     chunk_rows: int | None = None,
     nlist: int | None = None,
     nprobe: int | None = None,
-    max_samples: int | None = 25600,
+    max_samples: int | None = RANKME_MAX_SAMPLES,
     sigma: float | None = None,
     name: str = "model",
 ) -> Profile:
@@ -170,17 +141,19 @@ def profile_large(
         >>> round(p.value("stable_rank"), 2) > 1, p.value("nnk_degree", statistic="se") > 0
         (True, True)
     """
+    from manifold import __version__
     from manifold.engine import (
         METRICS_VERSION,
-        ModelContext,
+        REGISTRY,
         Recorder,
+        StreamingContext,
         mle_neighbours,
         record_semantic,
         search_neighbours,
         warn_failures,
     )
     from manifold.results import SEMANTIC, Profile
-    from manifold.spectral import GramAccumulator
+    from manifold.settings import Settings
 
     started = time.perf_counter()
     reader = z if isinstance(z, RowReader) else RowReader(z)
@@ -194,96 +167,43 @@ def profile_large(
     chunk_rows = resolve_chunk_rows(chunk_rows, reader.dim)
     if max_samples is not None:
         max_samples = check_int(max_samples, "max_samples", minimum=2)
-    k_wide = search_neighbours(k, n)
-    k_mle = mle_neighbours(n)
     rng = numpy_generator(seed)
     rows = sample_anchors(n, n_anchors, rng)
     stages: dict[str, dict[str, float]] = {}
 
     t0 = time.perf_counter()
-    search = AnchorSearch.create(reader, rows, k_wide + 1, index, nlist, nprobe, rng)
+    search = AnchorSearch.create(reader, rows, search_neighbours(k, n) + 1, index, nlist, nprobe,
+                                 rng)  # fmt: skip
     t0 = _merge_mark(stages, "anchors", t0)
-    knn_seconds = 0.0
     rec = Recorder(name)
-    gram = GramAccumulator(reader.name)
-
-    def stream() -> None:
-        # one pass: each chunk is accumulated (and validated) for the spectrum, then searched
-        nonlocal knn_seconds
-        for lo, chunk in reader.chunks(chunk_rows):
-            gram.update(chunk)
-            t = time.perf_counter()
-            search.update(lo, chunk)
-            knn_seconds += time.perf_counter() - t
-
-    stream()
-    spec = gram.compute()
-    stages["stream"] = {"knn_seconds": round(knn_seconds, 3)}
+    ctx = StreamingContext(reader, k, rec, rows=rows, search=search, rng=rng, seed=seed,
+                           max_samples=max_samples, sigma=sigma)  # fmt: skip
+    # one pass: each chunk is accumulated (and validated) for the spectrum, then searched
+    for lo, chunk in reader.chunks(chunk_rows):
+        ctx.update(lo, chunk)
+    ctx.compute()
+    stages["stream"] = {"knn_seconds": round(ctx.search_seconds, 3)}
     t0 = _merge_mark(stages, "stream", t0)
-
-    ctx = ModelContext(reader, k, rec, seed=seed, max_samples=max_samples, spectrum=spec)
-    record_semantic(ctx, needs={"spectrum"})
-    t0 = _merge_mark(stages, "rankme", t0)
-
-    wide = search.graph(k_wide, n)
-    knn = KNNGraph(wide.indices[:, :k], wide.distances[:, :k], "euclidean", None, n)
-    n_a = rows.size
-
-    def add_se(metric: str, se: float) -> None:
-        rec.add(SEMANTIC, metric, se, statistic="se")
-
-    twonn = rec.attempt(SEMANTIC, "twonn_dimension", lambda: _twonn_with_se(knn, n, rng))
-    if twonn is not None:
-        rec.add(SEMANTIC, "twonn_dimension", twonn[0])
-        add_se("twonn_dimension", twonn[1])
-    mle = rec.attempt(SEMANTIC, "mle_dimension", lambda: _mle_with_se(wide, k_mle, n))
-    if mle is not None:
-        rec.add(SEMANTIC, "mle_dimension", mle[0])
-        add_se("mle_dimension", mle[1])
-    t0 = _merge_mark(stages, "dimension", t0)
-
-    nnk = rec.attempt(SEMANTIC, "nnk_graph", lambda: anchor_nnk(reader, knn, rows, sigma=sigma))
-    if nnk is not None:
-        # nnk_diameter in the engine's unit of length, as profile reports it: with the default
-        # scale, the median distance from an anchor to its k-th neighbour
-        unit = rec.attempt(SEMANTIC, "nnk_diameter", lambda: ctx.length_unit(knn))
-        for metric, values in (
-            ("nnk_degree", nnk.degree.astype(np.float64)),
-            ("nnk_diameter", None if unit is None else nnk.diameter / unit),
-            ("local_dimension", nnk.local_dimension),
-        ):
-            if values is None:
-                continue
-            rec.add(SEMANTIC, metric, PointMetric(metric, values))
-            add_se(metric, _mean_se(values, n))
-    _merge_mark(stages, "nnk", t0)
+    # the registry's entries, stage by stage: exact spectral metrics, dimensions, NNK metrics
+    for stage, needs in (("rankme", {"spectrum"}), ("dimension", {"knn", "mle_knn"}),
+                         ("nnk", {"nnk"})):  # fmt: skip
+        record_semantic(ctx, needs=needs)
+        t0 = _merge_mark(stages, stage, t0)
     reader.close()
 
-    settings = {
-        "mode": "large",
-        "metrics_version": METRICS_VERSION,
-        "n_images": n,
-        "dim": reader.dim,
-        "k": k,
-        "k_mle": k_mle,
-        "seed": seed,
-        "n_anchors": int(n_a),
-        "index": index,
-        "chunk_rows": chunk_rows,
-        "max_samples": max_samples,
-        "sigma": None if nnk is None else nnk.sigma,
-        "streams_from_file": reader.streams_from_file,
-        "estimators": {
-            "spectral": "exact, all rows (RankMe on the seeded max_samples subset)",
-            "per_point_mean": "mean over uniform anchors; se = s/sqrt(n)*sqrt(1-n/N)",
-            "mle_dimension": "1/mean(1/m_a) over anchors; delta-method se",
-            "twonn_dimension": f"linear fit on anchors; bootstrap se ({_BOOTSTRAP} resamples)",
-        },
-        "stages": stages,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    nnk = ctx.nnk if ctx.available("knn") else None
+    estimators = {m.name: m.anchors.description for m in REGISTRY
+                  if m.manifold == SEMANTIC and m.anchors is not None}  # fmt: skip
+    settings = Settings(
+        mode="large", n_images=n, k=k, k_mle=mle_neighbours(n), seed=seed,
+        max_samples=max_samples, metrics_version=METRICS_VERSION, version=__version__,
+        se=ANCHOR_SE, dim=reader.dim, n_anchors=int(rows.size), index=index,
+        chunk_rows=chunk_rows, sigma=None if nnk is None else nnk.sigma,
+        streams_from_file=reader.streams_from_file, estimators=estimators, stages=stages,
+        seconds=round(time.perf_counter() - started, 3),
+    )  # fmt: skip
     warn_failures(rec.failures)
-    return Profile(rec.table(), {name: settings}, rec.failures, {name: spec})
+    return Profile(rec.table(), {name: settings.to_dict()}, rec.failures, {name: ctx.spectrum})
 
 
 def _merge_mark(stages: dict[str, dict[str, float]], stage: str, t0: float) -> float:

@@ -1,9 +1,10 @@
 """``Monitor``: the geometry of a model's representation, measured while it trains.
 
-A driver over :mod:`manifold.engine`, like :func:`~manifold.profile`: at each call it embeds a
-fixed probe batch (and the views of each family, drawn once when the monitor is made), builds
-one :class:`~manifold.engine.ModelContext` and records the registry's entries of the chosen
-metrics. On the same probe batch, model and settings, its numbers are those of
+A driver over :mod:`manifold.engine`, like :func:`~manifold.profile`: each call runs the
+profiling job of :func:`~manifold.profile` (:func:`manifold.runner.run_job`) on a fixed probe
+batch (and the views of each family, drawn once when the monitor is made): it embeds them,
+builds one :class:`~manifold.engine.ModelContext` and records the registry's entries of the
+chosen metrics. On the same probe batch, model and settings, its numbers are those of
 :func:`~manifold.profile`, row for row. A representation that collapses (RankMe at most
 ``collapse_rank``, or constant embeddings) is flagged once with a
 :class:`~manifold.DegenerateWarning` and :attr:`Monitor.first_collapse`.
@@ -23,19 +24,14 @@ import torch
 from torch import nn
 
 from manifold._backend import numpy_generator, seed_int
-from manifold._checks import DegenerateWarning, as_tensor, check_int, check_positive
-from manifold.engine import (
-    FAMILY,
-    REGISTRY,
-    ModelContext,
-    Recorder,
-    record_family,
-    record_semantic,
-    warn_failures,
-)
+from manifold._bootstrap import check_n_bootstrap
+from manifold._checks import DegenerateWarning, check_int, check_positive
+from manifold.augment import check_families
+from manifold.engine import FAMILY, REGISTRY, ModelContext, warn_failures
 from manifold.io import atomic_write
-from manifold.profiling import check_families, check_views
 from manifold.results import SEMANTIC
+from manifold.runner import VIEW_ERRORS, Job, job_settings, run_job
+from manifold.settings import RANKME_MAX_SAMPLES, default_n_views
 from manifold.typing import Family, Images, ScalarWriter, SeedLike
 
 if TYPE_CHECKING:
@@ -80,7 +76,7 @@ class Monitor:
     **One job, the numbers of profile.** The probe batch (a seeded subsample of ``n_images``
     of the ``images``) and its views (``n_views`` per image and family, drawn once by
     :func:`manifold.draw_views` from ``seed``) never change, so the history is a curve of one
-    measurement. Each call runs the engine of :func:`~manifold.profile`: its rows equal
+    measurement. Each call runs the job of :func:`~manifold.profile`: its rows equal
     ``profile(model, monitor.images, families, n_views, k, seed, max_samples=...,
     n_bootstrap=...)``'s rows of the same metrics to rounding (the same functions on the same
     embeddings).
@@ -93,8 +89,12 @@ class Monitor:
     scale-free: a representation that shrinks toward the origin keeping its shape is not
     collapsed; one that shrinks toward a point other than the origin is.
 
-    A metric that cannot be computed at a step (e.g. alpha of constant embeddings) is left out
-    of that step's rows and kept in :attr:`failures`; a warning names it the first time.
+    A metric that cannot be computed at a step (e.g. alpha of constant embeddings), or a
+    family whose views cannot be made (the augmentation fails, the model fails on the views,
+    or they embed to the wrong shape: metric ``"views"``), is left out of that step's rows and
+    kept in :attr:`failures`; a warning names it the first time. This is the failure policy of
+    :func:`~manifold.profile` and :func:`~manifold.profile_zoo`. A model that fails on the
+    probe images themselves raises.
 
     Args:
         images: Probe images (N, C, H, W) in [0, 1] (numpy or torch), or a
@@ -106,7 +106,10 @@ class Monitor:
             covers every manifold that has it. Default: :data:`MONITOR_METRICS`.
         families: Augmentation families of the family metrics (names, kornia augmentations
             or callables, as in :func:`~manifold.profile`). Default: :data:`MONITOR_FAMILIES`.
-        n_views: Views per image and family (K).
+        n_views: Views per image and family (K). ``None`` (the default): 4, with a
+            ``FutureWarning`` that the default becomes
+            :data:`~manifold.settings.DEFAULT_N_VIEWS` (16, as in :func:`~manifold.profile`) in
+            the next release; a probe batch of fewer images or views costs less per call.
         k: Neighbours per node for the kNN graph (spread ratio) and the other graph metrics.
         seed: Seed of the probe subsample, the views, RankMe's row cap and the bootstrap.
         n_images: Probe images (``None``: all of ``images``); a larger N measures more stably
@@ -160,7 +163,7 @@ class Monitor:
         every: int = 1,
         metrics: str | Iterable[str] = MONITOR_METRICS,
         families: Family | Iterable[Family] | None = MONITOR_FAMILIES,
-        n_views: int = 4,
+        n_views: int | None = None,
         k: int = 10,
         seed: SeedLike = 0,
         *,
@@ -169,7 +172,7 @@ class Monitor:
         output: int | str | None = None,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         batch_size: int = 256,
-        max_samples: int | None = 25600,
+        max_samples: int | None = RANKME_MAX_SAMPLES,
         n_bootstrap: int = 0,
         collapse_rank: float = COLLAPSE_RANK,
         writer: ScalarWriter | None = None,
@@ -177,11 +180,10 @@ class Monitor:
     ) -> None:
         self.every = check_int(every, "every", minimum=1)
         self.k = check_int(k, "k", minimum=1)
-        self.n_views = check_int(n_views, "n_views", minimum=2)
+        if n_views is not None:
+            n_views = check_int(n_views, "n_views", minimum=2)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
-        self.n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
-        if self.n_bootstrap == 1:
-            raise ValueError("n_bootstrap must be 0 (no standard errors) or at least 2, got 1")
+        self.n_bootstrap = check_n_bootstrap(n_bootstrap)
         self.max_samples = (
             None if max_samples is None else check_int(max_samples, "max_samples", minimum=2)
         )
@@ -213,6 +215,9 @@ class Monitor:
                 "is empty; give families (e.g. 'crop') or leave those metrics out"
             )
         self.families = fams
+        # the default warns of its change only where views are drawn
+        self.n_views = (4 if n_views is None and not fams
+                        else default_n_views(n_views, 4, "Monitor"))  # fmt: skip
 
         if n_images is not None:
             n_images = check_int(n_images, "n_images", minimum=self.k + 1)
@@ -229,7 +234,10 @@ class Monitor:
             from manifold.augment import draw_views
 
             for name, fam in fams.items():
-                self._views[name] = draw_views(self.images, fam, self.n_views, self.seed)
+                try:
+                    self._views[name] = draw_views(self.images, fam, self.n_views, self.seed)
+                except VIEW_ERRORS:
+                    pass  # drawn again at each call, whose failure records why (as profile)
 
         self._rows: list[tuple[int, str, str, float, float]] = []
         self._steps: list[int] = []
@@ -286,31 +294,27 @@ class Monitor:
                 f"step {step} is not after the last recorded step {self._steps[-1]}; "
                 "recorded steps must increase"
             )
-        from manifold.embed import Embedder
-
-        embedder = Embedder(
-            model, layer=self.layer, batch_size=self.batch_size, transform=self.transform,
-            progress=False, output=self.output,
+        # one job of the zoo runner, on the probe batch and its views drawn once
+        settings = job_settings(
+            n_images=int(self.images.shape[0]), n_views=self.n_views, k=self.k, seed=self.seed,
+            families=list(self.families), layer=self.layer, max_samples=self.max_samples,
+            curvature=bool(self._options), batch_size=self.batch_size, device=None,
+            output=self.output, n_bootstrap=self.n_bootstrap, layers=None,
         )  # fmt: skip
-        zt, _ = as_tensor(embedder.embed(self.images), "embeddings", min_sizes={"N": self.k + 1})
-        rec = Recorder(f"monitor at step {step}")
-        ctx = ModelContext(
-            zt, self.k, rec, seed=self.seed, max_samples=self.max_samples,
-            n_bootstrap=self.n_bootstrap,
-        )  # fmt: skip
-        record_semantic(ctx, self._options, names=self._semantic)
-        for name, fam in self.families.items():
-            if name in self._views:
-                v = embedder.embed_drawn_views(self._views[name])
-            else:
-                v = embedder.embed_views(self.images, fam, n_views=self.n_views, seed=self.seed)
-            record_family(ctx, name, check_views(v, name, zt), names=self._family)
+        job = Job(f"monitor at step {step}", model, self.images, settings,
+                  parts=[(SEMANTIC, None), *self.families.items()], transform=self.transform,
+                  views=self._views, names=self.metrics)  # fmt: skip
+        contexts: dict[str | None, ModelContext] = {}
+        results = run_job(job, contexts)
+        ctx = contexts[None]
+        table = pd.concat([r.table for r in results], ignore_index=True)
+        failures = [f for r in results for f in r.failures]
 
-        rows = _history_rows(rec.table(), step)
+        rows = _history_rows(table, step)
         self._rows.extend(rows)
         self._steps.append(step)
         new = []
-        for failure in rec.failures:
+        for failure in failures:
             self.failures.append({"step": step, **failure})
             key = (failure["manifold"], failure["metric"])
             if key not in self._warned:

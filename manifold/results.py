@@ -24,6 +24,7 @@ from manifold._checks import check_names
 from manifold._spectrum import Spectrum
 from manifold._summary import STATISTICS
 from manifold.io import atomic_write
+from manifold.settings import COMPARABLE_SETTINGS, Settings
 
 __all__ = [
     "COLUMNS",
@@ -43,13 +44,6 @@ COLUMNS = ["model", "manifold", "metric", "statistic", "value"]
 LAYER = "layer"
 #: Columns of a layer sweep's table.
 LAYERED_COLUMNS = ["model", LAYER, "manifold", "metric", "statistic", "value"]
-#: Settings that must agree for two models' metrics to be compared (N, K, k, families, the
-#: layer, or the layers of a sweep, the version of the metrics' numbers, and the images: the
-#: fingerprint of the images a model was profiled on).
-COMPARABLE_SETTINGS = (
-    "n_images", "n_views", "k", "families", "layer", "layers", "max_samples", "metrics_version",
-    "data_fingerprint",
-)  # fmt: skip
 
 
 @dataclass
@@ -61,10 +55,12 @@ class Profile:
             family), ``metric``, ``statistic`` (``"value"`` for a scalar metric; ``mean``,
             ``median``, ``std``, ``q05``, ``q25``, ``q75``, ``q95`` for a per-point metric, and
             ``se`` for the standard error of the ``value`` or ``mean``: bootstrap in a profile
-            run with ``n_bootstrap``, anchor sampling in :func:`~manifold.profile_large`) and
-            ``value``. A layer sweep (``layers=``) adds a ``layer`` column after ``model``: the
-            submodule each row describes, in the order of the sweep.
-        settings: For each model, the settings of its run (N, K, k, seed, families, layer, ...).
+            run with ``n_bootstrap``, anchor sampling in :func:`~manifold.profile_large`; each
+            model's ``settings["se"]`` says which) and ``value``. A layer sweep (``layers=``)
+            adds a ``layer`` column after ``model``: the submodule each row describes, in the
+            order of the sweep.
+        settings: For each model, the settings of its run (N, K, k, seed, families, layer, ...),
+            as :meth:`Settings.to_dict <manifold.settings.Settings.to_dict>` writes them.
         failures: One dict per metric that could not be computed: model, manifold, metric,
             error.
         spectra: For each model profiled on one representation, the
@@ -184,12 +180,15 @@ class Profile:
         Metrics of models profiled with different N, K, k, families or layer are not directly
         comparable (e.g. the MLE dimension and the NNK degree depend on k and N), so
         :func:`~manifold.cluster_models` and :class:`~manifold.TransferPredictor` warn when
-        this is not empty. A model without recorded settings is not compared. ``layers`` (the
-        layers of a sweep) counts as ``None`` for a model that was not swept, so a sweep and
-        a profile of one representation disagree. ``metrics_version`` counts as 1 for a model
-        whose settings lack it: the version was first recorded as 2, so such a profile was
-        computed under earlier rules (its NNK diameter and LiDAR can differ from today's by up
-        to 50x), and it and a current one disagree.
+        this is not empty. Each model's settings are read by
+        :meth:`Settings.from_dict <manifold.settings.Settings.from_dict>` (one reader for the
+        settings of every driver and package version), and a setting a model's run did not
+        record is not compared for it; a model without recorded settings is not compared.
+        ``layers`` (the layers of a sweep) counts as ``None`` for a model that was not swept,
+        so a sweep and a profile of one representation disagree. ``metrics_version`` counts
+        as 1 for a model whose settings lack it: the version was first recorded as 2, so such
+        a profile was computed under earlier rules (its NNK diameter and LiDAR can differ from
+        today's by up to 50x), and it and a current one disagree.
 
         Args:
             keys: The settings to compare, or one setting (default
@@ -211,16 +210,17 @@ class Profile:
             >>> Profile(pd.DataFrame(columns=COLUMNS), older).mismatched_settings()
             {'metrics_version': {'1': ['a'], '2': ['b']}}
         """
+        keys = tuple(check_names(keys, "keys"))
+        recorded = {
+            model: Settings.from_dict(settings).comparable(keys)
+            for model, settings in self.settings.items()
+        }
         out: dict[str, dict[str, list[str]]] = {}
-        for key in check_names(keys, "keys"):
+        for key in keys:
             values: dict[str, list[str]] = {}
-            for model, settings in self.settings.items():
-                if key in settings:
-                    values.setdefault(str(settings[key]), []).append(model)
-                elif key == "layers" and settings:  # not a sweep
-                    values.setdefault(str(None), []).append(model)
-                elif key == "metrics_version" and settings:  # computed before it was recorded
-                    values.setdefault(str(1), []).append(model)
+            for model, comparable in recorded.items():
+                if key in comparable:
+                    values.setdefault(str(comparable[key]), []).append(model)
             if len(values) > 1:
                 out[key] = values
         return out

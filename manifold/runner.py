@@ -19,6 +19,7 @@ the images array, and the settings; results come back as small tables.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -35,28 +36,28 @@ import torch
 
 from manifold import __version__
 from manifold._backend import resolve_device, show_progress
+from manifold._bootstrap import check_n_bootstrap
 from manifold._checks import as_tensor, check_int
+from manifold.augment import check_families, images_fingerprint
 from manifold.engine import (
     METRICS_VERSION,
     ModelContext,
     Recorder,
+    check_views,
     mle_neighbours,
     record_family,
     record_semantic,
     warn_failures,
 )
 from manifold.io import atomic_write
-from manifold.profiling import (
-    DEFAULT_FAMILIES,
-    DEFAULT_N_VIEWS,
-    check_families,
-    check_views,
-    images_fingerprint,
-)
 from manifold.results import COLUMNS, LAYER, LAYERED_COLUMNS, SEMANTIC, Profile
+from manifold.settings import DEFAULT_FAMILIES, DEFAULT_N_VIEWS, RANKME_MAX_SAMPLES, Settings
 from manifold.typing import DeviceLike, Family, Images
 
 __all__ = ["ModelSpec", "load_model", "profile_zoo"]
+# Job, run_job, run_jobs, job_settings, job_profile, profile_settings, PartResult and VIEW_ERRORS
+# are the drivers' shared machinery (profile, its layer sweep, profile_zoo and Monitor run
+# jobs): public names so that the drivers import them, but not the package's API
 
 #: A model as a job can carry it: an ``nn.Module``, a zero-argument factory returning one, or a
 #: string (``"zoo:<name>"``, ``"efficientnet-lite0"``, a ``torch.export`` or TorchScript file,
@@ -300,30 +301,74 @@ def _model_from_factory(spec: str) -> torch.nn.Module:
 
 
 @dataclass
-class _Job:
-    """One model's parts still to compute (the semantic manifold and/or families)."""
+class Job:
+    """One model's profiling job: the one unit of work of every driver.
+
+    :func:`~manifold.profile` runs one job in its process, a layer sweep is a job whose
+    ``settings`` name several layers, :func:`profile_zoo` runs one job per model (serially or
+    on an executor), and each call of a :class:`~manifold.Monitor` runs one on its probe
+    batch. :func:`run_job` computes the job's parts (the semantic manifold, then each family)
+    with one :class:`~manifold.engine.ModelContext` per representation.
+
+    Attributes:
+        model: The model's name in the table.
+        spec: A model spec (:data:`ModelSpec`), or ``None`` with ready-made ``embeddings``.
+        images: Images ``(N, C, H, W)`` (``None`` with ``embeddings``).
+        settings: The job's options (k, seed, n_views, max_samples, curvature, n_bootstrap,
+            layer, layers, batch_size, device, output, version, metrics_version). In
+            :func:`profile_zoo` they also key the checkpoints.
+        checkpoint: Folder of finished parts (``None``: nothing written).
+        parts: ``(part, family)`` pairs still to compute: ``(SEMANTIC, None)`` and each family.
+        fingerprint: Key of the checkpoints.
+        hash_state: The spec names a model whose weights only loading it shows (a factory):
+            the worker hashes the loaded model's state into the fingerprint and reads the
+            checkpoints itself.
+        transform: Applied to image batches before the model.
+        cache_dir: Folder of the Embedder's cache (``None``: the checkpoint folder's
+            ``embeddings``, or no cache).
+        embeddings: Ready-made semantic embeddings ``(N, D)``, validated (no model is run).
+        views: With ``embeddings``: family -> views ``(N, K, D)``, validated. With a model:
+            family -> view images ``(N, K, C, H, W)`` drawn beforehand (a family not in it is
+            drawn by the job).
+        names: Registry entries to record (``None``: all).
+        progress: Show a progress bar over the parts.
+    """
 
     model: str
     spec: Any
     images: Any
     settings: dict[str, Any]
-    checkpoint: str | None
-    parts: list[tuple[str, Any]]
-    fingerprint: str
-    #: the spec names a model whose weights only loading it shows (a factory): the worker
-    #: hashes the loaded model's state into the fingerprint and reads the checkpoints itself
+    checkpoint: str | None = None
+    parts: list[tuple[str, Any]] = field(default_factory=list)
+    fingerprint: str = ""
     hash_state: bool = False
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    cache_dir: str | None = None
+    embeddings: Any = None
+    views: Mapping[str, Any] | None = None
+    names: tuple[str, ...] | None = None
+    progress: bool | None = False
 
 
 @dataclass
-class _Result:
+class PartResult:
+    """The rows of one part of a job (the semantic manifold or a family) and their failures.
+
+    ``info`` holds what the part learnt about its inputs, for the profile's settings: the
+    semantic part the dimension (``dim``, or ``dims`` of a sweep) and the ``device``; a family
+    the number of views ``n_views``. A part whose views could not be made has
+    ``complete=False`` and is not checkpointed (a rerun tries it again).
+    """
+
     model: str
     part: str
     table: pd.DataFrame
-    failures: list[dict[str, str]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     spectrum: Any = None  # the semantic part's Spectrum (one representation only)
     fingerprint: str = ""  # of the inputs the part was computed from
+    info: dict[str, Any] = field(default_factory=dict)
+    complete: bool = True
 
 
 def _fingerprint(settings: dict[str, Any], images: Any, identity: Any = None) -> str:
@@ -401,7 +446,7 @@ def _part_path(checkpoint: str, model: str, part: str) -> Path:
     return Path(checkpoint) / f"{safe}.csv"
 
 
-def _read_part(path: Path, fingerprint: str) -> _Result | None:
+def _read_part(path: Path, fingerprint: str) -> PartResult | None:
     meta_path = path.with_suffix(".json")
     if not path.exists() or not meta_path.exists():
         return None
@@ -419,10 +464,12 @@ def _read_part(path: Path, fingerprint: str) -> _Result | None:
             spectrum = Spectrum.from_dict(spectrum)
     except (OSError, ValueError, TypeError, KeyError, pd.errors.ParserError):
         return None  # unreadable: the part is computed again
-    return _Result(meta["model"], meta["part"], table, meta.get("failures", []), 0.0, spectrum)
+    return PartResult(meta["model"], meta["part"], table, meta.get("failures", []),
+                      float(meta.get("seconds") or 0.0), spectrum,
+                      info=meta.get("info") or {})  # fmt: skip
 
 
-def _write_part(path: Path, result: _Result, fingerprint: str) -> None:
+def _write_part(path: Path, result: PartResult, fingerprint: str) -> None:
     atomic_write(path, lambda p: result.table.to_csv(p, index=False))
     meta = {
         "model": result.model,
@@ -432,12 +479,55 @@ def _write_part(path: Path, result: _Result, fingerprint: str) -> None:
         "seconds": result.seconds,
         "fingerprint": fingerprint,
         "spectrum": None if result.spectrum is None else result.spectrum.to_dict(),
+        "info": result.info,
     }
     # the metadata is written last: a part counts as finished only once both files exist
     atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
 
 
-def _context(job: _Job, z: Any, name: str) -> ModelContext:
+#: The errors of making one family's views (drawing them, embedding them, their shape) that
+#: every driver records as that family's failure (metric ``"views"``) rather than raising.
+VIEW_ERRORS = (ValueError, RuntimeError, TypeError)
+
+
+def job_settings(
+    *,
+    n_images: int,
+    n_views: int,
+    k: int,
+    seed: int,
+    families: list[str],
+    layer: str | None,
+    max_samples: int | None,
+    curvature: bool,
+    batch_size: int,
+    device: DeviceLike,
+    output: int | str | None,
+    n_bootstrap: int,
+    layers: list[str] | None,
+) -> dict[str, Any]:
+    """The options of a job, as one dict (also the key of :func:`profile_zoo`'s checkpoints).
+
+    ``output``, ``n_bootstrap`` and ``layers`` are present only when set, so that the
+    checkpoints of runs without them keep their keys.
+    """
+    settings = {
+        "n_images": n_images, "n_views": n_views, "k": k, "seed": seed,
+        "families": families, "layer": layer, "max_samples": max_samples,
+        "curvature": curvature, "batch_size": batch_size,
+        "device": None if device is None else str(device),
+        "k_mle": mle_neighbours(n_images), "version": __version__,
+        "metrics_version": METRICS_VERSION,
+        **({} if output is None else {"output": output}),
+    }  # fmt: skip
+    if n_bootstrap:
+        settings["n_bootstrap"] = n_bootstrap
+    if layers is not None:
+        settings["layers"] = layers
+    return settings
+
+
+def _context(job: Job, z: Any, name: str) -> ModelContext:
     """The engine context of one representation of a job, with the job's settings."""
     s = job.settings
     zt, _ = as_tensor(z, name, min_sizes={"N": s["k"] + 1})
@@ -446,56 +536,140 @@ def _context(job: _Job, z: Any, name: str) -> ModelContext:
                         n_bootstrap=s.get("n_bootstrap", 0))  # fmt: skip
 
 
-def _run_job(job: _Job) -> list[_Result]:
-    """Compute the missing parts of one model (runs in the worker).
-
-    The model is loaded and the images embedded once, and one :class:`ModelContext` builds the
-    semantic spectrum and graphs once for every part. Each finished part is checkpointed at
-    once, so an interrupted job keeps the parts it finished.
-    """
+def _embedder(job: Job, model: torch.nn.Module) -> Any:
     from manifold.embed import Embedder
 
     s = job.settings
-    started = time.time()
-    model = load_model(job.spec, device=s["device"])
-    found: list[_Result] = []
-    if job.hash_state:  # the weights the factory loaded are part of every checkpoint's key
-        job.fingerprint = _state_fingerprint(job.fingerprint, model)
-        found, job.parts = _checkpointed(job, job.parts)
-        if not job.parts:
-            return found
-    cache = None if job.checkpoint is None else str(Path(job.checkpoint) / "embeddings")
-    if s.get("layers") is not None:
-        return found + _run_layers_job(job, model, cache, started)
-    embedder = Embedder(
-        model, layer=s["layer"], device=s["device"], batch_size=s["batch_size"],
-        cache_dir=cache, progress=False, output=s.get("output"),
+    cache = job.cache_dir
+    if cache is None and job.checkpoint is not None:
+        cache = str(Path(job.checkpoint) / "embeddings")
+    return Embedder(
+        model, layer=s["layer"], layers=s.get("layers"), device=s["device"],
+        batch_size=s["batch_size"], transform=job.transform, cache_dir=cache,
+        # one progress bar at a time: the driver's own
+        progress=False, output=s.get("output"),
     )  # fmt: skip
-    # graph failures are reported by the semantic part (this job's or a checkpointed one)
-    ctx = _context(job, embedder.embed(job.images), "embeddings")
-    z = ctx.z
+
+
+def run_job(job: Job, contexts: dict[str | None, ModelContext] | None = None) -> list[PartResult]:
+    """Compute the missing parts of one job (in the driver's process or in a worker).
+
+    The model is loaded and the images embedded once (every layer of a sweep from one forward
+    pass per batch), and one :class:`~manifold.engine.ModelContext` per representation builds
+    the spectrum and the graphs once for every part. The failure policy is the same for every
+    driver:
+
+    - a metric that cannot be computed is recorded as a failure by the
+      :class:`~manifold.engine.Recorder` (the other metrics are computed);
+    - a family whose views cannot be made (drawn, embedded, or of the wrong shape: one of
+      :data:`VIEW_ERRORS`) is recorded as that family's failure (metric ``"views"``, for each
+      layer of a sweep) and its part is not checkpointed; the other parts are computed;
+    - anything else (the model cannot be loaded, the images cannot be embedded) raises: a
+      driver of one model raises it, :func:`profile_zoo` records it as the model's failure.
+
+    Each finished part is checkpointed at once (with ``job.checkpoint``), so an interrupted
+    job keeps the parts it finished.
+
+    Args:
+        job: The job.
+        contexts: If given, filled with the engine context of each representation (key
+            ``None`` for one representation, else the layer), e.g. for a check of the
+            embeddings after the metrics.
+
+    Returns:
+        One :class:`PartResult` per part of ``job.parts``, those read from the checkpoints
+        included, in order.
+    """
+    s = job.settings
+    started = time.time()
+    found: list[PartResult] = []
+    embedder = None
+    info: dict[str, Any] = {}
+    if job.embeddings is not None:
+        reps = {None: job.embeddings}
+    else:
+        model = load_model(job.spec, device=s["device"])
+        if job.hash_state:  # the weights the factory loaded are part of every checkpoint's key
+            job.fingerprint = _state_fingerprint(job.fingerprint, model)
+            found, job.parts = _checkpointed(job, job.parts)
+            if not job.parts:
+                return found
+        embedder = _embedder(job, model)
+        z = embedder.embed(job.images)
+        reps = z if embedder.layers is not None else {None: z}
+        info["device"] = str(embedder.device)
+    sweep = len(reps) > 1 or next(iter(reps)) is not None
+    built = {
+        layer: _context(job, z, "embeddings" if layer is None else f"embeddings of layer {layer!r}")
+        for layer, z in reps.items()
+    }
+    if contexts is not None:
+        contexts.update(built)
+    if sweep:
+        info["dims"] = {layer: int(ctx.z.shape[1]) for layer, ctx in built.items()}
+    else:
+        info["dim"] = int(built[None].z.shape[1])
     options = {"curvature"} if s["curvature"] else set()
     results = []
-    for part, family in job.parts:
-        rec = Recorder(job.model)
-        if part == SEMANTIC:
-            ctx.recorder = rec
-            record_semantic(ctx, options)
-        else:
-            v = embedder.embed_views(job.images, family, n_views=s["n_views"], seed=s["seed"])
-            record_family(ctx, part, check_views(v, part, z), recorder=rec)
-        result = _Result(job.model, part, rec.table(), rec.failures, time.time() - started,
-                         fingerprint=job.fingerprint)  # fmt: skip
-        if part == SEMANTIC:
-            result.spectrum = ctx.spectrum  # built once for the spectral metrics
+    for part, family in _progress(job.parts, job.progress, f"profile {job.model}"):
+        views = None if part == SEMANTIC else _views(job, embedder, part, family)
+        tables, failures, part_info, complete = [], [], {}, True
+        for layer, ctx in built.items():
+            rec = Recorder(job.model)
+            if part == SEMANTIC:
+                # graph failures are reported by the semantic part (this job's or a
+                # checkpointed one)
+                ctx.recorder = rec
+                record_semantic(ctx, options, names=job.names)
+                part_info = info
+            else:
+                try:
+                    if isinstance(views, BaseException):
+                        raise views
+                    vt = check_views(views[layer], part, ctx.z)
+                except VIEW_ERRORS as err:
+                    rec.failures.append(
+                        {"model": job.model, "manifold": part, "metric": "views", "error": str(err)}
+                    )
+                    complete = False
+                else:
+                    part_info = {"n_views": int(vt.shape[1])}
+                    record_family(ctx, part, vt, recorder=rec, names=job.names)
+            table = rec.table()
+            if sweep:
+                table.insert(1, LAYER, layer)
+            tables.append(table)
+            failures.extend(rec.failures if not sweep else
+                            [{**f, LAYER: layer} for f in rec.failures])  # fmt: skip
+        table = _concat(tables)
+        result = PartResult(job.model, part, table, failures, time.time() - started,
+                            fingerprint=job.fingerprint, info=part_info,
+                            complete=complete)  # fmt: skip
+        if part == SEMANTIC and not sweep and job.names is None:
+            result.spectrum = built[None].spectrum  # built once for the spectral metrics
         started = time.time()
-        if job.checkpoint is not None:
+        if job.checkpoint is not None and complete:
             _write_part(_part_path(job.checkpoint, job.model, part), result, job.fingerprint)
         results.append(result)
     return found + results
 
 
-def _checkpointed(job: _Job, parts: list[tuple[str, Any]]) -> tuple[list[_Result], list]:
+def _views(job: Job, embedder: Any, part: str, family: Any) -> dict[str | None, Any] | Exception:
+    """The views of one family for every representation, or the error that prevented them."""
+    s = job.settings
+    try:
+        if job.embeddings is not None:
+            return {None: job.views[part]}
+        if job.views is not None and part in job.views:
+            v = embedder.embed_drawn_views(job.views[part])
+        else:
+            v = embedder.embed_views(job.images, family, n_views=s["n_views"], seed=s["seed"])
+    except VIEW_ERRORS as err:
+        return err
+    return v if embedder.layers is not None else {None: v}
+
+
+def _checkpointed(job: Job, parts: list[tuple[str, Any]]) -> tuple[list[PartResult], list]:
     """The parts of ``job`` read back from its checkpoints, and those still to compute."""
     found, missing = [], []
     for part, family in parts:
@@ -510,51 +684,81 @@ def _checkpointed(job: _Job, parts: list[tuple[str, Any]]) -> tuple[list[_Result
     return found, missing
 
 
-def _run_layers_job(job: _Job, model: torch.nn.Module, cache: str | None, started: float):
-    """A job of a layer sweep: one forward pass per batch for every layer of the model.
+def run_jobs(
+    jobs: list[Job], executor: Executor | None = None, progress: bool | None = False
+) -> tuple[dict[str, list[PartResult]], dict[str, BaseException]]:
+    """Run jobs one after the other, or on ``executor``; a job that raises does not stop others.
 
-    A part (the semantic manifold or a family) holds the rows of every layer, with a ``layer``
-    column; it is checkpointed once all its layers are done.
+    Returns:
+        Model -> its parts' results, and model -> the error of each job that raised.
     """
-    from manifold.embed import Embedder
+    done: dict[str, list[PartResult]] = {}
+    failed: dict[str, BaseException] = {}
+    bar = None
+    if show_progress(progress) and jobs:
+        from tqdm.auto import tqdm
 
-    s = job.settings
-    embedder = Embedder(
-        model, layers=s["layers"], device=s["device"], batch_size=s["batch_size"],
-        cache_dir=cache, progress=False, output=s.get("output"),
-    )  # fmt: skip
-    contexts = {
-        layer: _context(job, z, f"embeddings of layer {layer!r}")
-        for layer, z in embedder.embed(job.images).items()
-    }
-    options = {"curvature"} if s["curvature"] else set()
-    results = []
-    for part, family in job.parts:
-        per_layer = None
-        if part != SEMANTIC:
-            per_layer = embedder.embed_views(
-                job.images, family, n_views=s["n_views"], seed=s["seed"]
-            )
-        tables, failures = [], []
-        for layer, ctx in contexts.items():
-            rec = Recorder(job.model)
-            if part == SEMANTIC:
-                ctx.recorder = rec
-                record_semantic(ctx, options)
-            else:
-                record_family(ctx, part, check_views(per_layer[layer], part, ctx.z), recorder=rec)
-            table = rec.table()
-            table.insert(1, LAYER, layer)
-            tables.append(table)
-            failures.extend({**f, LAYER: layer} for f in rec.failures)
-        table = pd.concat(tables, ignore_index=True)
-        result = _Result(job.model, part, table, failures, time.time() - started,
-                         fingerprint=job.fingerprint)  # fmt: skip
-        started = time.time()
-        if job.checkpoint is not None:
-            _write_part(_part_path(job.checkpoint, job.model, part), result, job.fingerprint)
-        results.append(result)
-    return results
+        bar = tqdm(total=len(jobs), desc="profile_zoo", leave=False)
+    if executor is None:
+        outcomes = ((job, lambda job=job: run_job(job)) for job in jobs)
+    else:
+        futures = [(job, executor.submit(run_job, job)) for job in jobs]
+        outcomes = ((job, future.result) for job, future in futures)
+    for job, result in outcomes:
+        try:
+            done[job.model] = result()
+        except Exception as err:  # noqa: BLE001 - one broken model must not stop the zoo
+            failed.setdefault(job.model, err)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return done, failed
+
+
+def job_profile(
+    jobs: list[Job],
+    results: Mapping[str, list[PartResult]],
+    failed: Mapping[str, BaseException],
+    settings: Callable[[Job, list[PartResult]], Settings],
+) -> Profile:
+    """The profile of finished jobs: their rows, settings, failures and spectra, in job order.
+
+    A failed job is one failure (metric ``"model"``); the rows of a sweep are grouped by
+    layer (in the sweep's order), each layer's rows in part order, and so are its failures.
+    """
+    tables, failures, run_settings, spectra = [], [], {}, {}
+    sweep = any(job.settings.get("layers") is not None for job in jobs)
+    for job in jobs:
+        if job.model in failed:
+            err = failed[job.model]
+            failures.append({"model": job.model, "manifold": "*", "metric": "model",
+                             "error": f"{type(err).__name__}: {err}"})  # fmt: skip
+            continue
+        parts = {result.part: result for result in results[job.model]}
+        ordered = [parts[part] for part in dict.fromkeys(p for p, _ in job.parts)]
+        table = _concat([r.table for r in ordered])
+        model_failures = [f for r in ordered for f in r.failures]
+        if sweep:  # layer by layer, as profile(..., layers=) orders its rows
+            table = _layer_major(table)
+            model_failures = _layer_major_failures(model_failures, list(table[LAYER]))
+        tables.append(table)
+        failures.extend(model_failures)
+        for result in ordered:
+            if result.spectrum is not None:
+                spectra[job.model] = result.spectrum
+        run_settings[job.model] = settings(job, ordered).to_dict()
+    columns = LAYERED_COLUMNS if sweep else COLUMNS
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
+    return Profile(table[columns], run_settings, failures, spectra)
+
+
+def _concat(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of several tables; a table without rows (a part whose views failed) adds none."""
+    rows = [t for t in tables if len(t)]
+    if not rows:
+        return tables[0]
+    return rows[0] if len(rows) == 1 else pd.concat(rows, ignore_index=True)
 
 
 def _layer_major(table: pd.DataFrame) -> pd.DataFrame:
@@ -562,6 +766,78 @@ def _layer_major(table: pd.DataFrame) -> pd.DataFrame:
     order = {layer: i for i, layer in enumerate(dict.fromkeys(table[LAYER]))}
     rank = table[LAYER].map(order).to_numpy()
     return table.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
+
+
+def _layer_major_failures(failures: list[dict[str, Any]], layers: list[str]) -> list[dict]:
+    order = {layer: i for i, layer in enumerate(dict.fromkeys(layers))}
+    return sorted(failures, key=lambda f: order.get(f.get(LAYER), len(order)))
+
+
+def profile_settings(
+    job: Job,
+    parts: list[PartResult],
+    *,
+    mode: str,
+    fingerprint: str | None = None,
+    data_fingerprint: str | None = None,
+) -> Settings:
+    """The :class:`~manifold.settings.Settings` of a finished job (every driver's one rule)."""
+    s = job.settings
+    info: dict[str, Any] = {}
+    views_per_family: dict[str, int] = {}
+    for result in parts:
+        if result.part == SEMANTIC:
+            info = result.info
+        elif "n_views" in result.info:
+            views_per_family[result.part] = result.info["n_views"]
+    layers = None
+    if s.get("layers") is not None:  # the resolved names, in the sweep's order
+        if info.get("dims"):
+            layers = list(info["dims"])
+        else:  # a semantic part checkpointed before the dims were recorded
+            layers = list(dict.fromkeys(lay for r in parts for lay in r.table[LAYER]))
+    n_images = s["n_images"]
+    transform = job.transform
+    settings = Settings(
+        mode=mode, n_images=n_images, k=s["k"], k_mle=mle_neighbours(n_images), seed=s["seed"],
+        max_samples=s["max_samples"], metrics_version=s["metrics_version"],
+        version=s["version"],
+        n_views=s["n_views"] if mode == "model" else _views_used(views_per_family),
+        families=list(s["families"]), layer=s["layer"], layers=layers,
+        curvature=s["curvature"], n_bootstrap=s.get("n_bootstrap", 0),
+        se=Settings.bootstrap_se(s.get("n_bootstrap", 0)),
+        seconds=round(sum(r.seconds for r in parts), 3),
+        dim=info.get("dim"), dims=info.get("dims"),
+    )  # fmt: skip
+    if mode == "model":
+        settings.output = s.get("output")
+        settings.batch_size = s["batch_size"]
+        settings.device = info.get("device", s["device"])
+        if transform is not None:
+            settings.transform = getattr(transform, "__qualname__", None) or repr(transform)
+        settings.data_fingerprint = data_fingerprint or images_fingerprint(job.images)
+        settings.fingerprint = fingerprint
+    else:
+        from manifold._cache import array_fingerprint
+
+        settings.embeddings_fingerprint = array_fingerprint(job.embeddings)
+    return settings
+
+
+def _views_used(views_per_family: dict[str, int]) -> int | dict[str, int] | None:
+    """K of the views given with embeddings: one int, a dict when families differ, or None."""
+    counts = set(views_per_family.values())
+    if not counts:
+        return None
+    return counts.pop() if len(counts) == 1 else dict(views_per_family)
+
+
+def _progress(items: list[Any], enabled: bool | None, desc: str) -> Any:
+    if not show_progress(enabled):
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, leave=False)
 
 
 def profile_zoo(
@@ -577,8 +853,10 @@ def profile_zoo(
     layer: str | None = None,
     device: DeviceLike = None,
     batch_size: int = 256,
-    max_samples: int | None = 25600,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    max_samples: int | None = RANKME_MAX_SAMPLES,
     curvature: bool = False,
+    cache_dir: str | os.PathLike | None = None,
     progress: bool | None = None,
     output: int | str | None = None,
     layers: str | Iterable[str] | None = None,
@@ -586,24 +864,27 @@ def profile_zoo(
 ) -> Profile:
     """Profile many models, part by part, with checkpoints and an optional executor.
 
-    Each model is one job: it computes the parts not yet checkpointed — the semantic manifold,
-    then each augmentation family — with the same engine as :func:`~manifold.profile`
-    (the semantic spectrum and graphs are built once per model) and, with ``checkpoint_dir``,
-    writes each part's rows there as soon as the part finishes. Rerunning with the same
-    arguments reads the finished parts and computes only the missing ones, so the final table
-    equals an uninterrupted run's. A checkpoint written with other settings, other images,
-    another model under the same name (other weights, file or factory code) or other
-    augmentation parameters is ignored (it is keyed by a fingerprint of all of them). The
-    weights are those of the model as loaded: a factory (``"file.py:factory"``, a callable,
-    ``"efficientnet-lite0"``) is called in its job and the state of the module it returns
-    (parameters and buffers) is hashed into the key before any checkpoint is read, so a
-    factory that loads retrained weights from a file is never answered from the old ones.
-    A module, a TorchScript or ``torch.export`` file and a zoo name are identified without
-    loading (their state, their bytes, the zoo's manifest of weight checksums), so a run whose
-    parts are all checkpointed loads none of them.
+    Each model is one job (:func:`run_job`, the job :func:`~manifold.profile` runs for one
+    model): it computes the parts not yet checkpointed — the semantic manifold, then each
+    augmentation family — (the semantic spectrum and graphs are built once per model) and,
+    with ``checkpoint_dir``, writes each part's rows there as soon as the part finishes.
+    Rerunning with the same arguments reads the finished parts and computes only the missing
+    ones, so the final table equals an uninterrupted run's. A checkpoint written with other
+    settings, other images, another model under the same name (other weights, file or factory
+    code), another ``transform`` or other augmentation parameters is ignored (it is keyed by
+    a fingerprint of all of them). The weights are those of the model as loaded: a factory
+    (``"file.py:factory"``, a callable, ``"efficientnet-lite0"``) is called in its job and
+    the state of the module it returns (parameters and buffers) is hashed into the key before
+    any checkpoint is read, so a factory that loads retrained weights from a file is never
+    answered from the old ones. A module, a TorchScript or ``torch.export`` file and a zoo
+    name are identified without loading (their state, their bytes, the zoo's manifest of
+    weight checksums), so a run whose parts are all checkpointed loads none of them.
 
-    A model whose job raises (unreadable checkpoint, wrong input shape, ...) is reported in
-    :attr:`Profile.failures` (``metric == "model"``) with the reason; the others finish.
+    Failures follow :func:`~manifold.profile`'s policy (see :func:`run_job`): a metric that
+    cannot be computed, or a family whose views cannot be made (e.g. of the wrong shape), is
+    recorded in :attr:`Profile.failures` and the model's other rows are kept; a model whose
+    job raises (unreadable checkpoint, wrong input shape, ...) is reported in
+    :attr:`Profile.failures` (``metric == "model"``) with the reason, and the others finish.
 
     Args:
         models: Name -> model spec: an ``nn.Module``, a zero-argument factory, or a string
@@ -616,8 +897,8 @@ def profile_zoo(
         n_views: Views per image (K).
         k: Neighbours per node.
         seed: Seed for augmentations and subsampling.
-        checkpoint_dir: Folder for finished parts (and the embedding cache); ``None`` keeps
-            nothing on disk.
+        checkpoint_dir: Folder for finished parts (and, without ``cache_dir``, the embedding
+            cache); ``None`` keeps nothing on disk.
         executor: A :class:`concurrent.futures.Executor` (e.g.
             ``dask.distributed.Client(...).get_executor()``); ``None`` runs jobs in this process.
         layer: Submodule whose output is the representation.
@@ -629,8 +910,12 @@ def profile_zoo(
         device: Device for the models (on each worker): ``"auto"``, ``"cpu"``, ``"cuda"``,
             ``"cuda:<index>"``, ``"mps"`` or a :class:`torch.device`; checked here first.
         batch_size: Images per forward pass.
+        transform: Applied to image batches before each model (e.g. normalisation), as in
+            :func:`~manifold.profile`; with an executor it must be picklable.
         max_samples: Row cap for RankMe.
         curvature: Also compute Ricci curvatures of the semantic NNK graph.
+        cache_dir: Folder for the Embedder's on-disk cache (default: ``checkpoint_dir``'s
+            ``embeddings`` folder, or none).
         progress: Show a progress bar over jobs; ``None``: only when stderr is a terminal.
         output: Index or key of the representation when a model returns a tuple, list or
             dict (see :func:`manifold.embed.select_output`).
@@ -652,6 +937,8 @@ def profile_zoo(
         resolve_device(device)  # an unknown device fails here, not in every job
     if output is not None and not isinstance(output, (int, str)):
         raise TypeError(f"output must be an index (int) or a key (str), got {output!r}")
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform must be callable, got {type(transform).__name__}")
     if not isinstance(models, Mapping):
         raise TypeError(f"models must be a mapping name -> model spec, got {type(models).__name__}")
     if not models:
@@ -666,113 +953,71 @@ def profile_zoo(
         raise ValueError("give layer= (one submodule) or layers= (several), not both")
     checked = check_families(families)
     fams, names = list(checked.values()), list(checked)
-    settings = {
-        "n_images": int(images.shape[0]), "n_views": n_views, "k": k, "seed": seed,
-        "families": names, "layer": layer, "max_samples": max_samples,
-        "curvature": curvature, "batch_size": batch_size,
-        "device": None if device is None else str(device),
-        "k_mle": mle_neighbours(int(images.shape[0])), "version": __version__,
-        "metrics_version": METRICS_VERSION,
-        **({} if output is None else {"output": output}),
-    }  # fmt: skip
-    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
-    if n_bootstrap == 1:
-        raise ValueError("n_bootstrap must be 0 (no standard errors) or at least 2, got 1")
-    if n_bootstrap:  # only when asked, so the fingerprints of other runs do not change
-        settings["n_bootstrap"] = n_bootstrap
-    if layers is not None:  # only in sweeps, so the fingerprints of other runs do not change
+    n_bootstrap = check_n_bootstrap(n_bootstrap)
+    if layers is not None:
         from manifold.embed import check_layer_entries
 
-        settings["layers"] = check_layer_entries(layers)  # resolved per model, in its job
-    families_identity = [_family_identity(f, images) for f in fams]
+        layers = check_layer_entries(layers)  # resolved per model, in its job
+    settings = job_settings(
+        n_images=int(images.shape[0]), n_views=n_views, k=k, seed=seed, families=names,
+        layer=layer, max_samples=max_samples, curvature=curvature, batch_size=batch_size,
+        device=device, output=output, n_bootstrap=n_bootstrap, layers=layers,
+    )  # fmt: skip
+    # the metrics' version as this module names it (a test can pretend to be an older one)
+    settings["metrics_version"] = METRICS_VERSION
+    identity: list[Any] = [[_family_identity(f, images) for f in fams]]
+    if transform is not None:  # only when given, so the fingerprints of other runs do not change
+        identity.append(_transform_identity(transform))
     identities = {name: _model_identity(spec) for name, spec in models.items()}
     fingerprints = {
-        name: _fingerprint(settings, images, [identities[name][0], families_identity])
-        for name in models
+        name: _fingerprint(settings, images, [identities[name][0], *identity]) for name in models
     }
     ckpt = None if checkpoint_dir is None else str(checkpoint_dir)
     if ckpt is not None:
         Path(ckpt).mkdir(parents=True, exist_ok=True)
+    cache = None if cache_dir is None else str(cache_dir)
 
     parts = [(SEMANTIC, None), *zip(names, fams, strict=True)]
-    done: dict[tuple[str, str], _Result] = {}
-    jobs: list[_Job] = []
+    jobs: list[Job] = []
+    found: dict[str, list[PartResult]] = {}
+    pending: list[Job] = []
     for model_name, spec in models.items():
-        job = _Job(model_name, spec, images, settings, ckpt, parts, fingerprints[model_name])
+        job = Job(model_name, spec, images, settings, ckpt, parts, fingerprints[model_name],
+                  transform=transform, cache_dir=cache)  # fmt: skip
+        jobs.append(job)
         if not identities[model_name][1]:  # the job hashes the loaded weights, then reads
             job.hash_state = True
-            jobs.append(job)
+            pending.append(dataclasses.replace(job))  # the job's parts stay those of the model
             continue
-        found, job.parts = _checkpointed(job, parts)
-        for result in found:
-            done[(model_name, result.part)] = result
-        if job.parts:
-            jobs.append(job)
+        found[model_name], missing = _checkpointed(job, parts)
+        if missing:
+            pending.append(dataclasses.replace(job, parts=missing))
 
-    failed: dict[str, str] = {}
-    bar = None
-    if show_progress(progress) and jobs:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(jobs), desc="profile_zoo", leave=False)
-
-    def finish(job: _Job, results: list[_Result] | None, error: BaseException | None) -> None:
-        if bar is not None:
-            bar.update(1)
-        if error is not None:
-            failed.setdefault(job.model, f"{type(error).__name__}: {error}")
-            return
-        for result in results:
-            done[(job.model, result.part)] = result
-
-    if executor is None:
-        for job in jobs:
-            try:
-                results = _run_job(job)
-            except Exception as err:  # noqa: BLE001 - one broken model must not stop the zoo
-                finish(job, None, err)
-            else:
-                finish(job, results, None)
-    else:
-        futures = [(job, executor.submit(_run_job, job)) for job in jobs]
-        for job, future in futures:
-            try:
-                results = future.result()
-            except Exception as err:  # noqa: BLE001 - reported per model below
-                finish(job, None, err)
-            else:
-                finish(job, results, None)
-    if bar is not None:
-        bar.close()
-
-    tables, failures, run_settings, spectra = [], [], {}, {}
+    done, failed = run_jobs(pending, executor, progress)
+    for model_name, results in done.items():
+        found[model_name] = found.get(model_name, []) + results
     data_fingerprint = images_fingerprint(images)
-    for model_name in models:
-        if model_name in failed:
-            failures.append(
-                {"model": model_name, "manifold": "*", "metric": "model",
-                 "error": failed[model_name]}
-            )  # fmt: skip
-            continue
-        model_tables = []
-        for part, _ in parts:
-            result = done[(model_name, part)]
-            fingerprint = result.fingerprint or fingerprints[model_name]
-            model_tables.append(result.table)
-            failures.extend(result.failures)
-            if result.spectrum is not None:
-                spectra[model_name] = result.spectrum
-        if layers is not None:  # layer by layer, as profile(..., layers=) orders its rows
-            model_tables = [_layer_major(pd.concat(model_tables, ignore_index=True))]
-        tables.extend(model_tables)
-        run_settings[model_name] = {
-            **settings, "mode": "model", "fingerprint": fingerprint,
-            "data_fingerprint": data_fingerprint,
-        }  # fmt: skip
-    if not run_settings:
-        reasons = "; ".join(f"{m}: {e}" for m, e in failed.items())
+
+    def model_settings(job: Job, results: list[PartResult]) -> Settings:
+        settings = profile_settings(job, results, mode="model",
+                                    fingerprint=results[0].fingerprint or job.fingerprint,
+                                    data_fingerprint=data_fingerprint)  # fmt: skip
+        return settings
+
+    prof = job_profile(jobs, found, failed, model_settings)
+    if not prof.settings:
+        reasons = "; ".join(f"{m}: {type(e).__name__}: {e}" for m, e in failed.items())
         raise RuntimeError(f"every model failed: {reasons}")
-    columns = LAYERED_COLUMNS if layers is not None else COLUMNS
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
-    warn_failures(failures)
-    return Profile(table[columns], run_settings, failures, spectra)
+    warn_failures(prof.failures)
+    return prof
+
+
+def _transform_identity(transform: Callable[..., Any]) -> str:
+    """What identifies a transform in a checkpoint's key: a module's repr and state, or code."""
+    from manifold._cache import Hasher
+    from manifold.augment import callable_identity
+
+    h = Hasher()
+    if isinstance(transform, torch.nn.Module):
+        return h.text("transform", repr(transform)).state_dict("transform", transform).hexdigest()
+    return h.text("transform", callable_identity(transform)).hexdigest()

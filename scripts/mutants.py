@@ -458,17 +458,27 @@ MUTANTS = [
     ),
     m(
         "large-se-without-fpc",
-        "large.py",
-        "return float(values.std(ddof=1) / math.sqrt(n) * _fpc(n, population))",
+        "engine.py",
+        "return float(values.std(ddof=1) / math.sqrt(n) * finite_population_correction(n, "
+        "population))",
         "return float(values.std(ddof=1) / math.sqrt(n))",
         f"tests/test_large.py {R}",
         "standard error without the finite-population correction",
     ),
     m(
+        "job-views-failure-raised",
+        "runner.py",
+        "                except VIEW_ERRORS as err:\n                    rec.failures.append(",
+        "                except KeyError as err:\n                    rec.failures.append(",
+        "tests/test_engine.py",
+        "a family whose views fail stops the job (profile_zoo drops the model) instead of "
+        "being that family's failure, as in profile",
+    ),
+    m(
         "large-mle-on-the-k-graph",
-        "large.py",
-        "lambda: _mle_with_se(wide, k_mle, n)",
-        "lambda: _mle_with_se(knn, k, n)",
+        "engine.py",
+        "per_point = mle_dimension(ctx.mle_knn, k=ctx.k_mle, per_point=True)",
+        "per_point = mle_dimension(ctx.knn, k=ctx.k, per_point=True)",
         f"tests/test_large.py tests/test_engine.py {R}",
         "profile_large's MLE dimension on the k-neighbour graph, not min(20, N - 1)",
     ),

@@ -284,7 +284,9 @@ ENTRIES = [
     _e(
         "profile",
         "z",
-        lambda x: run_profile(x, views={"crop": _partner_views(_rows(x))}, k=5, progress=False),
+        lambda x: run_profile(
+            x, view_embeddings={"crop": _partner_views(_rows(x))}, k=5, progress=False
+        ),
         ("embeddings", "z"),
     ),
     _e(

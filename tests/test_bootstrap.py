@@ -40,7 +40,7 @@ def _profile(draw, **options):
     z, views = _draw(draw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return profile(z, views=views, k=10, curvature=True, progress=False, **options)
+        return profile(z, view_embeddings=views, k=10, curvature=True, progress=False, **options)
 
 
 def _rows(prof, statistics):
@@ -111,8 +111,8 @@ def test_a_familys_rankme_error_resamples_the_subsample_its_value_was_read_from(
     n, k, dim, cap, seed, b = 40, 4, 6, 100, 3, 5  # N * K = 160 rows > cap
     z = rng.normal(size=(n, dim))
     views = z[:, None, :] + 0.3 * rng.normal(size=(n, k, dim))
-    prof = profile(z, views={"crop": views}, k=5, seed=seed, max_samples=cap, n_bootstrap=b,
-                   progress=False)  # fmt: skip
+    prof = profile(z, view_embeddings={"crop": views}, k=5, seed=seed, max_samples=cap,
+                   n_bootstrap=b, progress=False)  # fmt: skip
     flat = views.reshape(n * k, dim)
     # the value: rankme's own seeded subsample of the N * K view rows
     assert prof.value("rankme", "crop") == rankme(flat, max_samples=cap, seed=seed)

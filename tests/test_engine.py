@@ -118,3 +118,73 @@ def test_profile_zoo_builds_the_semantic_graphs_once_per_model(knn_calls):
                      name="a", progress=False)  # fmt: skip
     mine = p.table[p.table["model"] == "a"].reset_index(drop=True)
     assert np.allclose(mine["value"], direct.table["value"], equal_nan=True)
+
+
+# --- one failure policy: a family whose views have the wrong shape --------------------------
+
+
+def short(images, generator):
+    """A family that loses images: it returns one view where K were asked for."""
+    return images[:1]
+
+
+def small(images, generator):
+    """A family that crops without resizing: the views embed to another dimension."""
+    return images[:, :, :6, :6]
+
+
+class _Flat(nn.Module):
+    """A conv net without pooling: its dimension depends on the image size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(3)
+            self.conv = nn.Conv2d(3, 2, 3)
+            self.out = nn.Flatten()
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.conv(x - 0.5)))
+
+
+def _without_step(failures):
+    return [{k: v for k, v in f.items() if k not in ("step", "model")} for f in failures]
+
+
+# the layers whose views fail: the pooled conv layer keeps its dimension on smaller images
+@pytest.mark.parametrize(("bad", "failing"), [(short, ("conv", "out")), (small, ("out",))])
+def test_a_family_of_the_wrong_shape_gives_one_outcome_from_every_driver(bad, failing):
+    import warnings
+
+    from manifold import Monitor
+
+    images = torch.rand(24, 3, 10, 10, generator=torch.Generator().manual_seed(2))
+    options = dict(n_views=3, k=5, seed=1)
+    families = ["flip", bad]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = profile(_Flat(), images, families, name="m", progress=False, **options)
+        zoo = profile_zoo({"m": _Flat()}, images, families, progress=False, **options)
+        sweep = profile(_Flat(), images, families, name="m", layers=["conv", "out"],
+                        progress=False, **options)  # fmt: skip
+        monitor = Monitor(images, metrics=("rankme", "spread_ratio"), families=families,
+                          n_images=None, **options)  # fmt: skip
+        history = monitor(_Flat(), 0)
+    # profile: one failure, the family's views, and every other row kept
+    (failure,) = one.failures
+    assert failure["manifold"] == bad.__name__ and failure["metric"] == "views"
+    assert set(one.table["manifold"]) == {"semantic", "flip"}
+    # profile_zoo: the same table and the same failure (the model is not dropped)
+    pd.testing.assert_frame_equal(zoo.table, one.table)
+    assert zoo.failures == one.failures
+    # a layer sweep: the same failure for each layer whose views fail, the out layer's rows
+    # those of profile
+    views_failures = [f for f in sweep.failures if f["metric"] == "views"]
+    assert _without_step(views_failures) == [
+        {**_without_step([failure])[0], "layer": layer} for layer in failing
+    ]
+    rows = sweep.table[sweep.table["layer"] == "out"].drop(columns="layer")
+    pd.testing.assert_frame_equal(rows.reset_index(drop=True), one.table)
+    # Monitor: the same failure at the step, the other manifolds recorded
+    assert _without_step(monitor.failures) == _without_step([failure])
+    assert set(history["manifold"]) == {"semantic", "flip"}

@@ -260,7 +260,7 @@ class Harness:
         return self._once(
             ("profile", k),
             lambda: manifold.profile(
-                self.z, views=self.views, k=k, seed=SEED, max_samples=MAX_SAMPLES[k],
+                self.z, view_embeddings=self.views, k=k, seed=SEED, max_samples=MAX_SAMPLES[k],
                 progress=False, **OPTIONS,
             ),
         )  # fmt: skip

@@ -33,6 +33,7 @@ LAYERS = {
     "manifold._summary": "base",
     "manifold.io": "base",
     "manifold.results": "base",
+    "manifold.settings": "base",
     "manifold.typing": "base",
     # metrics on arrays and graphs; images -> views -> embeddings
     "manifold.augment": "compute",

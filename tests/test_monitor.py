@@ -162,19 +162,29 @@ def test_eval_mode_and_no_grad_inside_and_train_modes_restored_after(images):
 def test_train_mode_restored_after_the_model_raises(images):
     class Failing(Net):
         calls = 0
+        after = 0
 
         def forward(self, x):
             Failing.calls += 1
-            if Failing.calls > 1:  # the views' forward pass, after the images' one
+            if Failing.calls > Failing.after:
                 raise RuntimeError("out of memory (simulated)")
             return super().forward(x)
 
+    # the images' forward pass fails: the call raises
     model = Failing().train()
     monitor = Monitor(images, k=5, n_images=20, families="flip", n_views=2)
     with pytest.raises(RuntimeError, match="simulated"):
         monitor(model, 0)
     assert all(m.training for m in model.modules())
     assert monitor.steps == [] and monitor.history.empty
+    # the views' forward pass fails (after the images' one): that family's failure, as
+    # profile records it, and the semantic metrics of the step are kept
+    Failing.calls, Failing.after = 0, 1
+    with pytest.warns(UserWarning, match="flip/views not computed: out of memory"):
+        rows = monitor(model, 0)
+    assert all(m.training for m in model.modules())
+    assert set(rows["manifold"]) == {"semantic"} and monitor.steps == [0]
+    assert [(f["manifold"], f["metric"]) for f in monitor.failures] == [("flip", "views")]
 
 
 def test_every_is_honoured_and_a_skipped_step_runs_nothing(images):

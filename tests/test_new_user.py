@@ -87,14 +87,14 @@ def test_views_that_are_not_a_mapping_raise():
     z, v = _embeddings()
     # before: a list of views was accepted and every family failed quietly (or a raw error)
     with pytest.raises(TypeError, match="views must be a mapping"):
-        profile(z, views=[v], k=5, progress=False)
+        profile(z, view_embeddings=[v], k=5, progress=False)
 
 
 def test_views_of_the_wrong_shape_raise():
     z, v = _embeddings()
     # before: recorded in prof.failures as metric "views"; the profile looked fine
     with pytest.raises(ValueError, match=r"views\['crop'\] has shape \(29, 3, 4\)"):
-        profile(z, views={"crop": v[:29]}, k=5, progress=False)
+        profile(z, view_embeddings={"crop": v[:29]}, k=5, progress=False)
 
 
 def test_embeddings_profile_records_the_settings_used():
@@ -103,7 +103,7 @@ def test_embeddings_profile_records_the_settings_used():
     # before: an embeddings-only profile recorded n_views: 16, and the MLE's k was not recorded
     assert plain["n_views"] is None
     assert plain["k_mle"] == 20
-    with_views = profile(z, views={"crop": v}, k=5, progress=False).settings["model"]
+    with_views = profile(z, view_embeddings={"crop": v}, k=5, progress=False).settings["model"]
     assert with_views["n_views"] == 3
 
 

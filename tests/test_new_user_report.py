@@ -21,7 +21,7 @@ def _one_model(tmp_path):
     rng = np.random.default_rng(0)
     z = rng.standard_normal((60, 8))
     views = z[:, None, :] + 0.2 * rng.standard_normal((60, 3, 8))
-    prof = profile(z, views={"crop": views}, k=5, name="mine", progress=False)
+    prof = profile(z, view_embeddings={"crop": views}, k=5, name="mine", progress=False)
     return prof, write_report(prof, tmp_path / "report.html").read_text()
 
 
@@ -190,9 +190,23 @@ def _collapsed_and_normal():
     }
     with _quiet():
         profs = [
-            profile(normal, views={"crop": views["normal"]}, k=5, name="normal", progress=False),
-            profile(near, views={"crop": views["near"]}, k=5, name="near", progress=False),
-            profile(dead, views={"crop": np.ones((60, 3, 8))}, k=5, name="dead", progress=False),
+            profile(
+                normal,
+                view_embeddings={"crop": views["normal"]},
+                k=5,
+                name="normal",
+                progress=False,
+            ),
+            profile(
+                near, view_embeddings={"crop": views["near"]}, k=5, name="near", progress=False
+            ),
+            profile(
+                dead,
+                view_embeddings={"crop": np.ones((60, 3, 8))},
+                k=5,
+                name="dead",
+                progress=False,
+            ),
         ]
     return Profile.concat(profs)
 

@@ -21,7 +21,7 @@ def embeddings():
 @pytest.fixture(scope="module")
 def prof(embeddings):
     z, views = embeddings
-    return profile(z, views=views, k=8, name="toy", progress=False)
+    return profile(z, view_embeddings=views, k=8, name="toy", progress=False)
 
 
 def test_table_is_tidy_and_complete(prof):
@@ -88,7 +88,9 @@ def test_save_load_roundtrip(prof, tmp_path):
 
 def test_concat_and_matrix(prof, embeddings):
     z, views = embeddings
-    other = profile(2 * z, views={"noisy": 2 * views["noisy"]}, k=8, name="scaled", progress=False)
+    other = profile(
+        2 * z, view_embeddings={"noisy": 2 * views["noisy"]}, k=8, name="scaled", progress=False
+    )
     both = Profile.concat([prof, other])
     assert both.models == ["toy", "scaled"]
     m = both.to_matrix()
@@ -116,12 +118,12 @@ def test_bad_input_messages(embeddings):
     with pytest.raises(ValueError, match="images"):
         profile(z, images=np.zeros((80, 1, 8, 8)))
     with pytest.raises(ValueError, match="no views given"):
-        profile(z, views=views, families=("crop",), progress=False)
+        profile(z, view_embeddings=views, families=("crop",), progress=False)
     with pytest.raises(ValueError, match="N >= 11"):
         profile(z[:5], k=10, progress=False)
     # bad views are the caller's mistake: raised at the call, not hidden in failures
     with pytest.raises(ValueError, match=r"views\['wrong'\] has shape \(79, 4, 12\)"):
-        profile(z, views={"wrong": np.ones((79, 4, 12))}, k=8, progress=False)
+        profile(z, view_embeddings={"wrong": np.ones((79, 4, 12))}, k=8, progress=False)
 
 
 def test_a_profile_from_before_the_metrics_version_is_version_1(prof):

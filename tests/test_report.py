@@ -41,7 +41,7 @@ def results():
         z = rng.standard_normal((50, 12)) * np.linspace(1, 0.05 * (i + 1), 12)
         views = z[:, None, :] + (0.05 + 0.1 * i) * rng.standard_normal((50, 3, 12))
         name = f"model{i}"
-        profiles.append(profile(z, views={"crop": views}, k=5, name=name, progress=False))
+        profiles.append(profile(z, view_embeddings={"crop": views}, k=5, name=name, progress=False))
         spectra[name] = spectrum(z)
     prof = Profile.concat(profiles)
     groups = {"model0": "a", "model1": "a", "model2": "b", "model3": "b", "model4": "b"}

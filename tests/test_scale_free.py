@@ -30,7 +30,7 @@ def data():
 def _profile(z, views):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        p = profile(z, views=views, k=8, curvature=True, name="m", progress=False)
+        p = profile(z, view_embeddings=views, k=8, curvature=True, name="m", progress=False)
     return p.table.set_index(["manifold", "metric", "statistic"])["value"], p.failures
 
 

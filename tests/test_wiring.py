@@ -182,7 +182,7 @@ def routed():
     v = z[:, None, :] + 0.4 * rng.normal(size=(70, 4, 9))
     k, seed = 6, 0
     prof = manifold.profile(
-        z, views={"noisy": v}, k=k, seed=seed, curvature=True, name="m", progress=False
+        z, view_embeddings={"noisy": v}, k=k, seed=seed, curvature=True, name="m", progress=False
     )
     return z, v, k, seed, prof
 

@@ -62,12 +62,12 @@ def _init_worker() -> None:
     """Each worker draws every family's views once: the same views for every candidate."""
     import torch
 
-    from manifold.augment import views
+    from manifold.augment import draw_views
 
     torch.set_num_threads(1)
     x, _ = load_factor_mnist("test", n=N_IMAGES, seed=SEED)
     _WORKER["images"] = x
-    _WORKER["views"] = {f: views(x, f, N_VIEWS, SEED) for f in DEFAULT_FAMILIES}
+    _WORKER["views"] = {f: draw_views(x, f, N_VIEWS, SEED) for f in DEFAULT_FAMILIES}
 
 
 def _profile_one(name: str) -> Profile:

@@ -13,6 +13,7 @@ All are read from one :func:`~manifold.spectral.spectrum`; to compute several, b
 from __future__ import annotations
 
 from .._checks import check_positive
+from ..settings import RANKME_MAX_SAMPLES
 from ..typing import Batches, Embeddings, SeedLike
 from ._decomposition import spectrum
 
@@ -20,7 +21,10 @@ __all__ = ["effective_rank", "nesum", "participation_ratio", "rankme", "stable_r
 
 
 def rankme(
-    z: Embeddings | Batches, eps: float = 1e-7, max_samples: int | None = 25600, seed: SeedLike = 0
+    z: Embeddings | Batches,
+    eps: float = 1e-7,
+    max_samples: int | None = RANKME_MAX_SAMPLES,
+    seed: SeedLike = 0,
 ) -> float:
     """RankMe: the exponential of the entropy of the normalised singular values of Z.
 
