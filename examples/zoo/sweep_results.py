@@ -73,7 +73,7 @@ def _init_worker() -> None:
 def _profile_one(name: str) -> Profile:
     """One candidate's profile from its embeddings and those of the shared views.
 
-    ``Embedder.embed_drawn_views`` on views drawn by ``manifold.views`` equals
+    ``Embedder.embed_drawn_views`` on views drawn by ``manifold.draw_views`` equals
     ``Embedder.embed_views`` number for number, so this is ``profile(model, images, ...)`` without
     drawing the views again for every candidate (colour jitter dominates a profile's cost).
     """
