@@ -40,10 +40,10 @@ DEFAULT_N_VIEWS = 16
 def default_n_views(n_views: int | None, was: int, where: str, stacklevel: int = 3) -> int:
     """``n_views``, or while a function's default moves to :data:`DEFAULT_N_VIEWS`, its old one.
 
-    :func:`~manifold.views`, :func:`~manifold.augment.iter_views`,
     :meth:`Embedder.embed_views <manifold.Embedder.embed_views>` (8 views) and
     :class:`~manifold.Monitor` (4 views) defaulted to other numbers of views than
-    :func:`~manifold.profile` (16). Their ``n_views`` now defaults to ``None``: for one
+    :func:`~manifold.profile` (16); :func:`~manifold.draw_views` takes 16 at once (the
+    deprecated ``views`` and ``iter_views`` keep 8 until they are removed). Their ``n_views`` now defaults to ``None``: for one
     release that means the old number, with a ``FutureWarning`` saying that it becomes
     :data:`DEFAULT_N_VIEWS`; passing ``n_views`` explicitly keeps any number without a warning.
 

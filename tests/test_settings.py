@@ -127,13 +127,10 @@ def test_one_default_for_the_rankme_row_cap_and_the_views():
 
 
 def test_the_other_n_views_defaults_warn_before_they_change(images):
-    from manifold.augment import iter_views, views
     from manifold.embed import Embedder
 
     embedder = Embedder(Net(), progress=False)
     cases = [
-        (lambda **kw: views(images, "flip", **kw), 8),
-        (lambda **kw: next(iter_views(images, "flip", **kw))[1], 8),
         (lambda **kw: embedder.embed_views(images, "flip", **kw), 8),
         (lambda **kw: Monitor(images, families="flip", k=4, **kw), 4),
     ]
@@ -152,6 +149,24 @@ def test_the_other_n_views_defaults_warn_before_they_change(images):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Monitor(images, metrics="rankme", families=None, k=4)
+
+
+def test_drawn_views_default_to_profiles_number(images):
+    """draw_views and its siblings are new names: they take profile's default at once, while
+    the deprecated views/iter_views keep their 8 views until they are removed."""
+    from manifold.augment import draw_view_chunks, draw_views, draw_views_with_params, views
+    from manifold.settings import DEFAULT_N_VIEWS
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        drawn = draw_views(images, "flip")
+        chunk = next(draw_view_chunks(images, "flip"))[1]
+        with_params, _ = draw_views_with_params(images, "flip")
+    assert drawn.shape[1] == chunk.shape[1] == with_params.shape[1] == DEFAULT_N_VIEWS == 16
+    with pytest.warns(DeprecationWarning, match="use draw_views"):
+        old = views(images, "flip")
+    assert old.shape[1] == 8
+    assert torch.equal(old, draw_views(images, "flip", n_views=8))
 
 
 def test_views_keyword_of_profile_is_deprecated():

@@ -370,11 +370,11 @@ def prepare_side(
         TypeError: a graph for a measure that needs the embeddings.
         ValueError: bad shapes, non-finite values, ``k`` out of range, unknown options.
     """
-    from manifold.graphs import as_graph, is_graph, knn_graph
+    from manifold.graphs import Graph, as_graph, knn_graph
 
     measure = check_choice(measure, "measure", MEASURES)
     if measure != "mutual_knn":
-        if is_graph(z):
+        if isinstance(z, Graph):
             raise TypeError(
                 f"measure={measure!r} needs the embeddings of {name}, got a "
                 f"{type(z).__name__} (graphs serve measure='mutual_knn')"
@@ -387,7 +387,7 @@ def prepare_side(
         return side
     k = check_int(k, "k", minimum=1)
     metric = check_choice(metric, "metric", KNN_METRICS)
-    if is_graph(z):
+    if isinstance(z, Graph):
         graph = as_graph(z, "knn")
         if graph.n_base != graph.n_nodes:
             raise ValueError(

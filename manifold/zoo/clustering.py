@@ -408,7 +408,8 @@ def _cluster_similarity(
     dist = np.clip((dist + dist.T) / 2, 0.0, None)
     np.fill_diagonal(dist, 0.0)
     return _finish_clustering(frame, squareform(dist, checks=False), groups, method,
-                              f"1 - {measure}", n_clusters, n_permutations, seed)  # fmt: skip
+                              f"1 - {measure}", n_clusters, n_permutations, seed,
+                              stacklevel=4)  # fmt: skip
 
 
 def _finish_clustering(
@@ -420,10 +421,15 @@ def _finish_clustering(
     n_clusters: int | None,
     n_permutations: int,
     seed: SeedLike,
+    *,
+    dropped: dict[str, str] | None = None,
+    noise: pd.DataFrame | None = None,
+    stacklevel: int = 3,
 ) -> ClusterResult:
     """Linkage, cut, map and agreement of condensed distances ``dist`` between ``matrix``'s rows.
 
-    The steps :func:`cluster_models` takes after its distances, for a similarity matrix.
+    The steps :func:`cluster_models` takes after its distances, from metric profiles or from a
+    similarity matrix. ``stacklevel`` points a warning at the caller of :func:`cluster_models`.
     """
     import warnings
 
@@ -455,9 +461,11 @@ def _finish_clustering(
         embedding_2d=pd.DataFrame(coords, index=models, columns=["mds1", "mds2"]),
         explained=explained,
         distances=dist,
+        dropped={} if dropped is None else dropped,
         groups=aligned,
         method=method,
         distance=distance,
+        noise=noise,
     )
     if aligned is not None:
         result.adjusted_rand_index = float(
@@ -469,7 +477,7 @@ def _finish_clustering(
                 f"the grouping is degenerate ({stats['n_groups']} group(s) for {n} models): "
                 "agreement with it means nothing; ARI and NMI are NaN",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
             result.adjusted_rand_index = float("nan")
         result.nmi, result.ari_p_value, result.nmi_p_value = (
@@ -545,9 +553,7 @@ def cluster_models(
         >>> res.labels.tolist(), res.adjusted_rand_index
         ([1, 1, 2, 2], 1.0)
     """
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import pdist, squareform
-    from sklearn.metrics import adjusted_rand_score
+    from scipy.spatial.distance import pdist
 
     method = check_choice(method, "method", LINKAGE_METHODS)
     distance = check_choice(distance, "distance", DISTANCES)
@@ -583,60 +589,11 @@ def cluster_models(
         )
     z, _, _ = zscore(usable.to_numpy())
     matrix = pd.DataFrame(z, index=usable.index, columns=usable.columns)
-    models = list(matrix.index)
-    aligned = align_groups(groups, models) if groups is not None else None
-
     dist = pdist(z, metric=distance)
     if not np.isfinite(dist).all():
         raise ValueError(
             f"distance={distance!r} is undefined for some models (a z-scored vector of zeros); "
             "use distance='euclidean'"
         )
-    tree = linkage(dist, method=method)
-    if n_clusters is not None:
-        k = check_int(n_clusters, "n_clusters", minimum=1)
-        if k > n:
-            raise ValueError(f"n_clusters must be at most the number of models ({n}), got {k}")
-        rule = "given"
-    elif aligned is not None:
-        k, rule = int(aligned.nunique()), "groups"
-    else:
-        k, rule = largest_gap_clusters(tree[:, 2]), "largest gap"
-    labels = pd.Series(fcluster(tree, k, criterion="maxclust"), index=models, name="cluster")
-    coords, explained = classical_mds(squareform(dist))
-    embedding = pd.DataFrame(coords, index=models, columns=["mds1", "mds2"])
-    ari = None
-    if aligned is not None:
-        ari = float(adjusted_rand_score(aligned.astype(str).to_numpy(), labels.to_numpy()))
-    result = ClusterResult(
-        matrix=matrix,
-        linkage=tree,
-        labels=labels,
-        n_clusters=int(labels.nunique()),
-        n_clusters_rule=rule,
-        embedding_2d=embedding,
-        explained=explained,
-        distances=dist,
-        dropped=dropped,
-        groups=aligned,
-        adjusted_rand_index=ari,
-        method=method,
-        distance=distance,
-        noise=noise,
-    )
-    if aligned is not None:
-        stats = result.agreement(aligned, n_permutations=n_permutations, seed=seed,
-                                 n_clusters=result.n_clusters)  # fmt: skip
-        if stats["degenerate"]:
-            import warnings
-
-            warnings.warn(
-                f"the grouping is degenerate ({stats['n_groups']} group(s) for {n} models): "
-                "agreement with it means nothing; ARI and NMI are NaN",
-                UserWarning,
-                stacklevel=2,
-            )
-            result.adjusted_rand_index = float("nan")
-        result.nmi, result.ari_p_value, result.nmi_p_value = (
-            stats["nmi"], stats["ari_p_value"], stats["nmi_p_value"])  # fmt: skip
-    return result
+    return _finish_clustering(matrix, dist, groups, method, distance, n_clusters, n_permutations,
+                              seed, dropped=dropped, noise=noise)  # fmt: skip

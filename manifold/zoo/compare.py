@@ -131,9 +131,9 @@ class SimilarityMatrix:
 
 def _is_embeddings(value: Any) -> bool:
     """Ready embeddings (or, for mutual kNN, a kNN/NNK graph over them), not a model spec."""
-    from manifold.graphs import is_graph
+    from manifold.graphs import Graph as GraphBase
 
-    return isinstance(value, (np.ndarray, torch.Tensor)) or is_graph(value)
+    return isinstance(value, (np.ndarray, torch.Tensor, GraphBase))
 
 
 def similarity_matrix(
