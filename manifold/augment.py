@@ -548,8 +548,8 @@ def draw_views(
     large inputs use :func:`draw_view_chunks`; for the sampled parameters,
     :func:`draw_views_with_params`.
 
-    These are images; :func:`manifold.profile` embeds them (its ``views=`` argument takes
-    embeddings of views drawn beforehand).
+    These are images; :func:`manifold.profile` embeds them (its ``view_embeddings=`` argument
+    takes embeddings of views drawn beforehand).
 
     Args:
         images: Float images in [0, 1], shape ``(N, C, H, W)``, C in {1, 3} (numpy or torch).
@@ -674,7 +674,7 @@ def views(
     Returns what :func:`draw_views` returns (with ``return_params=True``, what
     :func:`draw_views_with_params` returns), with a :class:`DeprecationWarning`, until its
     removal in the next release. The new name says what it does: it draws augmented *images*,
-    while :func:`manifold.profile`'s ``views=`` takes their *embeddings*. Its default of 8
+    while :func:`manifold.profile`'s ``view_embeddings=`` takes their *embeddings*. Its default of 8
     views is kept; :func:`draw_views` defaults to 16, as :func:`~manifold.profile` does.
 
     Args:
