@@ -674,8 +674,8 @@ def views(
     Returns what :func:`draw_views` returns (with ``return_params=True``, what
     :func:`draw_views_with_params` returns), with a :class:`DeprecationWarning`, until its
     removal in the next release. The new name says what it does: it draws augmented *images*,
-    while :func:`manifold.profile`'s ``view_embeddings=`` takes their *embeddings*. Its default of 8
-    views is kept; :func:`draw_views` defaults to 16, as :func:`~manifold.profile` does.
+    while :func:`manifold.profile`'s ``view_embeddings=`` takes their *embeddings*. Its default
+    of 8 views is kept; :func:`draw_views` defaults to 16, as :func:`~manifold.profile` does.
 
     Args:
         images: Float images in [0, 1], shape ``(N, C, H, W)``.
