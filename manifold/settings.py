@@ -43,9 +43,10 @@ def default_n_views(n_views: int | None, was: int, where: str, stacklevel: int =
     :meth:`Embedder.embed_views <manifold.Embedder.embed_views>` (8 views) and
     :class:`~manifold.Monitor` (4 views) defaulted to other numbers of views than
     :func:`~manifold.profile` (16); :func:`~manifold.draw_views` takes 16 at once (the
-    deprecated ``views`` and ``iter_views`` keep 8 until they are removed). Their ``n_views`` now defaults to ``None``: for one
-    release that means the old number, with a ``FutureWarning`` saying that it becomes
-    :data:`DEFAULT_N_VIEWS`; passing ``n_views`` explicitly keeps any number without a warning.
+    deprecated ``views`` and ``iter_views`` keep 8 until they are removed). The first two's
+    ``n_views`` now defaults to ``None``: for one release that means the old number, with a
+    ``FutureWarning`` saying that it becomes :data:`DEFAULT_N_VIEWS`; passing ``n_views``
+    explicitly keeps any number without a warning.
 
     Examples:
         >>> default_n_views(3, 8, "views")
