@@ -305,49 +305,13 @@ def _load_model(spec: str, device: Any):
 
 
 def _load_embeddings(path: Path):
-    """Semantic embeddings (N, D) and views per family (N, K, D), shapes checked."""
-    import numpy as np
-    import torch
+    """:func:`manifold.io.load_embeddings`, its errors as the command's."""
+    from manifold.io import load_embeddings
 
-    if not path.is_file():
-        raise CLIError(f"embeddings file {path} does not exist; check the path")
-    views: dict[str, Any] = {}
     try:
-        if path.suffix == ".npy":
-            z = np.load(path)
-        elif path.suffix == ".npz":
-            data = np.load(path)
-            key = "z" if "z" in data else "semantic" if "semantic" in data else None
-            if key is None:
-                raise CLIError(f"{path} has arrays {data.files} but no 'z'; save the semantic "
-                               "embeddings as z=... (and views as views_<family>=...)")  # fmt: skip
-            z = data[key]
-            views = {k[len("views_") :]: data[k] for k in data.files if k.startswith("views_")}
-        elif path.suffix == ".pt":
-            data = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(data, torch.Tensor):
-                z = data
-            elif isinstance(data, dict) and "z" in data:
-                z = data["z"]
-                views = dict(data.get("views", {}))
-            else:
-                raise CLIError(f"{path} must hold a tensor or a dict with 'z' (and 'views': "
-                               "{family: (N, K, D)})")  # fmt: skip
-        else:
-            raise CLIError(f"embeddings must be .npy, .npz or .pt, got {path.name}")
-    except (OSError, ValueError, RuntimeError, EOFError) as err:
-        raise CLIError(f"cannot read embeddings from {path} ({type(err).__name__}: {err}); save "
-                       "them with numpy.save / numpy.savez / torch.save") from err  # fmt: skip
-    if len(z.shape) != 2:
-        raise CLIError(f"{path}: z has shape {tuple(z.shape)}; expected (N, D) semantic embeddings")
-    n, d = z.shape
-    for fam, v in views.items():
-        if len(v.shape) != 3 or v.shape[0] != n or v.shape[2] != d:
-            raise CLIError(
-                f"{path}: views for {fam!r} have shape {tuple(v.shape)} but z is ({n}, {d}); "
-                f"views must be (N, K, D) = ({n}, K, {d}), one row per row of z"
-            )
-    return z, views
+        return load_embeddings(path)
+    except (FileNotFoundError, ValueError) as err:
+        raise CLIError(str(err)) from err
 
 
 def _families(text: str) -> list[str]:

@@ -3,13 +3,15 @@
 :class:`RowReader` reads an ``(N, D)`` array, a numpy memmap or a ``.npy`` file chunk by chunk
 without mapping the file's pages into the process; :func:`atomic_write` writes a file through a
 temporary file in the same folder and a rename, so a reader never sees half a file;
-:func:`replace_outputs` swaps a run written in a staging folder into its output folder.
+:func:`replace_outputs` swaps a run written in a staging folder into its output folder;
+:func:`load_embeddings` reads saved embeddings (and their views) with their shapes checked.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +22,7 @@ import torch
 
 from manifold.typing import RowSource
 
-__all__ = ["RowReader", "atomic_write", "file_location", "replace_outputs"]
+__all__ = ["RowReader", "atomic_write", "file_location", "load_embeddings", "replace_outputs"]
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -239,3 +241,90 @@ def file_location(z: object) -> tuple[str, int, np.dtype] | None:
         return None
     start = int(root.offset) + (z.ctypes.data - root.ctypes.data)
     return filename, start, z.dtype
+
+
+def load_embeddings(
+    path: str | os.PathLike,
+) -> tuple[np.ndarray | torch.Tensor, dict[str, np.ndarray | torch.Tensor]]:
+    """Semantic embeddings ``z`` (N, D) and the embeddings of views per family (N, K, D).
+
+    What ``manifold profile --embeddings`` reads:
+
+    - ``.npy``: ``z`` alone (``numpy.save``);
+    - ``.npz``: an array ``z`` (or ``semantic``) and ``views_<family>`` arrays (``numpy.savez``);
+    - ``.pt``: a tensor (``z`` alone) or a dict ``{"z": ..., "views": {family: ...}}``
+      (``torch.save``; read with ``weights_only=True``).
+
+    Args:
+        path: The file.
+
+    Returns:
+        ``(z, views)``: the arrays as stored (numpy or torch), ``views`` empty when the file has
+        none.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: another suffix, a file that cannot be read, no ``z``, or shapes that do not
+            fit (``z`` not 2-D; views not ``(N, K, D)`` with ``z``'s N and D).
+
+    Examples:
+        >>> import tempfile
+        >>> import numpy as np
+        >>> path = Path(tempfile.mkdtemp()) / "emb.npz"
+        >>> np.savez(path, z=np.zeros((5, 3)), views_crop=np.zeros((5, 4, 3)))
+        >>> z, views = load_embeddings(path)
+        >>> z.shape, {f: v.shape for f, v in views.items()}
+        ((5, 3), {'crop': (5, 4, 3)})
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"embeddings file {path} does not exist; check the path")
+    views: dict[str, np.ndarray | torch.Tensor] = {}
+    if path.suffix == ".npy":
+        z = _read(path, np.load)
+    elif path.suffix == ".npz":
+        data = _read(path, np.load)
+        key = "z" if "z" in data else "semantic" if "semantic" in data else None
+        if key is None:
+            raise ValueError(
+                f"{path} has arrays {data.files} but no 'z'; save the semantic embeddings "
+                "as z=... (and views as views_<family>=...)"
+            )
+        z = data[key]
+        views = {k[len("views_") :]: data[k] for k in data.files if k.startswith("views_")}
+    elif path.suffix == ".pt":
+        data = _read(path, lambda p: torch.load(p, map_location="cpu", weights_only=True))
+        if isinstance(data, torch.Tensor):
+            z = data
+        elif isinstance(data, dict) and "z" in data:
+            z = data["z"]
+            views = dict(data.get("views", {}))
+        else:
+            raise ValueError(
+                f"{path} must hold a tensor or a dict with 'z' (and 'views': {{family: (N, K, D)}})"
+            )
+    else:
+        raise ValueError(f"embeddings must be .npy, .npz or .pt, got {path.name}")
+    if len(z.shape) != 2:
+        raise ValueError(
+            f"{path}: z has shape {tuple(z.shape)}; expected (N, D) semantic embeddings"
+        )
+    n, d = z.shape
+    for fam, v in views.items():
+        if len(v.shape) != 3 or v.shape[0] != n or v.shape[2] != d:
+            raise ValueError(
+                f"{path}: views for {fam!r} have shape {tuple(v.shape)} but z is ({n}, {d}); "
+                f"views must be (N, K, D) = ({n}, K, {d}), one row per row of z"
+            )
+    return z, views
+
+
+def _read(path: Path, load: Callable[[Path], object]) -> object:
+    """``load(path)``, with a file that cannot be read said in one ValueError."""
+    try:
+        return load(path)
+    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise ValueError(
+            f"cannot read embeddings from {path} ({type(err).__name__}: {err}); save them with "
+            "numpy.save / numpy.savez / torch.save"
+        ) from err
