@@ -1261,6 +1261,64 @@ MUTANTS = [
         "tests/test_layer_hooks.py",
         "a sweep's view features assigned to the wrong images",
     ),
+    # the report's and the CLI's verdicts (tests/test_verdicts.py reads them on both sides of
+    # every threshold)
+    m(
+        "verdict-p-strict",
+        "report.py",
+        "tested = p <= VERDICT_LEVEL",
+        "tested = p < VERDICT_LEVEL",
+        "tests/test_verdicts.py",
+        "p = 0.05 exactly is not called significant",
+    ),
+    m(
+        "verdict-interval-touching-zero",
+        "report.py",
+        "interval = _finite(lo) and lo > 0",
+        "interval = _finite(lo) and lo >= 0",
+        "tests/test_verdicts.py",
+        "an interval whose lower end is 0 is read as excluding 0",
+    ),
+    m(
+        "verdict-better-one-sided",
+        "report.py",
+        "if _finite(lo) and _finite(b_hi) and lo > b_rho and b_hi < rho:",
+        "if _finite(lo) and lo > b_rho:",
+        "tests/test_verdicts.py",
+        "'better than a baseline' when only the baseline's rho is below the profile's interval",
+    ),
+    m(
+        "verdict-gain-point-estimate",
+        "report.py",
+        "    if _finite(lo) and lo > 0:\n        return shown + \": the geometry adds",
+        "    if gain > 0:\n        return shown + \": the geometry adds",
+        "tests/test_verdicts.py",
+        "the geometry 'adds to the reference' whenever the gain is positive, interval or not",
+    ),
+    m(
+        "verdict-within-reads-pooled-p",
+        "report.py",
+        'p = float(row.get("within_p_value", float("nan")))',
+        'p = float(row.get("p_value", float("nan")))',
+        "tests/test_verdicts.py",
+        "the within-group verdict reads the pooled permutation p-value",
+    ),
+    m(
+        "verdict-weakest-baseline-shown",
+        "report.py",
+        "best = max(baselines, key=lambda b: transfer_agreement(row, f\"{b}_\")[\"rho\"])",
+        "best = min(baselines, key=lambda b: transfer_agreement(row, f\"{b}_\")[\"rho\"])",
+        "tests/test_verdicts.py",
+        "the verdict shows the weakest baseline beside RankMe, not the strongest",
+    ),
+    m(
+        "headline-within-p-from-pooled",
+        "zoo/evaluation.py",
+        "f\"(p = {row['within_p_value']:.3f})\")",
+        "f\"(p = {row['p_value']:.3f})\")",
+        "tests/test_verdicts.py",
+        "the CLI's headline prints the pooled p-value as the within-group one",
+    ),
 ]
 
 #: Mutant id -> why it cannot change any result (reported apart, not counted as a survivor).
