@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 import manifold
-from manifold.augment import draw_views_with_params, get_family
+from manifold.augment import draw_views, draw_views_with_params, get_family
 from manifold.profiling import SEMANTIC
 from manifold.runner import profile_zoo
 from manifold.zoo import TransferPredictor
@@ -280,6 +280,26 @@ def test_profile_zoo_parts_equal_profile_for_every_metric(small_images):
     zoo = profile_zoo({"net": _small_model}, small_images, progress=False, **settings)
     direct = manifold.profile(_small_model(), small_images, name="net", progress=False, **settings)
     pd.testing.assert_frame_equal(_sorted(zoo.table), _sorted(direct.table))
+
+
+def test_views_are_drawn_with_the_profiles_seed(small_images):
+    """profile(model, seed=s) measures the views draw_views(..., seed=s) gives, embedded."""
+    from manifold import Embedder
+
+    settings = dict(families=("rotation",), n_views=3, k=5, seed=3, max_samples=None)
+    prof = manifold.profile(_small_model(), small_images, name="m", progress=False, **settings)
+    embedder = Embedder(_small_model(), progress=False)
+    z = embedder.embed(small_images)
+    drawn = draw_views(small_images, "rotation", n_views=3, seed=3)
+    mine = manifold.profile(z, view_embeddings={"rotation": embedder.embed_drawn_views(drawn)},
+                            name="m", progress=False, **settings)  # fmt: skip
+    pd.testing.assert_frame_equal(_sorted(prof.table), _sorted(mine.table))
+    # and another seed's views give other family numbers (the check above can fail)
+    other = draw_views(small_images, "rotation", n_views=3, seed=0)
+    assert not torch.equal(drawn, other)
+    theirs = manifold.profile(z, view_embeddings={"rotation": embedder.embed_drawn_views(other)},
+                              name="m", progress=False, **settings)  # fmt: skip
+    assert prof.value("spread_ratio", "rotation") != theirs.value("spread_ratio", "rotation")
 
 
 # --- 4. augmentations: documented seed derivation, independent stage streams ----------------
