@@ -790,8 +790,6 @@ def write_report(
         True
     """
     from manifold._checks import check_names
-    from manifold.plot import plot_invariance, plot_layers, plot_spectrum
-    from manifold.results import SEMANTIC
 
     path = Path(path)
     notes = [] if notes is None else check_names(notes, "notes")
@@ -799,142 +797,25 @@ def write_report(
     fig_dir = Path(figure_dir) if figure_dir is not None else None
     if spectra is None:
         spectra = {m: s for m, s in profile.spectra.items() if m in profile.models}
-    body: list[str] = []
-    present: list[str] = []
-
-    t = profile.table
     states = collapsed_models(profile)
-    semantic = t[(t["manifold"] == SEMANTIC) & t["statistic"].isin(["value", "mean"])]
-    # a layer sweep: one summary row per (model, layer), never an average over layers
-    rows_by = ["model", "layer"] if profile.layers else "model"
-    if not semantic.empty:
-        present.append("summary")
-        summary = semantic.pivot_table(index=rows_by, columns="metric", values="value", sort=False)
-        summary.columns.name = None  # one header row: the metric names
-        body.append(_heading("summary"))
-        unit = "one row per model and layer" if profile.layers else "one value per model"
-        body.append(
-            f'<p class="note">Spectral metrics of the clean embeddings ({unit}) and '
-            "the mean over points of the geometry metrics on the semantic NNK graph.</p>"
-        )
-        body.append(_table_html(_mark_collapsed(summary, states, len(profile.layers) > 1)))
-        note = _collapse_note(states, _per_layer(profile))
-        if note:
-            body.append(f'<p class="note"><b>Collapse.</b> {html.escape(note)}</p>')
-        body.extend(_alpha_warning(_per_layer(profile)))
-
-    guide = [m for m in METRIC_GUIDE if m in set(t["metric"])]
-    if guide:
-        import pandas as pd
-
-        table = pd.DataFrame(
-            [METRIC_GUIDE[m] for m in guide], index=guide, columns=["unit", "how to read it"]
-        )
-        table.index.name = "metric"
-        body.append(
-            '<details><summary class="note">Units and direction of every metric</summary>'
-            + _table_html(table)
-            + "</details>"
-        )
-
-    if len(profile.layers) > 1:
-        present.append("layers")
-        body.append(_heading("layers"))
-        body.append(
-            f'<p class="note">{len(profile.layers)} layers, one line per model; error bars are '
-            "bootstrap standard errors where the profile has them (n_bootstrap).</p>"
-        )
-        body.append('<div class="figs">')
-        for metric in LAYER_FIGURES:
-            if ((t["metric"] == metric) & (t["manifold"] == SEMANTIC)).any():
-                fig = plot_layers(profile, metric)
-                body.append(_figure_html(fig, f"{metric} across layers", f"layers_{metric}",
-                                         fig_dir))  # fmt: skip
-        body.append("</div>")
-
-    families = [m for m in dict.fromkeys(t["manifold"]) if m != SEMANTIC]
-    if families:
-        present.append("invariance")
-        body.append(_heading("invariance"))
-        body.append(
-            '<p class="note">One heat map per invariance metric: models (rows) × augmentation '
-            "families (columns).</p>"
-        )
-        shown = [m for m in INVARIANCE_FIGURES
-                 if ((t["metric"] == m) & (t["manifold"] != SEMANTIC)).any()]  # fmt: skip
-        rows = _per_layer(profile)  # a layer sweep: each (model, layer) is a row of the maps
-        n_rows = rows["model"].nunique()
-        if n_rows == 1:
-            # a one-row heat map says less than the numbers: a table of families × metrics
-            body.append(_table_html(_invariance_table(t, shown)))
-        else:
-            # heat maps of many models are tall: one per row keeps their labels readable
-            wide = " wide" if n_rows > 10 else ""
-            body.append(f'<div class="figs{wide}">')
-            for metric in shown:
-                fig = plot_invariance(profile, metric)
-                body.append(_figure_html(fig, metric, f"invariance_{metric}", fig_dir))
-            body.append("</div>")
-        verdict = _invariance_verdict(rows, families, states)
-        if verdict:
-            body.append(f"<p><b>Verdict.</b> {html.escape(verdict)}</p>")
-
-    if spectra:
-        present.append("spectra")
-        body.append(_heading("spectra"))
-        empty = [m for m, spec in spectra.items()
-                 if not (np.asarray(spec.eigenvalues, dtype=float) > 0).any()]  # fmt: skip
-        drawn = {m: spec for m, spec in spectra.items() if m not in empty}
-        if drawn:
-            body.append(_figure_html(plot_spectrum(drawn), "eigenspectra", "spectra", fig_dir))
-        if empty:
-            body.append(
-                f'<p class="note">Not drawn: {html.escape(", ".join(map(str, empty)))}: no '
-                "positive covariance eigenvalue (collapsed: every image has the same "
-                "embedding), so there is no spectrum to draw on a log scale.</p>"
-            )
-
-    if clusters is not None:
-        present.append("clusters")
-        body.extend(_clusters_html(clusters, fig_dir, groupings))
-
-    if similarity is not None:
-        present.append("similarity")
-        body.extend(_similarity_html(similarity, fig_dir, groupings))
-
-    if transfer is not None:
-        present.append("transfer")
-        body.extend(_transfer_html(transfer, fig_dir, profile, scores))
-
-    present.append("settings")
-    body.append(_heading("settings"))
-    if profile.settings:
-        shared, differing = _settings_tables(profile.settings)
-        if differing is not None:
-            body.append('<p class="note">Settings that differ between the models:</p>')
-            body.append(_table_html(differing, wrap=False))
-        if len(profile.settings) > 1:
-            body.append('<p class="note">Settings of every model:</p>')
-        body.append(_table_html(shared, wrap=False))
-
-    if profile.failures:
-        present.append("failures")
-        body.append(_heading("failures") + "<ul>")
-        for f in profile.failures:
-            where = f" @ {f['layer']}" if f.get("layer") is not None else ""
-            body.append(
-                f"<li>{html.escape(str(f['model']) + where)} / "
-                f"{html.escape(str(f['manifold']))} / "
-                f"{html.escape(str(f['metric']))}: {html.escape(str(f['error']))}</li>"
-            )
-        body.append("</ul>")
-
-    if files:
-        present.append("files")
-        body.append(_heading("files") + "<ul>")
-        for name in files:
-            body.append(f'<li><a href="{html.escape(name)}">{html.escape(name)}</a></li>')
-        body.append("</ul>")
+    # (section id or None for an unlisted part, its HTML lines); empty parts are left out
+    sections: list[tuple[str | None, list[str]]] = [
+        ("summary", _summary_section(profile, states)),
+        (None, _guide_section(profile)),
+        ("layers", _layers_section(profile, fig_dir)),
+        ("invariance", _invariance_section(profile, states, fig_dir)),
+        ("spectra", _spectra_section(spectra, fig_dir)),
+        ("clusters", [] if clusters is None else _clusters_html(clusters, fig_dir, groupings)),
+        ("similarity",
+         [] if similarity is None else _similarity_html(similarity, fig_dir, groupings)),
+        ("transfer", [] if transfer is None else _transfer_html(transfer, fig_dir, profile,
+                                                                 scores)),
+        ("settings", _settings_section(profile)),
+        ("failures", _failures_section(profile)),
+        ("files", _files_section(files)),
+    ]  # fmt: skip
+    body = [line for _, lines in sections for line in lines]
+    present = [name for name, lines in sections if name is not None and lines]
 
     from manifold import __version__
 
@@ -963,3 +844,167 @@ def write_report(
     # a reader (or a rerun that fails half-way) never sees half a page
     atomic_write(path, lambda p: p.write_text(page, encoding="utf-8"))
     return path
+
+
+def _summary_section(profile: Profile, states: Mapping[str, str]) -> list[str]:
+    """The semantic summary table (one row per model, or per model and layer), with collapse."""
+    from manifold.results import SEMANTIC
+
+    t = profile.table
+    semantic = t[(t["manifold"] == SEMANTIC) & t["statistic"].isin(["value", "mean"])]
+    if semantic.empty:
+        return []
+    # a layer sweep: one summary row per (model, layer), never an average over layers
+    rows_by = ["model", "layer"] if profile.layers else "model"
+    summary = semantic.pivot_table(index=rows_by, columns="metric", values="value", sort=False)
+    summary.columns.name = None  # one header row: the metric names
+    unit = "one row per model and layer" if profile.layers else "one value per model"
+    out = [
+        _heading("summary"),
+        f'<p class="note">Spectral metrics of the clean embeddings ({unit}) and '
+        "the mean over points of the geometry metrics on the semantic NNK graph.</p>",
+        _table_html(_mark_collapsed(summary, states, len(profile.layers) > 1)),
+    ]
+    note = _collapse_note(states, _per_layer(profile))
+    if note:
+        out.append(f'<p class="note"><b>Collapse.</b> {html.escape(note)}</p>')
+    out.extend(_alpha_warning(_per_layer(profile)))
+    return out
+
+
+def _guide_section(profile: Profile) -> list[str]:
+    """A folded table: the unit and direction of every metric the profile has."""
+    guide = [m for m in METRIC_GUIDE if m in set(profile.table["metric"])]
+    if not guide:
+        return []
+    import pandas as pd
+
+    table = pd.DataFrame(
+        [METRIC_GUIDE[m] for m in guide], index=guide, columns=["unit", "how to read it"]
+    )
+    table.index.name = "metric"
+    return [
+        '<details><summary class="note">Units and direction of every metric</summary>'
+        + _table_html(table)
+        + "</details>"
+    ]
+
+
+def _layers_section(profile: Profile, fig_dir: Path | None) -> list[str]:
+    """The metrics against depth, for a profile that sweeps several layers."""
+    if len(profile.layers) <= 1:
+        return []
+    from manifold.plot import plot_layers
+    from manifold.results import SEMANTIC
+
+    t = profile.table
+    out = [
+        _heading("layers"),
+        f'<p class="note">{len(profile.layers)} layers, one line per model; error bars are '
+        "bootstrap standard errors where the profile has them (n_bootstrap).</p>",
+        '<div class="figs">',
+    ]
+    for metric in LAYER_FIGURES:
+        if ((t["metric"] == metric) & (t["manifold"] == SEMANTIC)).any():
+            fig = plot_layers(profile, metric)
+            out.append(_figure_html(fig, f"{metric} across layers", f"layers_{metric}", fig_dir))
+    out.append("</div>")
+    return out
+
+
+def _invariance_section(
+    profile: Profile, states: Mapping[str, str], fig_dir: Path | None
+) -> list[str]:
+    """Heat maps (or, for one model, a table) of the invariance metrics, and their verdict."""
+    from manifold.plot import plot_invariance
+    from manifold.results import SEMANTIC
+
+    t = profile.table
+    families = [m for m in dict.fromkeys(t["manifold"]) if m != SEMANTIC]
+    if not families:
+        return []
+    out = [
+        _heading("invariance"),
+        '<p class="note">One heat map per invariance metric: models (rows) × augmentation '
+        "families (columns).</p>",
+    ]
+    shown = [m for m in INVARIANCE_FIGURES
+             if ((t["metric"] == m) & (t["manifold"] != SEMANTIC)).any()]  # fmt: skip
+    rows = _per_layer(profile)  # a layer sweep: each (model, layer) is a row of the maps
+    n_rows = rows["model"].nunique()
+    if n_rows == 1:
+        # a one-row heat map says less than the numbers: a table of families × metrics
+        out.append(_table_html(_invariance_table(t, shown)))
+    else:
+        # heat maps of many models are tall: one per row keeps their labels readable
+        wide = " wide" if n_rows > 10 else ""
+        out.append(f'<div class="figs{wide}">')
+        for metric in shown:
+            fig = plot_invariance(profile, metric)
+            out.append(_figure_html(fig, metric, f"invariance_{metric}", fig_dir))
+        out.append("</div>")
+    verdict = _invariance_verdict(rows, families, states)
+    if verdict:
+        out.append(f"<p><b>Verdict.</b> {html.escape(verdict)}</p>")
+    return out
+
+
+def _spectra_section(spectra: Mapping[str, Spectrum], fig_dir: Path | None) -> list[str]:
+    """The eigenspectra with their alpha fits; collapsed models are named, not drawn."""
+    if not spectra:
+        return []
+    from manifold.plot import plot_spectrum
+
+    out = [_heading("spectra")]
+    empty = [m for m, spec in spectra.items()
+             if not (np.asarray(spec.eigenvalues, dtype=float) > 0).any()]  # fmt: skip
+    drawn = {m: spec for m, spec in spectra.items() if m not in empty}
+    if drawn:
+        out.append(_figure_html(plot_spectrum(drawn), "eigenspectra", "spectra", fig_dir))
+    if empty:
+        out.append(
+            f'<p class="note">Not drawn: {html.escape(", ".join(map(str, empty)))}: no '
+            "positive covariance eigenvalue (collapsed: every image has the same "
+            "embedding), so there is no spectrum to draw on a log scale.</p>"
+        )
+    return out
+
+
+def _settings_section(profile: Profile) -> list[str]:
+    """The settings every model shares, and those that differ (always a section)."""
+    out = [_heading("settings")]
+    if profile.settings:
+        shared, differing = _settings_tables(profile.settings)
+        if differing is not None:
+            out.append('<p class="note">Settings that differ between the models:</p>')
+            out.append(_table_html(differing, wrap=False))
+        if len(profile.settings) > 1:
+            out.append('<p class="note">Settings of every model:</p>')
+        out.append(_table_html(shared, wrap=False))
+    return out
+
+
+def _failures_section(profile: Profile) -> list[str]:
+    """Every part that could not be computed, with the reason."""
+    if not profile.failures:
+        return []
+    out = [_heading("failures") + "<ul>"]
+    for f in profile.failures:
+        where = f" @ {f['layer']}" if f.get("layer") is not None else ""
+        out.append(
+            f"<li>{html.escape(str(f['model']) + where)} / "
+            f"{html.escape(str(f['manifold']))} / "
+            f"{html.escape(str(f['metric']))}: {html.escape(str(f['error']))}</li>"
+        )
+    out.append("</ul>")
+    return out
+
+
+def _files_section(files: list[str]) -> list[str]:
+    """Links to the files written beside the report."""
+    if not files:
+        return []
+    out = [_heading("files") + "<ul>"]
+    out.extend(f'<li><a href="{html.escape(name)}">{html.escape(name)}</a></li>' for name in files)
+    out.append("</ul>")
+    return out
