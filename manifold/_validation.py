@@ -308,12 +308,14 @@ _DEVICE_TYPES = ("auto", "cpu", "cuda", "mps")
 
 
 class Device(Constraint):
-    """A device name (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:<index>"``, ``"mps"``) or a
+    """A device name or a :class:`torch.device`.
+
+    Names: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:<index>"``, ``"mps"``; or a
     :class:`torch.device`. Whether this machine has the device is checked where it is resolved
     (:func:`manifold._backend.resolve_device`).
     """
 
-    expected = "a str or a torch.device"
+    expected = "a str or a torch.device (auto, cpu, cuda, cuda:<index>, mps)"
 
     def type_ok(self, value: Any) -> bool:
         return isinstance(value, (str, torch.device))
@@ -330,8 +332,8 @@ class Device(Constraint):
             dev = None
         if dev is None or dev.type not in _DEVICE_TYPES:
             return (
-                "must be one of auto, cpu, cuda, cuda:<index>, mps or a torch.device; "
-                f"got {value!r}"
+                f"names an unknown device {value!r}; expected auto, cpu, cuda, cuda:<index>, mps "
+                "or a torch.device"
             )
         return None
 
