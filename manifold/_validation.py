@@ -410,6 +410,35 @@ def _check(fname: str, pname: str, value: Any, constraints: list[Constraint]) ->
     raise TypeError(f"{fname}: {pname} must be {expected}, got {shown}")
 
 
+# The wrapper's frame sits between a user's call and the function body, where warnings are
+# raised with a ``stacklevel`` that counts frames up to the user's line. CPython's warnings skip
+# frames whose file name contains both "importlib" and "_bootstrap" when counting (the import
+# machinery's own frames), so the wrapper is compiled under such a name: a warning raised in a
+# validated function still points at the line that called it, as it did before validation.
+_WRAPPER_FILE = "<manifold._validation wrapper: importlib._bootstrap-style frame>"
+_WRAPPER_CODE = compile(
+    """
+def wrapper(*args, **kwargs):
+    bound = _sig.bind(*args, **kwargs)
+    arguments = bound.arguments
+    changed = False
+    for name, constraints in _declared.items():
+        value = arguments.get(name, _MISSING)
+        if value is _MISSING:
+            continue
+        new = _check(_fname, name, value, constraints)
+        if new is not value and type(new) is not type(value):
+            arguments[name] = new
+            changed = True
+    if changed:
+        return _func(*bound.args, **bound.kwargs)
+    return _func(*args, **kwargs)
+""",
+    _WRAPPER_FILE,
+    "exec",
+)
+
+
 def validate_params(constraints: dict[str, list[Constraint]]) -> _CallableABC[[F], F]:
     """Decorate a function so that every call checks its parameters against ``constraints``.
 
@@ -445,22 +474,16 @@ def validate_params(constraints: dict[str, list[Constraint]]) -> _CallableABC[[F
         fname = _public_name(func)
         declared = {name: list(cs) for name, cs in constraints.items()}
 
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            bound = sig.bind(*args, **kwargs)
-            arguments = bound.arguments
-            changed = False
-            for name, cs in declared.items():
-                value = arguments.get(name, _MISSING)
-                if value is _MISSING:
-                    continue
-                new = _check(fname, name, value, cs)
-                if new is not value and type(new) is not type(value):
-                    arguments[name] = new
-                    changed = True
-            if changed:
-                return func(*bound.args, **bound.kwargs)
-            return func(*args, **kwargs)
+        namespace = {
+            "_sig": sig,
+            "_declared": declared,
+            "_func": func,
+            "_fname": fname,
+            "_check": _check,
+            "_MISSING": _MISSING,
+        }
+        exec(_WRAPPER_CODE, namespace)  # noqa: S102 - fixed code, compiled once at import
+        wrapper = functools.wraps(func)(namespace["wrapper"])
 
         wrapper.__wrapped_constraints__ = declared  # type: ignore[attr-defined]
         REGISTRY[f"{func.__module__}.{func.__qualname__}"] = wrapper
