@@ -43,6 +43,7 @@ __all__ = [
     "NoneOK",
     "Options",
     "Real",
+    "Resamples",
     "Seed",
     "constraints_of",
     "validate_params",
@@ -82,6 +83,10 @@ class Constraint:
     def describe(self) -> str:
         """The whole constraint in words, as the docs list it."""
         return self.expected
+
+    def alternatives(self) -> tuple[str, ...]:
+        """The expected kinds, as a type error lists them (``"A, B or C"``)."""
+        return (self.expected,)
 
     def invalid_values(self) -> list[tuple[Any, type[Exception]]]:
         """Values just outside this constraint, with the error each must raise.
@@ -160,6 +165,29 @@ class Integral(Constraint):
         if self.high is not None:
             out.append((self.high + 1, ValueError))
         return out
+
+
+class Resamples(Integral):
+    """A number of resamples: 0 (none) or at least 2 (one resample gives no spread).
+
+    Examples:
+        >>> Resamples().value_error(1)
+        'must be 0 (no standard errors) or at least 2, got 1'
+    """
+
+    def __init__(self) -> None:
+        super().__init__(0, None)
+
+    def value_error(self, value: Any) -> str | None:
+        if value == 1:
+            return "must be 0 (no standard errors) or at least 2, got 1"
+        return super().value_error(value)
+
+    def describe(self) -> str:
+        return "0 or an integer >= 2"
+
+    def invalid_values(self) -> list[tuple[Any, type[Exception]]]:
+        return super().invalid_values() + [(1, ValueError)]
 
 
 class Real(Constraint):
@@ -269,10 +297,13 @@ class Options(Constraint):
 class Boolean(Constraint):
     """``True`` or ``False`` (numpy bools included)."""
 
-    expected = "a bool"
+    expected = "True or False"
 
     def type_ok(self, value: Any) -> bool:
         return isinstance(value, (bool, np.bool_))
+
+    def alternatives(self) -> tuple[str, ...]:
+        return ("True", "False")
 
     def convert(self, value: Any) -> bool:
         return bool(value)
@@ -344,7 +375,7 @@ class Device(Constraint):
 class Callable(Constraint):
     """Any callable."""
 
-    expected = "a callable"
+    expected = "callable"
 
     def type_ok(self, value: Any) -> bool:
         return callable(value)
@@ -405,7 +436,8 @@ def _check(fname: str, pname: str, value: Any, constraints: list[Constraint]) ->
             value_errors.append(why)
     if value_errors:
         raise ValueError(f"{fname}: {pname} {value_errors[0]}")
-    expected = " or ".join(c.expected for c in constraints)
+    parts = [part for c in constraints for part in c.alternatives()]
+    expected = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
     shown = repr(value) if isinstance(value, (str, numbers.Number)) else type(value).__name__
     raise TypeError(f"{fname}: {pname} must be {expected}, got {shown}")
 
