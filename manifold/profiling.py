@@ -20,7 +20,6 @@ from manifold._validation import (
     Device,
     InstanceOf,
     Integral,
-    Names,
     NoneOK,
     Resamples,
     Seed,
@@ -61,7 +60,6 @@ __all__ = [
         "progress": [Boolean(), NoneOK],
         "n_bootstrap": [Resamples()],
         "output": [Integral(), InstanceOf(str), NoneOK],
-        "layers": [Names(), NoneOK],
     }
 )
 def profile(

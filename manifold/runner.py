@@ -42,7 +42,6 @@ from manifold._validation import (
     Device,
     InstanceOf,
     Integral,
-    Names,
     NoneOK,
     Resamples,
     Seed,
@@ -865,7 +864,6 @@ def _progress(items: list[Any], enabled: bool | None, desc: str) -> Any:
         "progress": [Boolean(), NoneOK],
         "n_bootstrap": [Resamples()],
         "output": [Integral(), InstanceOf(str), NoneOK],
-        "layers": [Names(), NoneOK],
     }
 )
 def profile_zoo(
