@@ -37,6 +37,7 @@ __all__ = [
     "Callable",
     "Constraint",
     "Device",
+    "HasMethod",
     "InstanceOf",
     "Integral",
     "Names",
@@ -418,8 +419,31 @@ class InstanceOf(Constraint):
         return [(object(), TypeError)]
 
 
+class HasMethod(Constraint):
+    """An object with a callable method of this name (duck typing, e.g. a splitter's ``split``).
+
+    Any object is of the kind this constraint speaks about, so one without the method is a
+    wrong value (:class:`ValueError`), not a wrong type.
+    """
+
+    def __init__(self, method: str, name: str | None = None) -> None:
+        self.method = method
+        self.expected = name or f"an object with a .{method}() method"
+
+    def type_ok(self, value: Any) -> bool:
+        return value is not None
+
+    def value_error(self, value: Any) -> str | None:
+        if not isinstance(value, (str, bool)) and callable(getattr(value, self.method, None)):
+            return None
+        return f"must be {self.expected}; {value!r} has no .{self.method}() method"
+
+    def invalid_values(self) -> list[tuple[Any, type[Exception]]]:
+        return [("loo", ValueError), (object(), ValueError)]
+
+
 def _public_name(func: _CallableABC[..., Any]) -> str:
-    qual = func.__qualname__
+    qual = func.__qualname__.rpartition("<locals>.")[2]
     return qual[: -len(".__init__")] if qual.endswith(".__init__") else qual
 
 
