@@ -47,6 +47,7 @@ __all__ = [
     "Resamples",
     "Seed",
     "constraints_of",
+    "constraints_table",
     "validate_params",
 ]
 
@@ -544,6 +545,23 @@ def validate_params(constraints: dict[str, list[Constraint]]) -> _CallableABC[[F
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def constraints_table() -> str:
+    """The registered declarations as a Markdown table, one row per parameter (for the docs).
+
+    Lists the functions registered so far: import the modules first.
+    """
+    rows = ["| Function | Parameter | Accepts |", "| --- | --- | --- |"]
+    for key in sorted(k for k in REGISTRY if k.startswith("manifold.")):
+        declared = REGISTRY[key].__wrapped_constraints__  # type: ignore[attr-defined]
+        module = key[: -len(REGISTRY[key].__qualname__) - 1]
+        name = _public_name(REGISTRY[key])
+        for param, constraints in declared.items():
+            accepts = " or ".join(c.describe() for c in constraints)
+            accepts = accepts.replace("<", "&lt;").replace("|", "\\|")
+            rows.append(f"| `{module}.{name}` | `{param}` | {accepts} |")
+    return "\n".join(rows) + "\n"
 
 
 def constraints_of(func: Any) -> dict[str, list[Constraint]] | None:

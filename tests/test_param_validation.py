@@ -478,3 +478,14 @@ def test_exemptions_are_current():
     public = {name: obj for _, name, obj in _public_objects()}
     stale = sorted(n for n in EXEMPT if n not in public or constraints_of(public[n]) is not None)
     assert not stale
+
+
+def test_the_docs_list_every_declaration():
+    from pathlib import Path
+
+    from manifold._validation import constraints_table
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "api" / "validation.md"
+    text = page.read_text()
+    assert constraints_table() in text
+    assert f"{len(PACKAGE)} functions and methods declare their parameters" in text
