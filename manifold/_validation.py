@@ -474,19 +474,33 @@ _WRAPPER_FILE = "<manifold._validation wrapper: importlib._bootstrap-style frame
 _WRAPPER_CODE = compile(
     """
 def wrapper(*args, **kwargs):
-    bound = _sig.bind(*args, **kwargs)
-    arguments = bound.arguments
-    changed = False
-    for name, constraints in _declared.items():
-        value = arguments.get(name, _MISSING)
-        if value is _MISSING:
-            continue
+    if len(args) > _n_positional:  # extra positionals (*args): bind them to their names
+        bound = _sig.bind(*args, **kwargs)
+        arguments = bound.arguments
+        for name, constraints in _declared.items():
+            if name in arguments:
+                arguments[name] = _check(_fname, name, arguments[name], constraints)
+        return _func(*bound.args, **bound.kwargs)
+    # the usual call: each declared parameter is a keyword or sits at its position
+    new_args = new_kwargs = None
+    for name, constraints, position in _plan:
+        if name in kwargs:
+            value = kwargs[name]
+        elif position < len(args):
+            value = args[position]
+        else:
+            continue  # the default: the function's own value
         new = _check(_fname, name, value, constraints)
         if new is not value and type(new) is not type(value):
-            arguments[name] = new
-            changed = True
-    if changed:
-        return _func(*bound.args, **bound.kwargs)
+            if name in kwargs:
+                new_kwargs = dict(kwargs) if new_kwargs is None else new_kwargs
+                new_kwargs[name] = new
+            else:
+                new_args = list(args) if new_args is None else new_args
+                new_args[position] = new
+    if new_args is not None or new_kwargs is not None:
+        args = args if new_args is None else tuple(new_args)
+        kwargs = kwargs if new_kwargs is None else new_kwargs
     return _func(*args, **kwargs)
 """,
     _WRAPPER_FILE,
@@ -526,10 +540,25 @@ def validate_params(constraints: dict[str, list[Constraint]]) -> _CallableABC[[F
         unknown = set(constraints) - set(sig.parameters)
         if unknown:
             raise TypeError(f"{func.__qualname__} has no parameter(s) {sorted(unknown)}")
+        empty = sorted(name for name, cs in constraints.items() if not cs)
+        if empty:
+            raise TypeError(f"{func.__qualname__}: no constraint given for {empty}")
         fname = _public_name(func)
         declared = {name: list(cs) for name, cs in constraints.items()}
 
+        params = list(sig.parameters.values())
+        positional = [
+            p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        has_varargs = any(p.kind is p.VAR_POSITIONAL for p in params)
+        huge = 1 << 30  # keyword-only: never at a position
+        plan = [
+            (name, cs, positional.index(name) if name in positional else huge)
+            for name, cs in declared.items()
+        ]
         namespace = {
+            "_n_positional": len(positional) if has_varargs else huge,
+            "_plan": plan,
             "_sig": sig,
             "_declared": declared,
             "_func": func,

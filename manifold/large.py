@@ -83,7 +83,8 @@ def _peak_rss_mib() -> float:
 
 @validate_params(
     {
-        "n_anchors": [Integral(2, None)],
+        # its range (>= 2) is checked after z is read, so a short z is reported as such
+        "n_anchors": [Integral()],
         "k": [Integral(2, None)],
         "seed": [Integral(0, None)],
         "index": [Options(INDEXES)],
@@ -174,6 +175,8 @@ def profile_large(
     n = reader.n
     if n < k + 1:
         raise ValueError(f"z needs N >= k + 1 = {k + 1} rows, got N = {n}")
+    if n_anchors < 2:
+        raise ValueError(f"profile_large: n_anchors must be >= 2, got {n_anchors}")
     chunk_rows = resolve_chunk_rows(chunk_rows, reader.dim)
     rng = numpy_generator(seed)
     rows = sample_anchors(n, n_anchors, rng)

@@ -206,11 +206,8 @@ class Monitor:
         keep_views: bool | None = None,
     ) -> None:
         self.every, self.k, self.batch_size = every, k, batch_size
-        self.n_bootstrap, self.max_samples, self.collapse_rank = (
-            n_bootstrap,
-            max_samples,
-            collapse_rank,
-        )
+        self.n_bootstrap, self.max_samples = n_bootstrap, max_samples
+        self.collapse_rank = collapse_rank
         self.seed = seed_int(seed)  # an int: every call draws from the same seed
         if writer is not None and not callable(getattr(writer, "add_scalar", None)):
             raise TypeError(

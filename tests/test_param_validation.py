@@ -183,6 +183,19 @@ def test_the_decorator_checks_binds_converts_and_keeps_the_signature():
 def test_the_decorator_refuses_a_declaration_for_a_missing_parameter():
     with pytest.raises(TypeError, match="no parameter"):
         validate_params({"kk": [Integral()]})(lambda k=1: k)
+    with pytest.raises(TypeError, match="no constraint"):
+        validate_params({"k": []})(lambda k=1: k)
+
+
+def test_extra_positional_arguments_are_bound_to_their_names():
+    @validate_params({"k": [Integral(1, None)]})
+    def f(x, k=1, *rest):
+        return k, rest
+
+    k, rest = f(0, np.int64(2), 5, 6)
+    assert (k, rest) == (2, (5, 6)) and type(k) is int
+    with pytest.raises(ValueError, match="^f: k must be >= 1, got 0$"):
+        f(0, 0, 5)
 
 
 def test_a_warning_inside_a_validated_function_points_at_the_caller():
