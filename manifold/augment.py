@@ -30,6 +30,7 @@ from torch import nn
 from manifold._backend import resolve_device, seed_int
 from manifold._checks import as_tensor, check_int
 from manifold._deprecation import warn_deprecated
+from manifold._validation import Boolean, Device, Integral, NoneOK, Seed, validate_params
 from manifold.settings import DEFAULT_N_VIEWS
 from manifold.typing import AugmentFn, DeviceLike, Family, Images, SeedLike
 
@@ -462,8 +463,6 @@ def _draw(
 ) -> Iterator[tuple[slice, torch.Tensor, list[dict[str, dict[str, torch.Tensor]]] | None]]:
     """Yield ``(index_slice, views_chunk, params or None)`` for consecutive chunks of images."""
     x_all = check_images(images)
-    n_views = check_int(n_views, "n_views", minimum=1)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
     device = resolve_device(device, like=x_all)
     n, c, h, w = x_all.shape
     module = get_family(family, image_size=(h, w), channels=c)
@@ -491,6 +490,14 @@ def _draw(
         yield slice(start, stop), x.reshape(stop - start, n_views, *x.shape[1:]), keep
 
 
+@validate_params(
+    {
+        "n_views": [Integral(1, None)],
+        "seed": [Seed(), NoneOK],
+        "batch_size": [Integral(1, None)],
+        "device": [Device(), NoneOK],
+    }
+)
 def draw_view_chunks(
     images: Images,
     family: Family,
@@ -531,6 +538,14 @@ def draw_view_chunks(
         yield index, chunk
 
 
+@validate_params(
+    {
+        "n_views": [Integral(1, None)],
+        "seed": [Seed(), NoneOK],
+        "batch_size": [Integral(1, None)],
+        "device": [Device(), NoneOK],
+    }
+)
 def draw_views(
     images: Images,
     family: Family,
@@ -578,6 +593,14 @@ def draw_views(
     return torch.cat([chunk for _, chunk, _ in chunks])
 
 
+@validate_params(
+    {
+        "n_views": [Integral(1, None)],
+        "seed": [Seed(), NoneOK],
+        "batch_size": [Integral(1, None)],
+        "device": [Device(), NoneOK],
+    }
+)
 def draw_views_with_params(
     images: Images,
     family: Family,
@@ -621,6 +644,15 @@ def draw_views_with_params(
     return torch.cat(chunks), params
 
 
+@validate_params(
+    {
+        "n_views": [Integral(1, None)],
+        "seed": [Seed(), NoneOK],
+        "batch_size": [Integral(1, None)],
+        "device": [Device(), NoneOK],
+        "return_params": [Boolean()],
+    }
+)
 def iter_views(
     images: Images,
     family: Family,
@@ -659,6 +691,15 @@ def iter_views(
     return ((index, chunk) for index, chunk, _ in chunks)
 
 
+@validate_params(
+    {
+        "n_views": [Integral(1, None)],
+        "seed": [Seed(), NoneOK],
+        "batch_size": [Integral(1, None)],
+        "device": [Device(), NoneOK],
+        "return_params": [Boolean()],
+    }
+)
 def views(
     images: Images,
     family: Family,

@@ -24,7 +24,18 @@ from torch import nn
 from manifold import __version__
 from manifold._backend import resolve_device, seed_int, show_progress, warn_once
 from manifold._cache import Hasher, entry_path, load_entry, save_entry
-from manifold._checks import as_tensor, check_choice, check_int
+from manifold._checks import as_tensor
+from manifold._validation import (
+    Boolean,
+    Device,
+    InstanceOf,
+    Integral,
+    NoneOK,
+    Options,
+    Seed,
+    validate_params,
+)
+from manifold._validation import Callable as CallableOK
 from manifold.augment import (
     callable_identity,
     check_images,
@@ -385,6 +396,17 @@ class Embedder:
         {'0': (5, 8), '1': (5, 8), '2': (5, 4)}
     """
 
+    @validate_params(
+        {
+            "layer": [InstanceOf(str, name="a submodule name (str)"), NoneOK],
+            "device": [Device(), NoneOK],
+            "batch_size": [Integral(1, None)],
+            "transform": [CallableOK(), NoneOK],
+            "pool": [Options(POOLS), CallableOK()],
+            "progress": [Boolean(), NoneOK],
+            "output": [Integral(), InstanceOf(str), NoneOK],
+        }
+    )
     def __init__(
         self,
         model: nn.Module,
@@ -406,8 +428,6 @@ class Embedder:
         #: The resolved layer names of a multi-layer Embedder (None: one output per image).
         self.layers = None if layers is None else select_layers(model, layers)
         if layer is not None:
-            if not isinstance(layer, str):
-                raise TypeError(f"layer must be a submodule name (str) or None, got {layer!r}")
             try:
                 model.get_submodule(layer)
             except AttributeError as err:
@@ -415,20 +435,14 @@ class Embedder:
                 raise ValueError(
                     f"model has no submodule {layer!r}; some of its submodules: {names}"
                 ) from err
-        if not callable(pool):
-            check_choice(pool, "pool", POOLS)
-        if transform is not None and not callable(transform):
-            raise TypeError(f"transform must be callable, got {type(transform).__name__}")
         self.model = model
         self.layer = layer
-        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.batch_size = batch_size
         self.transform = transform
         self.pool = pool
         self.amp = bool(amp)
         self.cache_dir = cache_dir
         self.progress = progress
-        if output is not None and not isinstance(output, (int, str)):
-            raise TypeError(f"output must be an index (int) or a key (str), got {output!r}")
         self.output = output
         self._warned_output = False
         self._warned_layers: set[str] = set()  # swept layers whose element choice was warned
@@ -471,6 +485,7 @@ class Embedder:
         self._save(key, out)
         return out
 
+    @validate_params({"n_views": [Integral(1, None), NoneOK], "seed": [Seed(), NoneOK]})
     def embed_views(
         self, images: Images, family: Family, n_views: int | None = None, seed: SeedLike = 0
     ) -> torch.Tensor | dict[str, torch.Tensor]:
@@ -493,7 +508,6 @@ class Embedder:
         n_views = default_n_views(n_views, 8, "Embedder.embed_views")
         check_channels_first(images)
         x = check_images(images)
-        n_views = check_int(n_views, "n_views", minimum=1)
         base_seed = seed_int(seed)
         if self.layers is not None:
             return self._embed_views_layers(x, family, n_views, base_seed)
@@ -552,6 +566,13 @@ class Embedder:
             return {name: out[name] for name in self.layers}
         return self._embed_view_stream(stream, n, n_views)
 
+    @validate_params(
+        {
+            "n_views": [Integral(1, None), NoneOK],
+            "seed": [Seed(), NoneOK],
+            "layer": [InstanceOf(str), NoneOK],
+        }
+    )
     def cache_key(
         self,
         images: Images,
@@ -579,9 +600,7 @@ class Embedder:
             "views",
             layer=layer,
             family=describe_family(family, (h, w), c),
-            n_views=check_int(
-                default_n_views(n_views, 8, "Embedder.cache_key"), "n_views", minimum=1
-            ),
+            n_views=default_n_views(n_views, 8, "Embedder.cache_key"),
             seed=seed_int(seed),
         )
 

@@ -49,7 +49,7 @@ import time
 from typing import TYPE_CHECKING
 
 from manifold._backend import numpy_generator
-from manifold._checks import check_choice, check_int
+from manifold._validation import InstanceOf, Integral, NoneOK, Options, Real, validate_params
 from manifold.graphs.anchor import (
     INDEXES,
     AnchorNNK,
@@ -81,6 +81,21 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+@validate_params(
+    {
+        # its range (>= 2) is checked after z is read, so a short z is reported as such
+        "n_anchors": [Integral()],
+        "k": [Integral(2, None)],
+        "seed": [Integral(0, None)],
+        "index": [Options(INDEXES)],
+        "chunk_rows": [Integral(1, None), NoneOK],
+        "nlist": [Integral(1, None), NoneOK],
+        "nprobe": [Integral(1, None), NoneOK],
+        "max_samples": [Integral(2, None), NoneOK],
+        "sigma": [Real(0, None, closed="neither"), NoneOK],
+        "name": [InstanceOf(str)],
+    }
+)
 def profile_large(
     z: RowSource | RowReader,
     *,
@@ -158,15 +173,11 @@ def profile_large(
     started = time.perf_counter()
     reader = z if isinstance(z, RowReader) else RowReader(z)
     n = reader.n
-    seed = check_int(seed, "seed", minimum=0)
-    k = check_int(k, "k", minimum=2)
     if n < k + 1:
         raise ValueError(f"z needs N >= k + 1 = {k + 1} rows, got N = {n}")
-    n_anchors = check_int(n_anchors, "n_anchors", minimum=2)
-    index = check_choice(index, "index", INDEXES)
+    if n_anchors < 2:
+        raise ValueError(f"profile_large: n_anchors must be >= 2, got {n_anchors}")
     chunk_rows = resolve_chunk_rows(chunk_rows, reader.dim)
-    if max_samples is not None:
-        max_samples = check_int(max_samples, "max_samples", minimum=2)
     rng = numpy_generator(seed)
     rows = sample_anchors(n, n_anchors, rng)
     stages: dict[str, dict[str, float]] = {}

@@ -24,8 +24,18 @@ import torch
 from torch import nn
 
 from manifold._backend import numpy_generator, seed_int
-from manifold._bootstrap import check_n_bootstrap
-from manifold._checks import DegenerateWarning, check_int, check_positive
+from manifold._checks import DegenerateWarning, check_int
+from manifold._validation import (
+    Boolean,
+    InstanceOf,
+    Integral,
+    NoneOK,
+    Real,
+    Resamples,
+    Seed,
+    validate_params,
+)
+from manifold._validation import Callable as CallableOK
 from manifold.augment import check_families
 from manifold.engine import FAMILY, REGISTRY, ModelContext, warn_failures
 from manifold.io import atomic_write
@@ -157,6 +167,23 @@ class Monitor:
         (['step', 'manifold', 'metric', 'value', 'se'], True)
     """
 
+    @validate_params(
+        {
+            "every": [Integral(1, None)],
+            "n_views": [Integral(2, None), NoneOK],
+            "k": [Integral(1, None)],
+            "seed": [Seed(), NoneOK],
+            "n_images": [Integral(2, None), NoneOK],
+            "layer": [InstanceOf(str, name="a submodule name (str)"), NoneOK],
+            "output": [Integral(), InstanceOf(str), NoneOK],
+            "transform": [CallableOK(), NoneOK],
+            "batch_size": [Integral(1, None)],
+            "max_samples": [Integral(2, None), NoneOK],
+            "n_bootstrap": [Resamples()],
+            "collapse_rank": [Real(0, None, closed="neither")],
+            "keep_views": [Boolean(), NoneOK],
+        }
+    )
     def __init__(
         self,
         images: Images | torch.utils.data.DataLoader,
@@ -178,30 +205,15 @@ class Monitor:
         writer: ScalarWriter | None = None,
         keep_views: bool | None = None,
     ) -> None:
-        self.every = check_int(every, "every", minimum=1)
-        self.k = check_int(k, "k", minimum=1)
-        if n_views is not None:
-            n_views = check_int(n_views, "n_views", minimum=2)
-        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
-        self.n_bootstrap = check_n_bootstrap(n_bootstrap)
-        self.max_samples = (
-            None if max_samples is None else check_int(max_samples, "max_samples", minimum=2)
-        )
-        self.collapse_rank = check_positive(collapse_rank, "collapse_rank")
+        self.every, self.k, self.batch_size = every, k, batch_size
+        self.n_bootstrap, self.max_samples = n_bootstrap, max_samples
+        self.collapse_rank = collapse_rank
         self.seed = seed_int(seed)  # an int: every call draws from the same seed
-        if layer is not None and not isinstance(layer, str):
-            raise TypeError(f"layer must be a submodule name (str) or None, got {layer!r}")
-        if output is not None and not isinstance(output, (int, str)):
-            raise TypeError(f"output must be an index (int) or a key (str), got {output!r}")
-        if transform is not None and not callable(transform):
-            raise TypeError(f"transform must be callable, got {type(transform).__name__}")
         if writer is not None and not callable(getattr(writer, "add_scalar", None)):
             raise TypeError(
                 "writer must have a method add_scalar(tag, value, step) (e.g. a "
                 f"torch.utils.tensorboard.SummaryWriter), got {type(writer).__name__}"
             )
-        if keep_views is not None and not isinstance(keep_views, bool):
-            raise TypeError(f"keep_views must be True, False or None, got {keep_views!r}")
         self.layer, self.output, self.transform, self.writer = layer, output, transform, writer
         self.metrics = _check_metrics(metrics)
         self._semantic = [m for m in self.metrics if _defined_on(m, SEMANTIC)]

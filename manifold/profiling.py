@@ -14,8 +14,18 @@ from typing import Any
 
 import torch
 
-from manifold._bootstrap import check_n_bootstrap
-from manifold._checks import as_tensor, check_int
+from manifold._checks import as_tensor
+from manifold._validation import (
+    Boolean,
+    Device,
+    InstanceOf,
+    Integral,
+    NoneOK,
+    Resamples,
+    Seed,
+    validate_params,
+)
+from manifold._validation import Callable as CallableOK
 from manifold.augment import check_families, images_fingerprint
 from manifold.engine import check_views, warn_failures
 from manifold.results import COLUMNS, SEMANTIC, Profile
@@ -36,6 +46,22 @@ __all__ = [
 ]
 
 
+@validate_params(
+    {
+        "n_views": [Integral(2, None)],
+        "k": [Integral(1, None)],
+        "seed": [Seed(), NoneOK],
+        "layer": [InstanceOf(str, name="a submodule name (str)"), NoneOK],
+        "device": [Device(), NoneOK],
+        "batch_size": [Integral(1, None)],
+        "transform": [CallableOK(), NoneOK],
+        "max_samples": [Integral(2, None), NoneOK],
+        "curvature": [Boolean()],
+        "progress": [Boolean(), NoneOK],
+        "n_bootstrap": [Resamples()],
+        "output": [Integral(), InstanceOf(str), NoneOK],
+    }
+)
 def profile(
     model_or_embeddings: torch.nn.Module | Embeddings,
     images: Images | None = None,
@@ -146,11 +172,6 @@ def profile(
             wrong shape, ``layers`` with embeddings or together with ``layer``.
         TypeError: ``families`` or ``view_embeddings`` of the wrong type.
     """
-    k = check_int(k, "k", minimum=1)
-    n_views = check_int(n_views, "n_views", minimum=2)
-    n_bootstrap = check_n_bootstrap(n_bootstrap)
-    if max_samples is not None:
-        max_samples = check_int(max_samples, "max_samples", minimum=2)
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str, got {name!r}")
     if views is not None:

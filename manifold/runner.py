@@ -36,8 +36,18 @@ import torch
 
 from manifold import __version__
 from manifold._backend import resolve_device, show_progress
-from manifold._bootstrap import check_n_bootstrap
-from manifold._checks import as_tensor, check_int
+from manifold._checks import as_tensor
+from manifold._validation import (
+    Boolean,
+    Device,
+    InstanceOf,
+    Integral,
+    NoneOK,
+    Resamples,
+    Seed,
+    validate_params,
+)
+from manifold._validation import Callable as CallableOK
 from manifold.augment import check_families, images_fingerprint
 from manifold.engine import (
     METRICS_VERSION,
@@ -840,6 +850,22 @@ def _progress(items: list[Any], enabled: bool | None, desc: str) -> Any:
     return tqdm(items, desc=desc, leave=False)
 
 
+@validate_params(
+    {
+        "n_views": [Integral(2, None)],
+        "k": [Integral(1, None)],
+        "seed": [Seed(), NoneOK],
+        "layer": [InstanceOf(str, name="a submodule name (str)"), NoneOK],
+        "device": [Device(), NoneOK],
+        "batch_size": [Integral(1, None)],
+        "transform": [CallableOK(), NoneOK],
+        "max_samples": [Integral(2, None), NoneOK],
+        "curvature": [Boolean()],
+        "progress": [Boolean(), NoneOK],
+        "n_bootstrap": [Resamples()],
+        "output": [Integral(), InstanceOf(str), NoneOK],
+    }
+)
 def profile_zoo(
     models: Mapping[str, ModelSpec],
     images: Images,
@@ -928,17 +954,8 @@ def profile_zoo(
     Raises:
         RuntimeError: if every model failed (the message lists each reason).
     """
-    k = check_int(k, "k", minimum=1)
-    n_views = check_int(n_views, "n_views", minimum=2)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    if max_samples is not None:
-        max_samples = check_int(max_samples, "max_samples", minimum=2)
     if device is not None:
-        resolve_device(device)  # an unknown device fails here, not in every job
-    if output is not None and not isinstance(output, (int, str)):
-        raise TypeError(f"output must be an index (int) or a key (str), got {output!r}")
-    if transform is not None and not callable(transform):
-        raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        resolve_device(device)  # a device this machine lacks fails here, not in every job
     if not isinstance(models, Mapping):
         raise TypeError(f"models must be a mapping name -> model spec, got {type(models).__name__}")
     if not models:
@@ -953,7 +970,6 @@ def profile_zoo(
         raise ValueError("give layer= (one submodule) or layers= (several), not both")
     checked = check_families(families)
     fams, names = list(checked.values()), list(checked)
-    n_bootstrap = check_n_bootstrap(n_bootstrap)
     if layers is not None:
         from manifold.embed import check_layer_entries
 

@@ -1040,15 +1040,15 @@ MUTANTS = [
     m(
         "given-cut-ignored-with-groups",
         "zoo/clustering.py",
-        "    if n_clusters is not None:\n        k = check_int(n_clusters",
-        "    if n_clusters is not None and aligned is None:\n        k = check_int(n_clusters",
+        "    if n_clusters is not None:\n        k = n_clusters",
+        "    if n_clusters is not None and aligned is None:\n        k = n_clusters",
         "tests/test_clustering_reference.py",
         "cluster_models(groups=..., n_clusters=k) cuts at the number of groups",
     ),
     m(
         "agreement-n-clusters-ignored",
         "zoo/clustering.py",
-        'k = n_groups if n_clusters is None else check_int(n_clusters, "n_clusters", minimum=1)',
+        "k = n_groups if n_clusters is None else n_clusters",
         "k = n_groups",
         "tests/test_clustering_reference.py",
         "agreement(n_clusters=...) ignored",

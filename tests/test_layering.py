@@ -35,6 +35,7 @@ LAYERS = {
     "manifold.results": "base",
     "manifold.settings": "base",
     "manifold.typing": "base",
+    "manifold._validation": "base",
     # metrics on arrays and graphs; images -> views -> embeddings
     "manifold.augment": "compute",
     "manifold.datasets": "compute",

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from manifold._backend import numpy_generator, require
-from manifold._checks import as_tensor, check_choice, check_int, check_positive
+from manifold._checks import as_tensor, check_int
+from manifold._validation import Integral, NoneOK, Options, Real, Seed, validate_params
 from manifold.graphs.knn import KNNGraph, knn_graph
 from manifold.graphs.nnk import PrunedCandidates
 from manifold.io import RowReader
@@ -116,16 +117,13 @@ class AnchorSearch:
         :func:`anchor_knn` for ``nlist`` and ``nprobe``).
         """
         rows = _check_anchor_rows(rows, reader.n)
-        index = check_choice(index, "index", INDEXES)
         anchors, _ = as_tensor(reader.take(rows), reader.name, ("N", "D"))
         ivf = None
         if index == "ivf":
             if nlist is None:
                 nlist = min(round(math.sqrt(rows.size)), reader.n // 64)
             nlist = check_int(max(1, nlist), "nlist", minimum=1, maximum=reader.n)
-            nprobe = (
-                max(1, nlist // 8) if nprobe is None else check_int(nprobe, "nprobe", minimum=1)
-            )
+            nprobe = max(1, nlist // 8) if nprobe is None else nprobe
             rng = numpy_generator(0) if rng is None else rng
             ivf = _train_ivf(reader, nlist, min(nprobe, nlist), rng)
         elif nlist is not None or nprobe is not None:
@@ -195,6 +193,16 @@ def _ivf_search(ivf: Any, anchors: torch.Tensor, x: torch.Tensor, k: int):
     return np.take_along_axis(found, order, axis=1), np.take_along_axis(dist, order, axis=1)
 
 
+@validate_params(
+    {
+        "k": [Integral(1, None)],
+        "index": [Options(INDEXES)],
+        "chunk_rows": [Integral(1, None), NoneOK],
+        "nlist": [Integral(1, None), NoneOK],
+        "nprobe": [Integral(1, None), NoneOK],
+        "seed": [Seed()],
+    }
+)
 def anchor_knn(
     z: RowSource | RowReader,
     anchors: ArrayLike,
@@ -248,7 +256,6 @@ def anchor_knn(
     reader = z if isinstance(z, RowReader) else RowReader(z)
     if reader.n < 2:
         raise ValueError(f"{reader.name}: an anchor kNN graph needs at least 2 rows, got N = 1")
-    k = check_int(k, "k", minimum=1)
     if k > reader.n - 1:
         raise ValueError(
             f"k must be <= N - 1 = {reader.n - 1} for {reader.name} with N = {reader.n} rows "
@@ -278,10 +285,10 @@ def _check_anchor_rows(anchors: Any, n: int) -> np.ndarray:
 
 
 def resolve_chunk_rows(chunk_rows: int | None, dim: int) -> int:
-    """Rows per streamed chunk: ``chunk_rows`` checked, or about 128 MiB of float32 rows."""
+    """Rows per streamed chunk: ``chunk_rows`` (checked by the caller) or about 128 MiB."""
     if chunk_rows is None:
         return max(1, _CHUNK_ELEMENTS // dim)
-    return check_int(chunk_rows, "chunk_rows", minimum=1)
+    return chunk_rows
 
 
 @dataclass
@@ -315,6 +322,7 @@ class AnchorNNK(PrunedCandidates):
         """Number of anchors (the graph's nodes; their rows in ``z`` are :attr:`rows`)."""
         return int(self.rows.size)
 
+    @validate_params({"weight": [Options(("theta", "distance", "connectivity"))]})
     def to_scipy(self, weight: str = "theta") -> scipy.sparse.csr_matrix:
         """The kept edges as an ``(n_anchors, N)`` CSR matrix (row ``i``: anchor ``i``).
 
@@ -324,7 +332,6 @@ class AnchorNNK(PrunedCandidates):
         """
         import scipy.sparse
 
-        weight = check_choice(weight, "weight", ("theta", "distance", "connectivity"))
         values = {"theta": self.weights, "distance": self.knn.distances}.get(weight)
         order = np.argsort(self.knn.indices, axis=1, kind="stable")
         cols = np.take_along_axis(self.knn.indices, order, axis=1)
@@ -354,6 +361,14 @@ class AnchorNNK(PrunedCandidates):
         return graph
 
 
+@validate_params(
+    {
+        "sigma": [Real(0, None, closed="neither"), NoneOK],
+        "tol": [Real(0, None)],
+        "threshold": [Real(0, 1, closed="right")],
+        "max_iter": [Integral(1, None), NoneOK],
+    }
+)
 def anchor_nnk(
     z: RowSource | RowReader,
     knn: KNNGraph,
@@ -407,17 +422,11 @@ def anchor_nnk(
     rows = _check_anchor_rows(rows, reader.n)
     if knn.indices.shape[0] != rows.size:
         raise ValueError(f"knn has {knn.indices.shape[0]} rows but {rows.size} anchors were given")
-    tol = check_positive(tol, "tol", allow_zero=True)
-    threshold = check_positive(threshold, "threshold")
-    if threshold > 1:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     k = knn.k
-    max_iter = 3 * k if max_iter is None else check_int(max_iter, "max_iter", minimum=1)
+    max_iter = 3 * k if max_iter is None else max_iter
     if sigma is None:
         sigma = float(knn.distances[:, -1].mean()) / 3.0
         sigma = sigma if sigma > 0 else 1.0
-    else:
-        sigma = check_positive(sigma, "sigma")
 
     n_a = rows.size
     weights = np.empty((n_a, k))

@@ -23,7 +23,8 @@ from manifold._backend import (
     resolve_device,
     working_budget,
 )
-from manifold._checks import as_tensor, check_choice, check_int
+from manifold._checks import as_tensor, check_int
+from manifold._validation import Device, Integral, NoneOK, Options, validate_params
 from manifold.graphs.base import Graph
 from manifold.typing import DeviceLike, Embeddings
 
@@ -89,6 +90,7 @@ class KNNGraph(Graph):
         i = check_int(i, "i", minimum=-self.n_nodes, maximum=self.n_nodes - 1)
         return self.indices[i]
 
+    @validate_params({"weight": [Options(("distance", "connectivity"))]})
     def to_scipy(self, weight: str = "distance") -> scipy.sparse.csr_matrix:
         """The graph as a ``(N, N_base)`` CSR matrix.
 
@@ -100,7 +102,6 @@ class KNNGraph(Graph):
         """
         import scipy.sparse
 
-        weight = check_choice(weight, "weight", ("distance", "connectivity"))
         n, k = self.indices.shape
         indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
         order = np.argsort(self.indices, axis=1, kind="stable")
@@ -137,6 +138,18 @@ class KNNGraph(Graph):
         return graph
 
 
+@validate_params(
+    {
+        "k": [Integral(1, None)],
+        "metric": [Options(_METRICS)],
+        "index": [Options(_INDEXES)],
+        "device": [Device(), NoneOK],
+        "batch_size": [Integral(1, None), NoneOK],
+        "nlist": [Integral(1, None), NoneOK],
+        "nprobe": [Integral(1, None), NoneOK],
+        "backend": [Options(_BACKENDS)],
+    }
+)
 def knn_graph(
     z: Embeddings,
     k: int = 10,
@@ -202,9 +215,6 @@ def knn_graph(
         >>> g.indices.ravel().tolist(), g.distances.ravel().tolist()
         ([1, 0, 1], [1.0, 1.0, 2.0])
     """
-    metric = check_choice(metric, "metric", _METRICS)
-    index = check_choice(index, "index", _INDEXES)
-    backend = check_choice(backend, "backend", _BACKENDS)
     z_t, _ = as_tensor(z, "z", ("N", "D"))
     points = z_t
     if base is None:
@@ -212,7 +222,6 @@ def knn_graph(
         n_base = z_t.shape[0]
         if n_base < 2:
             raise ValueError(f"z: a kNN graph needs at least 2 points, got N = {n_base}")
-        k = check_int(k, "k", minimum=1)
         if k > n_base - 1:
             raise ValueError(
                 f"k must be <= N - 1 = {n_base - 1} for z with N = {n_base} rows (the point "
@@ -226,14 +235,11 @@ def knn_graph(
                 f"and base with D = {base_t.shape[1]}"
             )
         n_base = base_t.shape[0]
-        k = check_int(k, "k", minimum=1)
         if k > n_base:
             raise ValueError(f"k must be <= N_base = {n_base} (the rows of base), got k = {k}")
         if base_t.dtype != z_t.dtype:
             dtype = torch.promote_types(z_t.dtype, base_t.dtype)
             z_t, base_t = z_t.to(dtype), base_t.to(dtype)
-    if batch_size is not None:
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
     if index != "ivf" and (nlist is not None or nprobe is not None):
         raise ValueError("nlist and nprobe apply to index='ivf' only")
     dev = resolve_device(device, like=z_t)
@@ -341,13 +347,10 @@ def _faiss_search(
         return np.concatenate([search(xq[s : s + step]) for s in range(0, n, step)])
 
     n_base, dim = xb.shape
-    nlist = check_int(nlist, "nlist", minimum=1) if nlist is not None else None
     # faiss k-means wants >= 39 training points per cell
     nlist = nlist or max(1, min(round(4 * math.sqrt(n_base)), n_base // 39))
     nlist = min(nlist, n_base)
-    if nprobe is not None:
-        nprobe = check_int(nprobe, "nprobe", minimum=1)
-    else:
+    if nprobe is None:
         nprobe = max(8, nlist // 32)
     quantizer = faiss.IndexFlatL2(dim) if metric == "euclidean" else faiss.IndexFlatIP(dim)
     ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss_metric)

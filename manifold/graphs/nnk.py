@@ -14,7 +14,16 @@ import scipy.sparse
 import torch
 
 from manifold._backend import resolve_device, warn_once, working_budget
-from manifold._checks import check_choice, check_int, check_positive
+from manifold._checks import check_int
+from manifold._validation import (
+    Boolean,
+    Device,
+    Integral,
+    NoneOK,
+    Options,
+    Real,
+    validate_params,
+)
 from manifold.graphs.base import Graph
 from manifold.graphs.knn import KNNGraph, knn_graph
 from manifold.typing import DeviceLike, Embeddings
@@ -25,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["NNKGraph", "PrunedCandidates", "kernel_block", "nnk_graph", "solve_nnk_nodes"]
 
 _KERNELS = ("gaussian", "cosine")
-_SYMMETRIZE = (True, False, "max", "mean", "error")
 
 # Ridge added to every K_SS, relative to its mean diagonal (which is 1 for both kernels): makes
 # blocks with duplicate or near-duplicate candidates positive definite without moving any weight
@@ -100,6 +108,7 @@ class NNKGraph(PrunedCandidates):
         """Number of nodes ``N``."""
         return self.knn.n_nodes
 
+    @validate_params({"weight": [Options(("theta", "distance", "connectivity"))]})
     def to_scipy(self, weight: str = "theta") -> scipy.sparse.csr_matrix:
         """The graph as an ``(N, N)`` CSR matrix with the edges of :attr:`adjacency`.
 
@@ -108,7 +117,6 @@ class NNKGraph(PrunedCandidates):
                 (the distance between the endpoints, zero distances kept as explicit entries)
                 or ``"connectivity"`` (ones).
         """
-        weight = check_choice(weight, "weight", ("theta", "distance", "connectivity"))
         if weight == "theta":
             return self.adjacency
         rows, pos = np.nonzero(self.mask)
@@ -157,6 +165,20 @@ class NNKGraph(PrunedCandidates):
         return graph
 
 
+@validate_params(
+    {
+        "k": [Integral(1, None), NoneOK],
+        "kernel": [Options(_KERNELS)],
+        "sigma": [Real(0, None, closed="neither"), NoneOK],
+        "tol": [Real(0, None)],
+        "symmetrize": [Boolean(), Options(("max", "mean", "error"))],
+        "metric": [Options(("euclidean", "cosine")), NoneOK],
+        "device": [Device(), NoneOK],
+        "batch_size": [Integral(1, None), NoneOK],
+        "max_iter": [Integral(1, None), NoneOK],
+        "backend": [Options(("auto", "faiss", "torch"))],
+    }
+)
 def nnk_graph(
     z_or_graph: Embeddings | KNNGraph,
     k: int | None = None,
@@ -242,21 +264,7 @@ def nnk_graph(
         >>> g.neighbors(5).tolist()                      # only the two adjacent points survive
         [4, 6]
     """
-    kernel = check_choice(kernel, "kernel", _KERNELS)
-    tol = check_positive(tol, "tol", allow_zero=True)
-    if (
-        symmetrize not in _SYMMETRIZE
-        or isinstance(symmetrize, (int, float))
-        and not isinstance(symmetrize, bool)
-    ):
-        raise ValueError(
-            f"symmetrize must be one of True, False, 'max', 'mean', 'error'; got {symmetrize!r}"
-        )
     symmetrize = "max" if symmetrize is True else symmetrize
-    if sigma is not None:
-        sigma = check_positive(sigma, "sigma")
-    if batch_size is not None:
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
 
     if isinstance(z_or_graph, KNNGraph):
         knn = _restrict(z_or_graph, k, metric)
@@ -276,7 +284,7 @@ def nnk_graph(
         )
     points = knn.points
     k = knn.k
-    max_iter = 3 * k if max_iter is None else check_int(max_iter, "max_iter", minimum=1)
+    max_iter = 3 * k if max_iter is None else max_iter
     dev = resolve_device(device, like=points)
 
     if kernel == "cosine":

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from manifold._checks import check_choice
 from manifold._deprecation import warn_deprecated
+from manifold._validation import Options, validate_params
 from manifold.graphs.base import GRAPH_PROTOCOL, Graph
 from manifold.graphs.knn import KNNGraph, knn_graph
 from manifold.graphs.nnk import NNKGraph, nnk_graph
@@ -42,6 +42,7 @@ def is_graph(obj: object) -> bool:
     return isinstance(obj, GraphProtocol)
 
 
+@validate_params({"kind": [Options(("knn", "nnk"))]})
 def as_graph(
     z_or_graph: PointsOrGraph, kind: str = "knn", k: int = 10, **options: Any
 ) -> KNNGraph | NNKGraph:
@@ -68,7 +69,6 @@ def as_graph(
         >>> as_graph(g, "knn") is g.knn, as_graph(g, "nnk") is g
         (True, True)
     """
-    kind = check_choice(kind, "kind", ("knn", "nnk"))
     if isinstance(z_or_graph, NNKGraph):
         return z_or_graph.knn if kind == "knn" else z_or_graph
     if isinstance(z_or_graph, KNNGraph):

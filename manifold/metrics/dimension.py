@@ -8,15 +8,15 @@ the graph is then built here.
 from __future__ import annotations
 
 import warnings
-from numbers import Real
 from typing import Any
 
 import numpy as np
 import torch
 
-from manifold._checks import as_tensor, check_choice, check_int, degenerate
+from manifold._checks import as_tensor, degenerate
 from manifold._deprecation import warn_deprecated
 from manifold._summary import PointMetric
+from manifold._validation import Boolean, Integral, NoneOK, Options, Real, validate_params
 from manifold.typing import PointsOrGraph
 
 __all__ = ["mle_dimension", "mle_dimension_pointwise", "twonn_dimension"]
@@ -96,6 +96,13 @@ def _distinct_distances(
     return np.asarray(distinct, dtype=np.float64), rank[inverse.ravel()]
 
 
+@validate_params(
+    {
+        "discard_fraction": [Real(0, 1, closed="left")],
+        "per_point": [Boolean()],
+        "method": [Options(("linear", "mle"))],
+    }
+)
 def twonn_dimension(
     z_or_graph: PointsOrGraph,
     discard_fraction: float = 0.1,
@@ -154,18 +161,11 @@ def twonn_dimension(
         >>> round(twonn_dimension(z), 1)
         2.0
     """
-    method = check_choice(method, "method", ("linear", "mle"))
     if per_point:
         raise ValueError(
             "twonn_dimension is a global estimator (one distance ratio per point does not "
             "determine a per-point dimension); use mle_dimension_pointwise(...)"
         )
-    if (
-        isinstance(discard_fraction, bool)
-        or not isinstance(discard_fraction, Real)
-        or not 0 <= discard_fraction < 1
-    ):
-        raise ValueError(f"discard_fraction must be a number in [0, 1), got {discard_fraction!r}")
     dist, rows = _knn_distances(z_or_graph, 2, "twonn_dimension")
     if dist.size == 0 and rows is not None:
         return float("nan")
@@ -206,6 +206,14 @@ def twonn_dimension(
     return float(np.dot(log_mu, y) / denominator)
 
 
+@validate_params(
+    {
+        "k": [Integral(2, None)],
+        "per_point": [Boolean(), NoneOK],
+        "numerator": [Options(("k-1", "k-2"))],
+        "unbiased": [Boolean(), NoneOK],
+    }
+)
 def mle_dimension(
     z_or_graph: PointsOrGraph,
     k: int = 20,
@@ -283,6 +291,7 @@ def mle_dimension(
     return _mle(z_or_graph, k, numerator, unbiased)[0]
 
 
+@validate_params({"k": [Integral(2, None)], "numerator": [Options(("k-1", "k-2"))]})
 def mle_dimension_pointwise(
     z_or_graph: PointsOrGraph,
     k: int = 20,
@@ -325,7 +334,6 @@ def _mle(
     z_or_graph: PointsOrGraph, k: Any, numerator: Any, unbiased: Any
 ) -> tuple[float, PointMetric]:
     """The global estimate and the per-point estimates (warnings at the user's call)."""
-    numerator = check_choice(numerator, "numerator", ("k-1", "k-2"))
     if unbiased is not None:
         warnings.warn(
             "mle_dimension(unbiased=...) is deprecated: with the harmonic combination the "
@@ -337,7 +345,8 @@ def _mle(
         if unbiased:
             numerator = "k-2"
     offset = 2 if numerator == "k-2" else 1
-    k = check_int(k, "k", minimum=offset + 1)
+    if k < offset + 1:  # k >= 2 is checked at the call; the k - 2 numerator needs one more
+        raise ValueError(f"k must be >= {offset + 1} with numerator='k-2', got {k}")
     dist, rows = _knn_distances(z_or_graph, k, "mle_dimension")
     if dist.size == 0 and rows is not None:
         nan = float("nan")

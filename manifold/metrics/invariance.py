@@ -14,15 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from manifold._checks import (
-    as_tensor,
-    check_choice,
-    check_int,
-    check_positive,
-    degenerate,
-    to_numpy,
-)
+from manifold._checks import as_tensor, degenerate, to_numpy
 from manifold._summary import PointMetric
+from manifold._validation import Integral, NoneOK, Options, Real, validate_params
 from manifold.graphs.neighbourhood import pca_dimension
 from manifold.typing import Embeddings, Views
 
@@ -75,8 +69,7 @@ def _check_same_dim(z: torch.Tensor, v: torch.Tensor) -> None:
 
 
 def _check_k(k: Any, n: int, name: str) -> int:
-    """``1 <= k <= n - 1``, with an error that names the points the graph is built over."""
-    k = check_int(k, "k", minimum=1)
+    """``k <= n - 1`` (``k >= 1`` is checked at the call); the error names the point set."""
     if k > n - 1:
         raise ValueError(f"k must be <= {n - 1} (N - 1 for {name} with {n} rows), got {k}")
     return k
@@ -113,6 +106,7 @@ def semantic_scale(z: Any, k: int = 10, graph: Any = None) -> float:
     return float(np.median(knn.distances[:, -1]))
 
 
+@validate_params({"k": [Integral(1, None)]})
 def spread_ratio(
     z: Embeddings, views: Views, k: int = 10, graph: KNNGraph | NNKGraph | None = None
 ) -> PointMetric:
@@ -172,6 +166,7 @@ def _max_pairwise_distance(v: torch.Tensor) -> torch.Tensor:
     return out
 
 
+@validate_params({"k": [Integral(1, None)]})
 def augmentation_diameter_ratio(
     z: Embeddings, views: Views, k: int = 10, graph: KNNGraph | NNKGraph | None = None
 ) -> PointMetric:
@@ -214,6 +209,7 @@ def augmentation_diameter_ratio(
     return PointMetric("augmentation_diameter_ratio", view_diameters / diameters)
 
 
+@validate_params({"k": [Integral(1, None), NoneOK], "weighting": [Options(("weight", "count"))]})
 def same_source_rate(
     views: Views,
     k: int | None = None,
@@ -290,7 +286,6 @@ def same_source_rate(
         >>> float(same_source_rate(views, weighting="count").summary.mean)
         1.0
     """
-    weighting = check_choice(weighting, "weighting", ("weight", "count"))
     v = _views(views)
     n, n_views, d = v.shape
     flat = v.reshape(n * n_views, d)
@@ -424,6 +419,7 @@ def _candidate_points(
     return point, size[point] - twin, same - twin
 
 
+@validate_params({"threshold": [Real(0, 1, closed="right")]})
 def augmentation_dimension(views: Views, threshold: float = 0.1) -> PointMetric:
     r"""How many directions an augmentation moves each image's embedding.
 
@@ -438,9 +434,6 @@ def augmentation_dimension(views: Views, threshold: float = 0.1) -> PointMetric:
     Returns:
         Per-image dimensions (integers, at most min(K − 1, D)) with their summary.
     """
-    threshold = check_positive(threshold, "threshold")
-    if threshold > 1:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     v = _views(views)
     out = torch.empty(v.shape[0], dtype=torch.int64)
     for start in range(0, v.shape[0], _CHUNK):
@@ -468,6 +461,7 @@ def _leading_basis(offsets: torch.Tensor, threshold: float) -> tuple[torch.Tenso
     return basis, dims
 
 
+@validate_params({"k": [Integral(1, None)], "threshold": [Real(0, None, closed="neither")]})
 def tangent_alignment(
     z: Embeddings,
     views: Views,
@@ -499,7 +493,6 @@ def tangent_alignment(
     Returns:
         Mean principal angle per image (degrees), for the images where it is defined.
     """
-    threshold = check_positive(threshold, "threshold")
     v = _views(views)
     zt = _semantic(z, v.shape[0])
     _check_same_dim(zt, v)

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from manifold._backend import working_budget
-from manifold._checks import as_tensor, check_int, check_positive
+from manifold._checks import as_tensor
 from manifold._summary import PointMetric
+from manifold._validation import Integral, NoneOK, Real, validate_params
 from manifold.graphs.neighbourhood import RANK_EPS, neighbourhood_diameter, pca_dimension
 from manifold.typing import Embeddings, PointsOrGraph, Scale
 
@@ -43,7 +44,6 @@ def _resolve(z_or_graph: Any, k: int, z: Any, options: dict) -> tuple[Any, torch
                 f"z has {points.shape[0]} rows but the graph has {graph.knn.n_nodes} nodes"
             )
         return graph, points.to(torch.float64)
-    k = check_int(k, "k", minimum=1)
     points, _ = as_tensor(z_or_graph, "z", ("N", "D"), min_sizes={"N": k + 1})
     return as_graph(points, "nnk", k=k, **options), points.to(torch.float64)
 
@@ -86,6 +86,7 @@ def _blocks(graph: Any, points: torch.Tensor):
         yield rows, offsets, m
 
 
+@validate_params({"k": [Integral(1, None)]})
 def nnk_degree(z_or_graph: PointsOrGraph, k: int = 10, **graph_options: Any) -> PointMetric:
     """NNK degree |N(i)|: the number of NNK neighbours of each point.
 
@@ -110,6 +111,7 @@ def nnk_degree(z_or_graph: PointsOrGraph, k: int = 10, **graph_options: Any) -> 
     return PointMetric("nnk_degree", np.asarray(graph.mask).sum(axis=1).astype(np.float64))
 
 
+@validate_params({"k": [Integral(1, None)]})
 def nnk_diameter(
     z_or_graph: PointsOrGraph,
     k: int = 10,
@@ -183,6 +185,7 @@ def _local_vectors(
     return torch.linalg.svd(offsets, full_matrices=False)[2]
 
 
+@validate_params({"k": [Integral(1, None)], "threshold": [Real(0, 1, closed="right")]})
 def local_dimension(
     z_or_graph: PointsOrGraph,
     k: int = 10,
@@ -217,15 +220,19 @@ def local_dimension(
         >>> float(local_dimension(z, k=10).summary.median)
         2.0
     """
-    threshold = check_positive(threshold, "threshold")
-    if threshold > 1:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     graph, points = _resolve(z_or_graph, k, z, graph_options)
     points = _need_points(points, "local_dimension")
     dims = pca_dimension(_local_singular_values(graph, points), threshold)
     return PointMetric("local_dimension", dims.numpy().astype(np.float64))
 
 
+@validate_params(
+    {
+        "k": [Integral(1, None)],
+        "n_components": [Integral(1, None), NoneOK],
+        "threshold": [Real(0, None, closed="neither")],
+    }
+)
 def subspace_angles(
     z_or_graph: PointsOrGraph,
     k: int = 10,
@@ -266,9 +273,6 @@ def subspace_angles(
         >>> bool(subspace_angles(z, k=10).summary.median < 1.0)
         True
     """
-    if n_components is not None:
-        n_components = check_int(n_components, "n_components", minimum=1)
-    threshold = check_positive(threshold, "threshold")
     graph, points = _resolve(z_or_graph, k, z, graph_options)
     points = _need_points(points, "subspace_angles")
     singular = _local_singular_values(graph, points)

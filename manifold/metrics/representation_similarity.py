@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from manifold._backend import numpy_generator
-from manifold._checks import as_tensor, check_choice, check_int, degenerate
+from manifold._checks import as_tensor, degenerate
+from manifold._validation import Boolean, Integral, NoneOK, Options, Seed, validate_params
 from manifold.io import RowReader, file_location
 from manifold.typing import Embeddings, PointsOrGraph, SeedLike
 
@@ -372,7 +373,6 @@ def prepare_side(
     """
     from manifold.graphs import Graph, as_graph, knn_graph
 
-    measure = check_choice(measure, "measure", MEASURES)
     if measure != "mutual_knn":
         if isinstance(z, Graph):
             raise TypeError(
@@ -385,8 +385,6 @@ def prepare_side(
         if measure == "cka" and not sums.constant:
             side.self_hsic = _self_hsic(rows.n, sums)
         return side
-    k = check_int(k, "k", minimum=1)
-    metric = check_choice(metric, "metric", KNN_METRICS)
     if isinstance(z, Graph):
         graph = as_graph(z, "knn")
         if graph.n_base != graph.n_nodes:
@@ -452,7 +450,6 @@ def compare_sides(
         )
     if a.measure == "mutual_knn" and a.k != b.k:
         raise ValueError(f"{a.name} was prepared with k = {a.k}, {b.name} with k = {b.k}")
-    n_permutations = check_int(n_permutations, "n_permutations", minimum=0)
     measure = a.measure
     check_rows(a.n, measure, debiased, (a.name, b.name))
     options: dict[str, bool | int | str] = (
@@ -645,6 +642,16 @@ def calibrate(
 
 
 # -- public functions ----------------------------------------------------------------------------
+@validate_params(
+    {
+        "measure": [Options(MEASURES)],
+        "debiased": [Boolean()],
+        "k": [Integral(1, None)],
+        "metric": [Options(KNN_METRICS)],
+        "n_permutations": [Integral(0, None)],
+        "seed": [Seed(), NoneOK],
+    }
+)
 def similarity(
     a: PointsOrGraph,
     b: PointsOrGraph,
@@ -733,13 +740,13 @@ def similarity(
         >>> abs(res.value) < 0.05, res.p_value > 0.01
         (True, True)
     """  # noqa: E501
-    measure = check_choice(measure, "measure", MEASURES)
     side_a = prepare_side(a, measure, "a", k=k, metric=metric)
     side_b = prepare_side(b, measure, "b", k=k, metric=metric)
     return compare_sides(side_a, side_b, debiased=debiased, n_permutations=n_permutations,
                          seed=seed)  # fmt: skip
 
 
+@validate_params({"debiased": [Boolean()]})
 def linear_cka(a: Embeddings, b: Embeddings, debiased: bool = True) -> float:
     """Linear CKA of two representations of the same images (see :func:`similarity`).
 
@@ -752,6 +759,7 @@ def linear_cka(a: Embeddings, b: Embeddings, debiased: bool = True) -> float:
     return similarity(a, b, "cka", debiased=debiased).value
 
 
+@validate_params({"k": [Integral(1, None)], "metric": [Options(KNN_METRICS)]})
 def mutual_knn(a: PointsOrGraph, b: PointsOrGraph, k: int = 10, metric: str = "cosine") -> float:
     """Mutual k-nearest-neighbour alignment (Huh et al. 2024; see :func:`similarity`).
 
@@ -764,6 +772,7 @@ def mutual_knn(a: PointsOrGraph, b: PointsOrGraph, k: int = 10, metric: str = "c
     return similarity(a, b, "mutual_knn", k=k, metric=metric).value
 
 
+@validate_params({"angular": [Boolean()]})
 def procrustes_distance(a: Embeddings, b: Embeddings, angular: bool = False) -> float:
     r"""Orthogonal Procrustes shape distance of Williams et al. (2021).
 

@@ -16,9 +16,9 @@ with it on the same graph.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -27,8 +27,8 @@ import scipy.sparse
 from scipy.sparse.csgraph import dijkstra, reverse_cuthill_mckee
 
 from manifold._backend import warn_once
-from manifold._checks import check_choice, check_int, check_positive
 from manifold._deprecation import warn_deprecated
+from manifold._validation import Integral, NoneOK, Options, Real, validate_params
 from manifold.metrics._scale import resolve_scale
 from manifold.typing import Graph as GraphProtocol
 from manifold.typing import Scale
@@ -199,7 +199,7 @@ def _real(value: Any) -> float:
     # float() would accept strings such as "1.5" and reject complex numbers with an unrelated
     # message; only real numbers are lengths
     if isinstance(value, (bool, np.bool_)) or not isinstance(
-        value, (Real, np.floating, np.integer)
+        value, (numbers.Real, np.floating, np.integer)
     ):
         raise TypeError(f"got {value!r} of type {type(value).__name__}")
     return float(value)
@@ -280,6 +280,15 @@ def _emd_highs(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
     return float(result.fun)
 
 
+@validate_params(
+    {
+        "alpha": [Real(0, 1)],
+        "exp_power": [Real(0, None)],
+        "base": [Real(0, None, closed="neither")],
+        "chunk_size": [Integral(1, None)],
+        "output": [Options(_OUTPUTS), NoneOK],
+    }
+)
 def ollivier_ricci(
     graph: nx.Graph | KNNGraph | NNKGraph,
     alpha: float = 0.5,
@@ -383,6 +392,14 @@ def ollivier_ricci(
     return g
 
 
+@validate_params(
+    {
+        "alpha": [Real(0, 1)],
+        "exp_power": [Real(0, None)],
+        "base": [Real(0, None, closed="neither")],
+        "chunk_size": [Integral(1, None)],
+    }
+)
 def ollivier_ricci_edges(
     graph: nx.Graph | KNNGraph | NNKGraph,
     alpha: float = 0.5,
@@ -427,7 +444,6 @@ def ollivier_ricci_edges(
 
 def _deprecated_output(output: Any, name: str) -> bool:
     """Whether the deprecated ``output=`` asks for the edges; warns at the user's call."""
-    output = check_choice(output, "output", _OUTPUTS)
     new = f"{name}_edges(...)" if output == "edges" else f"{name}(...) without output="
     # user -> public function -> here -> warn_deprecated
     warn_deprecated(f'{name}(..., output="{output}")', new, stacklevel=4)
@@ -448,11 +464,6 @@ def _ollivier(
 
     The graph is ``None`` for a kNN graph, whose arrays are read directly.
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
-    exp_power = check_positive(exp_power, "exp_power", allow_zero=True)
-    base = check_positive(base, "base")
-    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     unit = resolve_scale(scale, graph)
     if _is_whole_knn(graph):
         # straight from the kNN arrays: no networkx round trip before the computation
@@ -710,6 +721,7 @@ def _batch_curvature(
     return curvature
 
 
+@validate_params({"output": [Options(_OUTPUTS), NoneOK]})
 def forman_ricci(
     graph: nx.Graph | KNNGraph | NNKGraph,
     *,

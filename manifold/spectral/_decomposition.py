@@ -39,8 +39,9 @@ import numpy as np
 import torch
 
 from .._backend import numpy_generator
-from .._checks import all_finite, as_tensor, check_int
+from .._checks import all_finite, as_tensor
 from .._spectrum import Spectrum
+from .._validation import Boolean, Integral, NoneOK, Seed, validate_params
 from ..io import RowReader
 from ..typing import ArrayLike, Batches, Embeddings, SeedLike
 
@@ -357,6 +358,13 @@ def _clean_eigenvalues(mat: torch.Tensor, n: int, dim: int, keep: int) -> np.nda
     return np.ascontiguousarray(ev[:keep])
 
 
+@validate_params(
+    {
+        "max_samples": [Integral(2, None), NoneOK],
+        "seed": [Seed(), NoneOK],
+        "center": [Boolean()],
+    }
+)
 def spectrum(
     z: Embeddings | Batches,
     *,
@@ -411,10 +419,6 @@ def spectrum(
         >>> round(s.stable_rank(), 1) > 1
         True
     """
-    if max_samples is not None:
-        max_samples = check_int(max_samples, "max_samples", minimum=2)
-    if not isinstance(center, bool):
-        raise TypeError(f"center must be True or False, got {center!r}")
     if weights is not None:
         if max_samples is not None or is_batches(z) or isinstance(z, np.memmap):
             raise ValueError("weights need one in-memory array of embeddings and max_samples=None")

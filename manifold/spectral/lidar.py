@@ -8,8 +8,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .._checks import as_tensor, check_positive, degenerate
+from .._checks import as_tensor, degenerate
 from .._deprecation import warn_deprecated
+from .._validation import Boolean, NoneOK, Real, validate_params
 from ..typing import Batches, Views
 from ._decomposition import (
     GramAccumulator,
@@ -57,6 +58,13 @@ def _view_chunks(views: Any) -> Iterator[torch.Tensor]:
         start += t.shape[0]
 
 
+@validate_params(
+    {
+        "delta": [Real(0, None)],
+        "eps": [Real(0, None)],
+        "delta_relative": [Boolean(), NoneOK],
+    }
+)
 def lidar(
     views: Views | Batches,
     delta: float = 1e-4,
@@ -135,8 +143,6 @@ def lidar(
         >>> 7.0 < lidar(views) <= 8.0  # 8 well-separated directions
         True
     """
-    delta = check_positive(delta, "delta", allow_zero=True)
-    eps = check_positive(eps, "eps", allow_zero=True)
     if delta_relative is not None:
         new = 'lidar(..., scale="within")' if delta_relative else "lidar(..., scale=None)"
         warn_deprecated(f"lidar(..., delta_relative={delta_relative!r})", new)

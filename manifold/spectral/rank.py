@@ -12,7 +12,7 @@ All are read from one :func:`~manifold.spectral.spectrum`; to compute several, b
 
 from __future__ import annotations
 
-from .._checks import check_positive
+from .._validation import Integral, NoneOK, Real, Seed, validate_params
 from ..settings import RANKME_MAX_SAMPLES
 from ..typing import Batches, Embeddings, SeedLike
 from ._decomposition import spectrum
@@ -20,6 +20,13 @@ from ._decomposition import spectrum
 __all__ = ["effective_rank", "nesum", "participation_ratio", "rankme", "stable_rank"]
 
 
+@validate_params(
+    {
+        "eps": [Real(0, None)],
+        "max_samples": [Integral(2, None), NoneOK],
+        "seed": [Seed(), NoneOK],
+    }
+)
 def rankme(
     z: Embeddings | Batches,
     eps: float = 1e-7,
@@ -62,7 +69,6 @@ def rankme(
         >>> rankme(z) <= 4.0001
         True
     """
-    eps = check_positive(eps, "eps", allow_zero=True)
     return spectrum(z, max_samples=max_samples, seed=seed).rankme(eps)
 
 

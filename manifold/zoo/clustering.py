@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from manifold._checks import check_choice, check_int
+from manifold._validation import Integral, NoneOK, Options, Seed, validate_params
 from manifold.typing import Grouping, SeedLike
 from manifold.zoo._matrix import as_matrix, noise_table, split_usable, warn_dropped, zscore
 
@@ -82,6 +82,13 @@ class ClusterResult:
             return []
         return [str(m) for m in self.noise.index[self.noise["within_noise"]]]
 
+    @validate_params(
+        {
+            "n_permutations": [Integral(0, None)],
+            "seed": [Seed(), NoneOK],
+            "n_clusters": [Integral(1, None), NoneOK],
+        }
+    )
     def agreement(
         self,
         groups: Grouping,
@@ -133,11 +140,10 @@ class ClusterResult:
 
         from manifold._backend import numpy_generator
 
-        n_permutations = check_int(n_permutations, "n_permutations", minimum=0)
         aligned = align_groups(groups, self.models).astype(str).to_numpy()
         strata = None if within is None else align_groups(within, self.models).astype(str)
         n_groups = len(np.unique(aligned))
-        k = n_groups if n_clusters is None else check_int(n_clusters, "n_clusters", minimum=1)
+        k = n_groups if n_clusters is None else n_clusters
         out: dict[str, float | int | bool] = {"n_groups": n_groups, "n_clusters": k,
                                "degenerate": n_groups in (1, len(aligned))}  # fmt: skip
         nan = float("nan")
@@ -442,7 +448,7 @@ def _finish_clustering(
     aligned = align_groups(groups, models) if groups is not None else None
     tree = linkage(dist, method=method)
     if n_clusters is not None:
-        k = check_int(n_clusters, "n_clusters", minimum=1)
+        k = n_clusters
         if k > n:
             raise ValueError(f"n_clusters must be at most the number of models ({n}), got {k}")
         rule = "given"
@@ -485,6 +491,15 @@ def _finish_clustering(
     return result
 
 
+@validate_params(
+    {
+        "method": [Options(LINKAGE_METHODS)],
+        "distance": [Options(DISTANCES)],
+        "n_clusters": [Integral(1, None), NoneOK],
+        "n_permutations": [Integral(0, None)],
+        "seed": [Seed(), NoneOK],
+    }
+)
 def cluster_models(
     profiles: Profile | pd.DataFrame | None = None,
     groups: Grouping | None = None,
@@ -555,8 +570,6 @@ def cluster_models(
     """
     from scipy.spatial.distance import pdist
 
-    method = check_choice(method, "method", LINKAGE_METHODS)
-    distance = check_choice(distance, "distance", DISTANCES)
     if method == "ward" and distance != "euclidean":
         raise ValueError(f"method='ward' needs distance='euclidean', got {distance!r}")
     if (profiles is None) == (similarity is None):

@@ -21,7 +21,18 @@ import pandas as pd
 import torch
 
 from manifold._backend import seed_int, show_progress
-from manifold._checks import DegenerateWarning, check_choice, check_int
+from manifold._checks import DegenerateWarning
+from manifold._validation import (
+    Boolean,
+    Device,
+    InstanceOf,
+    Integral,
+    NoneOK,
+    Options,
+    Seed,
+    validate_params,
+)
+from manifold._validation import Callable as CallableOK
 from manifold.metrics.representation_similarity import (
     KNN_METRICS,
     MEASURES,
@@ -136,6 +147,22 @@ def _is_embeddings(value: Any) -> bool:
     return isinstance(value, (np.ndarray, torch.Tensor, GraphBase))
 
 
+@validate_params(
+    {
+        "measure": [Options(MEASURES)],
+        "debiased": [Boolean()],
+        "k": [Integral(1, None)],
+        "metric": [Options(KNN_METRICS)],
+        "n_permutations": [Integral(0, None)],
+        "seed": [Seed(), NoneOK],
+        "layer": [InstanceOf(str), NoneOK],
+        "output": [Integral(), InstanceOf(str), NoneOK],
+        "transform": [CallableOK(), NoneOK],
+        "device": [Device(), NoneOK],
+        "batch_size": [Integral(1, None)],
+        "progress": [Boolean(), NoneOK],
+    }
+)
 def similarity_matrix(
     models_or_embeddings: Mapping[str, Embeddings | Graph | ModelSpec],
     images: Images | None = None,
@@ -208,10 +235,6 @@ def similarity_matrix(
         >>> result.order(), list(result.table.columns[:4])
         (['c', 'a', 'b'], ['model_a', 'model_b', 'measure', 'value'])
     """
-    measure = check_choice(measure, "measure", MEASURES)
-    metric = check_choice(metric, "metric", KNN_METRICS)
-    k = check_int(k, "k", minimum=1)
-    n_permutations = check_int(n_permutations, "n_permutations", minimum=0)
     if not isinstance(models_or_embeddings, Mapping):
         raise TypeError(
             "models_or_embeddings must be a mapping name -> embeddings or model spec, got "

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from manifold._validation import Real, validate_params
 from manifold.zoo._matrix import as_matrix
 from manifold.zoo.evaluation import BASELINES, LABEL_FREE, label_free_score
 
@@ -129,6 +130,7 @@ def _collapse_reasons(
     return reasons
 
 
+@validate_params({"confidence": [Real(0, 1, closed="neither")]})
 def select(
     profiles: Profile | pd.DataFrame,
     by: str | TransferPredictor = "rankme",
@@ -188,8 +190,6 @@ def select(
     """
     from scipy.stats import norm
 
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if isinstance(by, str):
         if by not in LABEL_FREE:
             raise ValueError(f"unknown criterion {by!r}; choose one of {sorted(LABEL_FREE)} or "

@@ -33,7 +33,7 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from manifold._backend import numpy_generator
-from manifold._checks import check_choice, check_int
+from manifold._validation import HasMethod, Integral, NoneOK, Options, Real, Seed, validate_params
 from manifold.typing import Grouping, SeedLike, Splitter
 from manifold.zoo._evaluation import encode_reference, resample_indices
 from manifold.zoo._matrix import as_matrix, split_usable, warn_dropped
@@ -205,6 +205,12 @@ class TransferPredictor(BaseEstimator):
         [2.0]
     """
 
+    @validate_params(
+        {
+            "max_features": [Integral(1, None), NoneOK],
+            "cv": [Integral(2, None), HasMethod("split", "a splitter (with .split)"), NoneOK],
+        }
+    )
     def __init__(
         self,
         alpha_grid: Iterable[float] = DEFAULT_ALPHAS,
@@ -227,18 +233,10 @@ class TransferPredictor(BaseEstimator):
         return alphas
 
     def _max_features(self) -> int | None:
-        if self.max_features is None:
-            return None
-        return check_int(self.max_features, "max_features", minimum=1)
+        return self.max_features  # checked by __init__
 
     def _cv(self) -> int | Splitter | None:
-        if self.cv is None:
-            return None
-        if isinstance(self.cv, (int, np.integer)) and not isinstance(self.cv, bool):
-            return check_int(self.cv, "cv", minimum=2)
-        if isinstance(self.cv, (str, bool)) or not hasattr(self.cv, "split"):
-            raise ValueError(f"cv must be None, an int >= 2 or a splitter, got {self.cv!r}")
-        return self.cv
+        return self.cv  # checked by __init__
 
     def _data(
         self, profiles: Profile | pd.DataFrame, scores: pd.DataFrame | pd.Series
@@ -324,6 +322,14 @@ class TransferPredictor(BaseEstimator):
         return pd.DataFrame(out, index=x.index)[self.tasks_]
 
     # -- evaluation -------------------------------------------------------------------------
+    @validate_params(
+        {
+            "n_bootstrap": [Integral(0, None)],
+            "n_permutations": [Integral(0, None)],
+            "seed": [Seed(), NoneOK],
+            "hold_out": [Options(("model", "group")), NoneOK],
+        }
+    )
     def evaluate(
         self,
         profiles: Profile | pd.DataFrame,
@@ -425,10 +431,6 @@ class TransferPredictor(BaseEstimator):
             True
         """
         alphas, max_features, cv = self._alphas(), self._max_features(), self._cv()
-        n_permutations = check_int(n_permutations, "n_permutations", minimum=0)
-        n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
-        if hold_out is not None:
-            check_choice(hold_out, "hold_out", ("model", "group"))
         x_all = as_matrix(profiles, statistic=self.statistic, metrics=self.features)
         y_all = _as_scores(scores)
         control_names = _check_controls(controls, y_all.index)
@@ -597,6 +599,14 @@ class TransferPredictor(BaseEstimator):
         return pd.concat(frames, ignore_index=True)
 
 
+@validate_params(
+    {
+        "method": [Options(("spearman", "kendall"))],
+        "n_bootstrap": [Integral(0, None)],
+        "seed": [Seed(), NoneOK],
+        "confidence": [Real(0, 1, closed="neither")],
+    }
+)
 def metric_correlations(
     profiles: Profile | pd.DataFrame,
     scores: pd.DataFrame | pd.Series,
@@ -638,14 +648,8 @@ def metric_correlations(
     """
     from scipy.stats import kendalltau, rankdata, spearmanr
 
-    from manifold._checks import check_choice
-
-    check_choice(method, "method", ("spearman", "kendall"))
-    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
     if n_bootstrap and method != "spearman":
         raise ValueError("bootstrap intervals are implemented for method='spearman' only")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     x = as_matrix(profiles, statistic=statistic)
     y = _as_scores(scores)
     x, y = _align(x, y)
