@@ -153,3 +153,35 @@ def test_lidar_scale_takes_none_or_within_only():
     for bad in ("knn", 2.0, True):
         with pytest.raises(ValueError, match='scale must be None or "within"'):
             manifold.lidar(v, scale=bad)
+
+
+def test_the_changes_page_lists_every_deprecated_spelling():
+    """docs/changes.md names each function and argument a deprecation warning is raised for."""
+    import ast
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "changes.md").read_text()
+    table = page.split("## Renamed", 1)[1].split("\n## ", 1)[0]
+    old_column = " ".join(line.split("|")[1] for line in table.splitlines() if line.count("|") > 3)
+    found = []
+    for path in sorted((root / "manifold").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if not (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "warn_deprecated"
+                and node.args
+            ):
+                continue
+            first = node.args[0]
+            parts = first.values if isinstance(first, ast.JoinedStr) else [first]
+            text = "".join(p.value for p in parts if isinstance(p, ast.Constant))
+            names = re.findall(r"[A-Za-z_.]+(?=\()|[a-z_]+(?==)", text)
+            found.extend((path.name, name.rsplit(".", 1)[-1]) for name in names)
+    assert len(found) >= 10  # the parse found the call sites (f-strings included)
+    missing = sorted({f"{file}: {name}" for file, name in found if name not in old_column})
+    assert missing == [], f"deprecated spellings missing from docs/changes.md: {missing}"
+    # profile's views= warns through warnings.warn with its own message
+    assert "views={...}" in old_column and "view_embeddings" in table
