@@ -672,6 +672,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if not args.model:
         raise CLIError("give --model (zoo:<name>, efficientnet-lite0, model.pt, "
                        "module.py:factory) or --embeddings file")  # fmt: skip
+    args.model = _expand_model_folders(args.model, args.name or [])
     names = _model_names(args.model, args.name or [])
     fams = _families(args.families or DEFAULT_FAMILIES)
     data = Path(args.data).expanduser()
@@ -812,6 +813,34 @@ def _default_name(spec: str) -> str:
         return spec.rsplit(":", 1)[1]
     path = Path(spec)
     return path.stem if path.suffix in MODEL_SUFFIXES else spec
+
+
+def _expand_model_folders(specs: list[str], names: list[str]) -> list[str]:
+    """``--model`` specs with each folder replaced by its model files, in name order.
+
+    A folder of checkpoints (``.pt2``, ``.pt``, ``.pth``, ``.ts``, ``.jit``; not searched
+    below) stands for each of them, named by its file's stem: what ``manifold select`` then
+    chooses among. Names come from the files, so ``--name`` cannot go with a folder.
+    """
+    out: list[str] = []
+    folders = []
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if spec.startswith("zoo:") or not path.is_dir():
+            out.append(spec)
+            continue
+        folders.append(spec)
+        found = sorted(str(f) for f in path.iterdir()
+                       if f.is_file() and f.suffix in MODEL_SUFFIXES)  # fmt: skip
+        if not found:
+            raise CLIError(f"--model {spec} is a folder without model files "
+                           f"({', '.join(MODEL_SUFFIXES)}); give files, or a folder of "
+                           "exported checkpoints")  # fmt: skip
+        out.extend(found)
+    if folders and names:
+        raise CLIError(f"--name cannot go with a folder given as --model ({folders[0]}): its "
+                       "models are named by their files' stems")  # fmt: skip
+    return out
 
 
 def _model_names(specs: list[str], names: list[str]) -> list[str]:
@@ -1109,6 +1138,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise CLIError("give two or more --model, two or more --embeddings files, or --zoo "
                        f"(one of them){got}")  # fmt: skip
     names = args.name or []
+    if args.model:
+        args.model = _expand_model_folders(args.model, names)
     specs = args.model or args.embeddings or []
     if names and (args.zoo or len(names) != len(specs)):
         raise CLIError(f"give one --name per --model or --embeddings ({len(specs)}), got "
@@ -1477,8 +1508,9 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument(
         "--model",
         action="append",
-        help="zoo:<name>, efficientnet-lite0, model.pt (TorchScript) or "
-        "module.py:factory; repeat for several models",
+        help="zoo:<name>, efficientnet-lite0, model.pt2 (torch.export) or model.pt "
+        "(TorchScript), module.py:factory, or a folder of such files (each a model, named by "
+        "its file); repeat for several models",
     )
     prof.add_argument(
         "--embeddings", help=".npy (z), .npz (z, views_<family>) or .pt (tensor or {z, views})"
@@ -1612,8 +1644,9 @@ def build_parser() -> argparse.ArgumentParser:
         "permutation); write similarity_matrix.csv, similarity_pairs.csv and similarity.png.",
     )
     comp.add_argument("--model", action="append",
-                      help="zoo:<name>, efficientnet-lite0, model.pt (TorchScript) or "
-                      "module.py:factory; repeat for each model")  # fmt: skip
+                      help="zoo:<name>, efficientnet-lite0, model.pt2 (torch.export) or "
+                      "model.pt (TorchScript), module.py:factory, or a folder of such files; "
+                      "repeat for each model")  # fmt: skip
     comp.add_argument("--embeddings", action="append",
                       help=".npy (N, D), .npz (z) or .pt file of one model's embeddings of the "
                       "same images in the same order; repeat for each model")  # fmt: skip
