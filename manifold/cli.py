@@ -135,9 +135,10 @@ class _Output:
     """One run's output folder: written in a staging folder beside it, then swapped in.
 
     Nothing touches ``--out`` until :meth:`commit`, which swaps the staged run in (an earlier
-    run's files are replaced only then); on any error the staging folder is removed and
-    ``--out`` is as it was. :meth:`keep_partial` moves a failed run's staged files to
-    ``<out>.partial`` instead.
+    run's files are replaced only then); on any error ``--out`` is as it was. What the run had
+    written before the error (a profile's tables, when its report fails) is moved to
+    ``<out>.partial``, as :meth:`keep_partial` does for a failed part; an empty staging folder
+    is removed.
     """
 
     def __init__(self, out: Path) -> None:
@@ -157,11 +158,24 @@ class _Output:
         self.stage.chmod(0o777 & ~umask)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
         import shutil
 
-        if self.stage != self.out and self.stage.exists():
-            shutil.rmtree(self.stage, ignore_errors=True)
+        if self.stage == self.out or not self.stage.exists():
+            return
+        if exc_type is not None and any(self.stage.iterdir()):
+            # a later step failed: what was computed before it is not thrown away
+            written = sorted(p.name for p in self.stage.iterdir())
+            try:
+                partial = self.keep_partial()
+            except OSError:
+                pass
+            else:
+                shown = ", ".join(written[:4]) + (" ..." if len(written) > 4 else "")
+                _note(f"the run stopped with an error; what it had written ({shown}) is kept "
+                      f"in {partial}; {self.out} is unchanged")  # fmt: skip
+                return
+        shutil.rmtree(self.stage, ignore_errors=True)
 
     def commit(self) -> None:
         """Swap the staged run into ``--out``; an earlier failed run's partial results go."""

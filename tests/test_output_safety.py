@@ -368,6 +368,28 @@ def test_a_failed_comparison_keeps_the_finished_profile(own, tmp_path, capsys, m
     assert "device lost while comparing" in (out / "report.html").read_text()
 
 
+def test_a_failed_report_keeps_the_finished_tables(own, tmp_path, capsys, monkeypatch):
+    """The report is drawn after the tables are written: its failure keeps them in .partial."""
+    import manifold.report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no space left to draw")
+
+    out = tmp_path / "out"
+    assert _profile(own, out) == 0
+    before = _snapshot(out)
+    monkeypatch.setattr(manifold.report, "write_report", broken)
+    capsys.readouterr()
+    assert _profile(own, out, factory="b") == 2
+    said = capsys.readouterr()
+    assert "no space left to draw" in said.err
+    assert _snapshot(out) == before  # the earlier run is untouched
+    kept = Profile.load(tmp_path / "out.partial" / "profile.csv")
+    assert kept.models == ["b"]
+    assert "is kept in" in said.out and "out.partial" in said.out
+    _no_staging_left(tmp_path)
+
+
 def test_a_new_output_folder_gets_a_plain_folders_mode(tmp_path):
     import os
     import stat
