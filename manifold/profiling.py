@@ -15,21 +15,18 @@ from typing import Any
 import torch
 
 from manifold._checks import as_tensor
-from manifold._validation import (
-    Boolean,
-    Device,
-    InstanceOf,
-    Integral,
-    NoneOK,
-    Resamples,
-    Seed,
-    validate_params,
-)
-from manifold._validation import Callable as CallableOK
+from manifold._validation import validate_params
 from manifold.augment import check_families, images_fingerprint
 from manifold.engine import check_views, warn_failures
 from manifold.results import COLUMNS, SEMANTIC, Profile
-from manifold.runner import Job, job_profile, job_settings, profile_settings, run_job
+from manifold.runner import (
+    PROFILE_PARAMETERS,
+    Job,
+    job_profile,
+    job_settings,
+    profile_settings,
+    run_job,
+)
 from manifold.settings import DEFAULT_FAMILIES, DEFAULT_N_VIEWS, RANKME_MAX_SAMPLES
 from manifold.typing import DeviceLike, Embeddings, Family, Images, Views
 
@@ -46,22 +43,7 @@ __all__ = [
 ]
 
 
-@validate_params(
-    {
-        "n_views": [Integral(2, None)],
-        "k": [Integral(1, None)],
-        "seed": [Seed(), NoneOK],
-        "layer": [InstanceOf(str, name="a submodule name (str)"), NoneOK],
-        "device": [Device(), NoneOK],
-        "batch_size": [Integral(1, None)],
-        "transform": [CallableOK(), NoneOK],
-        "max_samples": [Integral(2, None), NoneOK],
-        "curvature": [Boolean()],
-        "progress": [Boolean(), NoneOK],
-        "n_bootstrap": [Resamples()],
-        "output": [Integral(), InstanceOf(str), NoneOK],
-    }
-)
+@validate_params(PROFILE_PARAMETERS)
 def profile(
     model_or_embeddings: torch.nn.Module | Embeddings,
     images: Images | None = None,

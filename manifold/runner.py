@@ -842,6 +842,23 @@ def _views_used(views_per_family: dict[str, int]) -> int | dict[str, int] | None
     return counts.pop() if len(counts) == 1 else dict(views_per_family)
 
 
+#: The parameter constraints :func:`profile_zoo` and :func:`~manifold.profile` share.
+PROFILE_PARAMETERS = {
+    "n_views": [Integral(2, None)],
+    "k": [Integral(1, None)],
+    "seed": [Seed(), NoneOK],
+    "layer": [InstanceOf(str, name="a submodule name (str)"), NoneOK],
+    "device": [Device(), NoneOK],
+    "batch_size": [Integral(1, None)],
+    "transform": [CallableOK(), NoneOK],
+    "max_samples": [Integral(2, None), NoneOK],
+    "curvature": [Boolean()],
+    "progress": [Boolean(), NoneOK],
+    "n_bootstrap": [Resamples()],
+    "output": [Integral(), InstanceOf(str), NoneOK],
+}
+
+
 def _progress(items: list[Any], enabled: bool | None, desc: str) -> Any:
     if not show_progress(enabled):
         return items
@@ -850,22 +867,7 @@ def _progress(items: list[Any], enabled: bool | None, desc: str) -> Any:
     return tqdm(items, desc=desc, leave=False)
 
 
-@validate_params(
-    {
-        "n_views": [Integral(2, None)],
-        "k": [Integral(1, None)],
-        "seed": [Seed(), NoneOK],
-        "layer": [InstanceOf(str, name="a submodule name (str)"), NoneOK],
-        "device": [Device(), NoneOK],
-        "batch_size": [Integral(1, None)],
-        "transform": [CallableOK(), NoneOK],
-        "max_samples": [Integral(2, None), NoneOK],
-        "curvature": [Boolean()],
-        "progress": [Boolean(), NoneOK],
-        "n_bootstrap": [Resamples()],
-        "output": [Integral(), InstanceOf(str), NoneOK],
-    }
-)
+@validate_params(PROFILE_PARAMETERS)
 def profile_zoo(
     models: Mapping[str, ModelSpec],
     images: Images,

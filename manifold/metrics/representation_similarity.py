@@ -642,16 +642,19 @@ def calibrate(
 
 
 # -- public functions ----------------------------------------------------------------------------
-@validate_params(
-    {
-        "measure": [Options(MEASURES)],
-        "debiased": [Boolean()],
-        "k": [Integral(1, None)],
-        "metric": [Options(KNN_METRICS)],
-        "n_permutations": [Integral(0, None)],
-        "seed": [Seed(), NoneOK],
-    }
-)
+#: The parameter constraints of :func:`similarity` (and of ``similarity_matrix``, which adds its
+#: model options).
+SIMILARITY_PARAMETERS = {
+    "measure": [Options(MEASURES)],
+    "debiased": [Boolean()],
+    "k": [Integral(1, None)],
+    "metric": [Options(KNN_METRICS)],
+    "n_permutations": [Integral(0, None)],
+    "seed": [Seed(), NoneOK],
+}
+
+
+@validate_params(SIMILARITY_PARAMETERS)
 def similarity(
     a: PointsOrGraph,
     b: PointsOrGraph,

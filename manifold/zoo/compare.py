@@ -28,14 +28,11 @@ from manifold._validation import (
     InstanceOf,
     Integral,
     NoneOK,
-    Options,
-    Seed,
     validate_params,
 )
 from manifold._validation import Callable as CallableOK
 from manifold.metrics.representation_similarity import (
-    KNN_METRICS,
-    MEASURES,
+    SIMILARITY_PARAMETERS,
     PreparedSide,
     check_rows,
     compare_sides,
@@ -149,12 +146,7 @@ def _is_embeddings(value: Any) -> bool:
 
 @validate_params(
     {
-        "measure": [Options(MEASURES)],
-        "debiased": [Boolean()],
-        "k": [Integral(1, None)],
-        "metric": [Options(KNN_METRICS)],
-        "n_permutations": [Integral(0, None)],
-        "seed": [Seed(), NoneOK],
+        **SIMILARITY_PARAMETERS,
         "layer": [InstanceOf(str), NoneOK],
         "output": [Integral(), InstanceOf(str), NoneOK],
         "transform": [CallableOK(), NoneOK],
