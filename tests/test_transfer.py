@@ -402,6 +402,25 @@ def test_fit_and_drivers_do_not_depend_on_the_order_of_the_models():
         pd.testing.assert_frame_equal(a.predict(x.iloc[shuffled]), b.predict(x.iloc[shuffled]))
 
 
+def test_grouped_closed_form_solves_groups_of_one_size_together():
+    """Groups of equal size are solved in one batch: the same errors as refitting without each."""
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    from manifold.zoo._ridge import ridge_group_errors, split_errors
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(22, 6))
+    y = x[:, 0] - x[:, 3] + 0.5 * rng.normal(size=22)
+    # sizes 2, 2, 2, 3, 3, 1, 1, 4, 4 in shuffled order: several batches of several groups
+    groups = rng.permutation(np.repeat(list("abcdefghi"), [2, 2, 2, 3, 3, 1, 1, 4, 4]))
+    alphas = np.logspace(-2, 2, 5)
+    xc, yc = x - x.mean(axis=0), y - y.mean()
+    u, s, _ = np.linalg.svd(xc, full_matrices=False)
+    got = ridge_group_errors(u, s, yc, alphas, groups)
+    splits = list(LeaveOneGroupOut().split(x, groups=groups))
+    np.testing.assert_allclose(got, split_errors(xc, yc, alphas, splits), rtol=1e-10)
+
+
 def test_grouped_closed_form_matches_refitting_without_each_group():
     from sklearn.model_selection import LeaveOneGroupOut
 

@@ -94,17 +94,25 @@ def ridge_group_errors(
     yc = y - y.mean()
     s2 = s**2
     shrink = s2[None, :] / (s2[None, :] + alphas[:, None])  # (A, r)
-    members = [np.flatnonzero(groups == g) for g in pd.unique(groups)]
+    hat = np.stack([1.0 / n + (u * shrink[a]) @ u.T for a in range(alphas.size)])  # (A, n, n)
+    residual = np.stack([yc - hat[a] @ yc for a in range(alphas.size)])  # (A, n)
     errors = np.empty((alphas.size, n))
-    for a in range(alphas.size):
-        hat = 1.0 / n + (u * shrink[a]) @ u.T
-        residual = yc - hat @ yc
-        for idx in members:
-            block = np.eye(idx.size) - hat[np.ix_(idx, idx)]
-            try:
-                errors[a, idx] = np.linalg.solve(block, residual[idx]) ** 2
-            except np.linalg.LinAlgError:
-                errors[a, idx] = np.inf
+    # groups of one size are solved together: one batched solve per size, not per group and
+    # penalty (the per-matrix LAPACK call is the same)
+    members = [np.flatnonzero(groups == g) for g in pd.unique(groups)]
+    for size in sorted({idx.size for idx in members}):
+        idx = np.stack([m for m in members if m.size == size])  # (G, m)
+        blocks = np.eye(size) - hat[:, idx[:, :, None], idx[:, None, :]]  # (A, G, m, m)
+        rhs = residual[:, idx]  # (A, G, m)
+        try:
+            errors[:, idx] = np.linalg.solve(blocks, rhs[..., None])[..., 0] ** 2
+        except np.linalg.LinAlgError:  # a singular block: solve one by one, inf where singular
+            for a in range(alphas.size):
+                for g in range(idx.shape[0]):
+                    try:
+                        errors[a, idx[g]] = np.linalg.solve(blocks[a, g], rhs[a, g]) ** 2
+                    except np.linalg.LinAlgError:
+                        errors[a, idx[g]] = np.inf
     return errors
 
 
