@@ -490,14 +490,16 @@ def _draw(
         yield slice(start, stop), x.reshape(stop - start, n_views, *x.shape[1:]), keep
 
 
-@validate_params(
-    {
-        "n_views": [Integral(1, None)],
-        "seed": [Seed(), NoneOK],
-        "batch_size": [Integral(1, None)],
-        "device": [Device(), NoneOK],
-    }
-)
+#: The parameter constraints of every function that draws views.
+DRAW_PARAMETERS = {
+    "n_views": [Integral(1, None)],
+    "seed": [Seed(), NoneOK],
+    "batch_size": [Integral(1, None)],
+    "device": [Device(), NoneOK],
+}
+
+
+@validate_params(DRAW_PARAMETERS)
 def draw_view_chunks(
     images: Images,
     family: Family,
@@ -538,14 +540,7 @@ def draw_view_chunks(
         yield index, chunk
 
 
-@validate_params(
-    {
-        "n_views": [Integral(1, None)],
-        "seed": [Seed(), NoneOK],
-        "batch_size": [Integral(1, None)],
-        "device": [Device(), NoneOK],
-    }
-)
+@validate_params(DRAW_PARAMETERS)
 def draw_views(
     images: Images,
     family: Family,
@@ -593,14 +588,7 @@ def draw_views(
     return torch.cat([chunk for _, chunk, _ in chunks])
 
 
-@validate_params(
-    {
-        "n_views": [Integral(1, None)],
-        "seed": [Seed(), NoneOK],
-        "batch_size": [Integral(1, None)],
-        "device": [Device(), NoneOK],
-    }
-)
+@validate_params(DRAW_PARAMETERS)
 def draw_views_with_params(
     images: Images,
     family: Family,
@@ -644,15 +632,7 @@ def draw_views_with_params(
     return torch.cat(chunks), params
 
 
-@validate_params(
-    {
-        "n_views": [Integral(1, None)],
-        "seed": [Seed(), NoneOK],
-        "batch_size": [Integral(1, None)],
-        "device": [Device(), NoneOK],
-        "return_params": [Boolean()],
-    }
-)
+@validate_params({**DRAW_PARAMETERS, "return_params": [Boolean()]})
 def iter_views(
     images: Images,
     family: Family,
@@ -691,15 +671,7 @@ def iter_views(
     return ((index, chunk) for index, chunk, _ in chunks)
 
 
-@validate_params(
-    {
-        "n_views": [Integral(1, None)],
-        "seed": [Seed(), NoneOK],
-        "batch_size": [Integral(1, None)],
-        "device": [Device(), NoneOK],
-        "return_params": [Boolean()],
-    }
-)
+@validate_params({**DRAW_PARAMETERS, "return_params": [Boolean()]})
 def views(
     images: Images,
     family: Family,

@@ -1501,6 +1501,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``manifold`` command."""
     from manifold import __version__
+    from manifold.settings import COLLAPSE_RANK
 
     parser = argparse.ArgumentParser(
         prog="manifold",
@@ -1594,7 +1595,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         "--collapse-rank",
         type=float,
-        default=2.0,
+        default=COLLAPSE_RANK,
         help="a candidate whose RankMe is at most this counts as collapsed",
     )
     sel.add_argument("--out", default="manifold-select", help="output folder")

@@ -41,7 +41,7 @@ from manifold.engine import FAMILY, REGISTRY, ModelContext, warn_failures
 from manifold.io import atomic_write
 from manifold.results import SEMANTIC
 from manifold.runner import VIEW_ERRORS, Job, job_settings, run_job
-from manifold.settings import RANKME_MAX_SAMPLES, default_n_views
+from manifold.settings import COLLAPSE_RANK, RANKME_MAX_SAMPLES, default_n_views
 from manifold.typing import Family, Images, ScalarWriter, SeedLike
 
 if TYPE_CHECKING:
@@ -62,8 +62,6 @@ __all__ = [
 MONITOR_METRICS = ("rankme", "effective_rank", "alpha", "spread_ratio")
 #: Augmentation families of the family metrics by default.
 MONITOR_FAMILIES = ("crop",)
-#: A representation whose semantic RankMe is at most this is flagged as collapsed.
-COLLAPSE_RANK = 2.0
 #: Embeddings are constant when no feature varies over the probe images by more than this
 #: fraction of the largest absolute value (all zeros are constant).
 CONSTANT_RTOL = 1e-5

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from manifold.settings import COLLAPSE_RANK
 from manifold.typing import Grouping
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ METRIC_GUIDE = {
 ALPHA_R2_WARN = 0.9
 #: A representation whose RankMe is below this uses about one direction of its space (RankMe
 #: counts effective dimensions; 1 is complete collapse): the report calls it near-collapsed.
-COLLAPSE_RANKME = 2.0
+COLLAPSE_RANKME = COLLAPSE_RANK
 #: Summary metrics that still describe a collapsed representation: its rank (1).
 _RANK_METRICS = ("rankme", "effective_rank", "stable_rank")
 

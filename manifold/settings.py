@@ -31,6 +31,10 @@ __all__ = [
 #: Row cap of RankMe by default: Garrido et al. (ICML 2023) evaluate RankMe on 25,600
 #: samples. Every RankMe of a profile (the semantic one and each family's) uses it.
 RANKME_MAX_SAMPLES = 25600
+#: A representation whose semantic RankMe is at most this uses about one direction of its
+#: space (RankMe counts effective dimensions; 1 is complete collapse): the threshold of
+#: :class:`~manifold.Monitor`'s collapse flag, :func:`~manifold.select` and the report.
+COLLAPSE_RANK = 2.0
 #: Views per image (K) by default: in :func:`~manifold.profile`, :func:`~manifold.profile_zoo`,
 #: :class:`~manifold.Monitor`, :func:`~manifold.views` and the :class:`~manifold.Embedder`, and
 #: on the command line.

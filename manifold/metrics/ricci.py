@@ -280,15 +280,16 @@ def _emd_highs(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
     return float(result.fun)
 
 
-@validate_params(
-    {
-        "alpha": [Real(0, 1)],
-        "exp_power": [Real(0, None)],
-        "base": [Real(0, None, closed="neither")],
-        "chunk_size": [Integral(1, None)],
-        "output": [Options(_OUTPUTS), NoneOK],
-    }
-)
+#: The parameter constraints of both Ollivier–Ricci functions.
+OLLIVIER_PARAMETERS = {
+    "alpha": [Real(0, 1)],
+    "exp_power": [Real(0, None)],
+    "base": [Real(0, None, closed="neither")],
+    "chunk_size": [Integral(1, None)],
+}
+
+
+@validate_params({**OLLIVIER_PARAMETERS, "output": [Options(_OUTPUTS), NoneOK]})
 def ollivier_ricci(
     graph: nx.Graph | KNNGraph | NNKGraph,
     alpha: float = 0.5,
@@ -392,14 +393,7 @@ def ollivier_ricci(
     return g
 
 
-@validate_params(
-    {
-        "alpha": [Real(0, 1)],
-        "exp_power": [Real(0, None)],
-        "base": [Real(0, None, closed="neither")],
-        "chunk_size": [Integral(1, None)],
-    }
-)
+@validate_params(OLLIVIER_PARAMETERS)
 def ollivier_ricci_edges(
     graph: nx.Graph | KNNGraph | NNKGraph,
     alpha: float = 0.5,

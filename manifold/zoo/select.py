@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from manifold._validation import Real, validate_params
+from manifold.settings import COLLAPSE_RANK
 from manifold.zoo._matrix import as_matrix
 from manifold.zoo.evaluation import BASELINES, LABEL_FREE, label_free_score
 
@@ -25,9 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["COLLAPSE_RANK", "SELECT_COLUMNS", "select"]
 
-#: A candidate whose semantic RankMe is at most this is treated as collapsed (the threshold of
-#: :class:`manifold.Monitor`'s collapse flag).
-COLLAPSE_RANK = 2.0
 #: Columns of the table :func:`select` returns.
 SELECT_COLUMNS = ["rank", "score", "se", "within_noise", "collapsed", "reason", "criterion"]
 # failures of these semantic metrics mean the embeddings themselves are degenerate
